@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Finds or builds the real servers that tests and local runs use: the Temporal CLI dev server
+# and a Vault dev server. Prints `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...` and `CACHE_DIR=...`
+# on stdout; progress goes to stderr. Built binaries live in a machine-wide cache keyed by
+# version, because CI clones afresh every run and a cache inside the clone would always be empty.
+set -euo pipefail
+
+TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a go.mod replace directive that `go install` refuses
+VAULT_VERSION=1.14.1       # HashiCorp Vault under MPL-2.0; see test/infra/vault/main.go for why this patch
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache="${ROTATOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cred-rotator}"
+bin="$cache/bin"
+logs="$cache/logs"
+mkdir -p "$bin" "$logs"
+
+say() { echo "[servers] $*" >&2; }
+
+# build NAME TARGET COMMAND...: runs COMMAND (which must write TARGET.partial) once, under a
+# lock so that parallel runs share one build, and moves the result into place atomically.
+build() {
+  local name=$1 target=$2
+  shift 2
+  (
+    flock 9
+    [ -x "$target" ] && exit 0
+    command -v go >/dev/null || { say "cannot build $name: 'go' is not on PATH (Go 1.25+ is needed to build the dev servers)"; exit 1; }
+    say "building $name into $target (log: $logs/build-$name.log); a cold build takes several minutes"
+    local started=$SECONDS
+    if ! "$@" >"$logs/build-$name.log" 2>&1; then
+      say "building $name failed; the last lines of $logs/build-$name.log:"
+      tail -n 20 "$logs/build-$name.log" >&2
+      exit 1
+    fi
+    mv "$target.partial" "$target"
+    say "built $name in $((SECONDS - started))s"
+  ) 9>"$bin/.$name.lock"
+}
+
+build_temporal() {
+  local gobin
+  gobin=$(mktemp -d)
+  CGO_ENABLED=0 GOBIN="$gobin" go install \
+    -ldflags "-X github.com/temporalio/cli/temporalcli.Version=$TEMPORAL_CLI_VERSION" \
+    "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
+  mv "$gobin/temporal" "$bin/temporal-$TEMPORAL_CLI_VERSION.partial"
+  rmdir "$gobin"
+}
+
+build_vault() {
+  # -checklinkname=0: Vault 1.14's dependencies use go:linkname in ways Go 1.23+ rejects by default;
+  # -s -w drop debug symbols (a third of the binary).
+  (cd "$here/vault" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -checklinkname=0" \
+    -o "$bin/vault-$VAULT_VERSION.partial" .)
+}
+
+# resolve VAR NAMES... : an explicit path in $VAR wins, then the first NAME on PATH; else empty.
+resolve() {
+  local var=$1 explicit=${!1:-}
+  shift
+  if [ -n "$explicit" ]; then
+    [ -x "$explicit" ] || { say "$var=$explicit is not an executable file"; exit 1; }
+    echo "$explicit"
+    return
+  fi
+  local name
+  for name in "$@"; do
+    if command -v "$name" >/dev/null; then
+      command -v "$name"
+      return
+    fi
+  done
+}
+
+temporal=$(resolve TEMPORAL_CLI_PATH temporal)
+if [ -z "$temporal" ]; then
+  temporal="$bin/temporal-$TEMPORAL_CLI_VERSION"
+  build temporal-cli "$temporal" build_temporal
+fi
+
+vault=$(resolve VAULT_BIN bao vault)
+if [ -z "$vault" ]; then
+  vault="$bin/vault-$VAULT_VERSION"
+  build vault "$vault" build_vault
+fi
+
+echo "TEMPORAL_CLI_PATH=$temporal"
+echo "VAULT_BIN=$vault"
+echo "CACHE_DIR=$cache"

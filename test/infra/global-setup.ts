@@ -1,0 +1,38 @@
+import {
+  createRunLogDir,
+  enableKvV2,
+  ensureServerBinaries,
+  startTemporalDevServer,
+  startVaultDevServer,
+  type TemporalDevServer,
+  type VaultDevServer,
+} from './dev-servers';
+import { TEST_KV_MOUNT, exportTestServers } from './test-servers';
+
+export interface RunningServers {
+  vault?: VaultDevServer;
+  temporal?: TemporalDevServer;
+}
+
+/** Shared with global-teardown.ts: jest runs both in its main process. */
+export const running: RunningServers = ((
+  globalThis as { __rotatorServers?: RunningServers }
+).__rotatorServers = {});
+
+/** Starts one real Vault and one real Temporal server for the whole test run. */
+export default async function globalSetup(): Promise<void> {
+  const binaries = ensureServerBinaries();
+  const logDir = createRunLogDir(binaries.cacheDir);
+  running.vault = await startVaultDevServer(binaries.vault, logDir);
+  await enableKvV2(running.vault, TEST_KV_MOUNT);
+  running.temporal = await startTemporalDevServer(binaries.temporalCli, logDir);
+  exportTestServers({
+    temporalAddress: running.temporal.address,
+    vault: { endpoint: running.vault.endpoint, token: running.vault.rootToken },
+  });
+  process.stderr.write(
+    `\n[servers] Temporal: ${running.temporal.version} at ${running.temporal.address}\n` +
+      `[servers] Vault: v${running.vault.version} at ${running.vault.endpoint}, KV v2 at ${TEST_KV_MOUNT}/\n` +
+      `[servers] logs: ${logDir}\n`,
+  );
+}

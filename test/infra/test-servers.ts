@@ -1,0 +1,23 @@
+/** The KV v2 mount the global setup enables for tests. */
+export const TEST_KV_MOUNT = 'kv-test';
+
+export interface TestServers {
+  temporalAddress: string;
+  vault: { endpoint: string; token: string };
+}
+
+const VARIABLE = 'ROTATOR_TEST_SERVERS';
+
+/** Jest starts its test workers after global setup, so they inherit what it puts in the environment. */
+export function exportTestServers(servers: TestServers): void {
+  process.env[VARIABLE] = JSON.stringify(servers);
+}
+
+export function testServers(): TestServers {
+  const exported = process.env[VARIABLE];
+  if (!exported)
+    throw new Error(
+      `${VARIABLE} is not set: run the tests through jest, whose global setup starts the servers`,
+    );
+  return JSON.parse(exported) as TestServers;
+}
