@@ -6,7 +6,7 @@
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a go.mod replace directive that `go install` refuses
-VAULT_VERSION=1.14.1       # HashiCorp Vault under MPL-2.0; see test/infra/vault/main.go for why this patch
+VAULT_VERSION=1.13.0       # HashiCorp Vault under MPL-2.0; test/infra/vault/main.go says why this release
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${ROTATOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cred-rotator}"
