@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** Renders a zod issue path the way operators read it: `credentials[3].targets[0].key`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -8,9 +8,35 @@ export function formatPath(path: readonly PropertyKey[]): string {
   }, '');
 }
 
-/** One line per issue, each naming its path. Zod's messages name types and keys, never input values. */
+/** One thing wrong with some input: where, and what was expected there. */
+export interface Problem {
+  path: PropertyKey[];
+  message: string;
+}
+
+/**
+ * Zod's issues as problems. Zod's messages name types and keys, never input values. An unknown-keys
+ * issue becomes one problem per key at that key's own path, so each typo is named and located by itself;
+ * a bad key of a record reports what its key schema expected.
+ */
+export function problemsIn(error: z.ZodError): Problem[] {
+  return error.issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key' }));
+    }
+    const message =
+      issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    return [{ path: issue.path, message }];
+  });
+}
+
+export function formatProblem({ path, message }: Problem): string {
+  return `${formatPath(path) || '(root)'}: ${message}`;
+}
+
+/** One line per issue, each naming its path. */
 export function formatIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`);
+  return problemsIn(error).map(formatProblem);
 }
 
 /** Bad input at an edge of the system: names what was being read and every problem found in it. */
@@ -25,8 +51,33 @@ export class ValidationError extends Error {
   }
 }
 
+/** Zod's own wording, except for a missing field: "received undefined" reads like a bug, not a mistake. */
+const errorMap: z.core.$ZodErrorMap = (issue) =>
+  issue.code === 'invalid_type' && issue.input === undefined
+    ? `required: expected ${issue.expected}`
+    : undefined;
+
+/** `schema.safeParse` with the wording above. */
+export function validate<S extends z.ZodType>(schema: S, input: unknown) {
+  return schema.safeParse(input, { error: errorMap });
+}
+
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, subject: string): z.output<S> {
-  const result = schema.safeParse(input);
+  const result = validate(schema, input);
   if (!result.success) throw new ValidationError(subject, formatIssues(result.error));
   return result.data;
+}
+
+type Report = (path: PropertyKey[], message: string) => void;
+
+/**
+ * A rule relating fields of one object. Zod skips ordinary refinements once anything inside the object is
+ * invalid; this one always runs, so contradictions are reported in the same pass as typos. The value it
+ * sees may therefore be partly invalid, so the rule must read it defensively.
+ */
+export function crossFieldRule(rule: (value: unknown, report: Report) => void) {
+  return z.superRefine<unknown>(
+    (value, ctx) => rule(value, (path, message) => ctx.addIssue({ code: 'custom', path, message })),
+    { when: () => true },
+  );
 }

@@ -21,6 +21,8 @@ const pathSegments = z
 /** Where a KV v2 secret lives. Workflows pass these references, never the values. */
 export const secretPathSchema = z.object({ mount: pathSegments, path: pathSegments }).strict();
 export const secretVersionSchema = secretPathSchema.extend({ version: z.number().int().positive() }).strict();
+/** One field of a KV v2 secret, such as the `token` beside other fields of an admin credential. */
+export const secretFieldSchema = secretPathSchema.extend({ key: z.string().min(1) }).strict();
 export type SecretPath = z.infer<typeof secretPathSchema>;
 export type SecretVersion = z.infer<typeof secretVersionSchema>;
 
@@ -60,6 +62,8 @@ const readResponseSchema = z.object({
 export interface VaultConnection {
   endpoint: string;
   token: string;
+  /** PEM certificates to trust for an https endpoint, instead of the system's. */
+  caCert?: string;
 }
 
 export class VaultKvStore implements SecretStore {
@@ -70,6 +74,7 @@ export class VaultKvStore implements SecretStore {
       apiVersion: 'v1',
       endpoint: connection.endpoint,
       token: connection.token,
+      requestOptions: connection.caCert === undefined ? undefined : { ca: connection.caCert },
     });
   }
 

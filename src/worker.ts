@@ -1,10 +1,15 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { z } from 'zod';
+import { readFile } from 'node:fs/promises';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type TLSConfig,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { parseOrThrow } from './validation';
+import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
 import { VaultKvStore, type SecretStore } from './vault';
-
-export const DEFAULT_TASK_QUEUE = 'credential-rotation';
 
 export interface RotationWorkerOptions {
   connection: NativeConnection;
@@ -24,22 +29,40 @@ export function createRotationWorker({ connection, namespace, taskQueue, vault }
   });
 }
 
-const environmentSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
-  VAULT_ADDR: z.url().default('http://127.0.0.1:8200'),
-  VAULT_TOKEN: z.string().min(1),
-});
+async function temporalTls(tls: WorkerEnvironment['temporal']['tls']): Promise<TLSConfig | undefined> {
+  if (tls === undefined) return undefined;
+  return {
+    serverNameOverride: tls.serverName,
+    serverRootCACertificate: tls.caFile === undefined ? undefined : await readFile(tls.caFile),
+    clientCertPair:
+      tls.client === undefined
+        ? undefined
+        : { crt: await readFile(tls.client.certFile), key: await readFile(tls.client.keyFile) },
+  };
+}
 
 async function main(): Promise<void> {
-  const env = parseOrThrow(environmentSchema, process.env, 'the worker environment');
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const env = readWorkerEnvironment(process.env);
+  if (env.vault.auth.method !== 'token') {
+    throw new Error('Vault AppRole login is not supported yet: set VAULT_TOKEN instead of VAULT_ROLE_ID');
+  }
+  Runtime.install({
+    logger: new DefaultLogger(env.logLevel.toUpperCase() as LogLevel),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${env.metricsPort}` } } },
+  });
+  const connection = await NativeConnection.connect({
+    address: env.temporal.address,
+    tls: await temporalTls(env.temporal.tls),
+  });
   const worker = await createRotationWorker({
     connection,
-    namespace: env.TEMPORAL_NAMESPACE,
-    taskQueue: env.TEMPORAL_TASK_QUEUE,
-    vault: new VaultKvStore({ endpoint: env.VAULT_ADDR, token: env.VAULT_TOKEN }),
+    namespace: env.temporal.namespace,
+    taskQueue: env.temporal.taskQueue,
+    vault: new VaultKvStore({
+      endpoint: env.vault.address,
+      token: env.vault.auth.token,
+      caCert: env.vault.caCertFile === undefined ? undefined : await readFile(env.vault.caCertFile, 'utf8'),
+    }),
   });
   // Worker.run installs SIGINT/SIGTERM handlers and returns once in-flight tasks are done.
   await worker.run();

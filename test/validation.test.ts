@@ -23,9 +23,9 @@ describe('validation errors', () => {
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).issues).toEqual([
       'id: Invalid input: expected string, received number',
-      'targets[1].key: Invalid input: expected string, received undefined',
-      'targets[1]: Unrecognized key: "kye"',
-      '(root): Unrecognized key: "extra"',
+      'targets[1].key: required: expected string',
+      'targets[1].kye: unknown key',
+      'extra: unknown key',
     ]);
     expect((error as Error).message).toMatch(/^the inventory is invalid:\n {2}id: /);
   });

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -30,14 +30,20 @@ export function ensureServerBinaries(): ServerBinaries {
   return { temporalCli: TEMPORAL_CLI_PATH, vault: VAULT_BIN, cacheDir: CACHE_DIR };
 }
 
-/** A folder of its own for one run's server logs, so that parallel runs never share a file. */
+const KEPT_RUN_LOGS = 20;
+
+/**
+ * A folder of its own for one run's server logs, so that parallel runs never share a file. The
+ * cache is machine-wide and outlives clones, so only the newest runs' folders are kept.
+ */
 export function createRunLogDir(cacheDir: string): string {
-  const dir = join(
-    cacheDir,
-    'logs',
-    `test-run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`,
-  );
+  const logs = join(cacheDir, 'logs');
+  const dir = join(logs, `test-run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
+  const runs = readdirSync(logs)
+    .filter((name) => name.startsWith('test-run-'))
+    .sort();
+  for (const old of runs.slice(0, -KEPT_RUN_LOGS)) rmSync(join(logs, old), { recursive: true, force: true });
   return dir;
 }
 

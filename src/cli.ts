@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError } from 'commander';
+import { DEFAULT_INVENTORY } from './config/environment';
+import { loadInventory } from './inventory/load';
+import { inventoryJsonSchema, type Inventory } from './inventory/schema';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const EXIT = { ok: 0, invalidInventory: 1, usage: 2 } as const;
+
+/** Runs `rotator` with the given arguments (without `node` and the script) and returns its exit code. */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command('rotator')
+    .description('Rotates CI/CD credentials: GitLab access tokens and OAuth2 refresh tokens, kept in Vault.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  const config = program.command('config').description('check the inventory, or print its JSON Schema');
+  config
+    .command('check')
+    .description('validate an inventory and summarise it; exits 1 when it is invalid')
+    .argument('[file]', `inventory file (default: $ROTATOR_INVENTORY, or ${DEFAULT_INVENTORY})`)
+    .action(async (file: string | undefined) => {
+      exitCode = await checkInventory(file ?? (env.ROTATOR_INVENTORY || DEFAULT_INVENTORY), io);
+    });
+  config
+    .command('schema')
+    .description("print the inventory's JSON Schema, for editors")
+    .action(() => io.stdout(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    // Commander has already written the usage error, or the help that was asked for.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    throw error;
+  }
+  return exitCode;
+}
+
+async function checkInventory(file: string, io: CliIo): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    io.stderr(`rotator: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})\n`);
+    return EXIT.usage;
+  }
+  const result = loadInventory(text);
+  if (!result.ok) {
+    // Errors located in the text read `file:line:column: ...`, as compilers write them.
+    for (const error of result.errors)
+      io.stderr(/^\d+:\d+: /.test(error) ? `${file}:${error}\n` : `${file}: ${error}\n`);
+    io.stderr(
+      `${file} is invalid: ${result.errors.length} ${result.errors.length === 1 ? 'error' : 'errors'}\n`,
+    );
+    return EXIT.invalidInventory;
+  }
+  io.stdout(summary(file, result.inventory));
+  return EXIT.ok;
+}
+
+/** Credentials by source kind and environment, as a table with totals. */
+function summary(file: string, { credentials }: Inventory): string {
+  const environments = [...new Set(credentials.map((credential) => credential.environment))].sort();
+  const kinds = [...new Set(credentials.map((credential) => credential.source.kind))].sort();
+  const count = (kind: string | undefined, environment: string | undefined) =>
+    credentials.filter(
+      (credential) =>
+        (kind === undefined || credential.source.kind === kind) &&
+        (environment === undefined || credential.environment === environment),
+    ).length;
+  // One column per environment, then the total over all of them (undefined: any environment).
+  const columns = [...environments, undefined];
+  const heading = (environment: string | undefined) => environment ?? 'total';
+  const labelWidth = Math.max(...['source kind', ...kinds].map((label) => label.length));
+  const row = (label: string, kind: string | undefined) =>
+    [
+      label.padEnd(labelWidth),
+      ...columns.map((environment) => String(count(kind, environment)).padStart(heading(environment).length)),
+    ].join('  ');
+  const table = [
+    ['source kind'.padEnd(labelWidth), ...columns.map(heading)].join('  '),
+    ...kinds.map((kind) => row(kind, kind)),
+    row('total', undefined),
+  ];
+  const noun = credentials.length === 1 ? 'credential' : 'credentials';
+  return `${file} is valid: ${credentials.length} ${noun}\n\n${table.join('\n')}\n`;
+}
+
+if (require.main === module) {
+  void runCli(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}

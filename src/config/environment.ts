@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { crossFieldRule, parseOrThrow } from '../validation';
+
+const DEFAULT_TASK_QUEUE = 'credential-rotation';
+/** The inventory `rotator config check` reads when given no file and ROTATOR_INVENTORY is unset. */
+export const DEFAULT_INVENTORY = './rotator.yaml';
+
+const EXPECTED_PORT = 'expected a port number from 1 to 65535';
+const port = z
+  .string()
+  .regex(/^\d+$/, EXPECTED_PORT)
+  .transform(Number)
+  .pipe(z.int().min(1, EXPECTED_PORT).max(65535, EXPECTED_PORT));
+
+/** Every variable the worker reads, with its default. The README's table lists the same ones. */
+export const workerVariablesSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default(DEFAULT_TASK_QUEUE),
+  TEMPORAL_TLS_CERT: z.string().optional(),
+  TEMPORAL_TLS_KEY: z.string().optional(),
+  TEMPORAL_TLS_CA: z.string().optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+  VAULT_ADDR: z
+    .url({ protocol: /^https?$/, error: 'expected a URL such as https://vault.example.com:8200' })
+    .default('http://127.0.0.1:8200'),
+  VAULT_CACERT: z.string().optional(),
+  VAULT_TOKEN: z.string().optional(),
+  VAULT_ROLE_ID: z.string().optional(),
+  VAULT_SECRET_ID_FILE: z.string().optional(),
+  ROTATOR_INVENTORY: z.string().default(DEFAULT_INVENTORY),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  METRICS_PORT: port.prefault('9464'),
+});
+
+type Variable = keyof typeof workerVariablesSchema.shape;
+
+const environmentSchema = workerVariablesSchema
+  .check(
+    crossFieldRule((variables, report) => {
+      const has = (name: Variable) => (variables as Partial<Record<Variable, unknown>>)[name] !== undefined;
+      const bothOrNeither = (first: Variable, second: Variable) => {
+        if (has(first) && !has(second)) report([second], `required with ${first}`);
+        if (has(second) && !has(first)) report([first], `required with ${second}`);
+      };
+      bothOrNeither('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY');
+      const appRole = has('VAULT_ROLE_ID') || has('VAULT_SECRET_ID_FILE');
+      if (has('VAULT_TOKEN') && appRole) {
+        report(
+          ['VAULT_TOKEN'],
+          'set either VAULT_TOKEN or AppRole (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE), not both',
+        );
+      } else if (appRole) {
+        bothOrNeither('VAULT_ROLE_ID', 'VAULT_SECRET_ID_FILE');
+      } else if (!has('VAULT_TOKEN')) {
+        report(['VAULT_TOKEN'], 'required, unless AppRole is used (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)');
+      }
+    }),
+  )
+  .transform((variables) => {
+    const tlsSettings = [
+      variables.TEMPORAL_TLS_CA,
+      variables.TEMPORAL_TLS_CERT,
+      variables.TEMPORAL_TLS_KEY,
+      variables.TEMPORAL_TLS_SERVER_NAME,
+    ];
+    return {
+      temporal: {
+        address: variables.TEMPORAL_ADDRESS,
+        namespace: variables.TEMPORAL_NAMESPACE,
+        taskQueue: variables.TEMPORAL_TASK_QUEUE,
+        // Any TLS setting turns TLS on; a client certificate (with its key) makes it mutual.
+        tls: tlsSettings.some((value) => value !== undefined)
+          ? {
+              caFile: variables.TEMPORAL_TLS_CA,
+              serverName: variables.TEMPORAL_TLS_SERVER_NAME,
+              client:
+                variables.TEMPORAL_TLS_CERT === undefined || variables.TEMPORAL_TLS_KEY === undefined
+                  ? undefined
+                  : { certFile: variables.TEMPORAL_TLS_CERT, keyFile: variables.TEMPORAL_TLS_KEY },
+            }
+          : undefined,
+      },
+      vault: {
+        address: variables.VAULT_ADDR,
+        caCertFile: variables.VAULT_CACERT,
+        auth:
+          variables.VAULT_TOKEN === undefined
+            ? {
+                method: 'approle' as const,
+                // The rule above has made sure both are set.
+                roleId: variables.VAULT_ROLE_ID ?? '',
+                secretIdFile: variables.VAULT_SECRET_ID_FILE ?? '',
+              }
+            : { method: 'token' as const, token: variables.VAULT_TOKEN },
+      },
+      inventory: variables.ROTATOR_INVENTORY,
+      logLevel: variables.LOG_LEVEL,
+      metricsPort: variables.METRICS_PORT,
+    };
+  });
+
+export type WorkerEnvironment = z.output<typeof environmentSchema>;
+
+/** An empty variable (`VAULT_CACERT=` in a compose file) means the same as an unset one. */
+function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== '',
+    ),
+  );
+}
+
+/** The worker's configuration from its environment; throws a ValidationError naming every bad variable. */
+export function readWorkerEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
+  return parseOrThrow(environmentSchema, withoutEmpty(env), 'the worker environment');
+}

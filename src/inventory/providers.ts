@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { secretFieldSchema } from '../vault';
+import { serverUrl, slug } from './fields';
+
+/** The admin credential the worker calls a provider with, read from Vault by reference. */
+const adminCredentials = {
+  credential: secretFieldSchema.describe('Vault field holding the admin token the worker uses'),
+  fallbackCredential: secretFieldSchema
+    .optional()
+    .describe('Vault field holding a second admin token, used when the first is refused (HTTP 401)'),
+};
+
+const gitlabProviderSchema = z
+  .object({ url: serverUrl.describe('GitLab base URL, e.g. https://gitlab.com'), ...adminCredentials })
+  .strict();
+
+const githubProviderSchema = z
+  .object({
+    apiUrl: serverUrl
+      .default('https://api.github.com')
+      .describe('GitHub REST API URL; for GitHub Enterprise Server, https://HOST/api/v3'),
+    ...adminCredentials,
+  })
+  .strict();
+
+const providerName = slug('gitlab-com');
+
+/**
+ * The systems the worker talks to, by kind, then by the name sources and targets use for them. A source
+ * or target names its provider in a field called after the kind (`gitlab: gitlab-com`), so adding a
+ * provider kind is one entry here and the reference check in rules.ts covers it unchanged.
+ */
+export const providerKindsSchema = z
+  .object({
+    gitlab: z.record(providerName, gitlabProviderSchema).default({}).describe('GitLab instances, by name'),
+    github: z.record(providerName, githubProviderSchema).default({}).describe('GitHub instances, by name'),
+  })
+  .strict();
+
+export type ProviderKind = keyof typeof providerKindsSchema.shape;
+export const PROVIDER_KINDS = Object.keys(providerKindsSchema.shape) as ProviderKind[];
+
+/** The field a source, target or dependent names its provider in: `gitlab: gitlab-com`. */
+export function providerReference(kind: ProviderKind) {
+  return providerName.describe(`name of a provider under providers.${kind}`);
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { secretPathSchema } from '../vault';
+import { gitlabPipelineSchedules } from './dependents/gitlab-pipeline-schedules';
+import { duration, positiveDuration } from './durations';
+import { slug } from './fields';
+import { providerKindsSchema } from './providers';
+import { credentialRules, inventoryRules } from './rules';
+import {
+  gitlabGroupAccessToken,
+  gitlabPersonalAccessToken,
+  gitlabProjectAccessToken,
+} from './sources/gitlab-access-tokens';
+import { oauth2RefreshToken } from './sources/oauth2-refresh-token';
+import { githubActionsSecret } from './targets/github-actions-secret';
+import { gitlabCiVariable } from './targets/gitlab-ci-variable';
+
+/*
+ * Adding a kind of source, target or dependent: write its strict object (with `kind` as a literal) in
+ * its own file under sources/, targets/ or dependents/, and add it to the union below.
+ */
+export const sourceSchema = z
+  .discriminatedUnion('kind', [
+    gitlabProjectAccessToken,
+    gitlabGroupAccessToken,
+    gitlabPersonalAccessToken,
+    oauth2RefreshToken,
+  ])
+  .describe('where the credential is minted');
+
+export const targetSchema = z
+  .discriminatedUnion('kind', [gitlabCiVariable, githubActionsSecret])
+  .describe('where each new value is written');
+
+export const dependentSchema = z
+  .discriminatedUnion('kind', [gitlabPipelineSchedules])
+  .describe('what is paused while the credential rotates');
+
+const DEFAULT_OVERLAP = '15m';
+const DEFAULT_OVERLAP_MS = duration.parse(DEFAULT_OVERLAP);
+
+const policySchema = z
+  .object({
+    every: positiveDuration.prefault('24h').describe('how often to rotate'),
+    jitter: duration
+      .prefault(0)
+      .describe('up to this much random delay per rotation, so credentials do not all rotate at once'),
+    rotateBefore: positiveDuration
+      .optional()
+      .describe('rotate early when the current credential expires within this'),
+    overlap: duration
+      .optional()
+      .describe(
+        `how long the old value stays valid beside the new one before it is revoked; default ${DEFAULT_OVERLAP}, ` +
+          'and must be 0 for sources that rotate in place',
+      ),
+    requireApproval: z.boolean().default(false).describe('wait for an operator to approve each rotation'),
+  })
+  .strict();
+
+export const credentialSchema = z
+  .object({
+    id: slug('gitlab-deployer').describe('unique name of the credential'),
+    description: z.string().min(1).describe('what the credential is for'),
+    environment: slug('production').describe('e.g. production, staging, development'),
+    owner: z.string().min(1).describe('team or contact alerted about this credential'),
+    source: sourceSchema,
+    vault: secretPathSchema.describe(
+      'KV v2 secret that is the system of record; each environment needs its own mount',
+    ),
+    targets: z.array(targetSchema).min(1, 'expected at least one target'),
+    dependents: z.array(dependentSchema).default([]),
+    policy: policySchema.prefault({}),
+  })
+  .strict()
+  .check(credentialRules)
+  .transform((credential) => ({
+    ...credential,
+    policy: {
+      ...credential.policy,
+      overlap:
+        credential.policy.overlap ??
+        (credential.source.strategy === 'rotate-in-place' ? 0 : DEFAULT_OVERLAP_MS),
+    },
+  }));
+
+export const inventorySchema = z
+  .object({
+    providers: providerKindsSchema
+      .prefault({})
+      .describe('GitLab and GitHub instances and the admin credentials the worker uses'),
+    credentials: z.array(credentialSchema).min(1, 'expected at least one credential'),
+  })
+  .strict()
+  .check(inventoryRules)
+  .meta({
+    title: 'cred-rotator inventory',
+    description: 'What cred-rotator rotates: see README, "The inventory".',
+  });
+
+export type Inventory = z.output<typeof inventorySchema>;
+export type Credential = Inventory['credentials'][number];
+
+/** What editors check and complete: the inventory as written, before defaults and normalisation. */
+export function inventoryJsonSchema() {
+  // draft-07 is the draft YAML and JSON editors support best.
+  return z.toJSONSchema(inventorySchema, { io: 'input', target: 'draft-07' });
+}

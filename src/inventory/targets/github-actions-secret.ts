@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { distinctList } from '../fields';
+import { providerReference } from '../providers';
+import { crossFieldRule } from '../../validation';
+import { exactlyOneOf, isSet, stringAt } from '../rules';
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** A repository secret, a deployment environment's secret, or an organization secret. */
+export const githubActionsSecret = z
+  .object({
+    kind: z.literal('github-actions-secret'),
+    github: providerReference('github'),
+    repository: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/, 'expected "owner/repo"')
+      .optional()
+      .describe('for a repository secret: "owner/repo"'),
+    environment: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('with repository: the deployment environment whose secret this is'),
+    organization: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'expected a GitHub organization name')
+      .optional()
+      .describe('for an organization secret: the organization'),
+    visibility: z
+      .enum(['all', 'private', 'selected'])
+      .optional()
+      .describe('with organization: which repositories can use the secret'),
+    selectedRepositories: distinctList(z.string().regex(NAME, 'expected a repository name'), 'repository')
+      .min(1, 'expected at least one repository')
+      .optional()
+      .describe('with visibility "selected": the repositories that can use the secret'),
+    name: z
+      .string()
+      .regex(
+        /^(?!GITHUB_)[A-Za-z_][A-Za-z0-9_]*$/i,
+        'expected letters, digits and "_", not starting with a digit or "GITHUB_"',
+      )
+      .describe('secret name'),
+  })
+  .strict()
+  .check(exactlyOneOf('repository', 'organization'))
+  .check(
+    crossFieldRule((secret, report) => {
+      const has = (field: string) => isSet(secret, field);
+      if (has('environment') && !has('repository')) report(['environment'], 'allowed only with repository');
+      if (has('organization') && !has('visibility')) {
+        report(['visibility'], 'required with organization: expected "all", "private" or "selected"');
+      }
+      if (has('visibility') && !has('organization')) report(['visibility'], 'allowed only with organization');
+      const selected = stringAt(secret, 'visibility') === 'selected';
+      if (selected && !has('selectedRepositories')) {
+        report(['selectedRepositories'], 'required when visibility is "selected"');
+      }
+      if (!selected && has('selectedRepositories')) {
+        report(['selectedRepositories'], 'allowed only when visibility is "selected"');
+      }
+    }),
+  );

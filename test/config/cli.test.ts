@@ -1,0 +1,123 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli';
+import { inventoryJsonSchema } from '../../src/inventory/schema';
+
+const EXAMPLE = join(__dirname, '../../examples/rotator.yaml');
+
+async function rotator(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(
+    argv,
+    { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) },
+    env,
+  );
+  return { code, stdout, stderr };
+}
+
+describe('rotator config check', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'rotator-cli-'));
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  function inventoryFile(name: string, text: string): string {
+    const file = join(directory, name);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  it('summarises a valid inventory by source kind and environment, and exits 0', async () => {
+    expect(await rotator(['config', 'check', EXAMPLE])).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: [
+        `${EXAMPLE} is valid: 4 credentials`,
+        '',
+        'source kind                   production  staging  total',
+        'gitlab-group-access-token              1        0      1',
+        'gitlab-personal-access-token           0        1      1',
+        'gitlab-project-access-token            1        0      1',
+        'oauth2-refresh-token                   0        1      1',
+        'total                                  2        2      4',
+        '',
+      ].join('\n'),
+    });
+  });
+
+  it('checks ROTATOR_INVENTORY when given no file', async () => {
+    expect(await rotator(['config', 'check'], { ROTATOR_INVENTORY: EXAMPLE })).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`${EXAMPLE} is valid`),
+    });
+  });
+
+  it('prints every error with file, line and column, and exits 1', async () => {
+    const broken = readFileSync(EXAMPLE, 'utf8')
+      .replace('key: DEPLOY_TOKEN', 'kye: DEPLOY_TOKEN')
+      .replace('every: 30d\n      overlap: 0', 'every: 30d\n      overlap: 5m');
+    const file = inventoryFile('broken.yaml', broken);
+    const lineOf = (text: string) => broken.split('\n').findIndex((line) => line.includes(text)) + 1;
+
+    const { code, stdout, stderr } = await rotator(['config', 'check', file]);
+
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+    expect(stderr.split('\n')).toEqual([
+      `${file}:${lineOf('- kind: gitlab-ci-variable')}:9: credentials[0].targets[0].key: required: expected string`,
+      `${file}:${lineOf('kye: DEPLOY_TOKEN')}:9: credentials[0].targets[0].kye: unknown key`,
+      expect.stringMatching(
+        new RegExp(
+          `^${file}:${lineOf('overlap: 5m')}:7: credentials\\[1\\]\\.policy\\.overlap: must be 0 for a source`,
+        ),
+      ),
+      `${file} is invalid: 3 errors`,
+      '',
+    ]);
+  });
+
+  it('reports a YAML syntax error with its line and column', async () => {
+    const file = inventoryFile('syntax.yaml', 'credentials:\n  - id: deployer\n    scopes: [api, read_api\n');
+    expect(await rotator(['config', 'check', file])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${file}:4:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]\n` +
+        `${file} is invalid: 1 error\n`,
+    });
+  });
+
+  it('exits 2 when the file cannot be read', async () => {
+    expect(await rotator(['config', 'check', join(directory, 'missing.yaml')])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `rotator: cannot read ${join(directory, 'missing.yaml')} (ENOENT)\n`,
+    });
+  });
+});
+
+describe('rotator usage', () => {
+  it('exits 2 on an unknown command or a missing one, and 0 for help', async () => {
+    expect(await rotator(['conifg', 'check'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "error: unknown command 'conifg'\n(Did you mean config?)\n",
+    });
+    expect(await rotator(['config'])).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('Usage: rotator config'),
+    });
+    expect(await rotator(['config', 'check', 'a.yaml', 'b.yaml'])).toMatchObject({ code: 2 });
+    expect(await rotator(['--help'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('Usage: rotator'),
+    });
+  });
+});
+
+describe('rotator config schema', () => {
+  it("prints the inventory's JSON Schema", async () => {
+    const { code, stdout, stderr } = await rotator(['config', 'schema']);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(stdout)).toEqual(inventoryJsonSchema());
+  });
+});
