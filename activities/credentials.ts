@@ -1,0 +1,274 @@
+import { z } from 'zod';
+import { gitlabProviders } from '../src/gitlab';
+import { ProviderError } from '../src/providers/errors';
+import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
+import type { CredentialState, PauseRecord, TargetSnapshot } from '../src/providers/types';
+import { parseOrThrow } from '../src/validation';
+import {
+  VaultError,
+  secretFieldSchema,
+  secretPathSchema,
+  secretVersionSchema,
+  type SecretStore,
+  type SecretVersion,
+} from '../src/vault';
+import { asActivity } from './failures';
+
+export type { ProviderRegistry };
+
+/** Where a provider is and where Vault keeps its admin token (and an optional fallback). */
+const connectionRefSchema = z
+  .object({ url: z.url(), credential: secretFieldSchema, fallbackCredential: secretFieldSchema.optional() })
+  .strict();
+/** An adapter by kind, its connection, and its own parameters (checked by the adapter's types). */
+const adapterRefSchema = z
+  .object({ kind: z.string().min(1), connection: connectionRefSchema, spec: z.unknown() })
+  .strict();
+const tokenIdSchema = z.number().int().positive();
+/** The field of a staged or current secret that holds the credential's value. */
+const VALUE_KEY = 'token';
+
+const issueInputSchema = z
+  .object({
+    source: adapterRefSchema,
+    current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
+    /** Where to stage the new value, and the version that path must be at now (0: must not exist). */
+    stage: secretPathSchema.extend({ cas: z.number().int().min(0) }).strict(),
+  })
+  .strict();
+const sourceTokenSchema = z.object({ source: adapterRefSchema, tokenId: tokenIdSchema }).strict();
+const verifyInputSchema = sourceTokenSchema
+  .extend({ staged: secretVersionSchema, expiresAt: z.string() })
+  .strict();
+const orphansInputSchema = z
+  .object({ source: adapterRefSchema, since: z.iso.datetime(), known: z.array(tokenIdSchema) })
+  .strict();
+const targetInputSchema = z.object({ target: adapterRefSchema }).strict();
+const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema }).strict();
+const snapshotSchema = z.union([
+  z.object({ exists: z.literal(false) }).strict(),
+  z
+    .object({
+      exists: z.literal(true),
+      attributes: z.record(z.string(), z.union([z.string(), z.boolean(), z.null()])),
+    })
+    .strict(),
+]);
+const restoreInputSchema = targetInputSchema
+  .extend({ snapshot: snapshotSchema, previous: secretVersionSchema.optional() })
+  .strict();
+const dependentInputSchema = z.object({ dependent: adapterRefSchema }).strict();
+const resumeInputSchema = dependentInputSchema
+  .extend({ record: z.object({ paused: z.array(z.number().int()) }).strict() })
+  .strict();
+
+export type IssueCredentialInput = z.infer<typeof issueInputSchema>;
+export type VerifyCredentialInput = z.infer<typeof verifyInputSchema>;
+export type SourceTokenInput = z.infer<typeof sourceTokenSchema>;
+export type FindOrphansInput = z.infer<typeof orphansInputSchema>;
+export type TargetInput = z.infer<typeof targetInputSchema>;
+export type WriteTargetInput = z.infer<typeof writeInputSchema>;
+export type RestoreTargetInput = z.infer<typeof restoreInputSchema>;
+export type DependentInput = z.infer<typeof dependentInputSchema>;
+export type ResumeDependentInput = z.infer<typeof resumeInputSchema>;
+
+/** What issuing returns: references only. The value is in Vault at `staged`. */
+export interface IssuedRef {
+  tokenId: number;
+  expiresAt: string;
+  staged: SecretVersion;
+  revokedTokenId?: number;
+}
+
+type AdapterRef = z.infer<typeof adapterRefSchema>;
+
+/**
+ * Generic credential activities: they look adapters up by kind, read values from Vault by reference,
+ * and return references only.
+ */
+export function createCredentialActivities({
+  vault,
+  providers = gitlabProviders,
+}: {
+  vault: SecretStore;
+  providers?: ProviderRegistry;
+}) {
+  const fieldOf = async (at: z.infer<typeof secretFieldSchema>, version?: number): Promise<string> => {
+    const { data, ref } = await vault.read(at, version);
+    const value = data[at.key];
+    if (value === undefined) {
+      throw new VaultError(
+        `Vault ${at.mount}/${at.path} v${ref.version} has no field "${at.key}"`,
+        404,
+        false,
+      );
+    }
+    return value;
+  };
+  const valueAt = (at: SecretVersion) =>
+    fieldOf({ mount: at.mount, path: at.path, key: VALUE_KEY }, at.version);
+
+  const connect = async ({ connection }: AdapterRef): Promise<ProviderConnection> => ({
+    url: connection.url,
+    token: await fieldOf(connection.credential),
+    fallbackToken:
+      connection.fallbackCredential === undefined ? undefined : await fieldOf(connection.fallbackCredential),
+  });
+
+  const adapter = async <A>(
+    group: Record<string, (c: ProviderConnection) => A>,
+    ref: AdapterRef,
+    role: string,
+  ) => {
+    const factory = group[ref.kind];
+    if (factory === undefined)
+      throw new ProviderError({
+        provider: ref.kind,
+        step: 'lookup',
+        resource: role,
+        kind: 'permanent',
+        reason: `no ${role} of kind "${ref.kind}"`,
+      });
+    return factory(await connect(ref));
+  };
+
+  /** The staged secret a previous attempt of this activity wrote, if any: found instead of minting again. */
+  const alreadyStaged = async (stage: IssueCredentialInput['stage']) => {
+    try {
+      const found = await vault.read(stage);
+      return found.ref.version > stage.cas && found.data.tokenId !== undefined ? found : undefined;
+    } catch (error) {
+      if (error instanceof VaultError && error.status === 404) return undefined;
+      throw error;
+    }
+  };
+
+  return {
+    /**
+     * Mints the new credential and stages its value in Vault (check-and-set) before returning: persist
+     * before acknowledge. Run it with maximumAttempts 1: a retried mint can make GitLab revoke a whole token
+     * family. Should Vault refuse the value, the new credential is revoked, since nobody could ever use it.
+     */
+    async issueCredential(input: IssueCredentialInput): Promise<IssuedRef> {
+      return asActivity(async () => {
+        const {
+          source: ref,
+          current,
+          stage,
+        } = parseOrThrow(issueInputSchema, input, 'issueCredential input');
+        const staged = await alreadyStaged(stage);
+        if (staged !== undefined) {
+          return {
+            tokenId: Number(staged.data.tokenId),
+            expiresAt: staged.data.expiresAt ?? '',
+            staged: staged.ref,
+          };
+        }
+        const source = await adapter(providers.sources, ref, 'credential source');
+        const issued = await source.issue(ref.spec, current);
+        const at = { mount: stage.mount, path: stage.path };
+        const record = {
+          [VALUE_KEY]: issued.value,
+          tokenId: String(issued.tokenId),
+          expiresAt: issued.expiresAt,
+        };
+        try {
+          const version = await vault.write(at, record, { cas: stage.cas });
+          return {
+            tokenId: issued.tokenId,
+            expiresAt: issued.expiresAt,
+            staged: version,
+            revokedTokenId: issued.revokedTokenId,
+          };
+        } catch (error) {
+          await source.revoke(ref.spec, issued).catch(() => undefined);
+          throw error;
+        }
+      });
+    },
+
+    async verifyCredential(input: VerifyCredentialInput): Promise<void> {
+      return asActivity(async () => {
+        const {
+          source: ref,
+          tokenId,
+          staged,
+          expiresAt,
+        } = parseOrThrow(verifyInputSchema, input, 'verifyCredential input');
+        const source = await adapter(providers.sources, ref, 'credential source');
+        await source.verify(ref.spec, await valueAt(staged), { tokenId, expiresAt });
+      });
+    },
+
+    async inspectCredential(input: SourceTokenInput): Promise<CredentialState> {
+      return asActivity(async () => {
+        const { source: ref, tokenId } = parseOrThrow(sourceTokenSchema, input, 'inspectCredential input');
+        return (await adapter(providers.sources, ref, 'credential source')).inspect(ref.spec, { tokenId });
+      });
+    },
+
+    async revokeCredential(input: SourceTokenInput): Promise<void> {
+      return asActivity(async () => {
+        const { source: ref, tokenId } = parseOrThrow(sourceTokenSchema, input, 'revokeCredential input');
+        await (await adapter(providers.sources, ref, 'credential source')).revoke(ref.spec, { tokenId });
+      });
+    },
+
+    /** After a mint whose answer was lost: the credentials it may have left behind, for the workflow to revoke. */
+    async findOrphanCredentials(input: FindOrphansInput): Promise<CredentialState[]> {
+      return asActivity(async () => {
+        const {
+          source: ref,
+          since,
+          known,
+        } = parseOrThrow(orphansInputSchema, input, 'findOrphanCredentials input');
+        const source = await adapter(providers.sources, ref, 'credential source');
+        return source.findOrphans(
+          ref.spec,
+          since,
+          known.map((tokenId) => ({ tokenId })),
+        );
+      });
+    },
+
+    async snapshotTarget(input: TargetInput): Promise<TargetSnapshot> {
+      return asActivity(async () => {
+        const { target: ref } = parseOrThrow(targetInputSchema, input, 'snapshotTarget input');
+        return (await adapter(providers.targets, ref, 'target')).snapshot(ref.spec);
+      });
+    },
+
+    async writeTarget(input: WriteTargetInput): Promise<void> {
+      return asActivity(async () => {
+        const { target: ref, value } = parseOrThrow(writeInputSchema, input, 'writeTarget input');
+        await (await adapter(providers.targets, ref, 'target')).write(ref.spec, await valueAt(value));
+      });
+    },
+
+    async restoreTarget(input: RestoreTargetInput): Promise<void> {
+      return asActivity(async () => {
+        const {
+          target: ref,
+          snapshot,
+          previous,
+        } = parseOrThrow(restoreInputSchema, input, 'restoreTarget input');
+        const previousValue = previous === undefined ? undefined : await valueAt(previous);
+        await (await adapter(providers.targets, ref, 'target')).restore(ref.spec, snapshot, previousValue);
+      });
+    },
+
+    async pauseDependent(input: DependentInput): Promise<PauseRecord> {
+      return asActivity(async () => {
+        const { dependent: ref } = parseOrThrow(dependentInputSchema, input, 'pauseDependent input');
+        return (await adapter(providers.dependents, ref, 'dependent')).pause(ref.spec);
+      });
+    },
+
+    async resumeDependent(input: ResumeDependentInput): Promise<void> {
+      return asActivity(async () => {
+        const { dependent: ref, record } = parseOrThrow(resumeInputSchema, input, 'resumeDependent input');
+        await (await adapter(providers.dependents, ref, 'dependent')).resume(ref.spec, record);
+      });
+    },
+  };
+}

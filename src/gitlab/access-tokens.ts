@@ -1,0 +1,233 @@
+import { z } from 'zod';
+import type {
+  CredentialRef,
+  CredentialSource,
+  CredentialState,
+  IssueStrategy,
+  IssuedCredential,
+} from '../providers/types';
+import { ProviderError } from '../providers/errors';
+import { GitLabClient, callWith, gitlabApi, parseAnswer, type GitLabApi } from './client';
+import type { GitLabCallSite } from './errors';
+
+/** Whose token: a user's (personal), a project's or a group's (bot users GitLab creates per token). */
+export type AccessTokenOwner =
+  | { scope: 'personal'; userId: number }
+  | { scope: 'project'; projectId: string | number }
+  | { scope: 'group'; groupId: string | number };
+
+/** GitLab's role numbers: guest 10, planner 15, reporter 20, developer 30, maintainer 40, owner 50. */
+export type AccessLevelNumber = 10 | 15 | 20 | 30 | 40 | 50;
+
+export type AccessTokenSpec = AccessTokenOwner & {
+  tokenName: string;
+  scopes: string[];
+  /** Project and group tokens only. */
+  accessLevel?: AccessLevelNumber;
+  lifetimeDays: number;
+  strategy: IssueStrategy;
+};
+
+const tokenSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  scopes: z.array(z.string()),
+  active: z.boolean(),
+  revoked: z.boolean(),
+  created_at: z.string(),
+  expires_at: z.string().nullable(),
+  last_used_at: z.string().nullish(),
+});
+const mintedSchema = tokenSchema.extend({ token: z.string().min(1), expires_at: z.string() });
+type GitLabToken = z.infer<typeof tokenSchema>;
+
+/** The calls that differ between personal, project and group tokens; everything else is shared. */
+interface TokenEndpoints {
+  list(api: GitLabApi, name: string): Promise<unknown>;
+  show(api: GitLabApi, tokenId: number): Promise<unknown>;
+  create(api: GitLabApi, spec: AccessTokenSpec, expiresAt: string): Promise<unknown>;
+  rotate(api: GitLabApi, tokenId: number, expiresAt: string): Promise<unknown>;
+  revoke(api: GitLabApi, tokenId: number): Promise<unknown>;
+}
+
+// https://docs.gitlab.com/api/personal_access_tokens/ and https://docs.gitlab.com/api/user_tokens/
+function personalEndpoints(userId: number): TokenEndpoints {
+  return {
+    list: (api, name) => api.PersonalAccessTokens.all({ userId, search: name }),
+    show: (api, tokenId) => api.PersonalAccessTokens.show({ tokenId }),
+    create: (api, spec, expiresAt) =>
+      api.PersonalAccessTokens.create(userId, spec.tokenName, spec.scopes, { expiresAt }),
+    rotate: (api, tokenId, expiresAt) => api.PersonalAccessTokens.rotate(tokenId, { expiresAt }),
+    revoke: (api, tokenId) => api.PersonalAccessTokens.remove({ tokenId }),
+  };
+}
+
+// https://docs.gitlab.com/api/project_access_tokens/ and https://docs.gitlab.com/api/group_access_tokens/
+function resourceEndpoints(
+  resource: 'ProjectAccessTokens' | 'GroupAccessTokens',
+  id: string | number,
+): TokenEndpoints {
+  // Gitbeaker's unions lag GitLab's (no `self_rotate` scope, no planner role): GitLab validates these.
+  type Scopes = Parameters<GitLabApi['ProjectAccessTokens']['create']>[2];
+  type Level = NonNullable<Parameters<GitLabApi['ProjectAccessTokens']['create']>[4]>['accessLevel'];
+  return {
+    list: (api) => api[resource].all(id),
+    show: (api, tokenId) => api[resource].show(id, tokenId),
+    create: (api, spec, expiresAt) =>
+      api[resource].create(id, spec.tokenName, spec.scopes as Scopes, expiresAt, {
+        accessLevel: spec.accessLevel as Level,
+      }),
+    rotate: (api, tokenId, expiresAt) => api[resource].rotate(id, tokenId, { expiresAt }),
+    revoke: (api, tokenId) => api[resource].revoke(id, tokenId),
+  };
+}
+
+function endpointsFor(owner: AccessTokenOwner): TokenEndpoints {
+  switch (owner.scope) {
+    case 'personal':
+      return personalEndpoints(owner.userId);
+    case 'project':
+      return resourceEndpoints('ProjectAccessTokens', owner.projectId);
+    case 'group':
+      return resourceEndpoints('GroupAccessTokens', owner.groupId);
+  }
+}
+
+function describeOwner(owner: AccessTokenOwner): string {
+  switch (owner.scope) {
+    case 'personal':
+      return `user ${owner.userId}`;
+    case 'project':
+      return `project ${owner.projectId}`;
+    case 'group':
+      return `group ${owner.groupId}`;
+  }
+}
+
+function stateOf(token: GitLabToken): CredentialState {
+  return {
+    tokenId: token.id,
+    name: token.name,
+    scopes: token.scopes,
+    active: token.active,
+    revoked: token.revoked,
+    createdAt: token.created_at,
+    expiresAt: token.expires_at,
+    lastUsedAt: token.last_used_at ?? null,
+  };
+}
+
+const sameScopes = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+/** GitLab access tokens (personal, project, group) as a credential source. */
+export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
+  constructor(
+    private readonly client: GitLabClient,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private site(spec: AccessTokenSpec, step: string, tokenId?: number, mutates = false): GitLabCallSite {
+    const token =
+      tokenId === undefined ? `token "${spec.tokenName}"` : `token "${spec.tokenName}" (id ${tokenId})`;
+    return { step, resource: `${describeOwner(spec)} ${spec.scope} access ${token}`, mutates };
+  }
+
+  /** The expiry a token issued now gets: `lifetimeDays` from today, as GitLab's `YYYY-MM-DD`. */
+  expiryFor(spec: AccessTokenSpec): string {
+    const day = new Date(this.now().getTime() + spec.lifetimeDays * 86_400_000);
+    return day.toISOString().slice(0, 10);
+  }
+
+  async inspect(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<CredentialState> {
+    const site = this.site(spec, 'inspect', tokenId);
+    const answer = await this.client.call(site, (api) => endpointsFor(spec).show(api, tokenId));
+    return stateOf(parseAnswer(tokenSchema, answer, site));
+  }
+
+  /** One mint call, never repeated: see the README's GitLab section for why. */
+  async issue(spec: AccessTokenSpec, current: CredentialRef | undefined): Promise<IssuedCredential> {
+    const expiresAt = this.expiryFor(spec);
+    const endpoints = endpointsFor(spec);
+    if (spec.strategy === 'create-then-revoke') {
+      const site = this.site(spec, 'issue (create-then-revoke)', undefined, true);
+      const answer = await this.client.call(site, (api) => endpoints.create(api, spec, expiresAt));
+      const minted = parseAnswer(mintedSchema, answer, site);
+      return { tokenId: minted.id, value: minted.token, expiresAt: minted.expires_at };
+    }
+    if (current === undefined) {
+      throw new ProviderError({
+        provider: 'gitlab',
+        ...this.site(spec, 'issue (rotate-in-place)'),
+        kind: 'permanent',
+        reason: 'rotate-in-place needs the id of the token to rotate',
+      });
+    }
+    const site = this.site(spec, 'issue (rotate-in-place)', current.tokenId, true);
+    const answer = await this.client.call(site, (api) => endpoints.rotate(api, current.tokenId, expiresAt));
+    const minted = parseAnswer(mintedSchema, answer, site);
+    return {
+      tokenId: minted.id,
+      value: minted.token,
+      expiresAt: minted.expires_at,
+      revokedTokenId: current.tokenId,
+    };
+  }
+
+  /** Calls GitLab as the new token itself: it must be that token, active, with the spec's scopes and expiry. */
+  async verify(
+    spec: AccessTokenSpec,
+    value: string,
+    ref: CredentialRef & { expiresAt: string },
+  ): Promise<void> {
+    const site = this.site(spec, 'verify', ref.tokenId);
+    // https://docs.gitlab.com/api/personal_access_tokens/#get-details-on-a-personal-access-token
+    // (project and group tokens are personal access tokens of their bot users, so `self` serves them too)
+    const answer = await callWith(gitlabApi(this.client.connection.url, value), site, (api) =>
+      api.PersonalAccessTokens.show(),
+    );
+    const token = parseAnswer(tokenSchema, answer, site);
+    const problems = [
+      token.id === ref.tokenId ? undefined : `it is token ${token.id}`,
+      token.active && !token.revoked ? undefined : 'it is not active',
+      sameScopes(token.scopes, spec.scopes) ? undefined : `its scopes are ${token.scopes.join(', ')}`,
+      token.expires_at === ref.expiresAt ? undefined : `it expires ${token.expires_at ?? 'never'}`,
+    ].filter((problem) => problem !== undefined);
+    if (problems.length > 0) {
+      throw new ProviderError({
+        provider: 'gitlab',
+        ...site,
+        kind: 'permanent',
+        reason: problems.join('; '),
+      });
+    }
+  }
+
+  async revoke(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<void> {
+    const site = this.site(spec, 'revoke', tokenId, true);
+    const endpoints = endpointsFor(spec);
+    try {
+      await this.client.call(site, (api) => endpoints.revoke(api, tokenId));
+    } catch (error) {
+      if (!(error instanceof ProviderError)) throw error;
+      if (error.kind === 'not-found') return;
+      // GitLab answers 400 for a token it cannot revoke, which includes one already revoked: look before failing.
+      if (error.status !== 400 || !(await this.inspect(spec, { tokenId })).revoked) throw error;
+    }
+  }
+
+  async findOrphans(
+    spec: AccessTokenSpec,
+    since: string,
+    known: CredentialRef[],
+  ): Promise<CredentialState[]> {
+    const site = this.site(spec, 'find orphans');
+    const answer = await this.client.call(site, (api) => endpointsFor(spec).list(api, spec.tokenName));
+    const knownIds = new Set(known.map((ref) => ref.tokenId));
+    const from = Date.parse(since);
+    return parseAnswer(z.array(tokenSchema), answer, site)
+      .filter((token) => token.name === spec.tokenName && token.active && !knownIds.has(token.id))
+      .filter((token) => Date.parse(token.created_at) >= from)
+      .map(stateOf);
+  }
+}

@@ -1,0 +1,137 @@
+import { createRequesterFn } from '@gitbeaker/requester-utils';
+import { Gitlab, GitbeakerRequestError } from '@gitbeaker/rest';
+import { z } from 'zod';
+import { ProviderError } from '../providers/errors';
+import { ValidationError, parseOrThrow } from '../validation';
+import { toProviderError, type GitLabCallSite } from './errors';
+
+export type GitLabApi = InstanceType<typeof Gitlab<false>>;
+
+export interface GitLabConnection {
+  /** Base URL, such as `https://gitlab.example.com`. */
+  url: string;
+  /** The admin token the worker acts with; the caller reads it from Vault. */
+  token: string;
+  /** Tried once when GitLab refuses `token` with 401, such as while that token is itself being rotated. */
+  fallbackToken?: string;
+}
+
+async function responseBody(response: Response): Promise<unknown> {
+  if (response.status === 204) return null;
+  const type = (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+  if (type === 'application/json') return (await response.json()) ?? {};
+  return response.text();
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** GitLab's `{"message": ...}` or `{"error": ...}` (whichever it sent) as one line. */
+function describeFailure(text: string, contentType: string | null): string {
+  if (!contentType?.includes('application/json')) return text;
+  const body = z
+    .object({
+      message: z.unknown().optional(),
+      error: z.unknown().optional(),
+      error_description: z.string().optional(),
+    })
+    .safeParse(parseJson(text));
+  if (!body.success) return text;
+  const reason = body.data.error ?? body.data.message ?? '';
+  const line = typeof reason === 'string' ? reason : JSON.stringify(reason);
+  return body.data.error_description === undefined ? line : `${line}: ${body.data.error_description}`;
+}
+
+/**
+ * One request, one attempt. @gitbeaker/rest's own handler silently retries 429 and 502 up to ten times
+ * within a fraction of a second, ignoring `Retry-After`; retrying a rotate that way would present a
+ * revoked token and make GitLab revoke the whole token family. Retries belong to Temporal, which honours
+ * `Retry-After` and knows which steps must never repeat.
+ */
+async function singleAttempt(endpoint: string, options?: Record<string, unknown>) {
+  const { prefixUrl, searchParams, method, headers, body, signal } = options ?? {};
+  const base = typeof prefixUrl === 'string' && !prefixUrl.endsWith('/') ? `${prefixUrl}/` : prefixUrl;
+  const url = new URL(endpoint, base as string | undefined);
+  url.search = typeof searchParams === 'string' ? searchParams : '';
+  const init = { method, headers, body, signal } as RequestInit;
+  const request = new Request(url, init);
+  const response = await fetch(request);
+  if (response.ok) {
+    return {
+      body: (await responseBody(response)) as Record<string, unknown>,
+      headers: Object.fromEntries(response.headers.entries()),
+      status: response.status,
+    };
+  }
+  const description = describeFailure(await response.text(), response.headers.get('content-type'));
+  throw new GitbeakerRequestError(description, { cause: { description, request, response } });
+}
+
+const requesterFn = createRequesterFn((_, options) => Promise.resolve(options), singleAttempt);
+
+export function gitlabApi(url: string, token: string): GitLabApi {
+  // No client-side rate limiting either: GitLab's 429 and Retry-After are the authority.
+  return new Gitlab({ host: url, token, requesterFn, rateLimits: {} });
+}
+
+/** The admin connection: every call maps its failure to a ProviderError, and a 401 tries the fallback once. */
+export class GitLabClient {
+  private readonly primary: GitLabApi;
+  private readonly fallback: GitLabApi | undefined;
+
+  constructor(readonly connection: GitLabConnection) {
+    this.primary = gitlabApi(connection.url, connection.token);
+    this.fallback =
+      connection.fallbackToken === undefined
+        ? undefined
+        : gitlabApi(connection.url, connection.fallbackToken);
+  }
+
+  async call<T>(site: GitLabCallSite, request: (api: GitLabApi) => Promise<T>): Promise<T> {
+    try {
+      return await request(this.primary);
+    } catch (error) {
+      const failure = toProviderError(error, site);
+      if (failure.status !== 401 || this.fallback === undefined) throw failure;
+      return callWith(this.fallback, site, request);
+    }
+  }
+}
+
+/** One call with a given token, failures mapped; used to verify a freshly minted token. */
+export async function callWith<T>(
+  api: GitLabApi,
+  site: GitLabCallSite,
+  request: (api: GitLabApi) => Promise<T>,
+): Promise<T> {
+  try {
+    return await request(api);
+  } catch (error) {
+    throw toProviderError(error, site);
+  }
+}
+
+/** GitLab's answer, checked for the fields we use; a garbage answer becomes a permanent error naming the field. */
+export function parseAnswer<S extends z.ZodType>(
+  schema: S,
+  answer: unknown,
+  site: GitLabCallSite,
+): z.output<S> {
+  try {
+    return parseOrThrow(schema, answer, "GitLab's answer");
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new ProviderError({
+      provider: 'gitlab',
+      step: site.step,
+      resource: site.resource,
+      kind: 'permanent',
+      reason: `unexpected answer: ${error.issues.join('; ')}`,
+    });
+  }
+}

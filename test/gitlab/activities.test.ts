@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import { createCredentialActivities } from '../../activities/credentials';
+import type { AccessTokenSpec } from '../../src/gitlab/access-tokens';
+import type { CiVariableSpec } from '../../src/gitlab/ci-variables';
+import { VaultKvStore } from '../../src/vault';
+import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
+import { defined, gitlabWorld, type GitLabWorld } from './world';
+
+let world: GitLabWorld;
+const vault = new VaultKvStore(testServers().vault);
+const activities = createCredentialActivities({ vault });
+const fresh = (what: string) => ({ mount: TEST_KV_MOUNT, path: `gitlab-activities/${what}/${randomUUID()}` });
+let connection: { url: string; credential: { mount: string; path: string; key: string } };
+
+beforeAll(async () => {
+  world = await gitlabWorld();
+  const admin = fresh('admin');
+  await vault.write(admin, { token: world.adminToken.value });
+  connection = { url: world.sim.url, credential: { ...admin, key: 'token' } };
+});
+afterAll(() => world.sim.close());
+
+function projectSource(strategy: AccessTokenSpec['strategy']) {
+  const name = `deployer-${randomUUID().slice(0, 8)}`;
+  const spec: AccessTokenSpec = {
+    scope: 'project',
+    projectId: world.project.path,
+    tokenName: name,
+    scopes: ['read_api'],
+    accessLevel: 30,
+    lifetimeDays: 30,
+    strategy,
+  };
+  const current = world.state.addResourceToken(world.project, 'project', {
+    name,
+    scopes: ['read_api'],
+    expiresAt: '2099-12-31',
+    accessLevel: 30,
+  });
+  return { source: { kind: 'gitlab-project-access-token', connection, spec }, current };
+}
+
+describe('credential activities with GitLab and the real Vault', () => {
+  it('issueCredential stages the value in Vault before returning, and returns only references', async () => {
+    const { source, current } = projectSource('rotate-in-place');
+    const stage = { ...fresh('staged'), cas: 0 };
+    const issued = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
+
+    const minted = defined(world.state.tokens.get(issued.tokenId));
+    expect(JSON.stringify(issued)).not.toContain(minted.value);
+    expect(issued).toEqual({
+      tokenId: minted.id,
+      expiresAt: minted.expiresAt,
+      staged: { mount: stage.mount, path: stage.path, version: 1 },
+      revokedTokenId: current.id,
+    });
+    expect((await vault.read(issued.staged, 1)).data.token).toBe(minted.value);
+
+    await activities.verifyCredential({
+      source,
+      tokenId: issued.tokenId,
+      staged: issued.staged,
+      expiresAt: issued.expiresAt,
+    });
+    expect((await activities.inspectCredential({ source, tokenId: issued.tokenId })).active).toBe(true);
+  });
+
+  it('a retried issueCredential finds the staged value instead of minting a second token', async () => {
+    const { source, current } = projectSource('rotate-in-place');
+    const stage = { ...fresh('staged'), cas: 0 };
+    const first = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
+    const mintedBefore = world.state.minted.length;
+
+    const again = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
+    expect(again).toMatchObject({ tokenId: first.tokenId, staged: first.staged });
+    expect(world.state.minted.length).toBe(mintedBefore);
+    expect(
+      world.state
+        .family(current)
+        .filter((t) => world.state.isActive(t))
+        .map((t) => t.id),
+    ).toEqual([first.tokenId]);
+  });
+
+  it('revokes what it minted when Vault refuses the value, and fails without the value', async () => {
+    const { source, current } = projectSource('create-then-revoke');
+    const stage = fresh('taken');
+    await vault.write(stage, { note: 'written by someone else meanwhile' });
+
+    const error = await activities
+      .issueCredential({ source, stage: { ...stage, cas: 0 } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    expect(error).toMatchObject({ type: 'VaultError', nonRetryable: true });
+    const minted = world.state.tokensNamed(source.spec.tokenName).filter((t) => t.id !== current.id);
+    expect(minted).toHaveLength(1);
+    expect(minted[0]?.revoked).toBe(true);
+    for (const value of world.state.minted) expect((error as Error).message).not.toContain(value);
+  });
+
+  it('maps provider errors: 429 retryable after Retry-After, 404 non-retryable', async () => {
+    const { source, current } = projectSource('create-then-revoke');
+    const route = '/projects/:id/access_tokens/:token_id';
+    world.sim.faults.failNth({
+      method: 'GET',
+      route,
+      n: world.sim.callsTotal('GET', route) + 1,
+      status: 429,
+      retryAfterSeconds: 7,
+    });
+    await expect(activities.inspectCredential({ source, tokenId: current.id })).rejects.toMatchObject({
+      type: 'ProviderError:rate-limited',
+      nonRetryable: false,
+      nextRetryDelay: 7000,
+    });
+    await expect(activities.revokeCredential({ source, tokenId: current.id })).resolves.toBeUndefined();
+    await expect(
+      activities.inspectCredential({
+        source: { ...source, spec: { ...source.spec, projectId: 'gone/away' } },
+        tokenId: 1,
+      }),
+    ).rejects.toMatchObject({ type: 'ProviderError:not-found', nonRetryable: true });
+  });
+
+  it('finds the orphan a lost mint left behind', async () => {
+    const { source, current } = projectSource('create-then-revoke');
+    const since = new Date().toISOString();
+    const route = '/projects/:id/access_tokens';
+    world.sim.faults.dropAfterCommit({ method: 'POST', route, n: world.sim.callsTotal('POST', route) + 1 });
+    await expect(
+      activities.issueCredential({ source, stage: { ...fresh('lost'), cas: 0 } }),
+    ).rejects.toMatchObject({
+      type: 'ProviderError:transient',
+    });
+    const orphans = await activities.findOrphanCredentials({ source, since, known: [current.id] });
+    expect(orphans).toHaveLength(1);
+    await activities.revokeCredential({ source, tokenId: defined(orphans[0]).tokenId });
+  });
+
+  it('writes a target from Vault and restores it from the previous version', async () => {
+    const key = `DEPLOY_TOKEN_${randomUUID().slice(0, 8).toUpperCase()}`;
+    world.state.addVariable(world.project, {
+      key,
+      value: 'previous-value-123',
+      masked: true,
+      protected: true,
+    });
+    const spec: CiVariableSpec = {
+      scope: 'project',
+      projectId: world.project.id,
+      key,
+      environmentScope: '*',
+      masked: true,
+      protected: true,
+      variableType: 'env_var',
+    };
+    const target = { kind: 'gitlab-ci-variable', connection, spec };
+    const at = fresh('credential');
+    const previous = await vault.write(at, { token: 'previous-value-123' });
+    const next = await vault.write(at, { token: 'next-value-4567890' });
+
+    const snapshot = await activities.snapshotTarget({ target });
+    await activities.writeTarget({ target, value: next });
+    expect(world.project.variables.find((v) => v.key === key)?.value).toBe('next-value-4567890');
+    await activities.restoreTarget({ target, snapshot, previous });
+    expect(world.project.variables.find((v) => v.key === key)?.value).toBe('previous-value-123');
+  });
+
+  it('pauses and resumes dependents', async () => {
+    const project = world.state.addProject('platform/scheduled');
+    world.state.addSchedule(project, { description: 'nightly', active: true, ownerId: world.root.id });
+    world.state.addSchedule(project, { description: 'off', active: false, ownerId: world.root.id });
+    const dependent = { kind: 'gitlab-pipeline-schedules', connection, spec: { projectId: project.id } };
+    const record = await activities.pauseDependent({ dependent });
+    expect(project.schedules.map((s) => s.active)).toEqual([false, false]);
+    await activities.resumeDependent({ dependent, record });
+    expect(project.schedules.map((s) => s.active)).toEqual([true, false]);
+  });
+
+  it('refuses an unknown kind for good', async () => {
+    await expect(
+      activities.snapshotTarget({ target: { kind: 'carrier-pigeon', connection, spec: {} } }),
+    ).rejects.toMatchObject({ type: 'ProviderError:permanent', nonRetryable: true });
+  });
+});

@@ -1,0 +1,52 @@
+/** Faults a test can inject, each on the Nth call (1-based, counted from the simulator's start) to a route. */
+
+export interface RouteCall {
+  method: string;
+  /** The route's pattern, such as `/projects/:id/access_tokens/:token_id/rotate`. */
+  route: string;
+}
+
+interface Failure extends RouteCall {
+  n: number;
+  status: number;
+  retryAfterSeconds?: number;
+}
+
+export class Faults {
+  private failures: Failure[] = [];
+  private drops: (RouteCall & { n: number })[] = [];
+  private delayMs = 0;
+
+  /** Answers the Nth call with `status` instead of handling it (nothing changes at GitLab). */
+  failNth(failure: Failure): void {
+    this.failures.push(failure);
+  }
+
+  /** Handles the Nth call, commits its change, then destroys the socket: the caller never sees the answer. */
+  dropAfterCommit(drop: RouteCall & { n: number }): void {
+    this.drops.push(drop);
+  }
+
+  /** Delays every answer by `ms`. */
+  latency(ms: number): void {
+    this.delayMs = ms;
+  }
+
+  clear(): void {
+    this.failures = [];
+    this.drops = [];
+    this.delayMs = 0;
+  }
+
+  get delay(): number {
+    return this.delayMs;
+  }
+
+  failureFor(call: RouteCall, n: number): Failure | undefined {
+    return this.failures.find((f) => f.method === call.method && f.route === call.route && f.n === n);
+  }
+
+  dropsAt(call: RouteCall, n: number): boolean {
+    return this.drops.some((d) => d.method === call.method && d.route === call.route && d.n === n);
+  }
+}

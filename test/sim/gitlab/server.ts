@@ -1,0 +1,695 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type {
+  AccessTokenExposedSchema,
+  CondensedPipelineScheduleSchema,
+  PersonalAccessTokenSchema,
+  ProjectVariableSchema,
+} from '@gitbeaker/core';
+import { Faults, type RouteCall } from './faults';
+import {
+  GitLabState,
+  type SimNamespace,
+  type SimSchedule,
+  type SimToken,
+  type SimUser,
+  type SimVariable,
+} from './state';
+
+/**
+ * A stateful GitLab REST simulator of exactly the endpoints src/gitlab uses. Each rule cites the GitLab
+ * documentation page it follows.
+ */
+
+type Json = Record<string, unknown> | unknown[] | string | null;
+
+interface Answer {
+  status: number;
+  body?: Json;
+  headers?: Record<string, string>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Json,
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+interface Caller {
+  user: SimUser;
+  token: SimToken;
+}
+
+interface Context {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+  caller: Caller;
+  url: URL;
+}
+
+/** `read`: `api` or `read_api`; `api`: `api` only; `any`: any valid token. */
+type Needs = 'read' | 'api' | 'any';
+
+interface Route extends RouteCall {
+  needs: Needs;
+  handle(ctx: Context): Answer;
+}
+
+// https://docs.gitlab.com/api/rest/troubleshooting/#status-codes: errors are `{"message": ...}`, Grape's
+// parameter errors and OAuth-style token errors are `{"error": ...}`.
+const message = (status: number, text: string | Record<string, unknown>) =>
+  new HttpError(status, { message: text });
+const notFound = (what = '') => message(404, what === '' ? '404 Not Found' : `404 ${what} Not Found`);
+const forbidden = () => message(403, '403 Forbidden');
+const unauthorized = () => message(401, '401 Unauthorized');
+const missing = (field: string) => new HttpError(400, { error: `${field} is missing` });
+
+function tokenJson(state: GitLabState, token: SimToken) {
+  // Gitbeaker types `last_used_at` as a string; GitLab sends null for a token never used.
+  const json = {
+    id: token.id,
+    name: token.name,
+    revoked: token.revoked,
+    created_at: token.createdAt,
+    scopes: token.scopes,
+    user_id: token.userId,
+    last_used_at: token.lastUsedAt,
+    active: state.isActive(token),
+    expires_at: token.expiresAt ?? undefined,
+  } satisfies Omit<PersonalAccessTokenSchema, 'token' | 'last_used_at'> & { last_used_at: string | null };
+  return token.accessLevel === undefined ? json : { ...json, access_level: token.accessLevel };
+}
+
+function exposedJson(state: GitLabState, token: SimToken) {
+  // Gitbeaker narrows scopes to a fixed union GitLab has outgrown; the other fields match its schema.
+  return { ...tokenJson(state, token), token: token.value } satisfies Pick<
+    AccessTokenExposedSchema,
+    'id' | 'name' | 'revoked' | 'created_at' | 'user_id' | 'active' | 'token'
+  >;
+}
+
+function variableJson(variable: SimVariable) {
+  return {
+    key: variable.key,
+    variable_type: variable.variableType,
+    // https://docs.gitlab.com/ci/variables/#hide-a-cicd-variable: a hidden variable's value is never shown again.
+    value: variable.hidden ? (null as unknown as string) : variable.value,
+    protected: variable.protected,
+    masked: variable.masked,
+    hidden: variable.hidden,
+    raw: variable.raw,
+    environment_scope: variable.environmentScope,
+    description: variable.description,
+  } satisfies ProjectVariableSchema;
+}
+
+function scheduleJson(state: GitLabState, schedule: SimSchedule) {
+  const owner = state.users.get(schedule.ownerId);
+  return {
+    id: schedule.id,
+    description: schedule.description,
+    ref: schedule.ref,
+    cron: schedule.cron,
+    cron_timezone: 'UTC',
+    next_run_at: schedule.updatedAt,
+    active: schedule.active,
+    created_at: schedule.createdAt,
+    updated_at: schedule.updatedAt,
+    owner: {
+      id: schedule.ownerId,
+      name: owner?.username ?? '',
+      username: owner?.username ?? '',
+      state: 'active',
+      avatar_url: '',
+      web_url: '',
+    },
+  } satisfies CondensedPipelineScheduleSchema;
+}
+
+/**
+ * Offset pagination: https://docs.gitlab.com/api/rest/#offset-based-pagination (`page`, `per_page` default
+ * 20, max 100; `x-total`, `x-next-page`, ... headers and a `link` header).
+ */
+function paginated(ctx: Context, items: unknown[]): Answer {
+  const perPage = Math.min(100, Math.max(1, Number(ctx.query.get('per_page') ?? 20)));
+  const page = Math.max(1, Number(ctx.query.get('page') ?? 1));
+  const totalPages = Math.max(1, Math.ceil(items.length / perPage));
+  const pageUrl = (n: number) => {
+    const url = new URL(ctx.url);
+    url.searchParams.set('page', String(n));
+    url.searchParams.set('per_page', String(perPage));
+    return url.toString();
+  };
+  const links = [`<${pageUrl(1)}>; rel="first"`, `<${pageUrl(totalPages)}>; rel="last"`];
+  if (page < totalPages) links.unshift(`<${pageUrl(page + 1)}>; rel="next"`);
+  if (page > 1) links.unshift(`<${pageUrl(page - 1)}>; rel="prev"`);
+  return {
+    status: 200,
+    body: items.slice((page - 1) * perPage, page * perPage),
+    headers: {
+      'x-total': String(items.length),
+      'x-total-pages': String(totalPages),
+      'x-page': String(page),
+      'x-per-page': String(perPage),
+      'x-next-page': page < totalPages ? String(page + 1) : '',
+      'x-prev-page': page > 1 ? String(page - 1) : '',
+      link: links.join(', '),
+    },
+  };
+}
+
+function text(body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function flag(body: Record<string, unknown>, field: string): boolean | undefined {
+  const value = body[field];
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+/** `filter[environment_scope]` from the query (GET, DELETE) or the JSON body (PUT, as gitbeaker sends it). */
+function environmentFilter(ctx: Context): string | undefined {
+  const fromBody = ctx.body.filter;
+  if (typeof fromBody === 'object' && fromBody !== null && 'environment_scope' in fromBody) {
+    return String(fromBody.environment_scope);
+  }
+  return ctx.query.get('filter[environment_scope]') ?? undefined;
+}
+
+function today(state: GitLabState, plusDays = 0): string {
+  return new Date(state.now().getTime() + plusDays * 86_400_000).toISOString().slice(0, 10);
+}
+
+export function createRoutes(state: GitLabState): Route[] {
+  const findNamespace = (kind: 'project' | 'group', raw: string): SimNamespace => {
+    const all = kind === 'project' ? state.projects : state.groups;
+    const found = [...all.values()].find((n) => String(n.id) === raw || n.path === raw);
+    if (found === undefined) throw notFound(kind === 'project' ? 'Project' : 'Group');
+    return found;
+  };
+  const roleIn = (namespace: SimNamespace, caller: Caller) =>
+    caller.user.admin ? 50 : (namespace.members.get(caller.user.id) ?? 0);
+  /** Tokens, variables and schedules need the Maintainer role (or Owner, or an administrator). */
+  const maintainerOf = (kind: 'project' | 'group', ctx: Context): SimNamespace => {
+    const namespace = findNamespace(kind, ctx.params.id ?? '');
+    // https://docs.gitlab.com/user/permissions/: a non-member sees a private project as missing.
+    const role = roleIn(namespace, ctx.caller);
+    if (role === 0) throw notFound(kind === 'project' ? 'Project' : 'Group');
+    if (role < 40) throw forbidden();
+    return namespace;
+  };
+  const tokenId = (ctx: Context) => Number(ctx.params.token_id);
+
+  /** A personal token the caller may manage: an administrator any, anyone else only their own. */
+  const personalToken = (ctx: Context): SimToken => {
+    const token = state.tokens.get(tokenId(ctx));
+    // https://docs.gitlab.com/api/personal_access_tokens/: 401 for a token the caller may not see,
+    // 404 only for administrators.
+    if (!ctx.caller.user.admin && token?.userId !== ctx.caller.user.id) throw unauthorized();
+    if (token === undefined) throw notFound();
+    return token;
+  };
+  const resourceToken = (kind: 'project' | 'group', ctx: Context): SimToken => {
+    const namespace = maintainerOf(kind, ctx);
+    const token = state.tokens.get(tokenId(ctx));
+    if (token === undefined || token.resource !== `${kind}:${namespace.id}`) throw notFound();
+    return token;
+  };
+
+  const expiryFrom = (body: Record<string, unknown>, required: boolean): string => {
+    const expiresAt = text(body, 'expires_at');
+    if (expiresAt === undefined) {
+      if (required) throw missing('expires_at');
+      // https://docs.gitlab.com/api/personal_access_tokens/#rotate-a-personal-access-token: one week by default.
+      return today(state, 7);
+    }
+    // https://docs.gitlab.com/user/profile/personal_access_tokens/#access-token-expiration: at most 365 days.
+    if (expiresAt > today(state, 365)) throw message(400, 'Expiration date must be within 365 days');
+    if (expiresAt <= today(state)) throw message(400, 'Expiration date must be in the future');
+    return expiresAt;
+  };
+
+  /**
+   * Rotation revokes the old token and issues a new one in its family. Rotating a token that is already
+   * revoked is treated as reuse: the family's active token is revoked too, and the rotation fails.
+   * https://docs.gitlab.com/api/personal_access_tokens/#automatic-reuse-detection
+   */
+  const rotate = (token: SimToken, body: Record<string, unknown>): Answer => {
+    if (token.revoked) {
+      for (const member of state.family(token)) member.revoked = true;
+      throw message(400, 'Token already revoked');
+    }
+    if (state.isExpired(token)) throw message(400, 'Token already expired');
+    const expiresAt = expiryFrom(body, false);
+    token.revoked = true;
+    const next = state.addToken({ ...token, expiresAt, previous: token });
+    return { status: 200, body: exposedJson(state, next) };
+  };
+
+  /** https://docs.gitlab.com/api/project_access_tokens/#revoke-a-project-access-token: 204, or 400 when not revoked. */
+  const revoke = (token: SimToken): Answer => {
+    if (token.revoked) throw message(400, '400 Bad request - Token already revoked');
+    token.revoked = true;
+    return { status: 204 };
+  };
+
+  const checkScopes = (body: Record<string, unknown>): string[] => {
+    const scopes = body.scopes;
+    if (!Array.isArray(scopes) || scopes.length === 0) throw missing('scopes');
+    return scopes.map(String);
+  };
+
+  const resourceTokenRoutes = (kind: 'project' | 'group'): Route[] => {
+    const base = `/${kind}s/:id/access_tokens`;
+    return [
+      {
+        method: 'GET',
+        route: base,
+        needs: 'read',
+        // https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens: active and inactive.
+        handle: (ctx) => {
+          const namespace = maintainerOf(kind, ctx);
+          const tokens = [...state.tokens.values()].filter((t) => t.resource === `${kind}:${namespace.id}`);
+          return paginated(
+            ctx,
+            tokens.map((t) => tokenJson(state, t)),
+          );
+        },
+      },
+      {
+        method: 'GET',
+        route: `${base}/:token_id`,
+        needs: 'read',
+        handle: (ctx) => ({ status: 200, body: tokenJson(state, resourceToken(kind, ctx)) }),
+      },
+      {
+        method: 'POST',
+        route: base,
+        needs: 'api',
+        // https://docs.gitlab.com/api/project_access_tokens/#create-a-project-access-token: expires_at is
+        // required, access_level defaults to Maintainer and may not exceed the caller's own role.
+        handle: (ctx) => {
+          const namespace = maintainerOf(kind, ctx);
+          const name = text(ctx.body, 'name');
+          if (name === undefined) throw missing('name');
+          const scopes = checkScopes(ctx.body);
+          const expiresAt = expiryFrom(ctx.body, true);
+          const accessLevel = Number(ctx.body.access_level ?? 40);
+          if (accessLevel > roleIn(namespace, ctx.caller)) {
+            throw message(
+              400,
+              'Access level of the token can not be greater than the access level of the user',
+            );
+          }
+          const token = state.addResourceToken(namespace, kind, { name, scopes, expiresAt, accessLevel });
+          return { status: 201, body: exposedJson(state, token) };
+        },
+      },
+      {
+        method: 'POST',
+        route: `${base}/:token_id/rotate`,
+        needs: 'api',
+        handle: (ctx) => rotate(resourceToken(kind, ctx), ctx.body),
+      },
+      {
+        method: 'DELETE',
+        route: `${base}/:token_id`,
+        needs: 'api',
+        handle: (ctx) => revoke(resourceToken(kind, ctx)),
+      },
+    ];
+  };
+
+  const findVariables = (namespace: SimNamespace, ctx: Context): SimVariable => {
+    const scope = environmentFilter(ctx);
+    const matches = namespace.variables.filter(
+      (v) => v.key === ctx.params.key && (scope === undefined || v.environmentScope === scope),
+    );
+    if (matches.length === 0) throw notFound('Variable');
+    // https://docs.gitlab.com/api/project_level_variables/#the-filter-parameter
+    if (matches.length > 1) {
+      throw message(
+        409,
+        "There are multiple variables with provided parameters. Please use 'filter[environment_scope]'",
+      );
+    }
+    return matches[0] as SimVariable;
+  };
+
+  /** https://docs.gitlab.com/ci/variables/#mask-a-cicd-variable: at least 8 characters, no spaces. */
+  const checkMaskable = (variable: SimVariable) => {
+    if (variable.masked && (variable.value.length < 8 || /\s/.test(variable.value))) {
+      throw message(400, { value: ['is invalid'] });
+    }
+  };
+
+  const variableRoutes = (kind: 'project' | 'group'): Route[] => {
+    const base = `/${kind}s/:id/variables`;
+    return [
+      {
+        method: 'GET',
+        route: `${base}/:key`,
+        needs: 'read',
+        handle: (ctx) => ({ status: 200, body: variableJson(findVariables(maintainerOf(kind, ctx), ctx)) }),
+      },
+      {
+        method: 'POST',
+        route: base,
+        needs: 'api',
+        // https://docs.gitlab.com/api/project_level_variables/#create-a-variable
+        handle: (ctx) => {
+          const namespace = maintainerOf(kind, ctx);
+          const key = text(ctx.body, 'key');
+          const value = text(ctx.body, 'value');
+          if (key === undefined) throw missing('key');
+          if (value === undefined) throw missing('value');
+          const environmentScope = text(ctx.body, 'environment_scope') ?? '*';
+          if (namespace.variables.some((v) => v.key === key && v.environmentScope === environmentScope)) {
+            throw message(400, { key: [`(${key}) has already been taken`] });
+          }
+          const hidden = flag(ctx.body, 'masked_and_hidden') ?? false;
+          const variable: SimVariable = {
+            key,
+            value,
+            variableType: text(ctx.body, 'variable_type') === 'file' ? 'file' : 'env_var',
+            protected: flag(ctx.body, 'protected') ?? false,
+            masked: hidden || (flag(ctx.body, 'masked') ?? false),
+            hidden,
+            raw: flag(ctx.body, 'raw') ?? false,
+            environmentScope,
+            description: text(ctx.body, 'description') ?? null,
+          };
+          checkMaskable(variable);
+          namespace.variables.push(variable);
+          return { status: 201, body: variableJson(variable) };
+        },
+      },
+      {
+        method: 'PUT',
+        route: `${base}/:key`,
+        needs: 'api',
+        // https://docs.gitlab.com/api/project_level_variables/#update-a-variable: a hidden variable stays
+        // hidden and masked.
+        handle: (ctx) => {
+          const variable = findVariables(maintainerOf(kind, ctx), ctx);
+          const updated: SimVariable = {
+            ...variable,
+            value: text(ctx.body, 'value') ?? variable.value,
+            variableType:
+              (text(ctx.body, 'variable_type') as SimVariable['variableType'] | undefined) ??
+              variable.variableType,
+            protected: flag(ctx.body, 'protected') ?? variable.protected,
+            masked: flag(ctx.body, 'masked') ?? variable.masked,
+            raw: flag(ctx.body, 'raw') ?? variable.raw,
+            environmentScope: text(ctx.body, 'environment_scope') ?? variable.environmentScope,
+            description:
+              ctx.body.description === undefined
+                ? variable.description
+                : (text(ctx.body, 'description') ?? null),
+          };
+          if (variable.hidden && !updated.masked)
+            throw message(400, { masked: ['cannot be unset for a hidden variable'] });
+          checkMaskable(updated);
+          Object.assign(variable, updated);
+          return { status: 200, body: variableJson(variable) };
+        },
+      },
+      {
+        method: 'DELETE',
+        route: `${base}/:key`,
+        needs: 'api',
+        handle: (ctx) => {
+          const namespace = maintainerOf(kind, ctx);
+          const variable = findVariables(namespace, ctx);
+          namespace.variables.splice(namespace.variables.indexOf(variable), 1);
+          return { status: 204 };
+        },
+      },
+    ];
+  };
+
+  return [
+    {
+      method: 'GET',
+      route: '/personal_access_tokens',
+      needs: 'read',
+      // https://docs.gitlab.com/api/personal_access_tokens/#list-all-personal-access-tokens: administrators
+      // see every token and may filter by user_id; others see their own and get 401 for another user_id.
+      handle: (ctx) => {
+        const userId = ctx.query.get('user_id');
+        if (!ctx.caller.user.admin && userId !== null && Number(userId) !== ctx.caller.user.id)
+          throw unauthorized();
+        const search = ctx.query.get('search');
+        const tokens = [...state.tokens.values()].filter(
+          (t) =>
+            (ctx.caller.user.admin || t.userId === ctx.caller.user.id) &&
+            (userId === null || t.userId === Number(userId)) &&
+            (search === null || t.name.toLowerCase().includes(search.toLowerCase())),
+        );
+        return paginated(
+          ctx,
+          tokens.map((t) => tokenJson(state, t)),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      route: '/personal_access_tokens/self',
+      // Assumption: GitLab lets any scope read its own token here (the docs name no required scope).
+      needs: 'any',
+      handle: (ctx) => ({ status: 200, body: tokenJson(state, ctx.caller.token) }),
+    },
+    {
+      method: 'GET',
+      route: '/personal_access_tokens/:token_id',
+      needs: 'read',
+      handle: (ctx) => ({ status: 200, body: tokenJson(state, personalToken(ctx)) }),
+    },
+    {
+      method: 'POST',
+      route: '/personal_access_tokens/:token_id/rotate',
+      needs: 'api',
+      handle: (ctx) => rotate(personalToken(ctx), ctx.body),
+    },
+    {
+      method: 'DELETE',
+      route: '/personal_access_tokens/:token_id',
+      needs: 'api',
+      handle: (ctx) => revoke(personalToken(ctx)),
+    },
+    {
+      method: 'POST',
+      route: '/users/:id/personal_access_tokens',
+      needs: 'api',
+      // https://docs.gitlab.com/api/user_tokens/#create-a-personal-access-token-for-a-user: administrators only.
+      handle: (ctx) => {
+        if (!ctx.caller.user.admin) throw forbidden();
+        const user = state.users.get(Number(ctx.params.id));
+        if (user === undefined) throw notFound('User');
+        const name = text(ctx.body, 'name');
+        if (name === undefined) throw missing('name');
+        const scopes = checkScopes(ctx.body);
+        const token = state.addToken({
+          userId: user.id,
+          name,
+          scopes,
+          expiresAt: expiryFrom(ctx.body, false),
+        });
+        return { status: 201, body: exposedJson(state, token) };
+      },
+    },
+    ...resourceTokenRoutes('project'),
+    ...resourceTokenRoutes('group'),
+    ...variableRoutes('project'),
+    ...variableRoutes('group'),
+    {
+      method: 'GET',
+      route: '/projects/:id/pipeline_schedules',
+      needs: 'read',
+      // https://docs.gitlab.com/api/pipeline_schedules/#get-all-pipeline-schedules (`scope`: active, inactive)
+      handle: (ctx) => {
+        const project = state.projects.get(maintainerOf('project', ctx).id);
+        const scope = ctx.query.get('scope');
+        const schedules = (project?.schedules ?? []).filter(
+          (s) => scope === null || (scope === 'active') === s.active,
+        );
+        return paginated(
+          ctx,
+          schedules.map((s) => scheduleJson(state, s)),
+        );
+      },
+    },
+    {
+      method: 'PUT',
+      route: '/projects/:id/pipeline_schedules/:schedule_id',
+      needs: 'api',
+      // https://docs.gitlab.com/api/pipeline_schedules/#edit-a-pipeline-schedule
+      handle: (ctx) => {
+        const project = state.projects.get(maintainerOf('project', ctx).id);
+        const schedule = project?.schedules.find((s) => s.id === Number(ctx.params.schedule_id));
+        if (schedule === undefined) throw notFound();
+        const active = flag(ctx.body, 'active');
+        if (active !== undefined) schedule.active = active;
+        schedule.updatedAt = state.now().toISOString();
+        return { status: 200, body: scheduleJson(state, schedule) };
+      },
+    },
+  ];
+}
+
+/**
+ * https://docs.gitlab.com/api/rest/authentication/: `PRIVATE-TOKEN` or `Authorization: Bearer`. Expired and
+ * revoked tokens get 401 with an OAuth-style `{"error": "invalid_token"}` body.
+ */
+function authenticate(state: GitLabState, request: IncomingMessage, needs: Needs): Caller {
+  const header = request.headers['private-token'];
+  const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+  const value = (Array.isArray(header) ? header[0] : header) ?? bearer;
+  const token = [...state.tokens.values()].find((t) => t.value === value);
+  const user = token === undefined ? undefined : state.users.get(token.userId);
+  if (token === undefined || user === undefined) throw unauthorized();
+  if (token.revoked) {
+    throw new HttpError(401, {
+      error: 'invalid_token',
+      error_description: 'Token was revoked. You have to re-authenticate.',
+    });
+  }
+  if (state.isExpired(token))
+    throw new HttpError(401, { error: 'invalid_token', error_description: 'Token has expired.' });
+  const allowed =
+    needs === 'any' ||
+    token.scopes.includes('api') ||
+    (needs === 'read' && token.scopes.includes('read_api'));
+  if (!allowed) {
+    throw new HttpError(403, {
+      error: 'insufficient_scope',
+      error_description: 'The request requires higher privileges than provided by the access token.',
+      scope: needs === 'api' ? 'api' : 'api read_api',
+    });
+  }
+  // GitLab records last use (it throttles the write to every few minutes; the simulator records each use).
+  token.lastUsedAt = state.now().toISOString();
+  return { user, token };
+}
+
+function matcher(route: string): RegExp {
+  return new RegExp(`^/api/v4${route.replace(/:(\w+)/g, '(?<$1>[^/]+)')}$`);
+}
+
+async function readBody(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  if (raw === '') return {};
+  const parsed: unknown = JSON.parse(raw);
+  return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+}
+
+function send(response: ServerResponse, answer: Answer): void {
+  const headers = { ...answer.headers };
+  if (answer.body === undefined || answer.status === 204) {
+    response.writeHead(answer.status, headers).end();
+  } else if (typeof answer.body === 'string') {
+    response.writeHead(answer.status, { ...headers, 'content-type': 'text/plain' }).end(answer.body);
+  } else {
+    response
+      .writeHead(answer.status, { ...headers, 'content-type': 'application/json' })
+      .end(JSON.stringify(answer.body));
+  }
+}
+
+export interface GitLabSim {
+  url: string;
+  state: GitLabState;
+  faults: Faults;
+  /** Every request that matched a route, in order. */
+  calls: RouteCall[];
+  /** How many calls matched since `calls` was last emptied, per `METHOD route`. */
+  callCounts(): Record<string, number>;
+  /** How many calls a route has had since the start: faults count their N from here. */
+  callsTotal(method: string, route: string): number;
+  close(): Promise<void>;
+}
+
+/** Starts the simulator on a free loopback port. */
+export async function startGitLabSim(): Promise<GitLabSim> {
+  const state = new GitLabState();
+  const faults = new Faults();
+  const routes = createRoutes(state).map((route) => ({ ...route, pattern: matcher(route.route) }));
+  const calls: RouteCall[] = [];
+  const seen = new Map<string, number>();
+
+  const server = createServer((request, response) => {
+    void (async () => {
+      const url = new URL(request.url ?? '/', 'http://gitlab.sim');
+      const body = await readBody(request);
+      if (faults.delay > 0) await new Promise((resolve) => setTimeout(resolve, faults.delay));
+      const method = request.method ?? 'GET';
+      const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
+      if (route === undefined) return send(response, { status: 404, body: { error: '404 Not Found' } });
+      const call = { method, route: route.route };
+      calls.push(call);
+      const key = `${method} ${route.route}`;
+      const n = (seen.get(key) ?? 0) + 1;
+      seen.set(key, n);
+
+      const failure = faults.failureFor(call, n);
+      if (failure !== undefined) {
+        // https://docs.gitlab.com/security/rate_limits/: 429 with Retry-After and a plain-text body.
+        return send(
+          response,
+          failure.status === 429
+            ? {
+                status: 429,
+                body: 'Retry later',
+                headers: { 'retry-after': String(failure.retryAfterSeconds ?? 60) },
+              }
+            : { status: failure.status, body: { message: `${failure.status} Internal Server Error` } },
+        );
+      }
+      let answer: Answer;
+      try {
+        const caller = authenticate(state, request, route.needs);
+        const params = Object.fromEntries(
+          Object.entries(route.pattern.exec(url.pathname)?.groups ?? {}).map(([k, v]) => [
+            k,
+            decodeURIComponent(v),
+          ]),
+        );
+        answer = route.handle({ params, query: url.searchParams, body, caller, url });
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        answer = { status: error.status, body: error.body };
+      }
+      if (faults.dropsAt(call, n)) return void request.socket.destroy();
+      send(response, answer);
+    })().catch((error: unknown) => {
+      send(response, { status: 500, body: { message: `500 Internal Server Error: ${String(error)}` } });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    faults,
+    calls,
+    callCounts: () =>
+      calls.reduce<Record<string, number>>((counts, call) => {
+        const key = `${call.method} ${call.route}`;
+        counts[key] = (counts[key] ?? 0) + 1;
+        return counts;
+      }, {}),
+    callsTotal: (method, route) => seen.get(`${method} ${route}`) ?? 0,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
