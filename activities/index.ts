@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { createCredentialActivities, type ProviderRegistry } from './credentials';
 import { asActivity } from './failures';
+import { createRotationActivities } from './rotation';
+import { gitlabProviders } from '../src/gitlab';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, secretVersionSchema, type SecretStore, type SecretVersion } from '../src/vault';
 
@@ -14,11 +16,19 @@ export interface ActivityDependencies {
   vault: SecretStore;
   /** The provider adapters by kind; the worker passes the real ones. */
   providers?: ProviderRegistry;
+  /** The inventory file, read anew at the start of each rotation. */
+  inventoryPath: string;
 }
 
-export function createActivities({ vault, providers }: ActivityDependencies) {
+export function createActivities({
+  vault,
+  providers = gitlabProviders,
+  inventoryPath,
+}: ActivityDependencies) {
+  const credentials = createCredentialActivities({ vault, providers });
   return {
-    ...createCredentialActivities({ vault, providers }),
+    ...credentials,
+    ...createRotationActivities({ vault, providers, inventoryPath, credentials }),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {
       return asActivity(async () => {

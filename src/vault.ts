@@ -25,6 +25,7 @@ export const secretVersionSchema = secretPathSchema.extend({ version: z.number()
 export const secretFieldSchema = secretPathSchema.extend({ key: z.string().min(1) }).strict();
 export type SecretPath = z.infer<typeof secretPathSchema>;
 export type SecretVersion = z.infer<typeof secretVersionSchema>;
+export type SecretField = z.infer<typeof secretFieldSchema>;
 
 /** A secret's fields; values are strings so nothing is lost on the way to CI variables. */
 export type SecretData = Record<string, string>;

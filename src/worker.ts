@@ -16,16 +16,24 @@ export interface RotationWorkerOptions {
   namespace: string;
   taskQueue: string;
   vault: SecretStore;
+  /** The inventory (`rotator.yaml`), read anew at the start of each rotation. */
+  inventoryPath: string;
 }
 
 /** The worker that runs rotation workflows and their activities; tests build it the same way. */
-export function createRotationWorker({ connection, namespace, taskQueue, vault }: RotationWorkerOptions) {
+export function createRotationWorker({
+  connection,
+  namespace,
+  taskQueue,
+  vault,
+  inventoryPath,
+}: RotationWorkerOptions) {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
     workflowsPath: require.resolve('../workflows'),
-    activities: createActivities({ vault }),
+    activities: createActivities({ vault, inventoryPath }),
   });
 }
 
@@ -63,6 +71,7 @@ async function main(): Promise<void> {
       token: env.vault.auth.token,
       caCert: env.vault.caCertFile === undefined ? undefined : await readFile(env.vault.caCertFile, 'utf8'),
     }),
+    inventoryPath: env.inventory,
   });
   // Worker.run installs SIGINT/SIGTERM handlers and returns once in-flight tasks are done.
   await worker.run();

@@ -1,42 +1,26 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ActivityFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, type Client, WorkflowFailedError } from '@temporalio/client';
 import { RetryState } from '@temporalio/common';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { createRotationWorker } from '../src/worker';
 import { VaultKvStore } from '../src/vault';
 import { selfCheck } from '../workflows';
 import { historyText } from './helpers/history';
+import { startTestWorker, type TestWorker } from './helpers/worker';
 import { TEST_KV_MOUNT, testServers } from './infra/test-servers';
 
 describe('selfCheck: a worker on the real Temporal server with an activity on the real Vault', () => {
   const servers = testServers();
   const vault = new VaultKvStore(servers.vault);
   const taskQueue = `self-check-${randomUUID()}`;
-  let nativeConnection: NativeConnection;
-  let connection: Connection;
+  let running: TestWorker;
   let client: Client;
-  let worker: Worker;
-  let workerRun: Promise<void>;
 
   beforeAll(async () => {
-    nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
-    connection = await Connection.connect({ address: servers.temporalAddress });
-    client = new Client({ connection });
-    worker = await createRotationWorker({
-      connection: nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      vault,
-    });
-    workerRun = worker.run();
+    // selfCheck reads no inventory.
+    running = await startTestWorker({ taskQueue, vault, inventoryPath: 'rotator.yaml' });
+    client = running.client;
   });
 
-  afterAll(async () => {
-    worker?.shutdown();
-    await workerRun;
-    await connection?.close();
-    await nativeConnection?.close();
-  });
+  afterAll(() => running?.stop());
 
   const run = (workflowId: string, args: Parameters<typeof selfCheck>) =>
     client.workflow.execute(selfCheck, { taskQueue, workflowId, args });

@@ -8,12 +8,22 @@ export interface ProviderConnection {
   fallbackToken?: string;
 }
 
+/** An inventory entry as its adapter's own parameters, with the name operators know it by. */
+export interface AdapterSpec<Spec = unknown> {
+  name: string;
+  spec: Spec;
+}
+
+/** Takes an inventory entry the inventory schema has validated for the mapping's kind. */
+export type SpecMapping = (entry: never) => AdapterSpec;
+
 /**
  * Adapters by kind (the inventory's `kind`), so that activities and workflows never switch on a provider.
- * Specs are the adapter's own plain parameters; the caller builds them from the inventory.
+ * Specs are the adapter's own plain parameters, built from the inventory by `specs`.
  */
 export interface ProviderRegistry {
   sources: Record<string, (connection: ProviderConnection) => CredentialSource<unknown>>;
   targets: Record<string, (connection: ProviderConnection) => CredentialTarget<unknown>>;
   dependents: Record<string, (connection: ProviderConnection) => Dependent<unknown>>;
+  specs: Record<string, SpecMapping>;
 }

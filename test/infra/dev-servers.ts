@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import createVaultClient from 'node-vault';
+import { ROTATION_SEARCH_ATTRIBUTES } from '../../src/search-attributes';
 
 /** Paths printed by ensure-servers.sh, which finds or builds both servers. */
 export interface ServerBinaries {
@@ -153,7 +154,11 @@ export async function startTemporalDevServer(bin: string, logDir: string): Promi
   const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
   try {
     const env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: wrapper }, ip: '127.0.0.1' },
+      server: {
+        executable: { type: 'existing-path', path: wrapper },
+        ip: '127.0.0.1',
+        searchAttributes: ROTATION_SEARCH_ATTRIBUTES,
+      },
     });
     return { env, address: env.address, version, logFile };
   } catch (error) {

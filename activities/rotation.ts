@@ -1,0 +1,214 @@
+import { readFile } from 'node:fs/promises';
+import { ApplicationFailure } from '@temporalio/activity';
+import { z } from 'zod';
+import { loadInventory } from '../src/inventory/load';
+import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
+import type { ProviderRegistry } from '../src/providers/registry';
+import { parseOrThrow } from '../src/validation';
+import {
+  VaultError,
+  secretPathSchema,
+  secretVersionSchema,
+  type SecretPath,
+  type SecretStore,
+  type SecretVersion,
+} from '../src/vault';
+import type { createCredentialActivities } from './credentials';
+import { asActivity } from './failures';
+
+export type { RotationPlan };
+
+export const ROTATION_REASONS = ['scheduled', 'manual', 'expiring', 'compromised'] as const;
+
+/** What starts a rotation: which credential, why, who asked. */
+export const rotationRequestSchema = z
+  .object({
+    credentialId: z.string().min(1),
+    reason: z.enum(ROTATION_REASONS),
+    requestedBy: z.string().min(1),
+    /** Rotate even when the credential is not due. */
+    force: z.boolean().optional(),
+    /** Stop after detect and report what would happen. */
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
+export type RotationRequest = z.infer<typeof rotationRequestSchema>;
+
+/** What detect found: whether to rotate and why, and the references the later steps check against. */
+export interface Detection {
+  due: boolean;
+  why: string;
+  /** The current Vault version: promote's check-and-set, and the value rollback restores targets to. */
+  current: SecretVersion;
+  currentTokenId: number;
+  /** The staged path's version now (0: none), so that issue stages with check-and-set. */
+  stagedVersion: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Rotate when compromised, forced, dead, expiring within `rotateBefore` or older than `every`; else skip. */
+export function decideRotation(
+  request: Pick<RotationRequest, 'reason' | 'requestedBy' | 'force'>,
+  policy: Pick<RotationPlan['policy'], 'every' | 'rotateBefore'>,
+  token: { active: boolean; revoked: boolean; createdAt: string; expiresAt: string | null },
+  now: Date,
+): { due: boolean; why: string } {
+  if (request.reason === 'compromised')
+    return { due: true, why: `reported compromised by ${request.requestedBy}` };
+  if (request.force === true) return { due: true, why: `forced by ${request.requestedBy}` };
+  if (token.revoked || !token.active) return { due: true, why: 'the current token is no longer active' };
+  if (
+    token.expiresAt !== null &&
+    policy.rotateBefore !== undefined &&
+    Date.parse(token.expiresAt) - now.getTime() <= policy.rotateBefore
+  ) {
+    return { due: true, why: `the current token expires ${token.expiresAt}, within policy.rotateBefore` };
+  }
+  const dueAt = new Date(Date.parse(token.createdAt) + policy.every);
+  if (dueAt <= now)
+    return { due: true, why: `the current token is older than policy.every (due ${dueAt.toISOString()})` };
+  const days = Math.ceil((dueAt.getTime() - now.getTime()) / DAY_MS);
+  return { due: false, why: `not due until ${dueAt.toISOString()} (in ${days} days)` };
+}
+
+const detectInputSchema = z
+  .object({
+    // inspectCredential checks the source.
+    source: z.unknown(),
+    vault: secretPathSchema,
+    staged: secretPathSchema,
+    policy: z
+      .object({ every: z.number().positive(), rotateBefore: z.number().positive().optional() })
+      .loose(),
+    request: rotationRequestSchema,
+  })
+  .strict();
+export interface DetectInput {
+  source: AdapterRef;
+  vault: SecretPath;
+  staged: SecretPath;
+  policy: RotationPlan['policy'];
+  request: RotationRequest;
+}
+
+const promoteInputSchema = z
+  .object({ staged: secretVersionSchema, current: secretPathSchema, cas: z.number().int().positive() })
+  .strict();
+export type PromoteInput = z.infer<typeof promoteInputSchema>;
+
+const rePromoteInputSchema = z
+  .object({ previous: secretVersionSchema, promotedTokenId: z.number().int().positive() })
+  .strict();
+export type RePromoteInput = z.infer<typeof rePromoteInputSchema>;
+
+const describe = (at: SecretPath) => `${at.mount}/${at.path}`;
+
+/** The rotation's own activities; provider calls go through the generic credential activities. */
+export function createRotationActivities({
+  vault,
+  providers,
+  inventoryPath,
+  credentials,
+}: {
+  vault: SecretStore;
+  providers: ProviderRegistry;
+  inventoryPath: string;
+  credentials: ReturnType<typeof createCredentialActivities>;
+}) {
+  const versionOf = async (at: SecretPath): Promise<number> => {
+    try {
+      return (await vault.read(at)).ref.version;
+    } catch (error) {
+      if (error instanceof VaultError && error.status === 404) return 0;
+      throw error;
+    }
+  };
+
+  return {
+    /** Reads the inventory anew for each rotation, so an edited inventory applies to the next one. */
+    async loadCredential(input: RotationRequest): Promise<RotationPlan> {
+      return asActivity(async () => {
+        const request = parseOrThrow(rotationRequestSchema, input, 'rotateCredential input');
+        const loaded = loadInventory(await readFile(inventoryPath, 'utf8'));
+        if (!loaded.ok) {
+          throw ApplicationFailure.nonRetryable(
+            `load ${request.credentialId}: the inventory ${inventoryPath} is invalid: ${loaded.errors.join('; ')}`,
+            'InventoryError',
+          );
+        }
+        try {
+          return rotationPlan(loaded.inventory, request.credentialId, providers);
+        } catch (error) {
+          if (!(error instanceof PlanError)) throw error;
+          throw ApplicationFailure.nonRetryable(
+            `load: ${error.message} (${inventoryPath})`,
+            'InventoryError',
+          );
+        }
+      });
+    },
+
+    /** Reads which token Vault holds now, asks the provider about it, and decides whether to rotate. */
+    async detectRotation(input: DetectInput): Promise<Detection> {
+      return asActivity(async () => {
+        const {
+          vault: at,
+          staged,
+          policy,
+          request,
+        } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
+        const { data, ref: current } = await vault.read(at);
+        const currentTokenId = Number(data.tokenId);
+        if (!Number.isSafeInteger(currentTokenId) || currentTokenId <= 0) {
+          throw ApplicationFailure.nonRetryable(
+            `detect: Vault ${describe(at)} v${current.version} has no tokenId field naming the current token`,
+            'VaultError',
+          );
+        }
+        const token = await credentials.inspectCredential({ source: input.source, tokenId: currentTokenId });
+        const decision = decideRotation(request, policy, token, new Date());
+        return { ...decision, current, currentTokenId, stagedVersion: await versionOf(staged) };
+      });
+    },
+
+    /**
+     * Makes the staged value the current version, with check-and-set against the version detect read: a
+     * conflict means someone else changed the secret, which is never overwritten.
+     */
+    async promoteStaged(input: PromoteInput): Promise<SecretVersion> {
+      return asActivity(async () => {
+        const { staged, current, cas } = parseOrThrow(promoteInputSchema, input, 'promoteStaged input');
+        const { data } = await vault.read(staged, staged.version);
+        try {
+          return await vault.write(current, data, { cas });
+        } catch (error) {
+          if (!(error instanceof VaultError && error.status === 400)) throw error;
+          // A retry after a lost answer finds its own write in place.
+          const now = await vault.read(current);
+          if (now.ref.version === cas + 1 && now.data.tokenId === data.tokenId) return now.ref;
+          throw ApplicationFailure.nonRetryable(
+            `promote: Vault ${describe(current)} is at v${now.ref.version}, not v${cas} as read at detect: ` +
+              'someone else changed it, so it is not overwritten',
+            'PromoteConflict',
+          );
+        }
+      });
+    },
+
+    /** Rollback of promote: puts the previous version back only when the current one is ours. */
+    async rePromotePrevious(input: RePromoteInput): Promise<SecretVersion> {
+      return asActivity(async () => {
+        const { previous, promotedTokenId } = parseOrThrow(
+          rePromoteInputSchema,
+          input,
+          'rePromotePrevious input',
+        );
+        const now = await vault.read(previous);
+        if (now.data.tokenId !== String(promotedTokenId)) return now.ref;
+        const { data } = await vault.read(previous, previous.version);
+        return vault.write(previous, data, { cas: now.ref.version });
+      });
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import type { AdapterSpec, ProviderRegistry, SpecMapping } from '../providers/registry';
+import type { SecretField, SecretPath } from '../vault';
+import { PROVIDER_KINDS } from './providers';
+import { stringAt } from './rules';
+import type { Credential, Inventory } from './schema';
+
+/** An adapter by kind, where its provider is, and its own plain parameters: what the generic activities take. */
+export interface AdapterRef {
+  kind: string;
+  connection: { url: string; credential: SecretField; fallbackCredential?: SecretField };
+  spec: unknown;
+}
+
+/** An adapter with the name operators know its resource by, such as `project platform/web CI variable DEPLOY_TOKEN`. */
+export interface NamedAdapter {
+  name: string;
+  ref: AdapterRef;
+}
+
+/** One credential from the inventory, as everything the rotation workflow needs; references only, no value. */
+export interface RotationPlan {
+  credentialId: string;
+  /** The source's kind, such as `gitlab-project-access-token`. */
+  kind: string;
+  environment: string;
+  source: NamedAdapter;
+  targets: NamedAdapter[];
+  dependents: NamedAdapter[];
+  /** The current version, the only one consumers read. */
+  vault: SecretPath;
+  /** Where a new value waits, apart from the current one, until it is verified and promoted. */
+  staged: SecretPath;
+  policy: { every: number; rotateBefore?: number; overlap: number; requireApproval: boolean };
+}
+
+/** A credential the inventory cannot turn into a plan: the message names the credential and entry. */
+export class PlanError extends Error {
+  override readonly name = 'PlanError';
+}
+
+type Entry = Credential['source'] | Credential['targets'][number] | Credential['dependents'][number];
+
+/** The staged value lives below the current secret's path, so one Vault policy covers both. */
+export function stagedPath(vault: SecretPath): SecretPath {
+  return { mount: vault.mount, path: `${vault.path}/staged` };
+}
+
+export function rotationPlan(
+  inventory: Inventory,
+  credentialId: string,
+  registry: ProviderRegistry,
+): RotationPlan {
+  const credential = inventory.credentials.find((entry) => entry.id === credentialId);
+  if (credential === undefined) {
+    throw new PlanError(`credential "${credentialId}" is not in the inventory`);
+  }
+  const adapter = (entry: Entry, where: string): NamedAdapter => {
+    const mapping: SpecMapping | undefined = registry.specs[entry.kind];
+    if (mapping === undefined) {
+      throw new PlanError(`credential "${credentialId}" ${where}: kind ${entry.kind} cannot be rotated yet`);
+    }
+    // The inventory schema has validated the entry for its kind, which is what the mapping takes.
+    const { name, spec }: AdapterSpec = mapping(entry as never);
+    return { name, ref: { kind: entry.kind, connection: connectionOf(inventory, entry), spec } };
+  };
+  return {
+    credentialId,
+    kind: credential.source.kind,
+    environment: credential.environment,
+    source: adapter(credential.source, 'source'),
+    targets: credential.targets.map((target, index) => adapter(target, `targets[${index}]`)),
+    dependents: credential.dependents.map((dependent, index) => adapter(dependent, `dependents[${index}]`)),
+    vault: credential.vault,
+    staged: stagedPath(credential.vault),
+    policy: credential.policy,
+  };
+}
+
+/** An entry names its provider in a field called after the provider's kind (`gitlab: gitlab-main`). */
+function connectionOf(inventory: Inventory, entry: Entry): AdapterRef['connection'] {
+  for (const kind of PROVIDER_KINDS) {
+    const name = stringAt(entry, kind);
+    const provider = name === undefined ? undefined : inventory.providers[kind][name];
+    if (provider !== undefined) {
+      const { credential, fallbackCredential } = provider;
+      // GitLab names its address `url`, GitHub `apiUrl`.
+      const url = 'url' in provider ? provider.url : provider.apiUrl;
+      return fallbackCredential === undefined ? { url, credential } : { url, credential, fallbackCredential };
+    }
+  }
+  throw new PlanError(`${entry.kind} names no provider`);
+}

@@ -1,0 +1,18 @@
+import type { Client } from '@temporalio/client';
+import type { RotationRequest } from '../activities/rotation';
+import type { rotateCredential } from '../workflows';
+
+/** One rotation per credential at a time: Temporal refuses a second start while one with this id runs. */
+export function rotationWorkflowId(credentialId: string): string {
+  return `rotate/${credentialId}`;
+}
+
+/** Starts a rotation; throws WorkflowExecutionAlreadyStartedError while the credential is rotating. */
+export function startRotation(client: Client, taskQueue: string, request: RotationRequest) {
+  return client.workflow.start<typeof rotateCredential>('rotateCredential', {
+    taskQueue,
+    workflowId: rotationWorkflowId(request.credentialId),
+    args: [request],
+    staticSummary: `rotate ${request.credentialId} (${request.reason})`,
+  });
+}

@@ -1,0 +1,354 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ApplicationFailure,
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+} from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { stringify } from 'yaml';
+import type { RotationRequest } from '../../activities/rotation';
+import { ROTATION_OUTCOME } from '../../src/search-attributes';
+import { rotationWorkflowId, startRotation } from '../../src/rotations';
+import { VaultKvStore } from '../../src/vault';
+import { endOverlapNow, statusQuery } from '../../workflows';
+import type { SimNamespace, SimToken } from '../sim/gitlab/state';
+import { historyText } from '../helpers/history';
+import { startTestWorker, type TestWorker } from '../helpers/worker';
+import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
+import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
+
+const servers = testServers();
+const vault = new VaultKvStore(servers.vault);
+const taskQueue = `rotation-${randomUUID()}`;
+const base = `rotation/${randomUUID()}`;
+const prefix = `t${randomUUID().slice(0, 6)}`;
+const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+let world: GitLabWorld;
+let running: TestWorker;
+let client: Client;
+/** Every rotation these tests start, for the secret scan and the replay at the end. */
+const started: string[] = [];
+
+type Kind = 'project' | 'group' | 'personal';
+interface Seeded {
+  id: string;
+  kind: Kind;
+  old: SimToken;
+  variables: { owner: SimNamespace; key: string }[];
+}
+const credentials: Record<string, object> = {};
+const seeded: Record<string, Seeded> = {};
+
+/** A credential with a live token in GitLab, its value current in Vault and in two CI variables. */
+async function seed(
+  name: string,
+  kind: Kind,
+  options: { strategy: string; overlap?: string; every?: string } = { strategy: 'create-then-revoke' },
+) {
+  const id = `${prefix}-${name}`;
+  const tokenName = `${id}-ci`;
+  const token =
+    kind === 'personal'
+      ? world.state.addToken({
+          userId: world.maintainer.id,
+          name: tokenName,
+          scopes: ['read_api'],
+          expiresAt: '2099-12-31',
+        })
+      : world.state.addResourceToken(kind === 'project' ? world.project : world.group, kind, {
+          name: tokenName,
+          scopes: ['read_api'],
+          expiresAt: '2099-12-31',
+          accessLevel: 30,
+        });
+  const vaultPath = `${base}/${name}`;
+  await vault.write(
+    { mount: TEST_KV_MOUNT, path: vaultPath },
+    {
+      token: token.value,
+      tokenId: String(token.id),
+      expiresAt: defined(token.expiresAt ?? undefined),
+    },
+  );
+  const key = id.toUpperCase().replace(/-/g, '_');
+  const variables = [
+    { owner: world.project, key: `${key}_P` },
+    { owner: world.group, key: `${key}_G` },
+  ];
+  for (const { owner, key: variable } of variables) {
+    world.state.addVariable(owner, { key: variable, value: token.value, masked: true, protected: true });
+  }
+  const owner =
+    kind === 'project'
+      ? { kind: 'gitlab-project-access-token', project: world.project.path, accessLevel: 'developer' }
+      : kind === 'group'
+        ? { kind: 'gitlab-group-access-token', group: world.group.path, accessLevel: 'developer' }
+        : { kind: 'gitlab-personal-access-token', user: world.maintainer.id };
+  credentials[id] = {
+    id,
+    description: `test credential ${name}`,
+    environment: 'test',
+    owner: 'team-test',
+    source: {
+      ...owner,
+      gitlab: 'sim',
+      tokenName,
+      scopes: ['read_api'],
+      lifetimeDays: 30,
+      strategy: options.strategy,
+    },
+    vault: { mount: TEST_KV_MOUNT, path: vaultPath },
+    targets: [
+      { kind: 'gitlab-ci-variable', gitlab: 'sim', project: world.project.path, key: `${key}_P` },
+      { kind: 'gitlab-ci-variable', gitlab: 'sim', group: world.group.path, key: `${key}_G` },
+    ],
+    dependents: [{ kind: 'gitlab-pipeline-schedules', gitlab: 'sim', project: world.project.path }],
+    policy: {
+      every: options.every ?? '7d',
+      ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
+    },
+  };
+  seeded[id] = { id, kind, old: token, variables };
+}
+
+beforeAll(async () => {
+  world = await gitlabWorld();
+  const admin = { mount: TEST_KV_MOUNT, path: `${base}/admin` };
+  await vault.write(admin, { token: world.adminToken.value });
+  world.state.addSchedule(world.project, { description: 'nightly', active: true, ownerId: world.root.id });
+  world.state.addSchedule(world.project, { description: 'off', active: false, ownerId: world.root.id });
+  await seed('project-create', 'project', { strategy: 'create-then-revoke', overlap: '1s' });
+  await seed('group-in-place', 'group', { strategy: 'rotate-in-place' });
+  await seed('personal-create', 'personal', { strategy: 'create-then-revoke', overlap: '1s' });
+  await seed('rollback', 'project');
+  await seed('concurrent', 'project', { strategy: 'create-then-revoke', overlap: '1h' });
+  await seed('not-due', 'project');
+  await seed('cancelled', 'project');
+  await seed('revoke-fails', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  const inventoryPath = join(dir, 'rotator.yaml');
+  writeFileSync(
+    inventoryPath,
+    stringify({
+      providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
+      credentials: Object.values(credentials),
+    }),
+  );
+  running = await startTestWorker({ taskQueue, vault, inventoryPath });
+  client = running.client;
+});
+
+afterAll(async () => {
+  await running?.stop();
+  await world?.sim.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(name: string, request: Partial<RotationRequest> = {}) {
+  const handle = await startRotation(client, taskQueue, {
+    credentialId: `${prefix}-${name}`,
+    reason: 'manual',
+    requestedBy: 'alice',
+    ...request,
+  });
+  started.push(handle.workflowId);
+  return handle;
+}
+
+/** Starts a forced rotation whose next call to `route` GitLab refuses with 403, and waits for it to fail. */
+async function failedRotation(name: string, method: string, route: string) {
+  world.sim.faults.failNth({ method, route, n: world.sim.callsTotal(method, route) + 1, status: 403 });
+  const handle = await start(name, { force: true });
+  const error = await handle.result().catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  const cause = (error as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return { handle, cause };
+}
+
+/** The tokens minted beside a credential's seeded one. */
+const newTokens = ({ old }: Seeded) =>
+  world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);
+const variable = ({ owner, key }: Seeded['variables'][number]) =>
+  defined(owner.variables.find((v) => v.key === key));
+const current = (name: string) => vault.read({ mount: TEST_KV_MOUNT, path: `${base}/${name}` });
+const schedulesActive = () => world.project.schedules.map((schedule) => schedule.active);
+
+describe('rotateCredential on the real Temporal and Vault with the GitLab simulator', () => {
+  it.each([
+    ['project-create', 'create-then-revoke'],
+    ['group-in-place', 'rotate-in-place'],
+    ['personal-create', 'create-then-revoke'],
+  ])(
+    'rotates %s (%s): Vault, GitLab and every target agree on one new token; the old one is revoked',
+    async (name, strategy) => {
+      const credential = defined(seeded[`${prefix}-${name}`]);
+      const result = await (await start(name, { force: true })).result();
+
+      expect(result).toMatchObject({
+        phase: 'done',
+        outcome: 'rotated',
+        vault: { current: 2, previous: 1, staged: 1 },
+      });
+      expect(result.targets.map((target) => target.state)).toEqual(['written', 'written']);
+      expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual(
+        [
+          'load',
+          'detect',
+          'pause dependents',
+          'issue',
+          'verify',
+          'distribute',
+          'promote',
+          'resume dependents',
+          'overlap window',
+          ...(strategy === 'create-then-revoke' ? ['revoke old'] : []),
+        ].map((step) => [step, 'ok']),
+      );
+      const minted = newTokens(credential);
+      expect(minted).toHaveLength(1);
+      const fresh = defined(minted[0]);
+      expect(world.state.isActive(fresh)).toBe(true);
+      expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+      const { data, ref } = await current(name);
+      expect(ref.version).toBe(2);
+      expect(data).toMatchObject({ token: fresh.value, tokenId: String(fresh.id) });
+      for (const target of credential.variables) expect(variable(target).value).toBe(fresh.value);
+      expect(schedulesActive()).toEqual([true, false]);
+      const description = await client.workflow.getHandle(rotationWorkflowId(credential.id)).describe();
+      expect(description.typedSearchAttributes.get(ROTATION_OUTCOME)).toBe('rotated');
+      expect(await description.staticSummary()).toBe(`rotate ${credential.id} (manual)`);
+    },
+  );
+
+  it('rolls back when a target write fails: targets restored exactly, new token revoked, Vault unchanged', async () => {
+    const credential = defined(seeded[`${prefix}-rollback`]);
+    const before = credential.variables.map((target) => ({ ...variable(target) }));
+    const { handle, cause } = await failedRotation('rollback', 'PUT', '/groups/:id/variables/:key');
+
+    expect(cause).toMatchObject({ type: 'RotationRolledBack' });
+    const status = await handle.query(statusQuery);
+    expect(cause?.message).toMatch(
+      /^rotate \S+-rollback: distribute failed \(gitlab write .+ HTTP 403: .+\); rolled back: /,
+    );
+    expect(cause?.message).toContain(`revoke new token ${defined(status.newTokenId)}: done`);
+    expect(cause?.message).not.toContain('FAILED');
+    const minted = newTokens(credential);
+    expect(minted).toHaveLength(1);
+    expect(defined(minted[0]).revoked).toBe(true);
+    expect(world.state.isActive(credential.old)).toBe(true);
+    expect(credential.variables.map((target) => ({ ...variable(target) }))).toEqual(before);
+    expect((await current('rollback')).ref.version).toBe(1);
+    expect(schedulesActive()).toEqual([true, false]);
+    expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1, staged: 1 } });
+    expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
+  });
+
+  it('rolls back to the end when the rotation is cancelled mid-distribute: cancellation cannot cut rollback short', async () => {
+    const credential = defined(seeded[`${prefix}-cancelled`]);
+    const before = credential.variables.map((target) => ({ ...variable(target) }));
+    // Slow answers keep the rotation in distribute long enough to cancel it there.
+    world.sim.faults.latency(300);
+    try {
+      const handle = await start('cancelled', { force: true });
+      await until(async () => (await handle.query(statusQuery)).phase === 'distributing');
+      await handle.cancel();
+      const error = await handle.result().catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'RotationRolledBack' });
+      expect((error as WorkflowFailedError).cause?.message).toMatch(
+        /^rotate \S+-cancelled: distribute failed \(cancelled\); rolled back: .*revoke new token \d+: done/,
+      );
+      expect((error as WorkflowFailedError).cause?.message).not.toContain('FAILED');
+    } finally {
+      world.sim.faults.latency(0);
+    }
+    expect(newTokens(credential).map((token) => token.revoked)).toEqual([true]);
+    expect(credential.variables.map((target) => ({ ...variable(target) }))).toEqual(before);
+    expect((await current('cancelled')).ref.version).toBe(1);
+    expect(schedulesActive()).toEqual([true, false]);
+  });
+
+  it('does not roll back a failure after promote: the new token stays live in Vault and every target', async () => {
+    const credential = defined(seeded[`${prefix}-revoke-fails`]);
+    const { handle, cause } = await failedRotation(
+      'revoke-fails',
+      'DELETE',
+      '/projects/:id/access_tokens/:token_id',
+    );
+
+    expect(cause).toMatchObject({ type: 'RotationIncomplete' });
+    expect(cause?.message).toMatch(
+      /^rotate \S+-revoke-fails: revoke old failed after promote \(.*HTTP 403.*\), not rolled back: /,
+    );
+    const { data } = await current('revoke-fails');
+    const fresh = defined(world.state.tokens.get(Number(data.tokenId)));
+    expect(fresh.id).not.toBe(credential.old.id);
+    expect(world.state.isActive(fresh)).toBe(true);
+    for (const target of credential.variables) expect(variable(target).value).toBe(fresh.value);
+    expect(world.state.isActive(credential.old)).toBe(true);
+    expect(await handle.query(statusQuery)).toMatchObject({
+      outcome: 'failed',
+      vault: { current: 2, previous: 1 },
+    });
+  });
+
+  it('refuses a second rotation of a credential while one runs, naming it; a finished id may be reused', async () => {
+    const handle = await start('concurrent', { force: true });
+    const second = await start('concurrent', { force: true }).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
+    expect(second).toMatchObject({ workflowId: rotationWorkflowId(`${prefix}-concurrent`) });
+
+    await until(async () => (await handle.query(statusQuery)).phase === 'overlapping');
+    await handle.executeUpdate(endOverlapNow, { args: [{ requestedBy: 'alice' }] });
+    expect(await handle.result()).toMatchObject({ outcome: 'rotated' });
+    expect((await start('concurrent', { dryRun: true, force: true })).workflowId).toBe(handle.workflowId);
+  });
+
+  it('skips a credential that is not due, and a dry run reports what it would do without changing anything', async () => {
+    const credential = defined(seeded[`${prefix}-not-due`]);
+    const skipped = await (await start('not-due', { reason: 'scheduled' })).result();
+    expect(skipped).toMatchObject({ outcome: 'not-due', phase: 'done' });
+    expect(skipped.detail).toMatch(/^not due until /);
+
+    const dry = await (await start('not-due', { force: true, dryRun: true })).result();
+    expect(dry.outcome).toBe('dry-run');
+    expect(dry.detail).toContain('would rotate project platform/deployer access token');
+    expect(dry.detail).toContain('CI variable');
+    expect(newTokens(credential)).toEqual([]);
+    expect((await current('not-due')).ref.version).toBe(1);
+  });
+
+  it('leaves no token value in any history, and every history replays deterministically', async () => {
+    const histories = await Promise.all(
+      [...new Set(started)].map(async (workflowId) => ({
+        workflowId,
+        history: await client.workflow.getHandle(workflowId).fetchHistory(),
+      })),
+    );
+    expect(histories.length).toBeGreaterThanOrEqual(6);
+    const text = histories.map(({ history }) => historyText(history)).join('\n');
+    for (const value of [...world.state.minted, world.adminToken.value]) expect(text).not.toContain(value);
+
+    const replays = Worker.runReplayHistories(
+      { workflowsPath: require.resolve('../../workflows') },
+      histories,
+    );
+    let replayed = 0;
+    for await (const replay of replays) {
+      expect(replay.error).toBeUndefined();
+      replayed += 1;
+    }
+    expect(replayed).toBe(histories.length);
+  });
+});
+
+async function until(ready: () => Promise<boolean>): Promise<void> {
+  for (let attempt = 0; attempt < 300 && !(await ready()); attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

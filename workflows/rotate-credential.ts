@@ -1,0 +1,397 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineUpdate,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { RotationPlan, RotationRequest } from '../activities/rotation';
+import {
+  CREDENTIAL_ID,
+  CREDENTIAL_KIND,
+  ENVIRONMENT,
+  ROTATION_OUTCOME,
+  ROTATION_PHASE,
+} from '../src/search-attributes';
+
+export type RotationPhase =
+  | 'loading'
+  | 'detecting'
+  | 'pausing'
+  | 'issuing'
+  | 'verifying'
+  | 'distributing'
+  | 'promoting'
+  | 'resuming'
+  | 'overlapping'
+  | 'revoking'
+  | 'rolling-back'
+  | 'done';
+export type RotationOutcome = 'rotated' | 'not-due' | 'dry-run' | 'rolled-back' | 'failed';
+export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
+
+/** What the `status` query answers: references, ids and times, never a value. */
+export interface RotationStatus {
+  credentialId: string;
+  phase: RotationPhase;
+  outcome?: RotationOutcome;
+  /** Why the rotation did what it did, in a sentence. */
+  detail?: string;
+  timeline: { step: string; startedAt: string; endedAt?: string; result?: 'ok' | 'failed' }[];
+  vault: { current?: number; previous?: number; staged?: number };
+  targets: { name: string; state: TargetState }[];
+  oldTokenId?: number;
+  newTokenId?: number;
+  overlapEndsAt?: string;
+}
+
+export const statusQuery = defineQuery<RotationStatus>('status');
+/** Revokes the old credential now instead of at the end of the overlap window; answers when it ended. */
+export const endOverlapNow = defineUpdate<string, [{ requestedBy: string }]>('endOverlapNow');
+/** Keeps the old credential valid for this many more minutes; answers the new end. */
+export const extendOverlap = defineUpdate<string, [{ minutes: number; requestedBy: string }]>(
+  'extendOverlap',
+);
+
+const retried: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: ['ValidationError', 'InventoryError', 'PromoteConflict'],
+  },
+};
+/** A repeated mint can make GitLab revoke a whole token family, so issue runs once. */
+const once: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 1 } };
+/** Rollback must get through, so it tries longer. */
+const compensating: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 10 },
+};
+const acts = proxyActivities<Activities>(retried);
+const summarised = (summary: string, options = retried): ActivityOptions => ({ ...options, summary });
+
+/**
+ * Rotates one credential (see DESIGN.md, "The rotation, as a state machine"). Start it with workflow id
+ * `rotate/<credentialId>`, so that Temporal refuses a second rotation of the same credential.
+ */
+export async function rotateCredential(request: RotationRequest): Promise<RotationStatus> {
+  const id = request.credentialId;
+  const status: RotationStatus = { credentialId: id, phase: 'loading', timeline: [], vault: {}, targets: [] };
+  setHandler(statusQuery, () => status);
+  const overlap = overlapWindow(status);
+  upsertSearchAttributes([{ key: CREDENTIAL_ID, value: id }]);
+
+  const step = async <T>(name: string, phase: RotationPhase, run: () => Promise<T>): Promise<T> => {
+    status.phase = phase;
+    upsertSearchAttributes([{ key: ROTATION_PHASE, value: phase }]);
+    const entry: RotationStatus['timeline'][number] = { step: name, startedAt: new Date().toISOString() };
+    status.timeline.push(entry);
+    try {
+      const result = await run();
+      entry.result = 'ok';
+      return result;
+    } catch (error) {
+      entry.result = 'failed';
+      throw error;
+    } finally {
+      entry.endedAt = new Date().toISOString();
+    }
+  };
+  const finish = (outcome: RotationOutcome, detail: string) => {
+    Object.assign(status, { phase: 'done', outcome, detail });
+    upsertSearchAttributes([
+      { key: ROTATION_PHASE, value: 'done' },
+      { key: ROTATION_OUTCOME, value: outcome },
+    ]);
+    return status;
+  };
+
+  const plan = await step('load', 'loading', () =>
+    acts.loadCredential.executeWithOptions(summarised(`load ${id} from the inventory`), [request]),
+  );
+  upsertSearchAttributes([
+    { key: CREDENTIAL_KIND, value: plan.kind },
+    { key: ENVIRONMENT, value: plan.environment },
+  ]);
+  status.targets = plan.targets.map(({ name }) => ({ name, state: 'unchanged' }));
+  const source = plan.source.ref;
+
+  const detection = await step('detect', 'detecting', () =>
+    acts.detectRotation.executeWithOptions(summarised(`detect whether ${plan.source.name} is due`), [
+      { source, vault: plan.vault, staged: plan.staged, policy: plan.policy, request },
+    ]),
+  );
+  status.vault.current = detection.current.version;
+  status.oldTokenId = detection.currentTokenId;
+  if (!detection.due) return finish('not-due', detection.why);
+  if (request.dryRun === true) return finish('dry-run', wouldDo(plan, detection.why));
+  if (plan.policy.requireApproval) {
+    throw ApplicationFailure.nonRetryable(
+      `rotate ${id}: the inventory requires approval, which this worker cannot ask for yet: nothing was changed`,
+      'ApprovalUnsupported',
+    );
+  }
+
+  // Each step that changes something pushes its undo right beside it; rollback runs them in reverse.
+  const undo: Compensation[] = [];
+  /** What rollback cannot undo, for the operator. */
+  let leftOver = '';
+  const paused: { dependent: RotationPlan['dependents'][number]; record: { paused: number[] } }[] = [];
+  const resume = ({ dependent, record }: (typeof paused)[number], options = retried) =>
+    acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name}`, options), [
+      { dependent: dependent.ref, record },
+    ]);
+
+  const untilPromoted = async () => {
+    await step('pause dependents', 'pausing', () =>
+      inParallel(plan.dependents, async (dependent) => {
+        const record = await acts.pauseDependent.executeWithOptions(summarised(`pause ${dependent.name}`), [
+          { dependent: dependent.ref },
+        ]);
+        paused.push({ dependent, record });
+        undo.push({
+          what: `resume ${dependent.name}`,
+          run: () => resume({ dependent, record }, compensating),
+        });
+      }),
+    );
+
+    const issued = await step('issue', 'issuing', () =>
+      acts.issueCredential.executeWithOptions(summarised(`issue a new ${plan.source.name}`, once), [
+        {
+          source,
+          current: { tokenId: detection.currentTokenId },
+          stage: { ...plan.staged, cas: detection.stagedVersion },
+        },
+      ]),
+    );
+    status.newTokenId = issued.tokenId;
+    status.vault.staged = issued.staged.version;
+    // Rotating in place has revoked the old token already: revoking the new one too would leave none.
+    if (issued.revokedTokenId !== undefined) {
+      leftOver =
+        `; new token ${issued.tokenId} stays staged at v${issued.staged.version} because rotating in place ` +
+        `revoked token ${issued.revokedTokenId}: an operator must promote or revoke it`;
+    } else {
+      undo.push({
+        what: `revoke new token ${issued.tokenId}`,
+        run: () =>
+          acts.revokeCredential.executeWithOptions(
+            summarised(`revoke new token ${issued.tokenId} (rollback)`, compensating),
+            [{ source, tokenId: issued.tokenId }],
+          ),
+      });
+    }
+
+    await step('verify', 'verifying', () =>
+      acts.verifyCredential.executeWithOptions(summarised(`verify new token ${issued.tokenId}`), [
+        { source, tokenId: issued.tokenId, staged: issued.staged, expiresAt: issued.expiresAt },
+      ]),
+    );
+
+    await step('distribute', 'distributing', () =>
+      inParallel(plan.targets, async (target, index) => {
+        const state = (value: TargetState) => {
+          const entry = status.targets[index];
+          if (entry !== undefined) entry.state = value;
+        };
+        const snapshot = await acts.snapshotTarget.executeWithOptions(summarised(`snapshot ${target.name}`), [
+          { target: target.ref },
+        ]);
+        undo.push({
+          what: `restore ${target.name}`,
+          run: async () => {
+            try {
+              await acts.restoreTarget.executeWithOptions(
+                summarised(`restore ${target.name} (rollback)`, compensating),
+                [{ target: target.ref, snapshot, previous: detection.current }],
+              );
+              state('restored');
+            } catch (error) {
+              state('restore-failed');
+              throw error;
+            }
+          },
+        });
+        try {
+          await acts.writeTarget.executeWithOptions(summarised(`write ${target.name}`), [
+            { target: target.ref, value: issued.staged },
+          ]);
+          state('written');
+        } catch (error) {
+          state('failed');
+          throw error;
+        }
+      }),
+    );
+
+    undo.push({
+      what: `keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
+      run: () =>
+        acts.rePromotePrevious.executeWithOptions(
+          summarised(`keep Vault at v${detection.current.version} (rollback)`, compensating),
+          [{ previous: detection.current, promotedTokenId: issued.tokenId }],
+        ),
+    });
+    const promoted = await step('promote', 'promoting', () =>
+      acts.promoteStaged.executeWithOptions(
+        summarised(`promote staged v${issued.staged.version} to current`),
+        [{ staged: issued.staged, current: plan.vault, cas: detection.current.version }],
+      ),
+    );
+    status.vault = {
+      current: promoted.version,
+      previous: detection.current.version,
+      staged: issued.staged.version,
+    };
+    return issued;
+  };
+
+  let issued: Awaited<ReturnType<typeof untilPromoted>>;
+  try {
+    issued = await untilPromoted();
+  } catch (error) {
+    const failedStep = status.timeline.at(-1)?.step ?? 'load';
+    status.phase = 'rolling-back';
+    upsertSearchAttributes([{ key: ROTATION_PHASE, value: 'rolling-back' }]);
+    const { report, failures } = await compensate(undo);
+    finish(failures === 0 ? 'rolled-back' : 'failed', `${failedStep} failed`);
+    throw ApplicationFailure.create({
+      type: 'RotationRolledBack',
+      nonRetryable: true,
+      message:
+        `rotate ${id}: ${failedStep} failed (${messageOf(error)}); rolled back: ` +
+        `${report.join('; ') || 'nothing had changed'}${leftOver}`,
+      cause: error instanceof Error ? error : undefined,
+    });
+  }
+
+  // From here on the new credential is live everywhere: a failure is reported, never rolled back.
+  try {
+    await step('resume dependents', 'resuming', () => inParallel(paused, (entry) => resume(entry)));
+    await step('overlap window', 'overlapping', () => overlap(plan.policy.overlap));
+    if (issued.revokedTokenId === undefined) {
+      await step('revoke old', 'revoking', () =>
+        acts.revokeCredential.executeWithOptions(summarised(`revoke old token ${detection.currentTokenId}`), [
+          { source, tokenId: detection.currentTokenId },
+        ]),
+      );
+    }
+  } catch (error) {
+    const failedStep = status.timeline.at(-1)?.step ?? 'resume dependents';
+    finish('failed', `${failedStep} failed after promote`);
+    throw ApplicationFailure.create({
+      type: 'RotationIncomplete',
+      nonRetryable: true,
+      message:
+        `rotate ${id}: ${failedStep} failed after promote (${messageOf(error)}), not rolled back: ` +
+        `new token ${issued.tokenId} is live in Vault and every target`,
+      cause: error instanceof Error ? error : undefined,
+    });
+  }
+  return finish('rotated', `token ${detection.currentTokenId} replaced by token ${issued.tokenId}`);
+}
+
+interface Compensation {
+  /** What undoing does, such as `restore project platform/web CI variable DEPLOY_TOKEN`. */
+  what: string;
+  run: () => Promise<unknown>;
+}
+
+/** Runs every compensation, newest first, whatever becomes of the others; cancellation cannot stop it. */
+async function compensate(undo: Compensation[]): Promise<{ report: string[]; failures: number }> {
+  const report: string[] = [];
+  let failures = 0;
+  await CancellationScope.nonCancellable(async () => {
+    for (const { what, run } of [...undo].reverse()) {
+      await run().then(
+        () => report.push(`${what}: done`),
+        (error: unknown) => {
+          failures += 1;
+          report.push(`${what}: FAILED (${messageOf(error)})`);
+        },
+      );
+    }
+  });
+  return { report, failures };
+}
+
+/** An activity's own message rather than Temporal's "Activity task failed"; never carries a value. */
+function messageOf(error: unknown): string {
+  if (isCancellation(error)) return 'cancelled';
+  if (error instanceof ActivityFailure) return error.cause?.message ?? error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Runs `each` for every item at once and waits for all, so that rollback never races a step still running. */
+async function inParallel<T>(items: T[], each: (item: T, index: number) => Promise<unknown>): Promise<void> {
+  const results = await Promise.allSettled(items.map(each));
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+}
+
+function wouldDo(plan: RotationPlan, why: string): string {
+  const names = (list: { name: string }[]) => list.map(({ name }) => name).join(', ') || 'none';
+  return (
+    `would rotate ${plan.source.name} (${why}); pause: ${names(plan.dependents)}; ` +
+    `write: ${names(plan.targets)}; overlap ${plan.policy.overlap / 1000}s`
+  );
+}
+
+/** The overlap window: a durable timer that `endOverlapNow` shortens and `extendOverlap` lengthens. */
+function overlapWindow(status: RotationStatus) {
+  let endsAt = 0;
+  const whileOpen = (_request?: unknown) => {
+    if (status.phase !== 'overlapping') throw new Error(`no overlap window is open (phase ${status.phase})`);
+  };
+  const record = (step: string) => {
+    const at = new Date().toISOString();
+    status.timeline.push({ step, startedAt: at, endedAt: at, result: 'ok' });
+  };
+  setHandler(
+    endOverlapNow,
+    ({ requestedBy }) => {
+      endsAt = Date.now();
+      status.overlapEndsAt = new Date(endsAt).toISOString();
+      record(`overlap ended early by ${requestedBy}`);
+      return status.overlapEndsAt;
+    },
+    { validator: whileOpen },
+  );
+  setHandler(
+    extendOverlap,
+    ({ minutes, requestedBy }) => {
+      endsAt += minutes * 60_000;
+      status.overlapEndsAt = new Date(endsAt).toISOString();
+      record(`overlap extended by ${minutes} minutes by ${requestedBy}`);
+      return status.overlapEndsAt;
+    },
+    {
+      validator: ({ minutes }) => {
+        whileOpen();
+        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 7 * 24 * 60) {
+          throw new Error('expected whole minutes from 1 to 10080');
+        }
+      },
+    },
+  );
+  return async (ms: number) => {
+    endsAt = Date.now() + ms;
+    while (Date.now() < endsAt) {
+      const until = endsAt;
+      status.overlapEndsAt = new Date(until).toISOString();
+      await condition(() => endsAt !== until, until - Date.now(), {
+        summary: `overlap: old and new token both valid until ${status.overlapEndsAt}`,
+      });
+    }
+  };
+}
