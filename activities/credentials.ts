@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AuditSink } from '../src/audit';
 import { gitlabProviders } from '../src/gitlab';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
@@ -12,6 +13,7 @@ import {
   type SecretStore,
   type SecretVersion,
 } from '../src/vault';
+import { auditContextSchema, auditRecorder } from './audit';
 import { asActivity } from './failures';
 
 export type { ProviderRegistry };
@@ -25,6 +27,8 @@ const adapterRefSchema = z
   .object({ kind: z.string().min(1), connection: connectionRefSchema, spec: z.unknown() })
   .strict();
 const tokenIdSchema = z.number().int().positive();
+/** Steps that change something take an audit context and record themselves once they succeed. */
+const audited = { audit: auditContextSchema.optional() };
 /** The field of a staged or current secret that holds the credential's value. */
 const VALUE_KEY = 'token';
 
@@ -34,9 +38,10 @@ const issueInputSchema = z
     current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
     /** Where to stage the new value, and the version that path must be at now (0: must not exist). */
     stage: secretPathSchema.extend({ cas: z.number().int().min(0) }).strict(),
+    ...audited,
   })
   .strict();
-const sourceTokenSchema = z.object({ source: adapterRefSchema, tokenId: tokenIdSchema }).strict();
+const sourceTokenSchema = z.object({ source: adapterRefSchema, tokenId: tokenIdSchema, ...audited }).strict();
 const verifyInputSchema = sourceTokenSchema
   .extend({ staged: secretVersionSchema, expiresAt: z.string() })
   .strict();
@@ -44,7 +49,7 @@ const orphansInputSchema = z
   .object({ source: adapterRefSchema, since: z.iso.datetime(), known: z.array(tokenIdSchema) })
   .strict();
 const targetInputSchema = z.object({ target: adapterRefSchema }).strict();
-const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema }).strict();
+const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema, ...audited }).strict();
 const snapshotSchema = z.union([
   z.object({ exists: z.literal(false) }).strict(),
   z
@@ -57,7 +62,7 @@ const snapshotSchema = z.union([
 const restoreInputSchema = targetInputSchema
   .extend({ snapshot: snapshotSchema, previous: secretVersionSchema.optional() })
   .strict();
-const dependentInputSchema = z.object({ dependent: adapterRefSchema }).strict();
+const dependentInputSchema = z.object({ dependent: adapterRefSchema, ...audited }).strict();
 const resumeInputSchema = dependentInputSchema
   .extend({ record: z.object({ paused: z.array(z.number().int()) }).strict() })
   .strict();
@@ -89,10 +94,13 @@ type AdapterRef = z.infer<typeof adapterRefSchema>;
 export function createCredentialActivities({
   vault,
   providers = gitlabProviders,
+  audit,
 }: {
   vault: SecretStore;
   providers?: ProviderRegistry;
+  audit: AuditSink;
 }) {
+  const record = auditRecorder(audit);
   const fieldOf = async (at: z.infer<typeof secretFieldSchema>, version?: number): Promise<string> => {
     const { data, ref } = await vault.read(at, version);
     const value = data[at.key];
@@ -133,12 +141,41 @@ export function createCredentialActivities({
   };
 
   /** The staged secret a previous attempt of this activity wrote, if any: found instead of minting again. */
-  const alreadyStaged = async (stage: IssueCredentialInput['stage']) => {
+  const alreadyStaged = async (stage: IssueCredentialInput['stage']): Promise<IssuedRef | undefined> => {
     try {
-      const found = await vault.read(stage);
-      return found.ref.version > stage.cas && found.data.tokenId !== undefined ? found : undefined;
+      const { ref, data } = await vault.read(stage);
+      return ref.version > stage.cas && data.tokenId !== undefined
+        ? { tokenId: Number(data.tokenId), expiresAt: data.expiresAt ?? '', staged: ref }
+        : undefined;
     } catch (error) {
       if (error instanceof VaultError && error.status === 404) return undefined;
+      throw error;
+    }
+  };
+
+  /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
+  const mint = async (
+    ref: AdapterRef,
+    current: IssueCredentialInput['current'],
+    stage: IssueCredentialInput['stage'],
+  ): Promise<IssuedRef> => {
+    const source = await adapter(providers.sources, ref, 'credential source');
+    const issued = await source.issue(ref.spec, current);
+    const secret = {
+      [VALUE_KEY]: issued.value,
+      tokenId: String(issued.tokenId),
+      expiresAt: issued.expiresAt,
+    };
+    try {
+      const version = await vault.write({ mount: stage.mount, path: stage.path }, secret, { cas: stage.cas });
+      return {
+        tokenId: issued.tokenId,
+        expiresAt: issued.expiresAt,
+        staged: version,
+        revokedTokenId: issued.revokedTokenId,
+      };
+    } catch (error) {
+      await source.revoke(ref.spec, issued).catch(() => undefined);
       throw error;
     }
   };
@@ -155,35 +192,22 @@ export function createCredentialActivities({
           source: ref,
           current,
           stage,
+          audit: context,
         } = parseOrThrow(issueInputSchema, input, 'issueCredential input');
-        const staged = await alreadyStaged(stage);
-        if (staged !== undefined) {
-          return {
-            tokenId: Number(staged.data.tokenId),
-            expiresAt: staged.data.expiresAt ?? '',
-            staged: staged.ref,
-          };
-        }
-        const source = await adapter(providers.sources, ref, 'credential source');
-        const issued = await source.issue(ref.spec, current);
-        const at = { mount: stage.mount, path: stage.path };
-        const record = {
-          [VALUE_KEY]: issued.value,
-          tokenId: String(issued.tokenId),
-          expiresAt: issued.expiresAt,
-        };
-        try {
-          const version = await vault.write(at, record, { cas: stage.cas });
-          return {
+        const issued = (await alreadyStaged(stage)) ?? (await mint(ref, current, stage));
+        await record(
+          context,
+          {
+            event: 'issued',
             tokenId: issued.tokenId,
-            expiresAt: issued.expiresAt,
-            staged: version,
-            revokedTokenId: issued.revokedTokenId,
-          };
-        } catch (error) {
-          await source.revoke(ref.spec, issued).catch(() => undefined);
-          throw error;
-        }
+            replacesTokenId: current?.tokenId,
+            vault: { staged: issued.staged.version },
+          },
+          ...(issued.revokedTokenId === undefined
+            ? []
+            : [{ event: 'revoked' as const, tokenId: issued.revokedTokenId, detail: 'rotated in place' }]),
+        );
+        return issued;
       });
     },
 
@@ -194,9 +218,11 @@ export function createCredentialActivities({
           tokenId,
           staged,
           expiresAt,
+          audit: context,
         } = parseOrThrow(verifyInputSchema, input, 'verifyCredential input');
         const source = await adapter(providers.sources, ref, 'credential source');
         await source.verify(ref.spec, await valueAt(staged), { tokenId, expiresAt });
+        await record(context, { event: 'verified', tokenId, vault: { staged: staged.version } });
       });
     },
 
@@ -209,8 +235,13 @@ export function createCredentialActivities({
 
     async revokeCredential(input: SourceTokenInput): Promise<void> {
       return asActivity(async () => {
-        const { source: ref, tokenId } = parseOrThrow(sourceTokenSchema, input, 'revokeCredential input');
+        const {
+          source: ref,
+          tokenId,
+          audit: context,
+        } = parseOrThrow(sourceTokenSchema, input, 'revokeCredential input');
         await (await adapter(providers.sources, ref, 'credential source')).revoke(ref.spec, { tokenId });
+        await record(context, { event: 'revoked', tokenId });
       });
     },
 
@@ -240,8 +271,13 @@ export function createCredentialActivities({
 
     async writeTarget(input: WriteTargetInput): Promise<void> {
       return asActivity(async () => {
-        const { target: ref, value } = parseOrThrow(writeInputSchema, input, 'writeTarget input');
+        const {
+          target: ref,
+          value,
+          audit: context,
+        } = parseOrThrow(writeInputSchema, input, 'writeTarget input');
         await (await adapter(providers.targets, ref, 'target')).write(ref.spec, await valueAt(value));
+        await record(context, { event: 'distributed', vault: { staged: value.version } });
       });
     },
 
@@ -259,15 +295,26 @@ export function createCredentialActivities({
 
     async pauseDependent(input: DependentInput): Promise<PauseRecord> {
       return asActivity(async () => {
-        const { dependent: ref } = parseOrThrow(dependentInputSchema, input, 'pauseDependent input');
-        return (await adapter(providers.dependents, ref, 'dependent')).pause(ref.spec);
+        const { dependent: ref, audit: context } = parseOrThrow(
+          dependentInputSchema,
+          input,
+          'pauseDependent input',
+        );
+        const paused = await (await adapter(providers.dependents, ref, 'dependent')).pause(ref.spec);
+        await record(context, { event: 'paused' });
+        return paused;
       });
     },
 
     async resumeDependent(input: ResumeDependentInput): Promise<void> {
       return asActivity(async () => {
-        const { dependent: ref, record } = parseOrThrow(resumeInputSchema, input, 'resumeDependent input');
-        await (await adapter(providers.dependents, ref, 'dependent')).resume(ref.spec, record);
+        const {
+          dependent: ref,
+          record: paused,
+          audit: context,
+        } = parseOrThrow(resumeInputSchema, input, 'resumeDependent input');
+        await (await adapter(providers.dependents, ref, 'dependent')).resume(ref.spec, paused);
+        await record(context, { event: 'resumed' });
       });
     },
   };

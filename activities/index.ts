@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AuditSink } from '../src/audit';
 import { createCredentialActivities, type ProviderRegistry } from './credentials';
 import { asActivity } from './failures';
 import { createRotationActivities } from './rotation';
@@ -18,17 +19,20 @@ export interface ActivityDependencies {
   providers?: ProviderRegistry;
   /** The inventory file, read anew at the start of each rotation. */
   inventoryPath: string;
+  /** Where each step records its lifecycle events. */
+  audit: AuditSink;
 }
 
 export function createActivities({
   vault,
   providers = gitlabProviders,
   inventoryPath,
+  audit,
 }: ActivityDependencies) {
-  const credentials = createCredentialActivities({ vault, providers });
+  const credentials = createCredentialActivities({ vault, providers, audit });
   return {
     ...credentials,
-    ...createRotationActivities({ vault, providers, inventoryPath, credentials }),
+    ...createRotationActivities({ vault, providers, inventoryPath, credentials, audit }),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {
       return asActivity(async () => {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
+import { auditEventSchema, type AuditSink } from '../src/audit';
 import { loadInventory } from '../src/inventory/load';
 import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
 import type { ProviderRegistry } from '../src/providers/registry';
@@ -13,6 +14,7 @@ import {
   type SecretStore,
   type SecretVersion,
 } from '../src/vault';
+import { auditContextSchema, auditRecorder } from './audit';
 import type { createCredentialActivities } from './credentials';
 import { asActivity } from './failures';
 
@@ -93,7 +95,12 @@ export interface DetectInput {
 }
 
 const promoteInputSchema = z
-  .object({ staged: secretVersionSchema, current: secretPathSchema, cas: z.number().int().positive() })
+  .object({
+    staged: secretVersionSchema,
+    current: secretPathSchema,
+    cas: z.number().int().positive(),
+    audit: auditContextSchema.optional(),
+  })
   .strict();
 export type PromoteInput = z.infer<typeof promoteInputSchema>;
 
@@ -101,6 +108,17 @@ const rePromoteInputSchema = z
   .object({ previous: secretVersionSchema, promotedTokenId: z.number().int().positive() })
   .strict();
 export type RePromoteInput = z.infer<typeof rePromoteInputSchema>;
+
+/** How a rotation ended when the workflow, not a step, decided it: rolled back, failed, or never approved. */
+const outcomeInputSchema = z
+  .object({
+    audit: auditContextSchema,
+    event: z.enum(['rolled back', 'failed', 'skipped']),
+    outcome: auditEventSchema.shape.outcome,
+    detail: z.string(),
+  })
+  .strict();
+export type RotationOutcomeInput = z.infer<typeof outcomeInputSchema>;
 
 const describe = (at: SecretPath) => `${at.mount}/${at.path}`;
 
@@ -110,12 +128,15 @@ export function createRotationActivities({
   providers,
   inventoryPath,
   credentials,
+  audit,
 }: {
   vault: SecretStore;
   providers: ProviderRegistry;
   inventoryPath: string;
   credentials: ReturnType<typeof createCredentialActivities>;
+  audit: AuditSink;
 }) {
+  const record = auditRecorder(audit);
   const versionOf = async (at: SecretPath): Promise<number> => {
     try {
       return (await vault.read(at)).ref.version;
@@ -168,7 +189,24 @@ export function createRotationActivities({
         }
         const token = await credentials.inspectCredential({ source: input.source, tokenId: currentTokenId });
         const decision = decideRotation(request, policy, token, new Date());
-        return { ...decision, current, currentTokenId, stagedVersion: await versionOf(staged) };
+        const detection = { ...decision, current, currentTokenId, stagedVersion: await versionOf(staged) };
+        const found = { tokenId: currentTokenId, vault: { current: current.version }, detail: decision.why };
+        const skipped = !decision.due
+          ? ('not-due' as const)
+          : request.dryRun === true
+            ? ('dry-run' as const)
+            : undefined;
+        await record(
+          {
+            credentialId: request.credentialId,
+            step: 'detect',
+            actor: request.requestedBy,
+            reason: request.reason,
+          },
+          { event: 'started', ...found },
+          ...(skipped === undefined ? [] : [{ event: 'skipped' as const, outcome: skipped, ...found }]),
+        );
+        return detection;
       });
     },
 
@@ -178,11 +216,14 @@ export function createRotationActivities({
      */
     async promoteStaged(input: PromoteInput): Promise<SecretVersion> {
       return asActivity(async () => {
-        const { staged, current, cas } = parseOrThrow(promoteInputSchema, input, 'promoteStaged input');
+        const {
+          staged,
+          current,
+          cas,
+          audit: context,
+        } = parseOrThrow(promoteInputSchema, input, 'promoteStaged input');
         const { data } = await vault.read(staged, staged.version);
-        try {
-          return await vault.write(current, data, { cas });
-        } catch (error) {
+        const promoted = await vault.write(current, data, { cas }).catch(async (error: unknown) => {
           if (!(error instanceof VaultError && error.status === 400)) throw error;
           // A retry after a lost answer finds its own write in place.
           const now = await vault.read(current);
@@ -192,7 +233,13 @@ export function createRotationActivities({
               'someone else changed it, so it is not overwritten',
             'PromoteConflict',
           );
-        }
+        });
+        await record(context, {
+          event: 'promoted',
+          tokenId: Number(data.tokenId),
+          vault: { current: promoted.version, previous: cas, staged: staged.version },
+        });
+        return promoted;
       });
     },
 
@@ -208,6 +255,18 @@ export function createRotationActivities({
         if (now.data.tokenId !== String(promotedTokenId)) return now.ref;
         const { data } = await vault.read(previous, previous.version);
         return vault.write(previous, data, { cas: now.ref.version });
+      });
+    },
+
+    /** The one entry a rotation the workflow ended itself gets: no step activity runs at that point. */
+    async recordRotationOutcome(input: RotationOutcomeInput): Promise<void> {
+      return asActivity(async () => {
+        const { audit: context, ...event } = parseOrThrow(
+          outcomeInputSchema,
+          input,
+          'recordRotationOutcome input',
+        );
+        await record(context, event);
       });
     },
   };

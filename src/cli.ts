@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_INVENTORY } from './config/environment';
+import { verifyAuditText } from './audit';
+import { DEFAULT_AUDIT_LOG, DEFAULT_INVENTORY } from './config/environment';
 import { loadInventory } from './inventory/load';
 import { inventoryJsonSchema, type Inventory } from './inventory/schema';
 
@@ -10,7 +11,7 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
-const EXIT = { ok: 0, invalidInventory: 1, usage: 2 } as const;
+const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
 /** Runs `rotator` with the given arguments (without `node` and the script) and returns its exit code. */
 export async function runCli(
@@ -37,6 +38,15 @@ export async function runCli(
     .description("print the inventory's JSON Schema, for editors")
     .action(() => io.stdout(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`));
 
+  const audit = program.command('audit').description('check the audit log');
+  audit
+    .command('verify')
+    .description('check that no entry of the audit log was changed, removed or moved; exits 1 when one was')
+    .argument('[file]', `audit log (default: $ROTATOR_AUDIT_LOG, or ${DEFAULT_AUDIT_LOG})`)
+    .action(async (file: string | undefined) => {
+      exitCode = await verifyAudit(file ?? (env.ROTATOR_AUDIT_LOG || DEFAULT_AUDIT_LOG), io);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -47,14 +57,32 @@ export async function runCli(
   return exitCode;
 }
 
-async function checkInventory(file: string, io: CliIo): Promise<number> {
-  let text: string;
+/** A file's text, or undefined once the reason it cannot be read is written. */
+async function readOrReport(file: string, io: CliIo): Promise<string | undefined> {
   try {
-    text = await readFile(file, 'utf8');
+    return await readFile(file, 'utf8');
   } catch (error) {
     io.stderr(`rotator: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})\n`);
-    return EXIT.usage;
+    return undefined;
   }
+}
+
+async function verifyAudit(file: string, io: CliIo): Promise<number> {
+  const text = await readOrReport(file, io);
+  if (text === undefined) return EXIT.usage;
+  const result = verifyAuditText(text);
+  if (!result.ok) {
+    io.stderr(`${file}:${result.line}: ${result.problem}\n${file} is broken\n`);
+    return EXIT.invalid;
+  }
+  const noun = result.entries === 1 ? 'entry' : 'entries';
+  io.stdout(`${file} is intact: ${result.entries} ${noun}, last hash ${result.lastHash}\n`);
+  return EXIT.ok;
+}
+
+async function checkInventory(file: string, io: CliIo): Promise<number> {
+  const text = await readOrReport(file, io);
+  if (text === undefined) return EXIT.usage;
   const result = loadInventory(text);
   if (!result.ok) {
     // Errors located in the text read `file:line:column: ...`, as compilers write them.
@@ -63,7 +91,7 @@ async function checkInventory(file: string, io: CliIo): Promise<number> {
     io.stderr(
       `${file} is invalid: ${result.errors.length} ${result.errors.length === 1 ? 'error' : 'errors'}\n`,
     );
-    return EXIT.invalidInventory;
+    return EXIT.invalid;
   }
   io.stdout(summary(file, result.inventory));
   return EXIT.ok;

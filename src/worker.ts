@@ -8,6 +8,7 @@ import {
   type TLSConfig,
 } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { FileAuditSink, type AuditSink } from './audit';
 import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
 import { VaultKvStore, type SecretStore } from './vault';
 
@@ -18,6 +19,8 @@ export interface RotationWorkerOptions {
   vault: SecretStore;
   /** The inventory (`rotator.yaml`), read anew at the start of each rotation. */
   inventoryPath: string;
+  /** Where the activities record each rotation's lifecycle events. */
+  audit: AuditSink;
 }
 
 /** The worker that runs rotation workflows and their activities; tests build it the same way. */
@@ -27,13 +30,14 @@ export function createRotationWorker({
   taskQueue,
   vault,
   inventoryPath,
+  audit,
 }: RotationWorkerOptions) {
   return Worker.create({
     connection,
     namespace,
     taskQueue,
     workflowsPath: require.resolve('../workflows'),
-    activities: createActivities({ vault, inventoryPath }),
+    activities: createActivities({ vault, inventoryPath, audit }),
   });
 }
 
@@ -72,6 +76,7 @@ async function main(): Promise<void> {
       caCert: env.vault.caCertFile === undefined ? undefined : await readFile(env.vault.caCertFile, 'utf8'),
     }),
     inventoryPath: env.inventory,
+    audit: new FileAuditSink(env.auditLog),
   });
   // Worker.run installs SIGINT/SIGTERM handlers and returns once in-flight tasks are done.
   await worker.run();

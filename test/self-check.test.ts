@@ -3,6 +3,7 @@ import { ActivityFailure, type Client, WorkflowFailedError } from '@temporalio/c
 import { RetryState } from '@temporalio/common';
 import { VaultKvStore } from '../src/vault';
 import { selfCheck } from '../workflows';
+import { noAudit } from './helpers/audit';
 import { historyText } from './helpers/history';
 import { startTestWorker, type TestWorker } from './helpers/worker';
 import { TEST_KV_MOUNT, testServers } from './infra/test-servers';
@@ -16,7 +17,7 @@ describe('selfCheck: a worker on the real Temporal server with an activity on th
 
   beforeAll(async () => {
     // selfCheck reads no inventory.
-    running = await startTestWorker({ taskQueue, vault, inventoryPath: 'rotator.yaml' });
+    running = await startTestWorker({ taskQueue, vault, inventoryPath: 'rotator.yaml', audit: noAudit });
     client = running.client;
   });
 

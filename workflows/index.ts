@@ -1,2 +1,2 @@
 export { selfCheck } from './self-check';
-export { rotateCredential, statusQuery, endOverlapNow, extendOverlap } from './rotate-credential';
+export { rotateCredential, statusQuery, approve, endOverlapNow, extendOverlap } from './rotate-credential';

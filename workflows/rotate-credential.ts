@@ -12,7 +12,8 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { RotationPlan, RotationRequest } from '../activities/rotation';
+import type { AuditContext } from '../activities/audit';
+import type { RotationOutcomeInput, RotationPlan, RotationRequest } from '../activities/rotation';
 import {
   CREDENTIAL_ID,
   CREDENTIAL_KIND,
@@ -24,6 +25,7 @@ import {
 export type RotationPhase =
   | 'loading'
   | 'detecting'
+  | 'awaiting-approval'
   | 'pausing'
   | 'issuing'
   | 'verifying'
@@ -34,7 +36,7 @@ export type RotationPhase =
   | 'revoking'
   | 'rolling-back'
   | 'done';
-export type RotationOutcome = 'rotated' | 'not-due' | 'dry-run' | 'rolled-back' | 'failed';
+export type RotationOutcome = 'rotated' | 'not-due' | 'dry-run' | 'cancelled' | 'rolled-back' | 'failed';
 export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
 
 /** What the `status` query answers: references, ids and times, never a value. */
@@ -49,10 +51,14 @@ export interface RotationStatus {
   targets: { name: string; state: TargetState }[];
   oldTokenId?: number;
   newTokenId?: number;
+  /** Who approved the rotation, when the inventory requires approval. */
+  approvedBy?: string;
   overlapEndsAt?: string;
 }
 
 export const statusQuery = defineQuery<RotationStatus>('status');
+/** Lets a rotation that awaits approval go on; answers when it was approved. */
+export const approve = defineUpdate<string, [{ approvedBy: string }]>('approve');
 /** Revokes the old credential now instead of at the end of the overlap window; answers when it ended. */
 export const endOverlapNow = defineUpdate<string, [{ requestedBy: string }]>('endOverlapNow');
 /** Keeps the old credential valid for this many more minutes; answers the new end. */
@@ -87,7 +93,9 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   const id = request.credentialId;
   const status: RotationStatus = { credentialId: id, phase: 'loading', timeline: [], vault: {}, targets: [] };
   setHandler(statusQuery, () => status);
+  const approval = approvalGate(status);
   const overlap = overlapWindow(status);
+  const audit = auditTrail(request, status);
   upsertSearchAttributes([{ key: CREDENTIAL_ID, value: id }]);
 
   const step = async <T>(name: string, phase: RotationPhase, run: () => Promise<T>): Promise<T> => {
@@ -135,10 +143,14 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   if (!detection.due) return finish('not-due', detection.why);
   if (request.dryRun === true) return finish('dry-run', wouldDo(plan, detection.why));
   if (plan.policy.requireApproval) {
-    throw ApplicationFailure.nonRetryable(
-      `rotate ${id}: the inventory requires approval, which this worker cannot ask for yet: nothing was changed`,
-      'ApprovalUnsupported',
+    const approvedBy = await step('approve', 'awaiting-approval', () =>
+      approval(plan.policy.approvalTimeout),
     );
+    if (approvedBy === undefined) {
+      const detail = `not approved within ${plan.policy.approvalTimeout / 1000}s: nothing was changed`;
+      return finish('cancelled', detail + (await audit.recordOutcome('skipped', 'cancelled', detail)));
+    }
+    audit.approved(approvedBy);
   }
 
   // Each step that changes something pushes its undo right beside it; rollback runs them in reverse.
@@ -146,21 +158,21 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   /** What rollback cannot undo, for the operator. */
   let leftOver = '';
   const paused: { dependent: RotationPlan['dependents'][number]; record: { paused: number[] } }[] = [];
-  const resume = ({ dependent, record }: (typeof paused)[number], options = retried) =>
+  const resume = ({ dependent, record }: (typeof paused)[number], step: string, options = retried) =>
     acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name}`, options), [
-      { dependent: dependent.ref, record },
+      { dependent: dependent.ref, record, audit: audit.context(step, dependent.name) },
     ]);
 
   const untilPromoted = async () => {
     await step('pause dependents', 'pausing', () =>
       inParallel(plan.dependents, async (dependent) => {
         const record = await acts.pauseDependent.executeWithOptions(summarised(`pause ${dependent.name}`), [
-          { dependent: dependent.ref },
+          { dependent: dependent.ref, audit: audit.context('pause dependents', dependent.name) },
         ]);
         paused.push({ dependent, record });
         undo.push({
           what: `resume ${dependent.name}`,
-          run: () => resume({ dependent, record }, compensating),
+          run: () => resume({ dependent, record }, 'rollback', compensating),
         });
       }),
     );
@@ -171,6 +183,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           source,
           current: { tokenId: detection.currentTokenId },
           stage: { ...plan.staged, cas: detection.stagedVersion },
+          audit: audit.context('issue', plan.source.name),
         },
       ]),
     );
@@ -187,14 +200,20 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         run: () =>
           acts.revokeCredential.executeWithOptions(
             summarised(`revoke new token ${issued.tokenId} (rollback)`, compensating),
-            [{ source, tokenId: issued.tokenId }],
+            [{ source, tokenId: issued.tokenId, audit: audit.context('rollback', plan.source.name) }],
           ),
       });
     }
 
     await step('verify', 'verifying', () =>
       acts.verifyCredential.executeWithOptions(summarised(`verify new token ${issued.tokenId}`), [
-        { source, tokenId: issued.tokenId, staged: issued.staged, expiresAt: issued.expiresAt },
+        {
+          source,
+          tokenId: issued.tokenId,
+          staged: issued.staged,
+          expiresAt: issued.expiresAt,
+          audit: audit.context('verify', plan.source.name),
+        },
       ]),
     );
 
@@ -224,7 +243,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         });
         try {
           await acts.writeTarget.executeWithOptions(summarised(`write ${target.name}`), [
-            { target: target.ref, value: issued.staged },
+            { target: target.ref, value: issued.staged, audit: audit.context('distribute', target.name) },
           ]);
           state('written');
         } catch (error) {
@@ -245,7 +264,14 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     const promoted = await step('promote', 'promoting', () =>
       acts.promoteStaged.executeWithOptions(
         summarised(`promote staged v${issued.staged.version} to current`),
-        [{ staged: issued.staged, current: plan.vault, cas: detection.current.version }],
+        [
+          {
+            staged: issued.staged,
+            current: plan.vault,
+            cas: detection.current.version,
+            audit: audit.context('promote', `Vault ${plan.vault.mount}/${plan.vault.path}`),
+          },
+        ],
       ),
     );
     status.vault = {
@@ -264,37 +290,44 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     status.phase = 'rolling-back';
     upsertSearchAttributes([{ key: ROTATION_PHASE, value: 'rolling-back' }]);
     const { report, failures } = await compensate(undo);
-    finish(failures === 0 ? 'rolled-back' : 'failed', `${failedStep} failed`);
+    const outcome = failures === 0 ? 'rolled-back' : 'failed';
+    finish(outcome, `${failedStep} failed`);
+    const message =
+      `rotate ${id}: ${failedStep} failed (${messageOf(error)}); rolled back: ` +
+      `${report.join('; ') || 'nothing had changed'}${leftOver}`;
+    const unrecorded = await audit.recordOutcome(failures === 0 ? 'rolled back' : 'failed', outcome, message);
     throw ApplicationFailure.create({
       type: 'RotationRolledBack',
       nonRetryable: true,
-      message:
-        `rotate ${id}: ${failedStep} failed (${messageOf(error)}); rolled back: ` +
-        `${report.join('; ') || 'nothing had changed'}${leftOver}`,
+      message: message + unrecorded,
       cause: error instanceof Error ? error : undefined,
     });
   }
 
   // From here on the new credential is live everywhere: a failure is reported, never rolled back.
   try {
-    await step('resume dependents', 'resuming', () => inParallel(paused, (entry) => resume(entry)));
+    await step('resume dependents', 'resuming', () =>
+      inParallel(paused, (entry) => resume(entry, 'resume dependents')),
+    );
     await step('overlap window', 'overlapping', () => overlap(plan.policy.overlap));
     if (issued.revokedTokenId === undefined) {
       await step('revoke old', 'revoking', () =>
         acts.revokeCredential.executeWithOptions(summarised(`revoke old token ${detection.currentTokenId}`), [
-          { source, tokenId: detection.currentTokenId },
+          { source, tokenId: detection.currentTokenId, audit: audit.context('revoke old', plan.source.name) },
         ]),
       );
     }
   } catch (error) {
     const failedStep = status.timeline.at(-1)?.step ?? 'resume dependents';
     finish('failed', `${failedStep} failed after promote`);
+    const message =
+      `rotate ${id}: ${failedStep} failed after promote (${messageOf(error)}), not rolled back: ` +
+      `new token ${issued.tokenId} is live in Vault and every target`;
+    const unrecorded = await audit.recordOutcome('failed', 'failed', message);
     throw ApplicationFailure.create({
       type: 'RotationIncomplete',
       nonRetryable: true,
-      message:
-        `rotate ${id}: ${failedStep} failed after promote (${messageOf(error)}), not rolled back: ` +
-        `new token ${issued.tokenId} is live in Vault and every target`,
+      message: message + unrecorded,
       cause: error instanceof Error ? error : undefined,
     });
   }
@@ -347,22 +380,92 @@ function wouldDo(plan: RotationPlan, why: string): string {
   );
 }
 
+/** The audit context each step activity records its events with, and the ends the workflow records itself. */
+function auditTrail(request: RotationRequest, status: RotationStatus) {
+  // The first step activity after an approval records it, before its own event.
+  let unrecordedApproval: string | undefined;
+  const context = (step: string, resource?: string): AuditContext => {
+    const audit = {
+      credentialId: request.credentialId,
+      step,
+      actor: request.requestedBy,
+      reason: request.reason,
+      resource,
+      approvedBy: unrecordedApproval,
+    };
+    unrecordedApproval = undefined;
+    return audit;
+  };
+  return {
+    context,
+    approved: (approvedBy: string) => {
+      unrecordedApproval = approvedBy;
+    },
+    /**
+     * Records an end that the workflow decided rather than a step; cancellation cannot keep it out of the
+     * log. Answers what to add to the failure message should recording fail.
+     */
+    recordOutcome: async (
+      event: RotationOutcomeInput['event'],
+      outcome: RotationOutcomeInput['outcome'],
+      detail: string,
+    ): Promise<string> =>
+      CancellationScope.nonCancellable(() =>
+        acts.recordRotationOutcome.executeWithOptions(
+          summarised(`record "${event}" in the audit log`, compensating),
+          [{ audit: context(status.timeline.at(-1)?.step ?? 'load'), event, outcome, detail }],
+        ),
+      ).then(
+        () => '',
+        (error: unknown) => `; recording it in the audit log FAILED (${messageOf(error)})`,
+      ),
+  };
+}
+
+/** An operator's decision, as a moment in the timeline. */
+function recordDecision(status: RotationStatus, step: string): string {
+  const at = new Date().toISOString();
+  status.timeline.push({ step, startedAt: at, endedAt: at, result: 'ok' });
+  return at;
+}
+
+/** Waits for the `approve` update; answers who approved, or undefined when the timeout ran out first. */
+function approvalGate(status: RotationStatus) {
+  setHandler(
+    approve,
+    ({ approvedBy }) => {
+      status.approvedBy = approvedBy;
+      return recordDecision(status, `approved by ${approvedBy}`);
+    },
+    {
+      validator: ({ approvedBy }) => {
+        if (status.approvedBy !== undefined) throw new Error(`already approved by ${status.approvedBy}`);
+        if (status.phase !== 'awaiting-approval')
+          throw new Error(`nothing awaits approval (phase ${status.phase})`);
+        if (typeof approvedBy !== 'string' || approvedBy.trim() === '') {
+          throw new Error('expected approvedBy: the name of whoever approves');
+        }
+      },
+    },
+  );
+  return async (timeoutMs: number): Promise<string | undefined> =>
+    (await condition(() => status.approvedBy !== undefined, timeoutMs, { summary: 'awaiting approval' }))
+      ? status.approvedBy
+      : undefined;
+}
+
 /** The overlap window: a durable timer that `endOverlapNow` shortens and `extendOverlap` lengthens. */
 function overlapWindow(status: RotationStatus) {
   let endsAt = 0;
   const whileOpen = (_request?: unknown) => {
     if (status.phase !== 'overlapping') throw new Error(`no overlap window is open (phase ${status.phase})`);
   };
-  const record = (step: string) => {
-    const at = new Date().toISOString();
-    status.timeline.push({ step, startedAt: at, endedAt: at, result: 'ok' });
-  };
   setHandler(
     endOverlapNow,
     ({ requestedBy }) => {
       endsAt = Date.now();
       status.overlapEndsAt = new Date(endsAt).toISOString();
-      record(`overlap ended early by ${requestedBy}`);
+      recordDecision(status, `overlap ended early by ${requestedBy}`);
       return status.overlapEndsAt;
     },
     { validator: whileOpen },
@@ -372,7 +475,7 @@ function overlapWindow(status: RotationStatus) {
     ({ minutes, requestedBy }) => {
       endsAt += minutes * 60_000;
       status.overlapEndsAt = new Date(endsAt).toISOString();
-      record(`overlap extended by ${minutes} minutes by ${requestedBy}`);
+      recordDecision(status, `overlap extended by ${minutes} minutes by ${requestedBy}`);
       return status.overlapEndsAt;
     },
     {

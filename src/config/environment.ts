@@ -4,6 +4,8 @@ import { crossFieldRule, parseOrThrow } from '../validation';
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
 /** The inventory `rotator config check` reads when given no file and ROTATOR_INVENTORY is unset. */
 export const DEFAULT_INVENTORY = './rotator.yaml';
+/** The audit log the worker appends to, and `rotator audit verify` checks, when ROTATOR_AUDIT_LOG is unset. */
+export const DEFAULT_AUDIT_LOG = './rotator-audit.jsonl';
 
 const EXPECTED_PORT = 'expected a port number from 1 to 65535';
 const port = z
@@ -29,6 +31,7 @@ export const workerVariablesSchema = z.object({
   VAULT_ROLE_ID: z.string().optional(),
   VAULT_SECRET_ID_FILE: z.string().optional(),
   ROTATOR_INVENTORY: z.string().default(DEFAULT_INVENTORY),
+  ROTATOR_AUDIT_LOG: z.string().default(DEFAULT_AUDIT_LOG),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   METRICS_PORT: port.prefault('9464'),
 });
@@ -95,6 +98,7 @@ const environmentSchema = workerVariablesSchema
             : { method: 'token' as const, token: variables.VAULT_TOKEN },
       },
       inventory: variables.ROTATOR_INVENTORY,
+      auditLog: variables.ROTATOR_AUDIT_LOG,
       logLevel: variables.LOG_LEVEL,
       metricsPort: variables.METRICS_PORT,
     };

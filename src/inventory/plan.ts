@@ -30,7 +30,13 @@ export interface RotationPlan {
   vault: SecretPath;
   /** Where a new value waits, apart from the current one, until it is verified and promoted. */
   staged: SecretPath;
-  policy: { every: number; rotateBefore?: number; overlap: number; requireApproval: boolean };
+  policy: {
+    every: number;
+    rotateBefore?: number;
+    overlap: number;
+    requireApproval: boolean;
+    approvalTimeout: number;
+  };
 }
 
 /** A credential the inventory cannot turn into a plan: the message names the credential and entry. */

@@ -54,6 +54,9 @@ const policySchema = z
           'and must be 0 for sources that rotate in place',
       ),
     requireApproval: z.boolean().default(false).describe('wait for an operator to approve each rotation'),
+    approvalTimeout: positiveDuration
+      .prefault('24h')
+      .describe('with requireApproval: how long a rotation waits for approval before it is cancelled'),
   })
   .strict();
 

@@ -1,21 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli';
 import { inventoryJsonSchema } from '../../src/inventory/schema';
+import { rotator } from '../helpers/cli';
 
 const EXAMPLE = join(__dirname, '../../examples/rotator.yaml');
-
-async function rotator(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(
-    argv,
-    { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) },
-    env,
-  );
-  return { code, stdout, stderr };
-}
 
 describe('rotator config check', () => {
   const directory = mkdtempSync(join(tmpdir(), 'rotator-cli-'));

@@ -30,6 +30,7 @@ describe('the worker environment', () => {
         auth: { method: 'token', token: TOKEN },
       },
       inventory: './rotator.yaml',
+      auditLog: './rotator-audit.jsonl',
       logLevel: 'info',
       metricsPort: 9464,
     });

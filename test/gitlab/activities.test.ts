@@ -4,12 +4,13 @@ import { createCredentialActivities } from '../../activities/credentials';
 import type { AccessTokenSpec } from '../../src/gitlab/access-tokens';
 import type { CiVariableSpec } from '../../src/gitlab/ci-variables';
 import { VaultKvStore } from '../../src/vault';
+import { noAudit } from '../helpers/audit';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { defined, gitlabWorld, type GitLabWorld } from './world';
 
 let world: GitLabWorld;
 const vault = new VaultKvStore(testServers().vault);
-const activities = createCredentialActivities({ vault });
+const activities = createCredentialActivities({ vault, audit: noAudit });
 const fresh = (what: string) => ({ mount: TEST_KV_MOUNT, path: `gitlab-activities/${what}/${randomUUID()}` });
 let connection: { url: string; credential: { mount: string; path: string; key: string } };
 

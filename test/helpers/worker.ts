@@ -11,7 +11,7 @@ export interface TestWorker {
 
 /** Starts a worker polling its own task queue; `stop` shuts it down and closes both connections. */
 export async function startTestWorker(
-  options: Pick<RotationWorkerOptions, 'taskQueue' | 'vault' | 'inventoryPath'>,
+  options: Pick<RotationWorkerOptions, 'taskQueue' | 'vault' | 'inventoryPath' | 'audit'>,
 ): Promise<TestWorker> {
   const { temporalAddress } = testServers();
   const nativeConnection = await NativeConnection.connect({ address: temporalAddress });

@@ -27,6 +27,7 @@ describe('the example inventory', () => {
       rotateBefore: 3 * DAY,
       overlap: 30 * MINUTE,
       requireApproval: true,
+      approvalTimeout: 8 * HOUR,
     });
     expect(credential('deployer-production')?.targets[0]).toEqual({
       kind: 'gitlab-ci-variable',
@@ -44,6 +45,7 @@ describe('the example inventory', () => {
       jitter: 0,
       overlap: 15 * MINUTE,
       requireApproval: false,
+      approvalTimeout: DAY,
     });
     expect(credential('mirror-staging')?.dependents).toEqual([]);
   });

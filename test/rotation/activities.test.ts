@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { createActivities } from '../../activities';
 import { decideRotation } from '../../activities/rotation';
 import { VaultKvStore } from '../../src/vault';
+import { noAudit } from '../helpers/audit';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 
 const vault = new VaultKvStore(testServers().vault);
 const dir = mkdtempSync(join(tmpdir(), 'rotation-activities-'));
 const inventoryPath = join(dir, 'rotator.yaml');
-const activities = createActivities({ vault, inventoryPath });
+const activities = createActivities({ vault, inventoryPath, audit: noAudit });
 const fresh = () => ({ mount: TEST_KV_MOUNT, path: `rotation-activities/${randomUUID()}` });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -79,7 +80,13 @@ describe('loadCredential', () => {
       dependents: [],
       vault: { mount: 'kv-test', path: 'deployer' },
       staged: { mount: 'kv-test', path: 'deployer/staged' },
-      policy: { every: 86_400_000, jitter: 0, overlap: 0, requireApproval: false },
+      policy: {
+        every: 86_400_000,
+        jitter: 0,
+        overlap: 0,
+        requireApproval: false,
+        approvalTimeout: 86_400_000,
+      },
     });
   });
 

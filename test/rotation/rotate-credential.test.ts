@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,11 +11,13 @@ import {
 import { Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import type { RotationRequest } from '../../activities/rotation';
+import { FileAuditSink, verifyAuditLog } from '../../src/audit';
 import { ROTATION_OUTCOME } from '../../src/search-attributes';
 import { rotationWorkflowId, startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
-import { endOverlapNow, statusQuery } from '../../workflows';
+import { approve, endOverlapNow, statusQuery } from '../../workflows';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
+import { auditEntries } from '../helpers/audit';
 import { historyText } from '../helpers/history';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
@@ -27,6 +29,7 @@ const taskQueue = `rotation-${randomUUID()}`;
 const base = `rotation/${randomUUID()}`;
 const prefix = `t${randomUUID().slice(0, 6)}`;
 const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+const auditLog = join(dir, 'audit.jsonl');
 let world: GitLabWorld;
 let running: TestWorker;
 let client: Client;
@@ -47,7 +50,9 @@ const seeded: Record<string, Seeded> = {};
 async function seed(
   name: string,
   kind: Kind,
-  options: { strategy: string; overlap?: string; every?: string } = { strategy: 'create-then-revoke' },
+  options: { strategy: string; overlap?: string; every?: string; approvalTimeout?: string } = {
+    strategy: 'create-then-revoke',
+  },
 ) {
   const id = `${prefix}-${name}`;
   const tokenName = `${id}-ci`;
@@ -110,6 +115,9 @@ async function seed(
     policy: {
       every: options.every ?? '7d',
       ...(options.overlap === undefined ? {} : { overlap: options.overlap }),
+      ...(options.approvalTimeout === undefined
+        ? {}
+        : { requireApproval: true, approvalTimeout: options.approvalTimeout }),
     },
   };
   seeded[id] = { id, kind, old: token, variables };
@@ -129,6 +137,8 @@ beforeAll(async () => {
   await seed('not-due', 'project');
   await seed('cancelled', 'project');
   await seed('revoke-fails', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('approved', 'project', { strategy: 'create-then-revoke', overlap: '0s', approvalTimeout: '1h' });
+  await seed('unapproved', 'project', { strategy: 'create-then-revoke', approvalTimeout: '2s' });
   const inventoryPath = join(dir, 'rotator.yaml');
   writeFileSync(
     inventoryPath,
@@ -137,7 +147,7 @@ beforeAll(async () => {
       credentials: Object.values(credentials),
     }),
   );
-  running = await startTestWorker({ taskQueue, vault, inventoryPath });
+  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog) });
   client = running.client;
 });
 
@@ -176,6 +186,19 @@ const variable = ({ owner, key }: Seeded['variables'][number]) =>
   defined(owner.variables.find((v) => v.key === key));
 const current = (name: string) => vault.read({ mount: TEST_KV_MOUNT, path: `${base}/${name}` });
 const schedulesActive = () => world.project.schedules.map((schedule) => schedule.active);
+/** A credential's entries in the audit log, in order. */
+const audited = (name: string) =>
+  auditEntries(auditLog).filter((entry) => entry.credentialId === `${prefix}-${name}`);
+const ROTATED = [
+  'started',
+  'paused',
+  'issued',
+  'verified',
+  'distributed',
+  'distributed',
+  'promoted',
+  'resumed',
+];
 
 describe('rotateCredential on the real Temporal and Vault with the GitLab simulator', () => {
   it.each([
@@ -221,6 +244,25 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const description = await client.workflow.getHandle(rotationWorkflowId(credential.id)).describe();
       expect(description.typedSearchAttributes.get(ROTATION_OUTCOME)).toBe('rotated');
       expect(await description.staticSummary()).toBe(`rotate ${credential.id} (manual)`);
+      const entries = audited(name);
+      expect(entries.map((entry) => entry.event)).toEqual(
+        strategy === 'create-then-revoke'
+          ? [...ROTATED, 'revoked']
+          : [...ROTATED.slice(0, 3), 'revoked', ...ROTATED.slice(3)],
+      );
+      expect(entries.find((entry) => entry.event === 'issued')).toMatchObject({
+        step: 'issue',
+        actor: 'alice',
+        reason: 'manual',
+        outcome: 'ok',
+        workflowId: rotationWorkflowId(credential.id),
+        tokenId: fresh.id,
+        replacesTokenId: credential.old.id,
+        vault: { staged: 1 },
+      });
+      expect(entries.find((entry) => entry.event === 'revoked')).toMatchObject({
+        tokenId: credential.old.id,
+      });
     },
   );
 
@@ -245,6 +287,66 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(schedulesActive()).toEqual([true, false]);
     expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1, staged: 1 } });
     expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
+    const entries = audited('rollback');
+    expect(entries.map((entry) => entry.event)).toEqual([
+      ...ROTATED.slice(0, 5),
+      'revoked',
+      'resumed',
+      'rolled back',
+    ]);
+    expect(entries.at(-3)).toMatchObject({ step: 'rollback', tokenId: status.newTokenId });
+    expect(entries.at(-1)).toMatchObject({
+      step: 'distribute',
+      outcome: 'rolled-back',
+      detail: cause?.message,
+    });
+  });
+
+  it('waits for approval and rotates once approved; an empty approver is refused', async () => {
+    const handle = await start('approved', { force: true });
+    await until(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval');
+    const refused = await handle
+      .executeUpdate(approve, { args: [{ approvedBy: ' ' }] })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      cause: { message: 'expected approvedBy: the name of whoever approves' },
+    });
+
+    await handle.executeUpdate(approve, { args: [{ approvedBy: 'bob' }] });
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'rotated', approvedBy: 'bob' });
+    expect(result.timeline.map((entry) => entry.step).slice(0, 4)).toEqual([
+      'load',
+      'detect',
+      'approve',
+      'approved by bob',
+    ]);
+    const entries = audited('approved');
+    expect(entries.map((entry) => entry.event)).toEqual([
+      'started',
+      'approved',
+      ...ROTATED.slice(1),
+      'revoked',
+    ]);
+    expect(entries[1]).toMatchObject({ step: 'approve', actor: 'bob' });
+    expect(entries[2]).toMatchObject({ actor: 'alice' });
+  });
+
+  it('cancels a rotation nobody approves within policy.approvalTimeout, changing nothing', async () => {
+    const credential = defined(seeded[`${prefix}-unapproved`]);
+    const result = await (await start('unapproved', { force: true })).result();
+
+    expect(result).toMatchObject({
+      phase: 'done',
+      outcome: 'cancelled',
+      detail: 'not approved within 2s: nothing was changed',
+    });
+    expect(newTokens(credential)).toEqual([]);
+    expect((await current('unapproved')).ref.version).toBe(1);
+    expect(audited('unapproved').map((entry) => [entry.event, entry.outcome])).toEqual([
+      ['started', 'ok'],
+      ['skipped', 'cancelled'],
+    ]);
   });
 
   it('rolls back to the end when the rotation is cancelled mid-distribute: cancellation cannot cut rollback short', async () => {
@@ -295,6 +397,10 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       outcome: 'failed',
       vault: { current: 2, previous: 1 },
     });
+    expect(audited('revoke-fails').slice(-2)).toMatchObject([
+      { event: 'resumed', step: 'resume dependents' },
+      { event: 'failed', step: 'revoke old', outcome: 'failed', detail: cause?.message },
+    ]);
   });
 
   it('refuses a second rotation of a credential while one runs, naming it; a finished id may be reused', async () => {
@@ -304,6 +410,10 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(second).toMatchObject({ workflowId: rotationWorkflowId(`${prefix}-concurrent`) });
 
     await until(async () => (await handle.query(statusQuery)).phase === 'overlapping');
+    const unawaited = await handle
+      .executeUpdate(approve, { args: [{ approvedBy: 'bob' }] })
+      .catch((e: unknown) => e);
+    expect(unawaited).toMatchObject({ cause: { message: 'nothing awaits approval (phase overlapping)' } });
     await handle.executeUpdate(endOverlapNow, { args: [{ requestedBy: 'alice' }] });
     expect(await handle.result()).toMatchObject({ outcome: 'rotated' });
     expect((await start('concurrent', { dryRun: true, force: true })).workflowId).toBe(handle.workflowId);
@@ -314,6 +424,10 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     const skipped = await (await start('not-due', { reason: 'scheduled' })).result();
     expect(skipped).toMatchObject({ outcome: 'not-due', phase: 'done' });
     expect(skipped.detail).toMatch(/^not due until /);
+    expect(audited('not-due').map((entry) => [entry.event, entry.outcome])).toEqual([
+      ['started', 'ok'],
+      ['skipped', 'not-due'],
+    ]);
 
     const dry = await (await start('not-due', { force: true, dryRun: true })).result();
     expect(dry.outcome).toBe('dry-run');
@@ -321,6 +435,15 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(dry.detail).toContain('CI variable');
     expect(newTokens(credential)).toEqual([]);
     expect((await current('not-due')).ref.version).toBe(1);
+  });
+
+  it('leaves no token value in the audit log, whose chain is intact', async () => {
+    const text = readFileSync(auditLog, 'utf8');
+    for (const value of [...world.state.minted, world.adminToken.value]) expect(text).not.toContain(value);
+    expect(await verifyAuditLog(auditLog)).toMatchObject({
+      ok: true,
+      entries: auditEntries(auditLog).length,
+    });
   });
 
   it('leaves no token value in any history, and every history replays deterministically', async () => {

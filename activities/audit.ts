@@ -1,0 +1,42 @@
+import { Context } from '@temporalio/activity';
+import { z } from 'zod';
+import type { AuditEvent, AuditSink } from '../src/audit';
+
+/**
+ * What a step activity needs to write its audit entries: whose rotation, which step, who asked and why,
+ * and who approved it when the approval is not recorded yet. Activities called outside a rotation (tests of
+ * the adapters alone) leave it out and record nothing.
+ */
+export const auditContextSchema = z
+  .object({
+    credentialId: z.string().min(1),
+    step: z.string().min(1),
+    actor: z.string().min(1),
+    reason: z.string().min(1),
+    resource: z.string().min(1).optional(),
+    approvedBy: z.string().min(1).optional(),
+  })
+  .strict();
+export type AuditContext = z.infer<typeof auditContextSchema>;
+
+/** What a step adds to its context: the event and what it touched. */
+export type StepEvent = Pick<AuditEvent, 'event' | 'vault' | 'tokenId' | 'replacesTokenId' | 'detail'> &
+  Partial<Pick<AuditEvent, 'outcome'>>;
+
+/** Appends a step's events after the step has succeeded, preceded by the approval it carries, if any. */
+export function auditRecorder(sink: AuditSink) {
+  return async (context: AuditContext | undefined, ...events: StepEvent[]): Promise<void> => {
+    if (context === undefined) return;
+    const execution = Context.current().info.workflowExecution;
+    const { approvedBy, actor, resource, ...common } = context;
+    const base = {
+      ...common,
+      workflowId: execution?.workflowId,
+      runId: execution?.runId,
+      outcome: 'ok' as const,
+    };
+    if (approvedBy !== undefined)
+      await sink.append({ ...base, step: 'approve', event: 'approved', actor: approvedBy });
+    for (const event of events) await sink.append({ ...base, actor, resource, ...event });
+  };
+}

@@ -1,0 +1,154 @@
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileAuditSink, GENESIS_HASH, verifyAuditLog, type AuditEvent } from '../../src/audit';
+import { auditEntries } from '../helpers/audit';
+import { rotator } from '../helpers/cli';
+
+const directory = mkdtempSync(join(tmpdir(), 'rotator-audit-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+let files = 0;
+const freshFile = () => join(directory, `audit-${(files += 1)}.jsonl`);
+
+const event = (overrides: Partial<AuditEvent> = {}): AuditEvent => ({
+  credentialId: 'deployer',
+  workflowId: 'rotate/deployer',
+  runId: 'run-1',
+  event: 'issued',
+  step: 'issue',
+  actor: 'alice',
+  reason: 'manual',
+  outcome: 'ok',
+  tokenId: 42,
+  replacesTokenId: 41,
+  vault: { staged: 3 },
+  ...overrides,
+});
+
+/** A log of `count` entries, written concurrently so the sink must serialise them. */
+async function logOf(count: number): Promise<{ file: string; lines: string[] }> {
+  const file = freshFile();
+  const sink = new FileAuditSink(file);
+  await Promise.all(Array.from({ length: count }, (_, index) => sink.append(event({ tokenId: index + 1 }))));
+  return { file, lines: readFileSync(file, 'utf8').split('\n').slice(0, -1) };
+}
+const rewrite = (file: string, lines: string[]) => writeFileSync(file, `${lines.join('\n')}\n`);
+
+describe('FileAuditSink', () => {
+  it('chains JSON lines: seq from 1, the first prevHash all zeros, each prevHash the hash before', async () => {
+    const { file } = await logOf(3);
+    const entries = auditEntries(file);
+    expect(entries.map((entry) => entry.seq)).toEqual([1, 2, 3]);
+    expect(entries.map((entry) => entry.tokenId)).toEqual([1, 2, 3]);
+    expect(entries[0]).toMatchObject({ ...event({ tokenId: 1 }), prevHash: GENESIS_HASH });
+    expect(entries[1]?.prevHash).toBe(entries[0]?.hash);
+    expect(entries[2]?.prevHash).toBe(entries[1]?.hash);
+    expect(await verifyAuditLog(file)).toEqual({ ok: true, entries: 3, lastHash: entries[2]?.hash });
+  });
+
+  it('continues the chain after a restart, from the last entry in the file', async () => {
+    const { file } = await logOf(2);
+    await new FileAuditSink(file).append(event({ event: 'verified' }));
+    expect(auditEntries(file).map((entry) => [entry.seq, entry.event])).toEqual([
+      [1, 'issued'],
+      [2, 'issued'],
+      [3, 'verified'],
+    ]);
+    expect(await verifyAuditLog(file)).toMatchObject({ ok: true, entries: 3 });
+  });
+
+  it('refuses to extend a broken chain until the file is repaired', async () => {
+    const { file, lines } = await logOf(2);
+    appendFileSync(file, '{"seq":3,');
+    const sink = new FileAuditSink(file);
+    await expect(sink.append(event())).rejects.toThrow(
+      `audit log ${file} is broken at line 3 (truncated: no newline at the end): nothing more is appended`,
+    );
+    rewrite(file, lines);
+    expect(await sink.append(event())).toMatchObject({ seq: 3 });
+  });
+
+  it('refuses an event with a field it does not know, such as a value', async () => {
+    const file = freshFile();
+    const withValue = { ...event(), token: 'glpat-secret-value' } as AuditEvent;
+    await expect(new FileAuditSink(file).append(withValue)).rejects.toThrow(/audit event/);
+    await expect(new FileAuditSink(file).append(event())).resolves.toMatchObject({ seq: 1 });
+    expect(readFileSync(file, 'utf8')).not.toContain('glpat-secret-value');
+  });
+});
+
+describe('verifyAuditLog', () => {
+  it('accepts an empty log', async () => {
+    const file = freshFile();
+    writeFileSync(file, '');
+    expect(await verifyAuditLog(file)).toEqual({ ok: true, entries: 0, lastHash: GENESIS_HASH });
+  });
+
+  it.each([
+    [
+      'an edited line',
+      (lines: string[]) =>
+        lines.map((line, index) => (index === 1 ? line.replace('"alice"', '"mallory"') : line)),
+      { line: 2, problem: 'hash does not match the entry: the line was changed' },
+    ],
+    [
+      'a removed line',
+      (lines: string[]) => lines.filter((_, index) => index !== 1),
+      { line: 2, problem: 'seq is 3, expected 2: a line was removed or moved' },
+    ],
+    [
+      'reordered lines',
+      (lines: string[]) => [lines[0], lines[2], lines[1], lines[3]].map(String),
+      { line: 2, problem: 'seq is 3, expected 2: a line was removed or moved' },
+    ],
+    [
+      'a renumbered line removed',
+      // Removing a line and renumbering those after it still breaks the link to the previous hash.
+      (lines: string[]) =>
+        [lines[0], lines[2], lines[3]].map((line, index) =>
+          String(line).replace(/"seq":\d+/, `"seq":${index + 1}`),
+        ),
+      { line: 2, problem: 'prevHash is not the previous line’s hash: a line was removed or moved' },
+    ],
+  ])('finds %s, naming the line', async (_, change, broken) => {
+    const { file, lines } = await logOf(4);
+    rewrite(file, change(lines));
+    expect(await verifyAuditLog(file)).toEqual({ ok: false, ...broken });
+  });
+
+  it('finds a truncated last line', async () => {
+    const { file, lines } = await logOf(3);
+    writeFileSync(file, `${lines.join('\n')}`.slice(0, -20));
+    expect(await verifyAuditLog(file)).toEqual({
+      ok: false,
+      line: 3,
+      problem: 'truncated: no newline at the end',
+    });
+    writeFileSync(file, `${lines.slice(0, 2).join('\n')}\n${String(lines[2]).slice(0, -20)}\n`);
+    expect(await verifyAuditLog(file)).toEqual({ ok: false, line: 3, problem: 'not a JSON entry' });
+  });
+});
+
+describe('rotator audit verify', () => {
+  it('exits 0 for an intact log, 1 for a broken one, 2 when it cannot read the file', async () => {
+    const { file, lines } = await logOf(2);
+    const lastHash = auditEntries(file)[1]?.hash;
+    expect(await rotator(['audit', 'verify'], { ROTATOR_AUDIT_LOG: file })).toEqual({
+      code: 0,
+      stdout: `${file} is intact: 2 entries, last hash ${lastHash}\n`,
+      stderr: '',
+    });
+    rewrite(file, [String(lines[1]), String(lines[0])]);
+    expect(await rotator(['audit', 'verify', file])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `${file}:1: seq is 2, expected 1: a line was removed or moved\n${file} is broken\n`,
+    });
+    const missing = join(directory, 'missing.jsonl');
+    expect(await rotator(['audit', 'verify', missing])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `rotator: cannot read ${missing} (ENOENT)\n`,
+    });
+  });
+});

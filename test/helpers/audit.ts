@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs';
+import type { AuditEntry, AuditSink } from '../../src/audit';
+
+/** For activities called outside a rotation, which record nothing: an entry would be a mistake. */
+export const noAudit: AuditSink = {
+  append: (event) => Promise.reject(new Error(`unexpected audit event "${event.event}" in ${event.step}`)),
+};
+
+/** The entries of an audit log file, in order. */
+export function auditEntries(file: string): AuditEntry[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as AuditEntry);
+}
