@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { gitlabProviders } from '../src/gitlab';
@@ -38,6 +39,14 @@ const issueInputSchema = z
     current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
     /** Where to stage the new value, and the version that path must be at now (0: must not exist). */
     stage: secretPathSchema.extend({ cas: z.number().int().min(0) }).strict(),
+    /**
+     * After a mint whose answer was lost, and its orphans revoked: create the new credential beside the old
+     * one, never rotate in place again (rotating a token already rotated makes GitLab revoke its family).
+     */
+    recovery: z
+      .object({ orphansRevoked: z.array(tokenIdSchema) })
+      .strict()
+      .optional(),
     ...audited,
   })
   .strict();
@@ -86,6 +95,13 @@ export interface IssuedRef {
 }
 
 type AdapterRef = z.infer<typeof adapterRefSchema>;
+
+const recoveredDetail = (orphans: number[]) =>
+  `the answer to the first mint was lost; ${
+    orphans.length === 0
+      ? 'it left no token behind'
+      : `revoked what it left behind: token ${orphans.join(', ')}`
+  }; created afresh`;
 
 /**
  * Generic credential activities: they look adapters up by kind, read values from Vault by reference,
@@ -156,11 +172,17 @@ export function createCredentialActivities({
   /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
   const mint = async (
     ref: AdapterRef,
-    current: IssueCredentialInput['current'],
-    stage: IssueCredentialInput['stage'],
+    { current, stage, recovery }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery'>,
   ): Promise<IssuedRef> => {
     const source = await adapter(providers.sources, ref, 'credential source');
-    const issued = await source.issue(ref.spec, current);
+    // A lost rotate-in-place has revoked the old token already: the rotation must not revoke it again.
+    const oldRevoked =
+      recovery !== undefined && current !== undefined && (await source.inspect(ref.spec, current)).revoked;
+    const issued = await source.issue(
+      ref.spec,
+      current,
+      recovery === undefined ? undefined : 'create-then-revoke',
+    );
     const secret = {
       [VALUE_KEY]: issued.value,
       tokenId: String(issued.tokenId),
@@ -172,7 +194,7 @@ export function createCredentialActivities({
         tokenId: issued.tokenId,
         expiresAt: issued.expiresAt,
         staged: version,
-        revokedTokenId: issued.revokedTokenId,
+        revokedTokenId: issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined),
       };
     } catch (error) {
       await source.revoke(ref.spec, issued).catch(() => undefined);
@@ -188,25 +210,37 @@ export function createCredentialActivities({
      */
     async issueCredential(input: IssueCredentialInput): Promise<IssuedRef> {
       return asActivity(async () => {
-        const {
-          source: ref,
-          current,
-          stage,
-          audit: context,
-        } = parseOrThrow(issueInputSchema, input, 'issueCredential input');
-        const issued = (await alreadyStaged(stage)) ?? (await mint(ref, current, stage));
+        const parsed = parseOrThrow(issueInputSchema, input, 'issueCredential input');
+        const { source: ref, current, stage, recovery, audit: context } = parsed;
+        let issued = await alreadyStaged(stage);
+        if (issued === undefined) {
+          // A log that cannot take the entry refuses now, before there is a token to strand.
+          if (context !== undefined) await audit.ready();
+          issued = await mint(ref, parsed);
+        }
+        const { tokenId, revokedTokenId } = issued;
         await record(
           context,
+          ...(recovery === undefined
+            ? []
+            : [{ event: 'recovered' as const, tokenId, detail: recoveredDetail(recovery.orphansRevoked) }]),
           {
             event: 'issued',
-            tokenId: issued.tokenId,
+            tokenId,
             replacesTokenId: current?.tokenId,
             vault: { staged: issued.staged.version },
           },
-          ...(issued.revokedTokenId === undefined
+          ...(revokedTokenId === undefined
             ? []
-            : [{ event: 'revoked' as const, tokenId: issued.revokedTokenId, detail: 'rotated in place' }]),
-        );
+            : [{ event: 'revoked' as const, tokenId: revokedTokenId, detail: 'rotated in place' }]),
+        ).catch((error: unknown) => {
+          // Failing now would strand a staged token that nobody revokes, since issue is never retried.
+          Context.current().log.warn(
+            `issue: token ${tokenId} is staged, but the audit log did not take its entries: ${
+              error instanceof Error ? error.message : String(error)
+            }`,
+          );
+        });
         return issued;
       });
     },

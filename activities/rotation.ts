@@ -32,6 +32,8 @@ export const rotationRequestSchema = z
     force: z.boolean().optional(),
     /** Stop after detect and report what would happen. */
     dryRun: z.boolean().optional(),
+    /** How often each rollback step is tried before an operator is called (10 unless a test shortens it). */
+    rollbackAttempts: z.number().int().min(1).max(10).optional(),
   })
   .strict();
 export type RotationRequest = z.infer<typeof rotationRequestSchema>;

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { appendFile, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, appendFile, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from './validation';
 
@@ -62,6 +64,8 @@ export type AuditEntry = z.infer<typeof auditEntrySchema>;
 /** Where audit entries go; a file by default, more sinks can follow. */
 export interface AuditSink {
   append(event: AuditEvent): Promise<AuditEntry>;
+  /** Resolves when an append could be written now; a step checks it before changing what it cannot undo. */
+  ready(): Promise<void>;
 }
 
 /** A broken chain or a file that cannot hold more entries: the message names the file and line, never a value. */
@@ -135,6 +139,23 @@ export class FileAuditSink implements AuditSink {
     const appended = this.queue.then(() => this.write(event));
     this.queue = appended.catch(() => undefined);
     return appended;
+  }
+
+  /** Re-reads the chain head (a broken chain refuses) and checks that the file can be written. */
+  ready(): Promise<void> {
+    const checked = this.queue.then(async () => {
+      this.last = this.resume();
+      await this.last;
+      await access(this.path, constants.W_OK).catch(async (error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        await access(dirname(this.path), constants.W_OK);
+      });
+    });
+    // Appends queued behind a failed check read the file anew.
+    this.queue = checked.catch(() => {
+      this.last = undefined;
+    });
+    return checked;
   }
 
   private async write(event: AuditEvent): Promise<AuditEntry> {

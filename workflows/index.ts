@@ -1,2 +1,10 @@
 export { selfCheck } from './self-check';
-export { rotateCredential, statusQuery, approve, endOverlapNow, extendOverlap } from './rotate-credential';
+export {
+  rotateCredential,
+  statusQuery,
+  approve,
+  endOverlapNow,
+  extendOverlap,
+  retryRollback,
+  resolve,
+} from './rotate-credential';

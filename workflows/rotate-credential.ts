@@ -1,11 +1,7 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  condition,
   defineQuery,
-  defineUpdate,
-  isCancellation,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -21,6 +17,10 @@ import {
   ROTATION_OUTCOME,
   ROTATION_PHASE,
 } from '../src/search-attributes';
+import { approvalGate, operatorGate, overlapWindow } from './operator';
+import { compensate, messageOf, mintAnswerLost, rollbackReport, type Compensation } from './rollback';
+
+export { approve, endOverlapNow, extendOverlap, resolve, retryRollback } from './operator';
 
 export type RotationPhase =
   | 'loading'
@@ -28,6 +28,7 @@ export type RotationPhase =
   | 'awaiting-approval'
   | 'pausing'
   | 'issuing'
+  | 'recovering'
   | 'verifying'
   | 'distributing'
   | 'promoting'
@@ -35,6 +36,7 @@ export type RotationPhase =
   | 'overlapping'
   | 'revoking'
   | 'rolling-back'
+  | 'needs-operator'
   | 'done';
 export type RotationOutcome = 'rotated' | 'not-due' | 'dry-run' | 'cancelled' | 'rolled-back' | 'failed';
 export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
@@ -57,14 +59,6 @@ export interface RotationStatus {
 }
 
 export const statusQuery = defineQuery<RotationStatus>('status');
-/** Lets a rotation that awaits approval go on; answers when it was approved. */
-export const approve = defineUpdate<string, [{ approvedBy: string }]>('approve');
-/** Revokes the old credential now instead of at the end of the overlap window; answers when it ended. */
-export const endOverlapNow = defineUpdate<string, [{ requestedBy: string }]>('endOverlapNow');
-/** Keeps the old credential valid for this many more minutes; answers the new end. */
-export const extendOverlap = defineUpdate<string, [{ minutes: number; requestedBy: string }]>(
-  'extendOverlap',
-);
 
 const retried: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
@@ -77,11 +71,11 @@ const retried: ActivityOptions = {
 };
 /** A repeated mint can make GitLab revoke a whole token family, so issue runs once. */
 const once: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 1 } };
-/** Rollback must get through, so it tries longer. */
-const compensating: ActivityOptions = {
+/** Rollback must get through, so it tries longer before it calls an operator. */
+const compensating = (maximumAttempts = 10): ActivityOptions => ({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts: 10 },
-};
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts },
+});
 const acts = proxyActivities<Activities>(retried);
 const summarised = (summary: string, options = retried): ActivityOptions => ({ ...options, summary });
 
@@ -95,12 +89,17 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   setHandler(statusQuery, () => status);
   const approval = approvalGate(status);
   const overlap = overlapWindow(status);
+  const operator = operatorGate(status);
+  const undoing = compensating(request.rollbackAttempts);
   const audit = auditTrail(request, status);
   upsertSearchAttributes([{ key: CREDENTIAL_ID, value: id }]);
 
-  const step = async <T>(name: string, phase: RotationPhase, run: () => Promise<T>): Promise<T> => {
+  const enter = (phase: RotationPhase) => {
     status.phase = phase;
     upsertSearchAttributes([{ key: ROTATION_PHASE, value: phase }]);
+  };
+  const step = async <T>(name: string, phase: RotationPhase, run: () => Promise<T>): Promise<T> => {
+    enter(phase);
     const entry: RotationStatus['timeline'][number] = { step: name, startedAt: new Date().toISOString() };
     status.timeline.push(entry);
     try {
@@ -133,6 +132,8 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   status.targets = plan.targets.map(({ name }) => ({ name, state: 'unchanged' }));
   const source = plan.source.ref;
 
+  // Whatever a lost mint left behind was created after this.
+  const detectedAt = new Date().toISOString();
   const detection = await step('detect', 'detecting', () =>
     acts.detectRotation.executeWithOptions(summarised(`detect whether ${plan.source.name} is due`), [
       { source, vault: plan.vault, staged: plan.staged, policy: plan.policy, request },
@@ -172,21 +173,41 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         paused.push({ dependent, record });
         undo.push({
           what: `resume ${dependent.name}`,
-          run: () => resume({ dependent, record }, 'rollback', compensating),
+          run: () => resume({ dependent, record }, 'rollback', undoing),
         });
       }),
     );
 
-    const issued = await step('issue', 'issuing', () =>
+    const issue = (recovery?: { orphansRevoked: number[] }) =>
       acts.issueCredential.executeWithOptions(summarised(`issue a new ${plan.source.name}`, once), [
         {
           source,
           current: { tokenId: detection.currentTokenId },
           stage: { ...plan.staged, cas: detection.stagedVersion },
-          audit: audit.context('issue', plan.source.name),
+          recovery,
+          audit: audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
         },
-      ]),
-    );
+      ]);
+    /** Once only: revoke what the lost mint left behind, then create afresh (rotating again is reuse). */
+    const recoverLostMint = async () => {
+      const orphans = await step('find orphans', 'recovering', () =>
+        acts.findOrphanCredentials.executeWithOptions(summarised('find tokens the lost mint left behind'), [
+          { source, since: detectedAt, known: [detection.currentTokenId] },
+        ]),
+      );
+      for (const { tokenId } of orphans) {
+        await step(`revoke orphan token ${tokenId}`, 'recovering', () =>
+          acts.revokeCredential.executeWithOptions(summarised(`revoke orphan token ${tokenId}`), [
+            { source, tokenId, audit: audit.context('recover', plan.source.name) },
+          ]),
+        );
+      }
+      return step('issue afresh', 'issuing', () => issue({ orphansRevoked: orphans.map((o) => o.tokenId) }));
+    };
+    const issued = await step('issue', 'issuing', () => issue()).catch((error: unknown) => {
+      if (!mintAnswerLost(error)) throw error;
+      return recoverLostMint();
+    });
     status.newTokenId = issued.tokenId;
     status.vault.staged = issued.staged.version;
     // Rotating in place has revoked the old token already: revoking the new one too would leave none.
@@ -199,7 +220,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         what: `revoke new token ${issued.tokenId}`,
         run: () =>
           acts.revokeCredential.executeWithOptions(
-            summarised(`revoke new token ${issued.tokenId} (rollback)`, compensating),
+            summarised(`revoke new token ${issued.tokenId} (rollback)`, undoing),
             [{ source, tokenId: issued.tokenId, audit: audit.context('rollback', plan.source.name) }],
           ),
       });
@@ -231,7 +252,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           run: async () => {
             try {
               await acts.restoreTarget.executeWithOptions(
-                summarised(`restore ${target.name} (rollback)`, compensating),
+                summarised(`restore ${target.name} (rollback)`, undoing),
                 [{ target: target.ref, snapshot, previous: detection.current }],
               );
               state('restored');
@@ -257,7 +278,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       what: `keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
       run: () =>
         acts.rePromotePrevious.executeWithOptions(
-          summarised(`keep Vault at v${detection.current.version} (rollback)`, compensating),
+          summarised(`keep Vault at v${detection.current.version} (rollback)`, undoing),
           [{ previous: detection.current, promotedTokenId: issued.tokenId }],
         ),
     });
@@ -282,20 +303,35 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     return issued;
   };
 
+  /** Runs every undo; while some fail, an operator retries them or takes over (answers their words then). */
+  const rollBack = async (): Promise<string | undefined> => {
+    enter('rolling-back');
+    let failed = await compensate(undo);
+    while (failed.length > 0) {
+      const decision = await step('await operator', 'needs-operator', operator);
+      if ('resolvedBy' in decision) return `; resolved by ${decision.resolvedBy}: ${decision.note}`;
+      enter('rolling-back');
+      failed = await compensate(failed);
+    }
+    return undefined;
+  };
+
   let issued: Awaited<ReturnType<typeof untilPromoted>>;
   try {
     issued = await untilPromoted();
   } catch (error) {
     const failedStep = status.timeline.at(-1)?.step ?? 'load';
-    status.phase = 'rolling-back';
-    upsertSearchAttributes([{ key: ROTATION_PHASE, value: 'rolling-back' }]);
-    const { report, failures } = await compensate(undo);
-    const outcome = failures === 0 ? 'rolled-back' : 'failed';
+    const resolution = await rollBack();
+    const outcome = resolution === undefined ? 'rolled-back' : 'failed';
     finish(outcome, `${failedStep} failed`);
     const message =
       `rotate ${id}: ${failedStep} failed (${messageOf(error)}); rolled back: ` +
-      `${report.join('; ') || 'nothing had changed'}${leftOver}`;
-    const unrecorded = await audit.recordOutcome(failures === 0 ? 'rolled back' : 'failed', outcome, message);
+      `${rollbackReport(undo)}${leftOver}${resolution ?? ''}`;
+    const unrecorded = await audit.recordOutcome(
+      resolution === undefined ? 'rolled back' : 'failed',
+      outcome,
+      message,
+    );
     throw ApplicationFailure.create({
       type: 'RotationRolledBack',
       nonRetryable: true,
@@ -332,37 +368,6 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     });
   }
   return finish('rotated', `token ${detection.currentTokenId} replaced by token ${issued.tokenId}`);
-}
-
-interface Compensation {
-  /** What undoing does, such as `restore project platform/web CI variable DEPLOY_TOKEN`. */
-  what: string;
-  run: () => Promise<unknown>;
-}
-
-/** Runs every compensation, newest first, whatever becomes of the others; cancellation cannot stop it. */
-async function compensate(undo: Compensation[]): Promise<{ report: string[]; failures: number }> {
-  const report: string[] = [];
-  let failures = 0;
-  await CancellationScope.nonCancellable(async () => {
-    for (const { what, run } of [...undo].reverse()) {
-      await run().then(
-        () => report.push(`${what}: done`),
-        (error: unknown) => {
-          failures += 1;
-          report.push(`${what}: FAILED (${messageOf(error)})`);
-        },
-      );
-    }
-  });
-  return { report, failures };
-}
-
-/** An activity's own message rather than Temporal's "Activity task failed"; never carries a value. */
-function messageOf(error: unknown): string {
-  if (isCancellation(error)) return 'cancelled';
-  if (error instanceof ActivityFailure) return error.cause?.message ?? error.message;
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Runs `each` for every item at once and waits for all, so that rollback never races a step still running. */
@@ -412,89 +417,12 @@ function auditTrail(request: RotationRequest, status: RotationStatus) {
     ): Promise<string> =>
       CancellationScope.nonCancellable(() =>
         acts.recordRotationOutcome.executeWithOptions(
-          summarised(`record "${event}" in the audit log`, compensating),
+          summarised(`record "${event}" in the audit log`, compensating()),
           [{ audit: context(status.timeline.at(-1)?.step ?? 'load'), event, outcome, detail }],
         ),
       ).then(
         () => '',
         (error: unknown) => `; recording it in the audit log FAILED (${messageOf(error)})`,
       ),
-  };
-}
-
-/** An operator's decision, as a moment in the timeline. */
-function recordDecision(status: RotationStatus, step: string): string {
-  const at = new Date().toISOString();
-  status.timeline.push({ step, startedAt: at, endedAt: at, result: 'ok' });
-  return at;
-}
-
-/** Waits for the `approve` update; answers who approved, or undefined when the timeout ran out first. */
-function approvalGate(status: RotationStatus) {
-  setHandler(
-    approve,
-    ({ approvedBy }) => {
-      status.approvedBy = approvedBy;
-      return recordDecision(status, `approved by ${approvedBy}`);
-    },
-    {
-      validator: ({ approvedBy }) => {
-        if (status.approvedBy !== undefined) throw new Error(`already approved by ${status.approvedBy}`);
-        if (status.phase !== 'awaiting-approval')
-          throw new Error(`nothing awaits approval (phase ${status.phase})`);
-        if (typeof approvedBy !== 'string' || approvedBy.trim() === '') {
-          throw new Error('expected approvedBy: the name of whoever approves');
-        }
-      },
-    },
-  );
-  return async (timeoutMs: number): Promise<string | undefined> =>
-    (await condition(() => status.approvedBy !== undefined, timeoutMs, { summary: 'awaiting approval' }))
-      ? status.approvedBy
-      : undefined;
-}
-
-/** The overlap window: a durable timer that `endOverlapNow` shortens and `extendOverlap` lengthens. */
-function overlapWindow(status: RotationStatus) {
-  let endsAt = 0;
-  const whileOpen = (_request?: unknown) => {
-    if (status.phase !== 'overlapping') throw new Error(`no overlap window is open (phase ${status.phase})`);
-  };
-  setHandler(
-    endOverlapNow,
-    ({ requestedBy }) => {
-      endsAt = Date.now();
-      status.overlapEndsAt = new Date(endsAt).toISOString();
-      recordDecision(status, `overlap ended early by ${requestedBy}`);
-      return status.overlapEndsAt;
-    },
-    { validator: whileOpen },
-  );
-  setHandler(
-    extendOverlap,
-    ({ minutes, requestedBy }) => {
-      endsAt += minutes * 60_000;
-      status.overlapEndsAt = new Date(endsAt).toISOString();
-      recordDecision(status, `overlap extended by ${minutes} minutes by ${requestedBy}`);
-      return status.overlapEndsAt;
-    },
-    {
-      validator: ({ minutes }) => {
-        whileOpen();
-        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 7 * 24 * 60) {
-          throw new Error('expected whole minutes from 1 to 10080');
-        }
-      },
-    },
-  );
-  return async (ms: number) => {
-    endsAt = Date.now() + ms;
-    while (Date.now() < endsAt) {
-      const until = endsAt;
-      status.overlapEndsAt = new Date(until).toISOString();
-      await condition(() => endsAt !== until, until - Date.now(), {
-        summary: `overlap: old and new token both valid until ${status.overlapEndsAt}`,
-      });
-    }
   };
 }

@@ -146,10 +146,14 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
   }
 
   /** One mint call, never repeated: see the README's GitLab section for why. */
-  async issue(spec: AccessTokenSpec, current: CredentialRef | undefined): Promise<IssuedCredential> {
+  async issue(
+    spec: AccessTokenSpec,
+    current: CredentialRef | undefined,
+    strategy = spec.strategy,
+  ): Promise<IssuedCredential> {
     const expiresAt = this.expiryFor(spec);
     const endpoints = endpointsFor(spec);
-    if (spec.strategy === 'create-then-revoke') {
+    if (strategy === 'create-then-revoke') {
       const site = this.site(spec, 'issue (create-then-revoke)', undefined, true);
       const answer = await this.client.call(site, (api) => endpoints.create(api, spec, expiresAt));
       const minted = parseAnswer(mintedSchema, answer, site);

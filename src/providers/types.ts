@@ -34,8 +34,11 @@ export interface IssuedCredential extends CredentialRef {
 
 export interface CredentialSource<Spec> {
   inspect(spec: Spec, ref: CredentialRef): Promise<CredentialState>;
-  /** Mints once: never retried here, because a repeated mint can revoke a whole token family. */
-  issue(spec: Spec, current: CredentialRef | undefined): Promise<IssuedCredential>;
+  /**
+   * Mints once: never retried here, because a repeated mint can revoke a whole token family. `strategy`
+   * overrides the spec's, for recovery after a lost answer.
+   */
+  issue(spec: Spec, current: CredentialRef | undefined, strategy?: IssueStrategy): Promise<IssuedCredential>;
   /** Proves the value works and matches the spec; throws when it does not. */
   verify(spec: Spec, value: string, ref: CredentialRef & { expiresAt: string }): Promise<void>;
   /** Idempotent: a credential already revoked or gone counts as revoked. */

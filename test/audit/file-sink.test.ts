@@ -68,6 +68,20 @@ describe('FileAuditSink', () => {
     expect(await sink.append(event())).toMatchObject({ seq: 3 });
   });
 
+  it('is ready only while the chain is intact and the file can be written', async () => {
+    const { file, lines } = await logOf(2);
+    const sink = new FileAuditSink(file);
+    await expect(sink.ready()).resolves.toBeUndefined();
+    appendFileSync(file, '{"seq":3,');
+    await expect(sink.ready()).rejects.toThrow(`audit log ${file} is broken at line 3`);
+    rewrite(file, lines);
+    await expect(sink.ready()).resolves.toBeUndefined();
+    expect(await sink.append(event())).toMatchObject({ seq: 3 });
+    await expect(new FileAuditSink(join(directory, 'missing', 'audit.jsonl')).ready()).rejects.toThrow(
+      /ENOENT/,
+    );
+  });
+
   it('refuses an event with a field it does not know, such as a value', async () => {
     const file = freshFile();
     const withValue = { ...event(), token: 'glpat-secret-value' } as AuditEvent;

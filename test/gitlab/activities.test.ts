@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import { DefaultLogger, type LogEntry } from '@temporalio/worker';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { AuditLogError, type AuditEvent, type AuditSink } from '../../src/audit';
 import { createCredentialActivities } from '../../activities/credentials';
 import type { AccessTokenSpec } from '../../src/gitlab/access-tokens';
 import type { CiVariableSpec } from '../../src/gitlab/ci-variables';
@@ -183,5 +186,57 @@ describe('credential activities with GitLab and the real Vault', () => {
     await expect(
       activities.snapshotTarget({ target: { kind: 'carrier-pigeon', connection, spec: {} } }),
     ).rejects.toMatchObject({ type: 'ProviderError:permanent', nonRetryable: true });
+  });
+});
+
+describe('issueCredential and the audit log', () => {
+  const context = { credentialId: 'deployer', step: 'issue', actor: 'alice', reason: 'manual' };
+  /** Runs issueCredential in an activity context, with a sink and a logger the test watches. */
+  const issueWith = (audit: AuditSink, strategy: AccessTokenSpec['strategy'] = 'create-then-revoke') => {
+    const { source, current } = projectSource(strategy);
+    const logged: LogEntry[] = [];
+    const environment = new MockActivityEnvironment(undefined, {
+      logger: new DefaultLogger('WARN', (entry) => logged.push(entry)),
+    });
+    const issued = environment.run(createCredentialActivities({ vault, audit }).issueCredential, {
+      source,
+      current: { tokenId: current.id },
+      stage: { ...fresh('audited'), cas: 0 },
+      audit: context,
+    });
+    const minted = () => world.state.tokensNamed(current.name).filter((token) => token.id !== current.id);
+    return { issued, minted, logged };
+  };
+
+  it('refuses before minting anything when the audit log cannot take an entry', async () => {
+    const broken = new AuditLogError('audit log /var/log/rotator.jsonl is broken at line 3');
+    const { issued, minted } = issueWith({
+      ready: () => Promise.reject(broken),
+      append: () => Promise.reject(broken),
+    });
+    await expect(issued).rejects.toThrow('is broken at line 3');
+    expect(minted()).toEqual([]);
+  });
+
+  it('returns the staged reference and warns when only the entry after the mint fails', async () => {
+    const events: AuditEvent[] = [];
+    const { issued, minted, logged } = issueWith({
+      ready: () => Promise.resolve(),
+      append: (event) => {
+        events.push(event);
+        return Promise.reject(new Error('audit disk full'));
+      },
+    });
+    const ref = await issued;
+    const fresh = defined(minted()[0]);
+    expect(ref).toMatchObject({ tokenId: fresh.id, staged: { version: 1 } });
+    expect(events.map((event) => event.event)).toEqual(['issued']);
+    expect(logged.map(({ level, message }) => [level, message])).toEqual([
+      [
+        'WARN',
+        `issue: token ${fresh.id} is staged, but the audit log did not take its entries: audit disk full`,
+      ],
+    ]);
+    expect(JSON.stringify(logged.map(({ message, meta }) => ({ message, meta })))).not.toContain(fresh.value);
   });
 });

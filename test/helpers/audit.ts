@@ -4,6 +4,7 @@ import type { AuditEntry, AuditSink } from '../../src/audit';
 /** For activities called outside a rotation, which record nothing: an entry would be a mistake. */
 export const noAudit: AuditSink = {
   append: (event) => Promise.reject(new Error(`unexpected audit event "${event.event}" in ${event.step}`)),
+  ready: () => Promise.resolve(),
 };
 
 /** The entries of an audit log file, in order. */

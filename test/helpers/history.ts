@@ -1,4 +1,5 @@
-import type { temporal } from '@temporalio/proto';
+import { join } from 'node:path';
+import { temporal } from '@temporalio/proto';
 
 /**
  * Every string in a workflow history, with payload bytes decoded as UTF-8, so that a test can
@@ -15,3 +16,15 @@ export function historyText(history: temporal.api.history.v1.IHistory): string {
   visit(history);
   return parts.join('\n');
 }
+
+/** Where the committed histories that every change must replay live; `npm run fixtures:record` refreshes them. */
+export const HISTORY_FIXTURES = join(__dirname, '../fixtures/histories');
+
+/*
+ * Fixtures are protobufjs JSON (bytes as base64, enums by name). Not `historyToJSON` from
+ * @temporalio/common: with the protobufjs copies installed here it throws "type must be a Type".
+ */
+export const historyToFixture = (history: temporal.api.history.v1.IHistory): string =>
+  `${JSON.stringify(temporal.api.history.v1.History.fromObject(history).toJSON(), null, 2)}\n`;
+export const historyFromFixture = (text: string): temporal.api.history.v1.IHistory =>
+  temporal.api.history.v1.History.fromObject(JSON.parse(text) as Record<string, unknown>);

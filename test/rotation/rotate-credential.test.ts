@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,13 +12,13 @@ import { Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import type { RotationRequest } from '../../activities/rotation';
 import { FileAuditSink, verifyAuditLog } from '../../src/audit';
-import { ROTATION_OUTCOME } from '../../src/search-attributes';
+import { ROTATION_OUTCOME, ROTATION_PHASE } from '../../src/search-attributes';
 import { rotationWorkflowId, startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
-import { approve, endOverlapNow, statusQuery } from '../../workflows';
+import { approve, endOverlapNow, resolve, retryRollback, statusQuery } from '../../workflows';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { auditEntries } from '../helpers/audit';
-import { historyText } from '../helpers/history';
+import { HISTORY_FIXTURES, historyText, historyToFixture } from '../helpers/history';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
@@ -33,6 +33,14 @@ const auditLog = join(dir, 'audit.jsonl');
 let world: GitLabWorld;
 let running: TestWorker;
 let client: Client;
+/** The rotations whose histories `npm run fixtures:record` commits, by fixture name. */
+const FIXTURES = {
+  'happy-path': 'project-create',
+  rollback: 'rollback',
+  approval: 'approved',
+  'lost-mint-recovered': 'lost-create',
+  'needs-operator': 'restore-retried',
+};
 /** Every rotation these tests start, for the secret scan and the replay at the end. */
 const started: string[] = [];
 
@@ -139,6 +147,10 @@ beforeAll(async () => {
   await seed('revoke-fails', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('approved', 'project', { strategy: 'create-then-revoke', overlap: '0s', approvalTimeout: '1h' });
   await seed('unapproved', 'project', { strategy: 'create-then-revoke', approvalTimeout: '2s' });
+  await seed('lost-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
+  await seed('restore-retried', 'project');
+  await seed('restore-resolved', 'project');
   const inventoryPath = join(dir, 'rotator.yaml');
   writeFileSync(
     inventoryPath,
@@ -302,6 +314,118 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     });
   });
 
+  it.each([
+    ['lost-create', 'POST', '/projects/:id/access_tokens', 'revoke old'],
+    ['lost-in-place', 'POST', '/groups/:id/access_tokens/:token_id/rotate', undefined],
+  ])(
+    'recovers %s when the answer to the mint is lost: the orphan revoked, one fresh token live everywhere',
+    async (name, method, route, revokeOld) => {
+      const credential = defined(seeded[`${prefix}-${name}`]);
+      world.sim.faults.dropAfterCommit({ method, route, n: world.sim.callsTotal(method, route) + 1 });
+      const result = await (await start(name, { force: true })).result();
+
+      const minted = newTokens(credential);
+      expect(minted).toHaveLength(2);
+      const [orphan, fresh] = minted.map(defined);
+      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh?.id, vault: { current: 2 } });
+      expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual([
+        ['load', 'ok'],
+        ['detect', 'ok'],
+        ['pause dependents', 'ok'],
+        ['issue', 'failed'],
+        ['find orphans', 'ok'],
+        [`revoke orphan token ${orphan?.id}`, 'ok'],
+        ['issue afresh', 'ok'],
+        ...['verify', 'distribute', 'promote', 'resume dependents', 'overlap window'].map((s) => [s, 'ok']),
+        ...(revokeOld === undefined ? [] : [[revokeOld, 'ok']]),
+      ]);
+      expect(orphan?.revoked).toBe(true);
+      expect(world.state.isActive(defined(fresh))).toBe(true);
+      // Created afresh, never rotated again: no reuse detection, so the fresh token's family is its own.
+      expect(fresh?.familyId).toBe(fresh?.id);
+      expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+      const { data } = await current(name);
+      expect(data).toMatchObject({ token: fresh?.value, tokenId: String(fresh?.id) });
+      for (const target of credential.variables) expect(variable(target).value).toBe(fresh?.value);
+      const events = audited(name).map((entry) => [entry.event, entry.tokenId]);
+      expect(events.slice(1, 6)).toEqual([
+        ['paused', undefined],
+        ['revoked', orphan?.id],
+        ['recovered', fresh?.id],
+        ['issued', fresh?.id],
+        ...(revokeOld === undefined ? [['revoked', credential.old.id]] : [['verified', fresh?.id]]),
+      ]);
+      expect(audited(name).find((entry) => entry.event === 'recovered')?.detail).toBe(
+        `the answer to the first mint was lost; revoked what it left behind: token ${orphan?.id}; created afresh`,
+      );
+    },
+  );
+
+  /** A rotation whose group write fails, and whose restore of it then fails on every one of its 2 attempts. */
+  async function rollbackAwaitingOperator(name: string) {
+    const route = '/groups/:id/variables/:key';
+    const n = world.sim.callsTotal('PUT', route);
+    world.sim.faults.failNth({ method: 'PUT', route, n: n + 1, status: 403 });
+    for (const k of [2, 3]) world.sim.faults.failNth({ method: 'PUT', route, n: n + k, status: 500 });
+    const handle = await start(name, { force: true, rollbackAttempts: 2 });
+    await until(async () => (await handle.query(statusQuery)).phase === 'needs-operator');
+    const status = await handle.query(statusQuery);
+    expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restore-failed']);
+    expect((await handle.describe()).typedSearchAttributes.get(ROTATION_PHASE)).toBe('needs-operator');
+    return handle;
+  }
+  const rolledBackCause = async (handle: Awaited<ReturnType<typeof start>>) => {
+    const error = await handle.result().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    return defined((error as WorkflowFailedError).cause);
+  };
+
+  it('calls an operator when a restore fails beyond its retries; retryRollback finishes the rollback', async () => {
+    const credential = defined(seeded[`${prefix}-restore-retried`]);
+    const before = credential.variables.map((target) => ({ ...variable(target) }));
+    const handle = await rollbackAwaitingOperator('restore-retried');
+    const refused = await handle
+      .executeUpdate(retryRollback, { args: [{ requestedBy: '' }] })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      cause: { message: 'expected requestedBy: the name of whoever retries' },
+    });
+
+    await handle.executeUpdate(retryRollback, { args: [{ requestedBy: 'carol' }] });
+    const cause = await rolledBackCause(handle);
+    expect(cause).toMatchObject({ type: 'RotationRolledBack' });
+    expect(cause.message).toMatch(/restore group platform CI variable [^:]+: done/);
+    expect(cause.message).not.toContain('FAILED');
+    const status = await handle.query(statusQuery);
+    expect(status).toMatchObject({ outcome: 'rolled-back' });
+    expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
+    expect(status.timeline.map((entry) => entry.step).slice(-2)).toEqual([
+      'await operator',
+      'rollback retried by carol',
+    ]);
+    expect(credential.variables.map((target) => ({ ...variable(target) }))).toEqual(before);
+    expect(newTokens(credential).map((token) => token.revoked)).toEqual([true]);
+    expect(audited('restore-retried').at(-1)).toMatchObject({ event: 'rolled back', outcome: 'rolled-back' });
+  });
+
+  it('ends a rollback an operator resolves with outcome failed, audited with their note', async () => {
+    const handle = await rollbackAwaitingOperator('restore-resolved');
+    const refused = await handle
+      .executeUpdate(resolve, { args: [{ resolvedBy: 'carol', note: ' ' }] })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ cause: { message: 'expected note: what the operator did or will do' } });
+
+    await handle.executeUpdate(resolve, { args: [{ resolvedBy: 'carol', note: 'restored by hand' }] });
+    const cause = await rolledBackCause(handle);
+    expect(cause.message).toMatch(/FAILED .*; resolved by carol: restored by hand$/);
+    expect(await handle.query(statusQuery)).toMatchObject({ phase: 'done', outcome: 'failed' });
+    expect(audited('restore-resolved').at(-1)).toMatchObject({
+      event: 'failed',
+      outcome: 'failed',
+      detail: cause.message,
+    });
+  });
+
   it('waits for approval and rotates once approved; an empty approver is refused', async () => {
     const handle = await start('approved', { force: true });
     await until(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval');
@@ -414,6 +538,12 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       .executeUpdate(approve, { args: [{ approvedBy: 'bob' }] })
       .catch((e: unknown) => e);
     expect(unawaited).toMatchObject({ cause: { message: 'nothing awaits approval (phase overlapping)' } });
+    const unneeded = await handle
+      .executeUpdate(retryRollback, { args: [{ requestedBy: 'carol' }] })
+      .catch((e: unknown) => e);
+    expect(unneeded).toMatchObject({
+      cause: { message: 'no rollback awaits an operator (phase overlapping)' },
+    });
     await handle.executeUpdate(endOverlapNow, { args: [{ requestedBy: 'alice' }] });
     expect(await handle.result()).toMatchObject({ outcome: 'rotated' });
     expect((await start('concurrent', { dryRun: true, force: true })).workflowId).toBe(handle.workflowId);
@@ -467,6 +597,14 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       replayed += 1;
     }
     expect(replayed).toBe(histories.length);
+
+    if (process.env.ROTATOR_RECORD_HISTORIES !== '1') return;
+    mkdirSync(HISTORY_FIXTURES, { recursive: true });
+    for (const [fixture, name] of Object.entries(FIXTURES)) {
+      const workflowId = rotationWorkflowId(`${prefix}-${name}`);
+      const { history } = defined(histories.find((recorded) => recorded.workflowId === workflowId));
+      writeFileSync(join(HISTORY_FIXTURES, `${fixture}.json`), historyToFixture(history));
+    }
   });
 });
 

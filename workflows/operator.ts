@@ -1,0 +1,143 @@
+import { CancellationScope, condition, defineUpdate, setHandler } from '@temporalio/workflow';
+import type { RotationStatus } from './rotate-credential';
+
+/** Lets a rotation that awaits approval go on; answers when it was approved. */
+export const approve = defineUpdate<string, [{ approvedBy: string }]>('approve');
+/** Revokes the old credential now instead of at the end of the overlap window; answers when it ended. */
+export const endOverlapNow = defineUpdate<string, [{ requestedBy: string }]>('endOverlapNow');
+/** Keeps the old credential valid for this many more minutes; answers the new end. */
+export const extendOverlap = defineUpdate<string, [{ minutes: number; requestedBy: string }]>(
+  'extendOverlap',
+);
+/** Runs the compensations that failed once more, after an operator fixed the cause; answers when. */
+export const retryRollback = defineUpdate<string, [{ requestedBy: string }]>('retryRollback');
+/** Ends a rollback that cannot finish, with outcome `failed`, once an operator has taken it over; answers when. */
+export const resolve = defineUpdate<string, [{ resolvedBy: string; note: string }]>('resolve');
+
+/** What an operator decided about a rollback that could not finish. */
+export type OperatorDecision = { retriedBy: string } | { resolvedBy: string; note: string };
+
+/** An operator's decision, as a moment in the timeline. */
+export function recordDecision(status: RotationStatus, step: string): string {
+  const at = new Date().toISOString();
+  status.timeline.push({ step, startedAt: at, endedAt: at, result: 'ok' });
+  return at;
+}
+
+function requireText(value: unknown, what: string): void {
+  if (typeof value !== 'string' || value.trim() === '') throw new Error(`expected ${what}`);
+}
+
+/**
+ * Waits, in phase `needs-operator`, for `retryRollback` or `resolve`; the updates are refused in any other
+ * phase. Cancellation cannot end the wait: only an operator can.
+ */
+export function operatorGate(status: RotationStatus) {
+  let decide: ((decision: OperatorDecision) => void) | undefined;
+  const decided = (decision: OperatorDecision, moment: string) => {
+    decide?.(decision);
+    decide = undefined;
+    return recordDecision(status, moment);
+  };
+  const awaited = () => {
+    if (status.phase !== 'needs-operator' || decide === undefined) {
+      throw new Error(`no rollback awaits an operator (phase ${status.phase})`);
+    }
+  };
+  setHandler(
+    retryRollback,
+    ({ requestedBy }) => decided({ retriedBy: requestedBy }, `rollback retried by ${requestedBy}`),
+    {
+      validator: ({ requestedBy }) => {
+        awaited();
+        requireText(requestedBy, 'requestedBy: the name of whoever retries');
+      },
+    },
+  );
+  setHandler(
+    resolve,
+    ({ resolvedBy, note }) => decided({ resolvedBy, note }, `resolved by ${resolvedBy}: ${note}`),
+    {
+      validator: ({ resolvedBy, note }) => {
+        awaited();
+        requireText(resolvedBy, 'resolvedBy: the name of whoever takes the rollback over');
+        requireText(note, 'note: what the operator did or will do');
+      },
+    },
+  );
+  return (): Promise<OperatorDecision> =>
+    CancellationScope.nonCancellable(
+      () =>
+        new Promise<OperatorDecision>((settle) => {
+          decide = settle;
+        }),
+    );
+}
+
+/** Waits for the `approve` update; answers who approved, or undefined when the timeout ran out first. */
+export function approvalGate(status: RotationStatus) {
+  setHandler(
+    approve,
+    ({ approvedBy }) => {
+      status.approvedBy = approvedBy;
+      return recordDecision(status, `approved by ${approvedBy}`);
+    },
+    {
+      validator: ({ approvedBy }) => {
+        if (status.approvedBy !== undefined) throw new Error(`already approved by ${status.approvedBy}`);
+        if (status.phase !== 'awaiting-approval')
+          throw new Error(`nothing awaits approval (phase ${status.phase})`);
+        requireText(approvedBy, 'approvedBy: the name of whoever approves');
+      },
+    },
+  );
+  return async (timeoutMs: number): Promise<string | undefined> =>
+    (await condition(() => status.approvedBy !== undefined, timeoutMs, { summary: 'awaiting approval' }))
+      ? status.approvedBy
+      : undefined;
+}
+
+/** The overlap window: a durable timer that `endOverlapNow` shortens and `extendOverlap` lengthens. */
+export function overlapWindow(status: RotationStatus) {
+  let endsAt = 0;
+  const whileOpen = (_request?: unknown) => {
+    if (status.phase !== 'overlapping') throw new Error(`no overlap window is open (phase ${status.phase})`);
+  };
+  setHandler(
+    endOverlapNow,
+    ({ requestedBy }) => {
+      endsAt = Date.now();
+      status.overlapEndsAt = new Date(endsAt).toISOString();
+      recordDecision(status, `overlap ended early by ${requestedBy}`);
+      return status.overlapEndsAt;
+    },
+    { validator: whileOpen },
+  );
+  setHandler(
+    extendOverlap,
+    ({ minutes, requestedBy }) => {
+      endsAt += minutes * 60_000;
+      status.overlapEndsAt = new Date(endsAt).toISOString();
+      recordDecision(status, `overlap extended by ${minutes} minutes by ${requestedBy}`);
+      return status.overlapEndsAt;
+    },
+    {
+      validator: ({ minutes }) => {
+        whileOpen();
+        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 7 * 24 * 60) {
+          throw new Error('expected whole minutes from 1 to 10080');
+        }
+      },
+    },
+  );
+  return async (ms: number) => {
+    endsAt = Date.now() + ms;
+    while (Date.now() < endsAt) {
+      const until = endsAt;
+      status.overlapEndsAt = new Date(until).toISOString();
+      await condition(() => endsAt !== until, until - Date.now(), {
+        summary: `overlap: old and new token both valid until ${status.overlapEndsAt}`,
+      });
+    }
+  };
+}
