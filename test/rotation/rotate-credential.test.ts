@@ -19,6 +19,7 @@ import { approve, endOverlapNow, resolve, retryRollback, statusQuery } from '../
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { auditEntries } from '../helpers/audit';
 import { HISTORY_FIXTURES, historyText, historyToFixture } from '../helpers/history';
+import { ROTATED_EVENTS, ROTATION_STEPS, until } from '../helpers/rotation';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
@@ -201,16 +202,6 @@ const schedulesActive = () => world.project.schedules.map((schedule) => schedule
 /** A credential's entries in the audit log, in order. */
 const audited = (name: string) =>
   auditEntries(auditLog).filter((entry) => entry.credentialId === `${prefix}-${name}`);
-const ROTATED = [
-  'started',
-  'paused',
-  'issued',
-  'verified',
-  'distributed',
-  'distributed',
-  'promoted',
-  'resumed',
-];
 
 describe('rotateCredential on the real Temporal and Vault with the GitLab simulator', () => {
   it.each([
@@ -230,18 +221,9 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       });
       expect(result.targets.map((target) => target.state)).toEqual(['written', 'written']);
       expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual(
-        [
-          'load',
-          'detect',
-          'pause dependents',
-          'issue',
-          'verify',
-          'distribute',
-          'promote',
-          'resume dependents',
-          'overlap window',
-          ...(strategy === 'create-then-revoke' ? ['revoke old'] : []),
-        ].map((step) => [step, 'ok']),
+        ROTATION_STEPS.filter((step) => step !== 'revoke old' || strategy === 'create-then-revoke').map(
+          (step) => [step, 'ok'],
+        ),
       );
       const minted = newTokens(credential);
       expect(minted).toHaveLength(1);
@@ -259,8 +241,8 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const entries = audited(name);
       expect(entries.map((entry) => entry.event)).toEqual(
         strategy === 'create-then-revoke'
-          ? [...ROTATED, 'revoked']
-          : [...ROTATED.slice(0, 3), 'revoked', ...ROTATED.slice(3)],
+          ? [...ROTATED_EVENTS, 'revoked']
+          : [...ROTATED_EVENTS.slice(0, 3), 'revoked', ...ROTATED_EVENTS.slice(3)],
       );
       expect(entries.find((entry) => entry.event === 'issued')).toMatchObject({
         step: 'issue',
@@ -301,7 +283,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
     const entries = audited('rollback');
     expect(entries.map((entry) => entry.event)).toEqual([
-      ...ROTATED.slice(0, 5),
+      ...ROTATED_EVENTS.slice(0, 5),
       'revoked',
       'resumed',
       'rolled back',
@@ -449,7 +431,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(entries.map((entry) => entry.event)).toEqual([
       'started',
       'approved',
-      ...ROTATED.slice(1),
+      ...ROTATED_EVENTS.slice(1),
       'revoked',
     ]);
     expect(entries[1]).toMatchObject({ step: 'approve', actor: 'bob' });
@@ -607,9 +589,3 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     }
   });
 });
-
-async function until(ready: () => Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 300 && !(await ready()); attempt += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { FileAuditSink } from '../../src/audit';
+import type { SecretPath, VaultKvStore } from '../../src/vault';
+import { defined, gitlabWorld } from '../gitlab/world';
+import type { SimNamespace, SimToken } from '../sim/gitlab/state';
+import { TEST_KV_MOUNT } from '../infra/test-servers';
+import { auditEntries } from './audit';
+import { startTestWorker } from './worker';
+
+/** The steps of a create-then-revoke rotation, in order. */
+export const ROTATION_STEPS = [
+  'load',
+  'detect',
+  'pause dependents',
+  'issue',
+  'verify',
+  'distribute',
+  'promote',
+  'resume dependents',
+  'overlap window',
+  'revoke old',
+];
+/** The audit events of a rotation of a credential with two targets, up to its dependents resumed. */
+export const ROTATED_EVENTS = [
+  'started',
+  'paused',
+  'issued',
+  'verified',
+  'distributed',
+  'distributed',
+  'promoted',
+  'resumed',
+];
+
+/** A credential seeded live: its project token current in Vault and in each of its CI variables. */
+export interface SeededCredential {
+  id: string;
+  old: SimToken;
+  vault: SecretPath;
+  variables: { owner: SimNamespace; key: string }[];
+}
+
+export interface SeedOptions {
+  overlap?: string;
+  /** A second target, a group CI variable, so that a rollback has more than one write to restore. */
+  groupVariable?: boolean;
+  /** Pauses the project's pipeline schedules while it rotates. */
+  pausesSchedules?: boolean;
+}
+
+/**
+ * A GitLab simulator whose admin token is in Vault, with credentials seeded into it one by one and an
+ * inventory naming them; `close` stops the simulator and removes the inventory and the audit log.
+ */
+export async function rotationWorld(vault: VaultKvStore) {
+  const world = await gitlabWorld();
+  const prefix = `t${randomUUID().slice(0, 6)}`;
+  const base = `rotation/${randomUUID()}`;
+  const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+  const admin = { mount: TEST_KV_MOUNT, path: `${base}/admin` };
+  await vault.write(admin, { token: world.adminToken.value });
+  const entries: object[] = [];
+  const inventoryPath = join(dir, 'rotator.yaml');
+  const auditLog = join(dir, 'audit.jsonl');
+  /** The tokens minted beside a credential's seeded one. */
+  const newTokens = ({ old }: SeededCredential) =>
+    world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);
+  /** The values of a credential's CI variables now. */
+  const targetValues = ({ variables }: SeededCredential) =>
+    variables.map(({ owner, key }) => defined(owner.variables.find((v) => v.key === key)).value);
+
+  return {
+    world,
+    inventoryPath,
+    auditLog,
+    credentialId: (name: string) => `${prefix}-${name}`,
+
+    async seed(name: string, options: SeedOptions = {}): Promise<SeededCredential> {
+      const id = `${prefix}-${name}`;
+      const token = world.state.addResourceToken(world.project, 'project', {
+        name: `${id}-ci`,
+        scopes: ['read_api'],
+        expiresAt: '2099-12-31',
+        accessLevel: 30,
+      });
+      const at = { mount: TEST_KV_MOUNT, path: `${base}/${name}` };
+      await vault.write(at, { token: token.value, tokenId: String(token.id), expiresAt: '2099-12-31' });
+      const key = id.toUpperCase().replace(/-/g, '_');
+      const variables = [
+        { owner: world.project, key: `${key}_P` },
+        ...(options.groupVariable === true ? [{ owner: world.group, key: `${key}_G` }] : []),
+      ];
+      for (const variable of variables) {
+        world.state.addVariable(variable.owner, { key: variable.key, value: token.value, masked: true });
+      }
+      entries.push({
+        id,
+        description: `test credential ${name}`,
+        environment: 'test',
+        owner: 'team-test',
+        source: {
+          kind: 'gitlab-project-access-token',
+          gitlab: 'sim',
+          project: world.project.path,
+          accessLevel: 'developer',
+          tokenName: token.name,
+          scopes: ['read_api'],
+          lifetimeDays: 30,
+          strategy: 'create-then-revoke',
+        },
+        vault: at,
+        targets: variables.map(({ owner, key: variable }) => ({
+          kind: 'gitlab-ci-variable',
+          gitlab: 'sim',
+          [owner === world.project ? 'project' : 'group']: owner.path,
+          key: variable,
+        })),
+        dependents:
+          options.pausesSchedules === true
+            ? [{ kind: 'gitlab-pipeline-schedules', gitlab: 'sim', project: world.project.path }]
+            : [],
+        policy: { every: '7d', overlap: options.overlap ?? '0s' },
+      });
+      return { id, old: token, vault: at, variables };
+    },
+
+    /** Writes the inventory with every credential seeded so far. */
+    writeInventory(): void {
+      writeFileSync(
+        inventoryPath,
+        stringify({
+          providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
+          credentials: entries,
+        }),
+      );
+    },
+
+    newTokens,
+    targetValues,
+    /** A credential's entries in the audit log, in order. */
+    audited: ({ id }: SeededCredential) =>
+      auditEntries(auditLog).filter((entry) => entry.credentialId === id),
+
+    /** Exactly one new token, live in Vault and every target; the seeded one revoked. */
+    async expectRotatedOnce(credential: SeededCredential): Promise<void> {
+      const minted = newTokens(credential);
+      expect(minted).toHaveLength(1);
+      const fresh = defined(minted[0]);
+      expect(world.state.isActive(fresh)).toBe(true);
+      expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+      const { data, ref } = await vault.read(credential.vault);
+      expect(ref.version).toBe(2);
+      expect(data).toMatchObject({ token: fresh.value, tokenId: String(fresh.id) });
+      expect(targetValues(credential)).toEqual(credential.variables.map(() => fresh.value));
+    },
+
+    /** A worker in this process, rotating this world's credentials on `taskQueue`. */
+    startWorker: (taskQueue: string) =>
+      startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog) }),
+
+    async close(): Promise<void> {
+      await world.sim.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type RotationWorld = Awaited<ReturnType<typeof rotationWorld>>;
+
+/** Polls `ready` every 100 ms, for at most 30 s; the caller asserts what it waited for. */
+export async function until(ready: () => Promise<boolean>): Promise<void> {
+  for (let attempt = 0; attempt < 300 && !(await ready()); attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { RotationPhase } from '../../workflows/rotate-credential';
+import { verifyAuditLog } from '../../src/audit';
+import { startRotation } from '../../src/rotations';
+import { VaultKvStore } from '../../src/vault';
+import { statusQuery } from '../../workflows';
+import {
+  ROTATION_STEPS,
+  rotationWorld,
+  until,
+  type RotationWorld,
+  type SeededCredential,
+} from '../helpers/rotation';
+import { buildWorker, killWorkers, spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+import { testServers } from '../infra/test-servers';
+
+const servers = testServers();
+const vault = new VaultKvStore(servers.vault);
+const taskQueue = `crash-${randomUUID()}`;
+let rotation: RotationWorld;
+let build: ReturnType<typeof buildWorker>;
+let connection: Connection;
+let client: Client;
+/** Every worker process these tests start, for the secret scan of their output. */
+const workers: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  rotation = await rotationWorld(vault);
+  build = buildWorker();
+  connection = await Connection.connect({ address: servers.temporalAddress });
+  client = new Client({ connection });
+});
+
+afterAll(async () => {
+  killWorkers();
+  await connection?.close();
+  await rotation?.close();
+  build?.remove();
+});
+
+async function startWorker(): Promise<WorkerProcess> {
+  const worker = await spawnWorker(build.dir, {
+    TEMPORAL_ADDRESS: servers.temporalAddress,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    VAULT_ADDR: servers.vault.endpoint,
+    VAULT_TOKEN: servers.vault.token,
+    ROTATOR_INVENTORY: rotation.inventoryPath,
+    ROTATOR_AUDIT_LOG: rotation.auditLog,
+  });
+  workers.push(worker);
+  return worker;
+}
+
+/** Starts a rotation, crashes its worker once it reaches `phase`, starts another, and answers the result. */
+async function crashAt(credential: SeededCredential, phase: RotationPhase) {
+  const first = await startWorker();
+  const handle = await startRotation(client, taskQueue, {
+    credentialId: credential.id,
+    reason: 'manual',
+    requestedBy: 'alice',
+    force: true,
+  });
+  await until(async () => (await handle.query(statusQuery)).phase === phase);
+  expect((await handle.query(statusQuery)).phase).toBe(phase);
+  await first.crash();
+  rotation.world.sim.faults.latency(0);
+  await startWorker();
+  return handle.result();
+}
+
+/** Rotated once after the crash: one token minted and live everywhere, every step run once. */
+async function expectRotatedOnce(credential: SeededCredential, result: Awaited<ReturnType<typeof crashAt>>) {
+  expect(result).toMatchObject({ outcome: 'rotated', vault: { current: 2, previous: 1 } });
+  expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual(
+    ROTATION_STEPS.map((step) => [step, 'ok']),
+  );
+  await rotation.expectRotatedOnce(credential);
+  const events = rotation.audited(credential).map((entry) => entry.event);
+  expect(events.filter((event) => event === 'issued')).toHaveLength(1);
+  expect(events.at(-1)).toBe('revoked');
+}
+
+describe('a worker process killed mid-rotation (SIGKILL), then replaced', () => {
+  it('finishes a rotation whose worker died in distribute: rotated once, one token minted', async () => {
+    const credential = await rotation.seed('distribute-crash');
+    rotation.writeInventory();
+    // Slow answers keep the rotation in distribute long enough to kill its worker there.
+    rotation.world.sim.faults.latency(1000);
+    try {
+      await expectRotatedOnce(credential, await crashAt(credential, 'distributing'));
+    } finally {
+      rotation.world.sim.faults.latency(0);
+    }
+  });
+
+  it('finishes a rotation whose worker died during the overlap window: rotated once, old token revoked', async () => {
+    const credential = await rotation.seed('overlap-crash', { overlap: '5s' });
+    rotation.writeInventory();
+    await expectRotatedOnce(credential, await crashAt(credential, 'overlapping'));
+  });
+
+  it('leaves no token value in what the worker processes printed, and an intact audit chain', async () => {
+    const output = workers.map((worker) => worker.output()).join('\n');
+    expect(output).toContain('Worker state changed');
+    for (const value of [...rotation.world.state.minted, rotation.world.adminToken.value]) {
+      expect(output).not.toContain(value);
+    }
+    // Each new process continues the chain from the last entry the killed one wrote.
+    expect(await verifyAuditLog(rotation.auditLog)).toMatchObject({ ok: true });
+  });
+});
