@@ -15,6 +15,8 @@ export const auditContextSchema = z
     reason: z.string().min(1),
     resource: z.string().min(1).optional(),
     approvedBy: z.string().min(1).optional(),
+    /** An alert the workflow raised before this step (there is no alert sink yet): the events' detail. */
+    alert: z.string().min(1).optional(),
   })
   .strict();
 export type AuditContext = z.infer<typeof auditContextSchema>;
@@ -28,7 +30,7 @@ export function auditRecorder(sink: AuditSink) {
   return async (context: AuditContext | undefined, ...events: StepEvent[]): Promise<void> => {
     if (context === undefined) return;
     const execution = Context.current().info.workflowExecution;
-    const { approvedBy, actor, resource, ...common } = context;
+    const { approvedBy, actor, resource, alert, ...common } = context;
     const base = {
       ...common,
       workflowId: execution?.workflowId,
@@ -37,6 +39,9 @@ export function auditRecorder(sink: AuditSink) {
     };
     if (approvedBy !== undefined)
       await sink.append({ ...base, step: 'approve', event: 'approved', actor: approvedBy });
-    for (const event of events) await sink.append({ ...base, actor, resource, ...event });
+    for (const event of events) {
+      const detail = [alert, event.detail].filter((text) => text !== undefined).join('; ') || undefined;
+      await sink.append({ ...base, actor, resource, ...event, ...(detail === undefined ? {} : { detail }) });
+    }
   };
 }

@@ -17,7 +17,7 @@ import {
   ROTATION_OUTCOME,
   ROTATION_PHASE,
 } from '../src/search-attributes';
-import { approvalGate, operatorGate, overlapWindow } from './operator';
+import { approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
 import { compensate, messageOf, mintAnswerLost, rollbackReport, type Compensation } from './rollback';
 
 export { approve, endOverlapNow, extendOverlap, resolve, retryRollback } from './operator';
@@ -56,6 +56,13 @@ export interface RotationStatus {
   /** Who approved the rotation, when the inventory requires approval. */
   approvedBy?: string;
   overlapEndsAt?: string;
+  /** When every target had the new token (the end of distribute), by workflow time. */
+  switchedAt?: string;
+  /**
+   * What someone must look at: there is no alert sink yet, so alerts live here and in the audit detail of
+   * the next audited step. Ids and times, never a value.
+   */
+  alerts: string[];
 }
 
 export const statusQuery = defineQuery<RotationStatus>('status');
@@ -78,6 +85,8 @@ const compensating = (maximumAttempts = 10): ActivityOptions => ({
 });
 const acts = proxyActivities<Activities>(retried);
 const summarised = (summary: string, options = retried): ActivityOptions => ({ ...options, summary });
+/** The least an overlap is extended by when the old token is still used after the switch. */
+const MIN_USED_EXTENSION_MS = 60_000;
 
 /**
  * Rotates one credential (see DESIGN.md, "The rotation, as a state machine"). Start it with workflow id
@@ -85,7 +94,14 @@ const summarised = (summary: string, options = retried): ActivityOptions => ({ .
  */
 export async function rotateCredential(request: RotationRequest): Promise<RotationStatus> {
   const id = request.credentialId;
-  const status: RotationStatus = { credentialId: id, phase: 'loading', timeline: [], vault: {}, targets: [] };
+  const status: RotationStatus = {
+    credentialId: id,
+    phase: 'loading',
+    timeline: [],
+    vault: {},
+    targets: [],
+    alerts: [],
+  };
   setHandler(statusQuery, () => status);
   const approval = approvalGate(status);
   const overlap = overlapWindow(status);
@@ -273,6 +289,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         }
       }),
     );
+    status.switchedAt = new Date().toISOString();
 
     undo.push({
       what: `keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
@@ -340,16 +357,53 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     });
   }
 
+  /**
+   * Whether the provider saw the old token used after the targets switched: an alert if so. GitLab updates
+   * `last_used_at` at most every ~10 minutes, so a use shortly before the switch may show as later, and a
+   * use shortly after may not show yet; a null (never used, or not reported) counts as unused.
+   */
+  const oldTokenStillUsed = async (): Promise<string | undefined> => {
+    const tokenId = detection.currentTokenId;
+    const old = await acts.inspectCredential.executeWithOptions(
+      summarised(`check whether old token ${tokenId} is still used`),
+      [{ source, tokenId }],
+    );
+    const switchedAt = status.switchedAt;
+    if (old.lastUsedAt === null || switchedAt === undefined) return undefined;
+    if (Date.parse(old.lastUsedAt) <= Date.parse(switchedAt)) return undefined;
+    return (
+      `old token ${tokenId} was used at ${old.lastUsedAt}, after the targets switched at ${switchedAt}: ` +
+      `something still holds it; overlap extended once, then revoked`
+    );
+  };
+
   // From here on the new credential is live everywhere: a failure is reported, never rolled back.
   try {
     await step('resume dependents', 'resuming', () =>
       inParallel(paused, (entry) => resume(entry, 'resume dependents')),
     );
-    await step('overlap window', 'overlapping', () => overlap(plan.policy.overlap));
+    let alert: string | undefined;
+    await step('overlap window', 'overlapping', async () => {
+      await overlap(plan.policy.overlap);
+      if (issued.revokedTokenId !== undefined) return;
+      alert = await oldTokenStillUsed();
+      if (alert === undefined) return;
+      status.alerts.push(alert);
+      recordDecision(status, 'old token still used after the switch: overlap extended once');
+      // Once only: after this extension the old token is revoked whoever still holds it.
+      await overlap(Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS));
+    });
     if (issued.revokedTokenId === undefined) {
       await step('revoke old', 'revoking', () =>
         acts.revokeCredential.executeWithOptions(summarised(`revoke old token ${detection.currentTokenId}`), [
-          { source, tokenId: detection.currentTokenId, audit: audit.context('revoke old', plan.source.name) },
+          {
+            source,
+            tokenId: detection.currentTokenId,
+            audit: {
+              ...audit.context('revoke old', plan.source.name),
+              ...(alert === undefined ? {} : { alert }),
+            },
+          },
         ]),
       );
     }

@@ -152,6 +152,7 @@ beforeAll(async () => {
   await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('restore-retried', 'project');
   await seed('restore-resolved', 'project');
+  await seed('old-still-used', 'project', { strategy: 'create-then-revoke', overlap: '1h' });
   const inventoryPath = join(dir, 'rotator.yaml');
   writeFileSync(
     inventoryPath,
@@ -220,6 +221,8 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
         vault: { current: 2, previous: 1, staged: 1 },
       });
       expect(result.targets.map((target) => target.state)).toEqual(['written', 'written']);
+      // Nothing used the old token after the switch: the overlap was not extended.
+      expect(result.alerts).toEqual([]);
       expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual(
         ROTATION_STEPS.filter((step) => step !== 'revoke old' || strategy === 'create-then-revoke').map(
           (step) => [step, 'ok'],
@@ -529,6 +532,49 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     await handle.executeUpdate(endOverlapNow, { args: [{ requestedBy: 'alice' }] });
     expect(await handle.result()).toMatchObject({ outcome: 'rotated' });
     expect((await start('concurrent', { dryRun: true, force: true })).workflowId).toBe(handle.workflowId);
+  });
+
+  it('extends the overlap once and raises an alert when the old token is used after the targets switched', async () => {
+    const credential = defined(seeded[`${prefix}-old-still-used`]);
+    const handle = await start('old-still-used', { force: true });
+    await until(async () => (await handle.query(statusQuery)).phase === 'overlapping');
+    // Something that still holds the old token calls GitLab with it, which updates its last_used_at.
+    const used = await fetch(new URL('/api/v4/personal_access_tokens/self', world.sim.url), {
+      headers: { 'PRIVATE-TOKEN': credential.old.value },
+    });
+    expect(used.status).toBe(200);
+    const lastUsedAt = defined(world.state.tokens.get(credential.old.id)?.lastUsedAt ?? undefined);
+    await handle.executeUpdate(endOverlapNow, { args: [{ requestedBy: 'alice' }] });
+
+    const extended = 'old token still used after the switch: overlap extended once';
+    await until(async () => (await handle.query(statusQuery)).alerts.length > 0);
+    const status = await handle.query(statusQuery);
+    expect(status).toMatchObject({ phase: 'overlapping' });
+    expect(status.timeline.at(-1)?.step).toBe(extended);
+    expect(status.alerts).toEqual([
+      `old token ${credential.old.id} was used at ${lastUsedAt}, after the targets switched at ` +
+        `${status.switchedAt}: something still holds it; overlap extended once, then revoked`,
+    ]);
+    expect(world.state.isActive(credential.old)).toBe(true);
+    // The extension is an ordinary overlap window: an operator may still end it early.
+    await handle.executeUpdate(endOverlapNow, { args: [{ requestedBy: 'alice' }] });
+
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'rotated', alerts: status.alerts });
+    expect(result.timeline.map((entry) => entry.step).slice(-5)).toEqual([
+      'overlap window',
+      'overlap ended early by alice',
+      extended,
+      'overlap ended early by alice',
+      'revoke old',
+    ]);
+    expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+    expect(audited('old-still-used').at(-1)).toMatchObject({
+      event: 'revoked',
+      step: 'revoke old',
+      tokenId: credential.old.id,
+      detail: status.alerts[0],
+    });
   });
 
   it('skips a credential that is not due, and a dry run reports what it would do without changing anything', async () => {
