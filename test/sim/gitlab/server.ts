@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type {
   AccessTokenExposedSchema,
@@ -649,7 +649,10 @@ export async function startGitLabSim(): Promise<GitLabSim> {
                 body: 'Retry later',
                 headers: { 'retry-after': String(failure.retryAfterSeconds ?? 60) },
               }
-            : { status: failure.status, body: { message: `${failure.status} Internal Server Error` } },
+            : {
+                status: failure.status,
+                body: { message: `${failure.status} ${STATUS_CODES[failure.status] ?? ''}` },
+              },
         );
       }
       let answer: Answer;
