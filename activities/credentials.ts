@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
-import { gitlabProviders } from '../src/gitlab';
+import { allProviders } from '../src/providers/all';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
 import type { CredentialState, PauseRecord, TargetSnapshot } from '../src/providers/types';
@@ -109,7 +109,7 @@ const recoveredDetail = (orphans: number[]) =>
  */
 export function createCredentialActivities({
   vault,
-  providers = gitlabProviders,
+  providers = allProviders,
   audit,
 }: {
   vault: SecretStore;

@@ -3,7 +3,7 @@ import type { AuditSink } from '../src/audit';
 import { createCredentialActivities, type ProviderRegistry } from './credentials';
 import { asActivity } from './failures';
 import { createRotationActivities } from './rotation';
-import { gitlabProviders } from '../src/gitlab';
+import { allProviders } from '../src/providers/all';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, secretVersionSchema, type SecretStore, type SecretVersion } from '../src/vault';
 
@@ -25,7 +25,7 @@ export interface ActivityDependencies {
 
 export function createActivities({
   vault,
-  providers = gitlabProviders,
+  providers = allProviders,
   inventoryPath,
   audit,
 }: ActivityDependencies) {
