@@ -17,6 +17,8 @@ export const auditContextSchema = z
     approvedBy: z.string().min(1).optional(),
     /** An alert the workflow raised before this step (there is no alert sink yet): the events' detail. */
     alert: z.string().min(1).optional(),
+    /** What the workflow recovered from before this step ran again: recorded before the step's own event. */
+    recovered: z.string().min(1).optional(),
   })
   .strict();
 export type AuditContext = z.infer<typeof auditContextSchema>;
@@ -25,12 +27,15 @@ export type AuditContext = z.infer<typeof auditContextSchema>;
 export type StepEvent = Pick<AuditEvent, 'event' | 'vault' | 'tokenId' | 'replacesTokenId' | 'detail'> &
   Partial<Pick<AuditEvent, 'outcome'>>;
 
-/** Appends a step's events after the step has succeeded, preceded by the approval it carries, if any. */
+/**
+ * Appends a step's events after the step has succeeded, preceded by the approval and the recovery it
+ * carries, if any.
+ */
 export function auditRecorder(sink: AuditSink) {
   return async (context: AuditContext | undefined, ...events: StepEvent[]): Promise<void> => {
     if (context === undefined) return;
     const execution = Context.current().info.workflowExecution;
-    const { approvedBy, actor, resource, alert, ...common } = context;
+    const { approvedBy, recovered, actor, resource, alert, ...common } = context;
     const base = {
       ...common,
       workflowId: execution?.workflowId,
@@ -39,6 +44,8 @@ export function auditRecorder(sink: AuditSink) {
     };
     if (approvedBy !== undefined)
       await sink.append({ ...base, step: 'approve', event: 'approved', actor: approvedBy });
+    if (recovered !== undefined)
+      await sink.append({ ...base, actor, resource, event: 'recovered', detail: recovered });
     for (const event of events) {
       const detail = [alert, event.detail].filter((text) => text !== undefined).join('; ') || undefined;
       await sink.append({ ...base, actor, resource, ...event, ...(detail === undefined ? {} : { detail }) });

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { allProviders } from '../src/providers/all';
@@ -32,13 +32,16 @@ const tokenIdSchema = z.number().int().positive();
 const audited = { audit: auditContextSchema.optional() };
 /** The field of a staged or current secret that holds the credential's value. */
 const VALUE_KEY = 'token';
+/** Tries at staging a freshly minted value (1 + 2 + 4 + 8 s apart). */
+const STAGE_ATTEMPTS = 5;
 
+/** Where a new value is staged, and the version that path must be at now (0: must not exist). */
+const stageSchema = secretPathSchema.extend({ cas: z.number().int().min(0) }).strict();
 const issueInputSchema = z
   .object({
     source: adapterRefSchema,
     current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
-    /** Where to stage the new value, and the version that path must be at now (0: must not exist). */
-    stage: secretPathSchema.extend({ cas: z.number().int().min(0) }).strict(),
+    stage: stageSchema,
     /**
      * After a mint whose answer was lost, and its orphans revoked: create the new credential beside the old
      * one, never rotate in place again (rotating a token already rotated makes GitLab revoke its family).
@@ -55,7 +58,13 @@ const verifyInputSchema = sourceTokenSchema
   .extend({ staged: secretVersionSchema, expiresAt: z.string() })
   .strict();
 const orphansInputSchema = z
-  .object({ source: adapterRefSchema, since: z.iso.datetime(), known: z.array(tokenIdSchema) })
+  .object({
+    source: adapterRefSchema,
+    since: z.iso.datetime(),
+    known: z.array(tokenIdSchema),
+    /** A token the lost attempt staged before its answer was lost is the rotation's, not an orphan. */
+    stage: stageSchema.optional(),
+  })
   .strict();
 const targetInputSchema = z.object({ target: adapterRefSchema }).strict();
 const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema, ...audited }).strict();
@@ -169,6 +178,21 @@ export function createCredentialActivities({
     }
   };
 
+  /**
+   * The value exists only in this process until Vault has it: a Vault that is briefly unavailable is tried
+   * again (about 15 s in all) before the new credential is given up.
+   */
+  const persisting = async <T>(write: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!(error instanceof VaultError && error.retryable) || attempt >= STAGE_ATTEMPTS) throw error;
+        await new Promise((wake) => setTimeout(wake, 1000 * 2 ** (attempt - 1)));
+      }
+    }
+  };
+
   /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
   const mint = async (
     ref: AdapterRef,
@@ -188,17 +212,22 @@ export function createCredentialActivities({
       tokenId: String(issued.tokenId),
       expiresAt: issued.expiresAt,
     };
+    const revokedTokenId = issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined);
     try {
-      const version = await vault.write({ mount: stage.mount, path: stage.path }, secret, { cas: stage.cas });
-      return {
-        tokenId: issued.tokenId,
-        expiresAt: issued.expiresAt,
-        staged: version,
-        revokedTokenId: issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined),
-      };
+      const version = await persisting(() =>
+        vault.write({ mount: stage.mount, path: stage.path }, secret, { cas: stage.cas }),
+      );
+      return { tokenId: issued.tokenId, expiresAt: issued.expiresAt, staged: version, revokedTokenId };
     } catch (error) {
       await source.revoke(ref.spec, issued).catch(() => undefined);
-      throw error;
+      if (revokedTokenId === undefined) throw error;
+      throw ApplicationFailure.nonRetryable(
+        `issue: ${ref.kind} token ${revokedTokenId} was revoked by rotating it in place, and Vault refused ` +
+          `to stage its replacement, token ${issued.tokenId} (${error instanceof Error ? error.message : 'unknown error'}), ` +
+          `so that was revoked too: NO live token is left. An operator must create one by hand and write it ` +
+          `to Vault ${stage.mount}/${stage.path.replace(/\/staged$/, '')} (fields token, tokenId, expiresAt).`,
+        'CredentialLost',
+      );
     }
   };
 
@@ -286,12 +315,15 @@ export function createCredentialActivities({
           source: ref,
           since,
           known,
+          stage,
         } = parseOrThrow(orphansInputSchema, input, 'findOrphanCredentials input');
         const source = await adapter(providers.sources, ref, 'credential source');
+        const staged = stage === undefined ? undefined : await alreadyStaged(stage);
+        const ours = staged === undefined ? known : [...known, staged.tokenId];
         return source.findOrphans(
           ref.spec,
           since,
-          known.map((tokenId) => ({ tokenId })),
+          ours.map((tokenId) => ({ tokenId })),
         );
       });
     },

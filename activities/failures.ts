@@ -1,40 +1,75 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ProviderError } from '../src/providers/errors';
 import { ValidationError } from '../src/validation';
 import { VaultError } from '../src/vault';
 
+/** Often enough for the shortest heartbeat timeout the workflow sets (10 s); the SDK throttles the rest. */
+const HEARTBEAT_EVERY_MS = 2_000;
+
+/** The details the workflow classifies a failure by (see workflows/failures.ts); never a value. */
+export interface FailureDetails {
+  /** `gitlab`, `github`, `vault`. */
+  system: string;
+  status?: number;
+  /** The provider's `Retry-After`. */
+  retryAfterMs?: number;
+  /** The request may have changed something though no answer arrived. */
+  outcomeUnknown?: boolean;
+}
+
 /**
- * Maps adapter errors to Temporal failures: bad input and permanent refusals are not retried, and a
- * provider's `Retry-After` becomes the next retry's delay.
+ * Runs an activity's body with heartbeats, so that a worker that dies mid-step is noticed within the
+ * heartbeat timeout instead of the whole start-to-close timeout, and maps adapter errors to Temporal
+ * failures: bad input and permanent refusals are not retried, and a provider's `Retry-After` becomes the
+ * next retry's delay.
  */
 export async function asActivity<T>(body: () => Promise<T>): Promise<T> {
+  const heartbeat = heartbeatWhile();
   try {
     return await body();
   } catch (error) {
-    if (error instanceof ValidationError) throw ApplicationFailure.nonRetryable(error.message, error.name);
-    if (error instanceof VaultError) {
-      throw ApplicationFailure.create({
-        message: error.message,
-        type: error.name,
-        nonRetryable: !error.retryable,
-      });
-    }
-    if (error instanceof ProviderError) {
-      throw ApplicationFailure.create({
-        message: error.message,
-        type: `${error.name}:${error.kind}`,
-        nonRetryable: !error.retryable,
-        nextRetryDelay: error.retryAfterMs,
-        details: [
-          {
-            provider: error.provider,
-            step: error.step,
-            status: error.status,
-            outcomeUnknown: error.outcomeUnknown,
-          },
-        ],
-      });
-    }
-    throw error;
+    throw toFailure(error);
+  } finally {
+    clearInterval(heartbeat);
   }
+}
+
+/** Heartbeats only inside an activity: tests also call the activity functions directly. */
+function heartbeatWhile(): NodeJS.Timeout | undefined {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return undefined;
+  }
+  return setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
+}
+
+function toFailure(error: unknown): unknown {
+  if (error instanceof ValidationError) return ApplicationFailure.nonRetryable(error.message, error.name);
+  if (error instanceof VaultError) {
+    const details: FailureDetails = { system: 'vault', status: error.status };
+    return ApplicationFailure.create({
+      message: error.message,
+      type: error.name,
+      nonRetryable: !error.retryable,
+      details: [details],
+    });
+  }
+  if (error instanceof ProviderError) {
+    const details: FailureDetails = {
+      system: error.provider,
+      status: error.status,
+      retryAfterMs: error.retryAfterMs,
+      outcomeUnknown: error.outcomeUnknown,
+    };
+    return ApplicationFailure.create({
+      message: error.message,
+      type: `${error.name}:${error.kind}`,
+      nonRetryable: !error.retryable,
+      nextRetryDelay: error.retryAfterMs,
+      details: [details],
+    });
+  }
+  return error;
 }

@@ -34,6 +34,8 @@ export const rotationRequestSchema = z
     dryRun: z.boolean().optional(),
     /** How often each rollback step is tried before an operator is called (10 unless a test shortens it). */
     rollbackAttempts: z.number().int().min(1).max(10).optional(),
+    /** How long a step waits for an unavailable Vault before the rotation rolls back (300 unless a test shortens it). */
+    vaultWaitSeconds: z.number().int().min(1).max(3600).optional(),
   })
   .strict();
 export type RotationRequest = z.infer<typeof rotationRequestSchema>;
@@ -121,6 +123,13 @@ const outcomeInputSchema = z
   })
   .strict();
 export type RotationOutcomeInput = z.infer<typeof outcomeInputSchema>;
+
+const awaitVaultInputSchema = z
+  .object({ at: secretPathSchema, withinSeconds: z.number().int().positive() })
+  .strict();
+export type AwaitVaultInput = z.infer<typeof awaitVaultInputSchema>;
+/** How often an unavailable Vault is asked again. */
+const VAULT_POLL_MS = 2_000;
 
 const describe = (at: SecretPath) => `${at.mount}/${at.path}`;
 
@@ -257,6 +266,32 @@ export function createRotationActivities({
         if (now.data.tokenId !== String(promotedTokenId)) return now.ref;
         const { data } = await vault.read(previous, previous.version);
         return vault.write(previous, data, { cas: now.ref.version });
+      });
+    },
+
+    /**
+     * The bounded wait for Vault: reads the credential's secret until Vault answers (reachable, unsealed,
+     * and the worker's token still allowed), or fails for good once `withinSeconds` have passed.
+     */
+    async awaitVault(input: AwaitVaultInput): Promise<void> {
+      return asActivity(async () => {
+        const { at, withinSeconds } = parseOrThrow(awaitVaultInputSchema, input, 'awaitVault input');
+        const deadline = Date.now() + withinSeconds * 1000;
+        for (;;) {
+          try {
+            await vault.read(at);
+            return;
+          } catch (error) {
+            if (!(error instanceof VaultError && error.retryable)) throw error;
+            if (Date.now() >= deadline) {
+              throw ApplicationFailure.nonRetryable(
+                `Vault did not come back within ${withinSeconds}s: ${error.message}`,
+                'VaultUnavailable',
+              );
+            }
+          }
+          await new Promise((wake) => setTimeout(wake, VAULT_POLL_MS));
+        }
       });
     },
 

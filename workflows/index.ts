@@ -2,6 +2,7 @@ export { selfCheck } from './self-check';
 export {
   rotateCredential,
   statusQuery,
+  abort,
   approve,
   endOverlapNow,
   extendOverlap,

@@ -1,7 +1,7 @@
 import { CancellationScope, condition, defineUpdate, setHandler } from '@temporalio/workflow';
 import type { RotationStatus } from './rotate-credential';
 
-/** Lets a rotation that awaits approval go on; answers when it was approved. */
+/** Lets a rotation that awaits approval go on (an abort ends the wait too); answers when it was approved. */
 export const approve = defineUpdate<string, [{ approvedBy: string }]>('approve');
 /** Revokes the old credential now instead of at the end of the overlap window; answers when it ended. */
 export const endOverlapNow = defineUpdate<string, [{ requestedBy: string }]>('endOverlapNow');
@@ -13,6 +13,46 @@ export const extendOverlap = defineUpdate<string, [{ minutes: number; requestedB
 export const retryRollback = defineUpdate<string, [{ requestedBy: string }]>('retryRollback');
 /** Ends a rollback that cannot finish, with outcome `failed`, once an operator has taken it over; answers when. */
 export const resolve = defineUpdate<string, [{ resolvedBy: string; note: string }]>('resolve');
+
+/**
+ * Stops a rotation and rolls it back: before promote at the next step, during the overlap window at once
+ * (dependents paused again while the targets switch back). Answers when it was asked.
+ */
+export const abort = defineUpdate<string, [{ requestedBy: string; reason: string }]>('abort');
+
+/** Phases in which a rotation can still be rolled back; revoking the old token is past that point. */
+const ABORTABLE: ReadonlySet<RotationStatus['phase']> = new Set([
+  'detecting',
+  'awaiting-approval',
+  'pausing',
+  'issuing',
+  'recovering',
+  'verifying',
+  'distributing',
+  'promoting',
+  'resuming',
+  'overlapping',
+]);
+
+/** Records an operator's `abort`; the workflow acts on `status.abortedBy` at its next step or wait. */
+export function abortGate(status: RotationStatus): void {
+  setHandler(
+    abort,
+    ({ requestedBy, reason }) => {
+      status.abortedBy = { requestedBy, reason, phase: status.phase };
+      return recordDecision(status, `aborted by ${requestedBy}: ${reason}`);
+    },
+    {
+      validator: ({ requestedBy, reason }) => {
+        if (status.abortedBy !== undefined)
+          throw new Error(`already aborted by ${status.abortedBy.requestedBy}`);
+        if (!ABORTABLE.has(status.phase)) throw new Error(`too late to abort (phase ${status.phase})`);
+        requireText(requestedBy, 'requestedBy: the name of whoever aborts');
+        requireText(reason, 'reason: why the rotation is aborted');
+      },
+    },
+  );
+}
 
 /** What an operator decided about a rollback that could not finish. */
 export type OperatorDecision = { retriedBy: string } | { resolvedBy: string; note: string };
@@ -92,12 +132,17 @@ export function approvalGate(status: RotationStatus) {
     },
   );
   return async (timeoutMs: number): Promise<string | undefined> =>
-    (await condition(() => status.approvedBy !== undefined, timeoutMs, { summary: 'awaiting approval' }))
+    (await condition(() => status.approvedBy !== undefined || status.abortedBy !== undefined, timeoutMs, {
+      summary: 'awaiting approval',
+    }))
       ? status.approvedBy
       : undefined;
 }
 
-/** The overlap window: a durable timer that `endOverlapNow` shortens and `extendOverlap` lengthens. */
+/**
+ * The overlap window: a durable timer that `endOverlapNow` shortens, `extendOverlap` lengthens and `abort`
+ * ends.
+ */
 export function overlapWindow(status: RotationStatus) {
   let endsAt = 0;
   const whileOpen = (_request?: unknown) => {
@@ -132,10 +177,10 @@ export function overlapWindow(status: RotationStatus) {
   );
   return async (ms: number) => {
     endsAt = Date.now() + ms;
-    while (Date.now() < endsAt) {
+    while (Date.now() < endsAt && status.abortedBy === undefined) {
       const until = endsAt;
       status.overlapEndsAt = new Date(until).toISOString();
-      await condition(() => endsAt !== until, until - Date.now(), {
+      await condition(() => endsAt !== until || status.abortedBy !== undefined, until - Date.now(), {
         summary: `overlap: old and new token both valid until ${status.overlapEndsAt}`,
       });
     }

@@ -1,4 +1,5 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { CancellationScope } from '@temporalio/workflow';
+import { messageOf } from './failures';
 
 /** One step's undo, pushed right beside the step; rollback runs them newest first. */
 export interface Compensation {
@@ -33,19 +34,4 @@ export function rollbackReport(undo: Compensation[]): string {
       .map(({ what, result }) => `${what}: ${result ?? 'not run'}`)
       .join('; ') || 'nothing had changed'
   );
-}
-
-/** An activity's own message rather than Temporal's "Activity task failed"; never carries a value. */
-export function messageOf(error: unknown): string {
-  if (isCancellation(error)) return 'cancelled';
-  if (error instanceof ActivityFailure) return error.cause?.message ?? error.message;
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** A mint that may have happened though its answer never came: the adapter flags it `outcomeUnknown`. */
-export function mintAnswerLost(error: unknown): boolean {
-  const cause = error instanceof ActivityFailure ? error.cause : undefined;
-  const details =
-    cause instanceof ApplicationFailure ? (cause.details?.[0] as { outcomeUnknown?: unknown }) : {};
-  return details?.outcomeUnknown === true;
 }

@@ -17,10 +17,12 @@ import {
   ROTATION_OUTCOME,
   ROTATION_PHASE,
 } from '../src/search-attributes';
-import { approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
-import { compensate, messageOf, mintAnswerLost, rollbackReport, type Compensation } from './rollback';
+import { abortGate, approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
+import { classifyFailure, messageOf } from './failures';
+import { recovering, type FailureRecord } from './recovery';
+import { compensate, rollbackReport, type Compensation } from './rollback';
 
-export { approve, endOverlapNow, extendOverlap, resolve, retryRollback } from './operator';
+export { abort, approve, endOverlapNow, extendOverlap, resolve, retryRollback } from './operator';
 
 export type RotationPhase =
   | 'loading'
@@ -48,16 +50,27 @@ export interface RotationStatus {
   outcome?: RotationOutcome;
   /** Why the rotation did what it did, in a sentence. */
   detail?: string;
-  timeline: { step: string; startedAt: string; endedAt?: string; result?: 'ok' | 'failed' }[];
+  /** The steps in order; `recovery` marks a recovery the runbook ran between tries of a step. */
+  timeline: {
+    step: string;
+    startedAt: string;
+    endedAt?: string;
+    result?: 'ok' | 'failed';
+    recovery?: true;
+  }[];
   vault: { current?: number; previous?: number; staged?: number };
   targets: { name: string; state: TargetState }[];
   oldTokenId?: number;
   newTokenId?: number;
   /** Who approved the rotation, when the inventory requires approval. */
   approvedBy?: string;
+  /** Who aborted the rotation, and why. */
+  abortedBy?: { requestedBy: string; reason: string; phase: RotationPhase };
   overlapEndsAt?: string;
   /** When every target had the new token (the end of distribute), by workflow time. */
   switchedAt?: string;
+  /** Each step failure once its retries were spent: its class and what recovery did about it. */
+  failures: FailureRecord[];
   /**
    * What someone must look at: there is no alert sink yet, so alerts live here and in the audit detail of
    * the next audited step. Ids and times, never a value.
@@ -67,8 +80,11 @@ export interface RotationStatus {
 
 export const statusQuery = defineQuery<RotationStatus>('status');
 
+/** A worker that dies mid-step is noticed this soon: the activities heartbeat every 2 s. */
+const HEARTBEAT_TIMEOUT = '10 seconds';
 const retried: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: {
     initialInterval: '1 second',
     maximumInterval: '30 seconds',
@@ -77,16 +93,34 @@ const retried: ActivityOptions = {
   },
 };
 /** A repeated mint can make GitLab revoke a whole token family, so issue runs once. */
-const once: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 1 } };
+const once: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  retry: { maximumAttempts: 1 },
+};
 /** Rollback must get through, so it tries longer before it calls an operator. */
 const compensating = (maximumAttempts = 10): ActivityOptions => ({
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts },
 });
 const acts = proxyActivities<Activities>(retried);
 const summarised = (summary: string, options = retried): ActivityOptions => ({ ...options, summary });
 /** The least an overlap is extended by when the old token is still used after the switch. */
 const MIN_USED_EXTENSION_MS = 60_000;
+/** The phases that move a rotation forward: none starts once it is aborted. */
+const FORWARD_PHASES: ReadonlySet<RotationPhase> = new Set([
+  'pausing',
+  'issuing',
+  'recovering',
+  'verifying',
+  'distributing',
+  'promoting',
+]);
+/** Thrown instead of starting the next step of an aborted rotation; rollback follows. */
+class RotationAborted extends Error {}
+/** How long a step waits for an unavailable Vault before the rotation rolls back. */
+const DEFAULT_VAULT_WAIT_SECONDS = 300;
 
 /**
  * Rotates one credential (see DESIGN.md, "The rotation, as a state machine"). Start it with workflow id
@@ -100,12 +134,14 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     timeline: [],
     vault: {},
     targets: [],
+    failures: [],
     alerts: [],
   };
   setHandler(statusQuery, () => status);
   const approval = approvalGate(status);
   const overlap = overlapWindow(status);
   const operator = operatorGate(status);
+  abortGate(status);
   const undoing = compensating(request.rollbackAttempts);
   const audit = auditTrail(request, status);
   upsertSearchAttributes([{ key: CREDENTIAL_ID, value: id }]);
@@ -114,13 +150,24 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     status.phase = phase;
     upsertSearchAttributes([{ key: ROTATION_PHASE, value: phase }]);
   };
-  const step = async <T>(name: string, phase: RotationPhase, run: () => Promise<T>): Promise<T> => {
+  const step = async <T>(
+    name: string,
+    phase: RotationPhase,
+    run: () => Promise<T>,
+    mark: { recovery?: true } = {},
+  ): Promise<T> => {
+    if (status.abortedBy !== undefined && FORWARD_PHASES.has(phase)) throw new RotationAborted();
     enter(phase);
-    const entry: RotationStatus['timeline'][number] = { step: name, startedAt: new Date().toISOString() };
+    const entry: RotationStatus['timeline'][number] = {
+      step: name,
+      startedAt: new Date().toISOString(),
+      ...mark,
+    };
     status.timeline.push(entry);
     try {
       const result = await run();
       entry.result = 'ok';
+      audit.stepSucceeded();
       return result;
     } catch (error) {
       entry.result = 'failed';
@@ -138,6 +185,16 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     return status;
   };
 
+  /** The rotation step that failed: a recovery that failed too is not it. */
+  const failedStep = (otherwise: string) =>
+    status.timeline.filter((entry) => entry.recovery !== true).at(-1)?.step ?? otherwise;
+  const recoveryStep = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const resumeIn = status.phase;
+    const result = await step(name, 'recovering', run, { recovery: true });
+    enter(resumeIn);
+    return result;
+  };
+
   const plan = await step('load', 'loading', () =>
     acts.loadCredential.executeWithOptions(summarised(`load ${id} from the inventory`), [request]),
   );
@@ -147,6 +204,25 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   ]);
   status.targets = plan.targets.map(({ name }) => ({ name, state: 'unchanged' }));
   const source = plan.source.ref;
+  const vaultWait = request.vaultWaitSeconds ?? DEFAULT_VAULT_WAIT_SECONDS;
+  const recover = recovering({
+    failures: status.failures,
+    recoveryStep,
+    awaitVault: () =>
+      acts.awaitVault.executeWithOptions(
+        {
+          ...summarised(`wait up to ${vaultWait}s for Vault to answer`),
+          startToCloseTimeout: `${vaultWait + 30} seconds`,
+          retry: { maximumAttempts: 2 },
+        },
+        [{ at: plan.vault, withinSeconds: vaultWait }],
+      ),
+    recovered: audit.recovered,
+    authNote:
+      source.connection.fallbackCredential === undefined
+        ? 'none: no fallbackCredential is configured for this provider'
+        : 'the fallback admin token was tried and refused too',
+  });
 
   // Whatever a lost mint left behind was created after this.
   const detectedAt = new Date().toISOString();
@@ -164,7 +240,10 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       approval(plan.policy.approvalTimeout),
     );
     if (approvedBy === undefined) {
-      const detail = `not approved within ${plan.policy.approvalTimeout / 1000}s: nothing was changed`;
+      const detail =
+        status.abortedBy === undefined
+          ? `not approved within ${plan.policy.approvalTimeout / 1000}s: nothing was changed`
+          : `aborted by ${status.abortedBy.requestedBy} before approval (${status.abortedBy.reason}): nothing was changed`;
       return finish('cancelled', detail + (await audit.recordOutcome('skipped', 'cancelled', detail)));
     }
     audit.approved(approvedBy);
@@ -172,6 +251,8 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
 
   // Each step that changes something pushes its undo right beside it; rollback runs them in reverse.
   const undo: Compensation[] = [];
+  /** Resuming the paused dependents: always the last undo, whenever they were paused. */
+  const resumes: Compensation[] = [];
   /** What rollback cannot undo, for the operator. */
   let leftOver = '';
   const paused: { dependent: RotationPlan['dependents'][number]; record: { paused: number[] } }[] = [];
@@ -179,36 +260,52 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name}`, options), [
       { dependent: dependent.ref, record, audit: audit.context(step, dependent.name) },
     ]);
+  const pauseAll = (step: string) =>
+    inParallel(plan.dependents, async (dependent) => {
+      const record = await recover(`pause ${dependent.name}`, () =>
+        acts.pauseDependent.executeWithOptions(summarised(`pause ${dependent.name}`), [
+          { dependent: dependent.ref, audit: audit.context(step, dependent.name) },
+        ]),
+      );
+      paused.push({ dependent, record });
+      resumes.push({
+        what: `resume ${dependent.name}`,
+        run: () => resume({ dependent, record }, 'rollback', undoing),
+      });
+    });
+  const resumeAll = async () => {
+    await inParallel(paused, (entry) =>
+      recover(`resume ${entry.dependent.name}`, () => resume(entry, 'resume dependents')),
+    );
+    paused.length = 0;
+    resumes.length = 0;
+  };
 
   const untilPromoted = async () => {
-    await step('pause dependents', 'pausing', () =>
-      inParallel(plan.dependents, async (dependent) => {
-        const record = await acts.pauseDependent.executeWithOptions(summarised(`pause ${dependent.name}`), [
-          { dependent: dependent.ref, audit: audit.context('pause dependents', dependent.name) },
-        ]);
-        paused.push({ dependent, record });
-        undo.push({
-          what: `resume ${dependent.name}`,
-          run: () => resume({ dependent, record }, 'rollback', undoing),
-        });
-      }),
-    );
+    await step('pause dependents', 'pausing', () => pauseAll('pause dependents'));
 
+    const stage = { ...plan.staged, cas: detection.stagedVersion };
+    // A refused mint (429) changed nothing, so it may run once more; a lost answer has its own recovery.
     const issue = (recovery?: { orphansRevoked: number[] }) =>
-      acts.issueCredential.executeWithOptions(summarised(`issue a new ${plan.source.name}`, once), [
-        {
-          source,
-          current: { tokenId: detection.currentTokenId },
-          stage: { ...plan.staged, cas: detection.stagedVersion },
-          recovery,
-          audit: audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
-        },
-      ]);
+      recover(
+        'issue',
+        () =>
+          acts.issueCredential.executeWithOptions(summarised(`issue a new ${plan.source.name}`, once), [
+            {
+              source,
+              current: { tokenId: detection.currentTokenId },
+              stage,
+              recovery,
+              audit: audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
+            },
+          ]),
+        ['rate-limited'],
+      );
     /** Once only: revoke what the lost mint left behind, then create afresh (rotating again is reuse). */
     const recoverLostMint = async () => {
       const orphans = await step('find orphans', 'recovering', () =>
         acts.findOrphanCredentials.executeWithOptions(summarised('find tokens the lost mint left behind'), [
-          { source, since: detectedAt, known: [detection.currentTokenId] },
+          { source, since: detectedAt, known: [detection.currentTokenId], stage },
         ]),
       );
       for (const { tokenId } of orphans) {
@@ -221,7 +318,9 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       return step('issue afresh', 'issuing', () => issue({ orphansRevoked: orphans.map((o) => o.tokenId) }));
     };
     const issued = await step('issue', 'issuing', () => issue()).catch((error: unknown) => {
-      if (!mintAnswerLost(error)) throw error;
+      const failure = classifyFailure(error);
+      if (failure.alert) status.alerts.push(failure.message);
+      if (failure.class !== 'lost-response') throw error;
       return recoverLostMint();
     });
     status.newTokenId = issued.tokenId;
@@ -243,15 +342,17 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     }
 
     await step('verify', 'verifying', () =>
-      acts.verifyCredential.executeWithOptions(summarised(`verify new token ${issued.tokenId}`), [
-        {
-          source,
-          tokenId: issued.tokenId,
-          staged: issued.staged,
-          expiresAt: issued.expiresAt,
-          audit: audit.context('verify', plan.source.name),
-        },
-      ]),
+      recover('verify', () =>
+        acts.verifyCredential.executeWithOptions(summarised(`verify new token ${issued.tokenId}`), [
+          {
+            source,
+            tokenId: issued.tokenId,
+            staged: issued.staged,
+            expiresAt: issued.expiresAt,
+            audit: audit.context('verify', plan.source.name),
+          },
+        ]),
+      ),
     );
 
     await step('distribute', 'distributing', () =>
@@ -260,9 +361,11 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           const entry = status.targets[index];
           if (entry !== undefined) entry.state = value;
         };
-        const snapshot = await acts.snapshotTarget.executeWithOptions(summarised(`snapshot ${target.name}`), [
-          { target: target.ref },
-        ]);
+        const snapshot = await recover(`snapshot ${target.name}`, () =>
+          acts.snapshotTarget.executeWithOptions(summarised(`snapshot ${target.name}`), [
+            { target: target.ref },
+          ]),
+        );
         undo.push({
           what: `restore ${target.name}`,
           run: async () => {
@@ -279,9 +382,11 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           },
         });
         try {
-          await acts.writeTarget.executeWithOptions(summarised(`write ${target.name}`), [
-            { target: target.ref, value: issued.staged, audit: audit.context('distribute', target.name) },
-          ]);
+          await recover(`write ${target.name}`, () =>
+            acts.writeTarget.executeWithOptions(summarised(`write ${target.name}`), [
+              { target: target.ref, value: issued.staged, audit: audit.context('distribute', target.name) },
+            ]),
+          );
           state('written');
         } catch (error) {
           state('failed');
@@ -300,16 +405,18 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         ),
     });
     const promoted = await step('promote', 'promoting', () =>
-      acts.promoteStaged.executeWithOptions(
-        summarised(`promote staged v${issued.staged.version} to current`),
-        [
-          {
-            staged: issued.staged,
-            current: plan.vault,
-            cas: detection.current.version,
-            audit: audit.context('promote', `Vault ${plan.vault.mount}/${plan.vault.path}`),
-          },
-        ],
+      recover('promote', () =>
+        acts.promoteStaged.executeWithOptions(
+          summarised(`promote staged v${issued.staged.version} to current`),
+          [
+            {
+              staged: issued.staged,
+              current: plan.vault,
+              cas: detection.current.version,
+              audit: audit.context('promote', `Vault ${plan.vault.mount}/${plan.vault.path}`),
+            },
+          ],
+        ),
       ),
     );
     status.vault = {
@@ -323,7 +430,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   /** Runs every undo; while some fail, an operator retries them or takes over (answers their words then). */
   const rollBack = async (): Promise<string | undefined> => {
     enter('rolling-back');
-    let failed = await compensate(undo);
+    let failed = await compensate([...resumes, ...undo]);
     while (failed.length > 0) {
       const decision = await step('await operator', 'needs-operator', operator);
       if ('resolvedBy' in decision) return `; resolved by ${decision.resolvedBy}: ${decision.note}`;
@@ -333,19 +440,23 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     return undefined;
   };
 
-  let issued: Awaited<ReturnType<typeof untilPromoted>>;
-  try {
-    issued = await untilPromoted();
-  } catch (error) {
-    const failedStep = status.timeline.at(-1)?.step ?? 'load';
+  /** Rolls back, records the end and fails the workflow with a message that says what was undone. */
+  const rolledBack = async (error: unknown): Promise<never> => {
+    const failed = failedStep('load');
+    const { abortedBy } = status;
+    const what =
+      abortedBy === undefined
+        ? `${failed} failed (${describeFailure(error)})`
+        : `aborted by ${abortedBy.requestedBy} while ${abortedBy.phase} (${abortedBy.reason})`;
     const resolution = await rollBack();
-    const outcome = resolution === undefined ? 'rolled-back' : 'failed';
-    finish(outcome, `${failedStep} failed`);
+    // Rolled back is an all-clear only when nothing is left for anyone to do.
+    const outcome = resolution === undefined && status.alerts.length === 0 ? 'rolled-back' : 'failed';
+    finish(outcome, abortedBy === undefined ? `${failed} failed` : `aborted by ${abortedBy.requestedBy}`);
     const message =
-      `rotate ${id}: ${failedStep} failed (${messageOf(error)}); rolled back: ` +
-      `${rollbackReport(undo)}${leftOver}${resolution ?? ''}`;
+      `rotate ${id}: ${what}; rolled back: ` +
+      `${rollbackReport([...resumes, ...undo])}${leftOver}${resolution ?? ''}`;
     const unrecorded = await audit.recordOutcome(
-      resolution === undefined ? 'rolled back' : 'failed',
+      outcome === 'rolled-back' ? 'rolled back' : 'failed',
       outcome,
       message,
     );
@@ -353,8 +464,15 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       type: 'RotationRolledBack',
       nonRetryable: true,
       message: message + unrecorded,
-      cause: error instanceof Error ? error : undefined,
+      cause: error instanceof Error && !(error instanceof RotationAborted) ? error : undefined,
     });
+  };
+
+  let issued: Awaited<ReturnType<typeof untilPromoted>>;
+  try {
+    issued = await untilPromoted();
+  } catch (error) {
+    return rolledBack(error);
   }
 
   /**
@@ -364,9 +482,11 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
    */
   const oldTokenStillUsed = async (): Promise<string | undefined> => {
     const tokenId = detection.currentTokenId;
-    const old = await acts.inspectCredential.executeWithOptions(
-      summarised(`check whether old token ${tokenId} is still used`),
-      [{ source, tokenId }],
+    const old = await recover(`check whether old token ${tokenId} is still used`, () =>
+      acts.inspectCredential.executeWithOptions(
+        summarised(`check whether old token ${tokenId} is still used`),
+        [{ source, tokenId }],
+      ),
     );
     const switchedAt = status.switchedAt;
     if (old.lastUsedAt === null || switchedAt === undefined) return undefined;
@@ -379,39 +499,44 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
 
   // From here on the new credential is live everywhere: a failure is reported, never rolled back.
   try {
-    await step('resume dependents', 'resuming', () =>
-      inParallel(paused, (entry) => resume(entry, 'resume dependents')),
-    );
     let alert: string | undefined;
-    await step('overlap window', 'overlapping', async () => {
-      await overlap(plan.policy.overlap);
-      if (issued.revokedTokenId !== undefined) return;
-      alert = await oldTokenStillUsed();
-      if (alert === undefined) return;
-      status.alerts.push(alert);
-      recordDecision(status, 'old token still used after the switch: overlap extended once');
-      // Once only: after this extension the old token is revoked whoever still holds it.
-      await overlap(Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS));
-    });
-    if (issued.revokedTokenId === undefined) {
+    if (status.abortedBy === undefined) await step('resume dependents', 'resuming', resumeAll);
+    if (status.abortedBy === undefined) {
+      await step('overlap window', 'overlapping', async () => {
+        await overlap(plan.policy.overlap);
+        if (issued.revokedTokenId !== undefined) return;
+        alert = await oldTokenStillUsed();
+        if (alert === undefined) return;
+        status.alerts.push(alert);
+        recordDecision(status, 'old token still used after the switch: overlap extended once');
+        // Once only: after this extension the old token is revoked whoever still holds it.
+        await overlap(Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS));
+      });
+    }
+    if (status.abortedBy === undefined && issued.revokedTokenId === undefined) {
       await step('revoke old', 'revoking', () =>
-        acts.revokeCredential.executeWithOptions(summarised(`revoke old token ${detection.currentTokenId}`), [
-          {
-            source,
-            tokenId: detection.currentTokenId,
-            audit: {
-              ...audit.context('revoke old', plan.source.name),
-              ...(alert === undefined ? {} : { alert }),
-            },
-          },
-        ]),
+        recover('revoke old', () =>
+          acts.revokeCredential.executeWithOptions(
+            summarised(`revoke old token ${detection.currentTokenId}`),
+            [
+              {
+                source,
+                tokenId: detection.currentTokenId,
+                audit: {
+                  ...audit.context('revoke old', plan.source.name),
+                  ...(alert === undefined ? {} : { alert }),
+                },
+              },
+            ],
+          ),
+        ),
       );
     }
   } catch (error) {
-    const failedStep = status.timeline.at(-1)?.step ?? 'resume dependents';
-    finish('failed', `${failedStep} failed after promote`);
+    const failed = failedStep('resume dependents');
+    finish('failed', `${failed} failed after promote`);
     const message =
-      `rotate ${id}: ${failedStep} failed after promote (${messageOf(error)}), not rolled back: ` +
+      `rotate ${id}: ${failed} failed after promote (${describeFailure(error)}), not rolled back: ` +
       `new token ${issued.tokenId} is live in Vault and every target`;
     const unrecorded = await audit.recordOutcome('failed', 'failed', message);
     throw ApplicationFailure.create({
@@ -421,7 +546,21 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       cause: error instanceof Error ? error : undefined,
     });
   }
+  if (status.abortedBy !== undefined) {
+    // The targets switch back to the old token: what runs against them is paused again meanwhile.
+    if (paused.length === 0 && plan.dependents.length > 0) {
+      // Should pausing fail, rolling back is still better than leaving the rotation half undone.
+      await step('pause dependents again', 'rolling-back', () => pauseAll('rollback')).catch(() => undefined);
+    }
+    return rolledBack(new RotationAborted());
+  }
   return finish('rotated', `token ${detection.currentTokenId} replaced by token ${issued.tokenId}`);
+}
+
+/** The failure's class and its own message, for the rotation's failure message. */
+function describeFailure(error: unknown): string {
+  const failure = classifyFailure(error);
+  return failure.class === 'cancelled' ? 'cancelled' : `${failure.class}: ${failure.message}`;
 }
 
 /** Runs `each` for every item at once and waits for all, so that rollback never races a step still running. */
@@ -441,8 +580,12 @@ function wouldDo(plan: RotationPlan, why: string): string {
 
 /** The audit context each step activity records its events with, and the ends the workflow records itself. */
 function auditTrail(request: RotationRequest, status: RotationStatus) {
-  // The first step activity after an approval records it, before its own event.
-  let unrecordedApproval: string | undefined;
+  /*
+   * An approval or a recovery is recorded by the next step activity, before its own event. Until a step
+   * succeeds, what it was handed may be unrecorded, so the outcome entry of a failed rotation carries it.
+   */
+  let unrecorded: Pick<AuditContext, 'approvedBy' | 'recovered'> = {};
+  let handedOut: typeof unrecorded = {};
   const context = (step: string, resource?: string): AuditContext => {
     const audit = {
       credentialId: request.credentialId,
@@ -450,15 +593,23 @@ function auditTrail(request: RotationRequest, status: RotationStatus) {
       actor: request.requestedBy,
       reason: request.reason,
       resource,
-      approvedBy: unrecordedApproval,
+      ...unrecorded,
     };
-    unrecordedApproval = undefined;
+    handedOut = { ...handedOut, ...unrecorded };
+    unrecorded = {};
     return audit;
   };
   return {
     context,
     approved: (approvedBy: string) => {
-      unrecordedApproval = approvedBy;
+      unrecorded.approvedBy = approvedBy;
+    },
+    recovered: (detail: string) => {
+      unrecorded.recovered = detail;
+    },
+    /** A step succeeded: every activity in it recorded what it was handed. */
+    stepSucceeded: () => {
+      handedOut = {};
     },
     /**
      * Records an end that the workflow decided rather than a step; cancellation cannot keep it out of the
@@ -472,7 +623,14 @@ function auditTrail(request: RotationRequest, status: RotationStatus) {
       CancellationScope.nonCancellable(() =>
         acts.recordRotationOutcome.executeWithOptions(
           summarised(`record "${event}" in the audit log`, compensating()),
-          [{ audit: context(status.timeline.at(-1)?.step ?? 'load'), event, outcome, detail }],
+          [
+            {
+              audit: { ...context(status.timeline.at(-1)?.step ?? 'load'), ...handedOut },
+              event,
+              outcome,
+              detail,
+            },
+          ],
         ),
       ).then(
         () => '',

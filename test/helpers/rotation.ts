@@ -50,6 +50,9 @@ export interface SeedOptions {
   groupVariable?: boolean;
   /** Pauses the project's pipeline schedules while it rotates. */
   pausesSchedules?: boolean;
+  strategy?: 'create-then-revoke' | 'rotate-in-place';
+  /** Waits for an operator's approval (policy.requireApproval) after detect. */
+  requireApproval?: boolean;
 }
 
 /**
@@ -110,7 +113,7 @@ export async function rotationWorld(vault: VaultKvStore) {
           tokenName: token.name,
           scopes: ['read_api'],
           lifetimeDays: 30,
-          strategy: 'create-then-revoke',
+          strategy: options.strategy ?? 'create-then-revoke',
         },
         vault: at,
         targets: variables.map(({ owner, key: variable }) => ({
@@ -123,7 +126,11 @@ export async function rotationWorld(vault: VaultKvStore) {
           options.pausesSchedules === true
             ? [{ kind: 'gitlab-pipeline-schedules', gitlab: 'sim', project: world.project.path }]
             : [],
-        policy: { every: '7d', overlap: options.overlap ?? '0s' },
+        policy: {
+          every: '7d',
+          overlap: options.overlap ?? '0s',
+          ...(options.requireApproval === true ? { requireApproval: true } : {}),
+        },
       });
       return { id, old: token, vault: at, variables };
     },

@@ -12,6 +12,7 @@ import { TEST_KV_MOUNT, exportTestServers } from './test-servers';
 export interface RunningServers {
   vault?: VaultDevServer;
   temporal?: TemporalDevServer;
+  runDir?: string;
 }
 
 /** Shared with global-teardown.ts: jest runs both in its main process. */
@@ -23,12 +24,14 @@ export const running: RunningServers = ((
 export default async function globalSetup(): Promise<void> {
   const binaries = ensureServerBinaries();
   const logDir = createRunLogDir(binaries.cacheDir);
+  running.runDir = logDir;
   running.vault = await startVaultDevServer(binaries.vault, logDir);
   await enableKvV2(running.vault, TEST_KV_MOUNT);
   running.temporal = await startTemporalDevServer(binaries.temporalCli, logDir);
   exportTestServers({
     temporalAddress: running.temporal.address,
     vault: { endpoint: running.vault.endpoint, token: running.vault.rootToken },
+    runDir: logDir,
   });
   process.stderr.write(
     `\n[servers] Temporal: ${running.temporal.version} at ${running.temporal.address}\n` +

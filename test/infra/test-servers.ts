@@ -4,6 +4,8 @@ export const TEST_KV_MOUNT = 'kv-test';
 export interface TestServers {
   temporalAddress: string;
   vault: { endpoint: string; token: string };
+  /** This run's log folder: server logs, and the values the simulators minted for the secret scan. */
+  runDir: string;
 }
 
 const VARIABLE = 'ROTATOR_TEST_SERVERS';

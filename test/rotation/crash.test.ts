@@ -13,6 +13,7 @@ import {
   type SeededCredential,
 } from '../helpers/rotation';
 import { buildWorker, killWorkers, spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+import { defined } from '../gitlab/world';
 import { testServers } from '../infra/test-servers';
 
 const servers = testServers();
@@ -92,6 +93,30 @@ describe('a worker process killed mid-rotation (SIGKILL), then replaced', () => 
     } finally {
       rotation.world.sim.faults.latency(0);
     }
+  });
+
+  it('recovers a mint whose worker died awaiting the answer: orphan revoked, one new token live', async () => {
+    const credential = await rotation.seed('issue-crash');
+    rotation.writeInventory();
+    // GitLab answers after the worker is dead, having created the token: nobody hears of it.
+    rotation.world.sim.faults.latency(2000);
+    let result: Awaited<ReturnType<typeof crashAt>>;
+    try {
+      result = await crashAt(credential, 'issuing');
+    } finally {
+      rotation.world.sim.faults.latency(0);
+    }
+    expect(result.outcome).toBe('rotated');
+    expect(result.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'lost-response' })]);
+    const minted = rotation.newTokens(credential);
+    const live = minted.filter((token) => rotation.world.state.isActive(token));
+    expect(live.map((token) => token.id)).toEqual([result.newTokenId]);
+    expect(minted.length).toBeLessThanOrEqual(2);
+    expect(rotation.world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+    const { data } = await vault.read(credential.vault);
+    expect(data.tokenId).toBe(String(result.newTokenId));
+    expect(rotation.targetValues(credential)).toEqual([defined(live[0]).value]);
+    expect(rotation.audited(credential).filter((entry) => entry.event === 'issued')).toHaveLength(1);
   });
 
   it('finishes a rotation whose worker died during the overlap window: rotated once, old token revoked', async () => {

@@ -76,6 +76,14 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
     ]);
     const status = await handle.query(statusQuery);
     expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1 } });
+    expect(status.failures).toEqual([
+      expect.objectContaining({
+        step: 'verify',
+        class: 'auth',
+        recovery: 'none: no fallbackCredential is configured for this provider',
+        recovered: false,
+      }),
+    ]);
     expect(status.targets.map((target) => target.state)).toEqual(['unchanged', 'unchanged']);
     const minted = rotation.newTokens(credential);
     expect(minted.map((token) => [token.id, token.revoked])).toEqual([[status.newTokenId, true]]);
@@ -136,7 +144,7 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
 
       expect(cause).toMatchObject({ type: 'RotationRolledBack' });
       expect(cause.message).toMatch(
-        /^rotate \S+-conflict: promote failed \(promote: Vault \S+ is at v2, not v1 as read at detect: someone else changed it, so it is not overwritten\); rolled back: /,
+        /^rotate \S+-conflict: promote failed \(conflict: promote: Vault \S+ is at v2, not v1 as read at detect: someone else changed it, so it is not overwritten\); rolled back: /,
       );
       expect(cause.message).not.toContain('FAILED');
       expect(await steps(handle)).toEqual([
@@ -145,6 +153,9 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
       ]);
       const status = await handle.query(statusQuery);
       expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1, staged: 1 } });
+      expect(status.failures).toEqual([
+        expect.objectContaining({ step: 'promote', class: 'conflict', recovered: false }),
+      ]);
       expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
       const minted = rotation.newTokens(credential);
       expect(minted.map((token) => [token.id, token.revoked])).toEqual([[status.newTokenId, true]]);

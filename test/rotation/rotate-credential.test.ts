@@ -271,7 +271,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(cause).toMatchObject({ type: 'RotationRolledBack' });
     const status = await handle.query(statusQuery);
     expect(cause?.message).toMatch(
-      /^rotate \S+-rollback: distribute failed \(gitlab write .+ HTTP 403: .+\); rolled back: /,
+      /^rotate \S+-rollback: distribute failed \(auth: gitlab write .+ HTTP 403: .+\); rolled back: /,
     );
     expect(cause?.message).toContain(`revoke new token ${defined(status.newTokenId)}: done`);
     expect(cause?.message).not.toContain('FAILED');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { recordMintedValue } from '../../infra/secret-scan';
 
 /** In-memory GitLab: users, projects, groups, tokens, CI variables and pipeline schedules. */
 
@@ -106,6 +107,7 @@ export class GitLabState {
   private mintValue(): string {
     const value = `glpat-${randomBytes(15).toString('base64url')}`;
     this.minted.push(value);
+    recordMintedValue(value);
     return value;
   }
 

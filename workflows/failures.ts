@@ -1,0 +1,78 @@
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
+import type { FailureDetails } from '../activities/failures';
+
+/**
+ * The runbook's classes of failure (DESIGN.md; issue "rotation workflow", failure handling), each with its
+ * own recovery: `rate-limited` waits the provider out, `vault-unavailable` waits (bounded) for Vault,
+ * `lost-response` looks before minting again; the rest roll back.
+ */
+export type FailureClass =
+  | 'transient'
+  | 'rate-limited'
+  | 'auth'
+  | 'conflict'
+  | 'lost-response'
+  | 'vault-unavailable'
+  | 'permanent'
+  | 'cancelled';
+
+export interface ClassifiedFailure {
+  class: FailureClass;
+  /** The activity's own message: names the system, resource and status, never a value. */
+  message: string;
+  retryAfterMs?: number;
+  /** A failure an operator must act on even after rollback, such as a credential left with no live token. */
+  alert: boolean;
+}
+
+/** Failure types the activities raise themselves, by class. */
+const OWN_TYPES: Record<string, FailureClass> = {
+  ValidationError: 'permanent',
+  InventoryError: 'permanent',
+  PromoteConflict: 'conflict',
+  CredentialLost: 'permanent',
+  VaultUnavailable: 'vault-unavailable',
+};
+const PROVIDER_KINDS: Record<string, FailureClass> = {
+  auth: 'auth',
+  'not-found': 'permanent',
+  conflict: 'conflict',
+  'rate-limited': 'rate-limited',
+  transient: 'transient',
+  permanent: 'permanent',
+};
+
+/** Classifies what a step activity raised once its retries were spent. */
+export function classifyFailure(error: unknown): ClassifiedFailure {
+  const message = messageOf(error);
+  const classified = (cls: FailureClass, extra: Partial<ClassifiedFailure> = {}): ClassifiedFailure => ({
+    class: cls,
+    message,
+    alert: false,
+    ...extra,
+  });
+  if (isCancellation(error)) return classified('cancelled');
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  // No answer within the timeouts (a worker that died, a call that hung): the step may have happened.
+  if (cause instanceof TimeoutFailure) return classified('lost-response');
+  if (!(cause instanceof ApplicationFailure)) return classified('transient');
+  const details = (cause.details?.[0] ?? {}) as FailureDetails;
+  const type = cause.type ?? '';
+  if (type === 'CredentialLost') return classified('permanent', { alert: true });
+  if (type in OWN_TYPES) return classified(OWN_TYPES[type] as FailureClass);
+  if (type === 'VaultError') {
+    if (details.status === 400) return classified('conflict');
+    return classified(cause.nonRetryable ? 'permanent' : 'vault-unavailable');
+  }
+  const kind = type.startsWith('ProviderError:') ? type.slice('ProviderError:'.length) : undefined;
+  if (kind === undefined) return classified(cause.nonRetryable ? 'permanent' : 'transient');
+  if (details.outcomeUnknown === true) return classified('lost-response');
+  return classified(PROVIDER_KINDS[kind] ?? 'permanent', { retryAfterMs: details.retryAfterMs });
+}
+
+/** An activity's own message rather than Temporal's "Activity task failed"; never carries a value. */
+export function messageOf(error: unknown): string {
+  if (isCancellation(error)) return 'cancelled';
+  if (error instanceof ActivityFailure) return error.cause?.message ?? error.message;
+  return error instanceof Error ? error.message : String(error);
+}
