@@ -1,8 +1,9 @@
+import { githubProviders } from '../github';
 import { gitlabProviders } from '../gitlab';
 import type { ProviderRegistry } from './registry';
 
 /** Every provider's adapters in one registry; adding a provider is one more entry in this list. */
-const registries: ProviderRegistry[] = [gitlabProviders];
+const registries: ProviderRegistry[] = [gitlabProviders, githubProviders];
 
 export const allProviders: ProviderRegistry = {
   sources: Object.assign({}, ...registries.map((registry) => registry.sources)),

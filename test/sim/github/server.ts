@@ -1,0 +1,439 @@
+import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import sodium from 'libsodium-wrappers';
+import { Faults, type RouteCall } from './faults';
+import { repositoryJson, secretJson } from './json';
+import {
+  GitHubState,
+  timestamp,
+  type SimOrganization,
+  type SimScope,
+  type SimSecret,
+  type SimToken,
+} from './state';
+
+/**
+ * A stateful GitHub REST simulator of exactly the endpoints src/github uses
+ * (https://docs.github.com/rest/actions/secrets, https://docs.github.com/rest/repos/repos#get-a-repository).
+ * Routes are named as in GitHub's OpenAPI description, so tests can check each answer against it.
+ */
+
+type Json = Record<string, unknown> | unknown[] | null;
+
+interface Answer {
+  status: number;
+  body?: Json;
+  headers?: Record<string, string>;
+}
+
+interface Context {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+  token: SimToken;
+  /** The API's base URL, for the hypermedia links in answers. */
+  api: string;
+}
+
+interface Route extends RouteCall {
+  /** The documentation page errors point to. */
+  docs: string;
+  handle(ctx: Context): Answer;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly text: string,
+    /** Where the error body points, when not the route's own page. */
+    readonly docs?: string,
+  ) {
+    super(text);
+  }
+}
+
+const DOCS = 'https://docs.github.com/rest/actions/secrets';
+const RATE_LIMIT_DOCS = 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api';
+const SECRET_NAME = /^(?!GITHUB_)[A-Z_][A-Z0-9_]*$/i;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
+
+// Errors are `{"message", "documentation_url", "status"}` (the `basic-error` schema).
+const errorBody = (status: number, message: string, docs: string) => ({
+  message,
+  documentation_url: docs,
+  status: String(status),
+});
+const notFound = () => new HttpError(404, 'Not Found');
+const notAccessible = () => new HttpError(403, 'Resource not accessible by personal access token');
+const invalid = (why: string) => new HttpError(422, `Invalid request.\n\n${why}`);
+
+export function createRoutes(state: GitHubState): Route[] {
+  const reaches = (token: SimToken, name: string) =>
+    token.reaches === undefined || token.reaches.includes(name);
+  // A private repository the token cannot reach looks missing, as on GitHub.
+  const repositoryOf = (ctx: Context) => {
+    const fullName = `${ctx.params.owner}/${ctx.params.repo}`;
+    const repository = state.repositories.get(fullName);
+    if (repository === undefined || !reaches(ctx.token, fullName)) throw notFound();
+    return repository;
+  };
+  const environmentOf = (ctx: Context) => {
+    const environment = repositoryOf(ctx).environments.get(ctx.params.environment_name ?? '');
+    if (environment === undefined) throw notFound();
+    return environment;
+  };
+  const organizationOf = (ctx: Context) => {
+    const org = state.organizations.get(ctx.params.org ?? '');
+    if (org === undefined) throw notFound();
+    if (!reaches(ctx.token, org.login)) throw notAccessible();
+    return org;
+  };
+  const writable = (ctx: Context) => {
+    if (ctx.token.secrets !== 'write') throw notAccessible();
+  };
+  const secretOf = (scope: SimScope, ctx: Context): SimSecret => {
+    const secret = scope.secrets.get((ctx.params.secret_name ?? '').toUpperCase());
+    if (secret === undefined) throw notFound();
+    return secret;
+  };
+
+  const publicKey = (scope: SimScope): Answer => {
+    const key = state.currentKey(scope);
+    return {
+      status: 200,
+      body: { key_id: key.keyId, key: sodium.to_base64(key.publicKey, sodium.base64_variants.ORIGINAL) },
+    };
+  };
+
+  /** Opens what the caller sealed, as GitHub does: a value sealed for another key is refused. */
+  const put = (scope: SimScope, ctx: Context, access: Partial<SimSecret> = {}): Answer => {
+    writable(ctx);
+    const name = ctx.params.secret_name ?? '';
+    if (!SECRET_NAME.test(name)) throw invalid(`${name} is not a valid secret name.`);
+    const { key_id: keyId, encrypted_value: encryptedValue } = ctx.body;
+    if (typeof keyId !== 'string') throw invalid('"key_id" wasn\'t supplied.');
+    if (typeof encryptedValue !== 'string') throw invalid('"encrypted_value" wasn\'t supplied.');
+    if (!BASE64.test(encryptedValue)) throw invalid(`encrypted_value does not match ${BASE64.source}.`);
+    if (state.open(scope, keyId, encryptedValue) === undefined) {
+      throw new HttpError(422, 'Bad request - validation failed due to an improperly encrypted secret');
+    }
+    const at = timestamp(state.now());
+    const existing = scope.secrets.get(name.toUpperCase());
+    scope.secrets.set(name.toUpperCase(), {
+      ...existing,
+      ...access,
+      name: name.toUpperCase(),
+      encryptedValue,
+      keyId,
+      createdAt: existing?.createdAt ?? at,
+      updatedAt: at,
+    });
+    // 201 when created, 204 when updated.
+    return existing === undefined ? { status: 201, body: {} } : { status: 204 };
+  };
+
+  const remove = (scope: SimScope, ctx: Context): Answer => {
+    writable(ctx);
+    secretOf(scope, ctx);
+    scope.secrets.delete((ctx.params.secret_name ?? '').toUpperCase());
+    return { status: 204 };
+  };
+
+  /** `visibility` is required; `selected_repository_ids` only with `selected`, and only the org's repositories. */
+  const orgAccess = (org: SimOrganization, ctx: Context): Partial<SimSecret> => {
+    const { visibility, selected_repository_ids: ids } = ctx.body;
+    if (visibility !== 'all' && visibility !== 'private' && visibility !== 'selected') {
+      throw invalid('"visibility" wasn\'t supplied.');
+    }
+    if (ids === undefined) return { visibility };
+    if (visibility !== 'selected') {
+      throw invalid('selected_repository_ids can only be provided when visibility is selected.');
+    }
+    const known = new Set(
+      [...state.repositories.values()].filter((r) => r.owner === org.login).map((r) => r.id),
+    );
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'number' && known.has(id))) {
+      throw invalid('selected_repository_ids must be ids of repositories in the organization.');
+    }
+    return { visibility, selectedRepositoryIds: ids as number[] };
+  };
+
+  const secretRoutes = (
+    base: string,
+    scopeOf: (ctx: Context) => SimScope,
+    docs: { key: string; get: string; put: string; remove: string },
+  ): Route[] => [
+    { method: 'GET', route: `${base}/public-key`, docs: docs.key, handle: (ctx) => publicKey(scopeOf(ctx)) },
+    {
+      method: 'GET',
+      route: `${base}/{secret_name}`,
+      docs: docs.get,
+      handle: (ctx) => ({ status: 200, body: secretJson(ctx.api, secretOf(scopeOf(ctx), ctx)) }),
+    },
+    {
+      method: 'PUT',
+      route: `${base}/{secret_name}`,
+      docs: docs.put,
+      handle: (ctx) => put(scopeOf(ctx), ctx),
+    },
+    {
+      method: 'DELETE',
+      route: `${base}/{secret_name}`,
+      docs: docs.remove,
+      handle: (ctx) => remove(scopeOf(ctx), ctx),
+    },
+  ];
+
+  const orgBase = '/orgs/{org}/actions/secrets';
+  return [
+    {
+      method: 'GET',
+      route: '/repos/{owner}/{repo}',
+      docs: 'https://docs.github.com/rest/repos/repos#get-a-repository',
+      handle: (ctx) => {
+        const repository = repositoryOf(ctx);
+        const ownerId = state.organizations.get(repository.owner)?.id ?? 1;
+        return { status: 200, body: repositoryJson(ctx.api, repository, ownerId, true) };
+      },
+    },
+    ...secretRoutes('/repos/{owner}/{repo}/actions/secrets', repositoryOf, {
+      key: `${DOCS}#get-a-repository-public-key`,
+      get: `${DOCS}#get-a-repository-secret`,
+      put: `${DOCS}#create-or-update-a-repository-secret`,
+      remove: `${DOCS}#delete-a-repository-secret`,
+    }),
+    ...secretRoutes('/repos/{owner}/{repo}/environments/{environment_name}/secrets', environmentOf, {
+      key: `${DOCS}#get-an-environment-public-key`,
+      get: `${DOCS}#get-an-environment-secret`,
+      put: `${DOCS}#create-or-update-an-environment-secret`,
+      remove: `${DOCS}#delete-an-environment-secret`,
+    }),
+    {
+      method: 'GET',
+      route: `${orgBase}/public-key`,
+      docs: `${DOCS}#get-an-organization-public-key`,
+      handle: (ctx) => publicKey(organizationOf(ctx)),
+    },
+    {
+      method: 'GET',
+      route: `${orgBase}/{secret_name}`,
+      docs: `${DOCS}#get-an-organization-secret`,
+      handle: (ctx) => {
+        const org = organizationOf(ctx);
+        return { status: 200, body: secretJson(ctx.api, secretOf(org, ctx), org) };
+      },
+    },
+    {
+      method: 'PUT',
+      route: `${orgBase}/{secret_name}`,
+      docs: `${DOCS}#create-or-update-an-organization-secret`,
+      handle: (ctx) => {
+        const org = organizationOf(ctx);
+        return put(org, ctx, orgAccess(org, ctx));
+      },
+    },
+    {
+      method: 'DELETE',
+      route: `${orgBase}/{secret_name}`,
+      docs: `${DOCS}#delete-an-organization-secret`,
+      handle: (ctx) => remove(organizationOf(ctx), ctx),
+    },
+    {
+      method: 'GET',
+      route: `${orgBase}/{secret_name}/repositories`,
+      docs: `${DOCS}#list-selected-repositories-for-an-organization-secret`,
+      handle: (ctx) => {
+        const org = organizationOf(ctx);
+        const secret = secretOf(org, ctx);
+        if (secret.visibility !== 'selected') throw new HttpError(409, 'Secret visibility is not selected');
+        const selected = [...state.repositories.values()].filter((r) =>
+          (secret.selectedRepositoryIds ?? []).includes(r.id),
+        );
+        // Pagination: `per_page` (default 30, at most 100) and `page`.
+        const perPage = Math.min(100, Math.max(1, Number(ctx.query.get('per_page') ?? 30)));
+        const page = Math.max(1, Number(ctx.query.get('page') ?? 1));
+        const repositories = selected
+          .slice((page - 1) * perPage, page * perPage)
+          .map((repository) => repositoryJson(ctx.api, repository, org.id, false));
+        return { status: 200, body: { total_count: selected.length, repositories } };
+      },
+    },
+  ];
+}
+
+/** The primary rate limit's headers, sent with every authenticated answer. */
+function rateLimitHeaders(token: SimToken): Record<string, string> {
+  const { limit, used, resetAt } = token.rateLimit;
+  return {
+    'x-ratelimit-limit': String(limit),
+    'x-ratelimit-remaining': String(Math.max(0, limit - used)),
+    'x-ratelimit-reset': String(resetAt),
+    'x-ratelimit-used': String(used),
+    'x-ratelimit-resource': 'core',
+  };
+}
+
+/** `Authorization: token <value>` or `Bearer <value>`; a missing or unknown token is a 401. */
+function authenticate(state: GitHubState, request: IncomingMessage): SimToken {
+  const header = request.headers.authorization;
+  if (header === undefined) throw new HttpError(401, 'Requires authentication');
+  const match = /^(?:token|bearer)\s+(\S+)$/i.exec(header);
+  const token = match?.[1] === undefined ? undefined : state.tokens.get(match[1]);
+  if (token === undefined) throw new HttpError(401, 'Bad credentials');
+  return token;
+}
+
+/** Counts the call against the token's hourly budget; a spent budget is a 403 until it resets. */
+function spend(state: GitHubState, token: SimToken): void {
+  const now = Math.floor(state.now().getTime() / 1000);
+  if (now >= token.rateLimit.resetAt) token.rateLimit = { ...token.rateLimit, used: 0, resetAt: now + 3600 };
+  if (token.rateLimit.used >= token.rateLimit.limit) {
+    throw new HttpError(
+      403,
+      `API rate limit exceeded for user ID ${token.userId}. If you reach out to GitHub Support for help, please include the request ID.`,
+      RATE_LIMIT_DOCS,
+    );
+  }
+  token.rateLimit.used += 1;
+}
+
+function matcher(route: string): RegExp {
+  return new RegExp(`^${route.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}$`);
+}
+
+async function readBody(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  if (raw === '') return {};
+  const parsed: unknown = JSON.parse(raw);
+  return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+}
+
+function send(response: ServerResponse, answer: Answer): void {
+  const headers = { 'x-github-media-type': 'github.v3; format=json', ...answer.headers };
+  if (answer.body === undefined || answer.status === 204) {
+    response.writeHead(answer.status, headers).end();
+  } else {
+    response
+      .writeHead(answer.status, { ...headers, 'content-type': 'application/json; charset=utf-8' })
+      .end(JSON.stringify(answer.body));
+  }
+}
+
+/** One answered call, as the client saw it: what the contract test checks against GitHub's description. */
+export interface SimCall extends RouteCall {
+  /** The JSON the client sent, if any. */
+  request: Record<string, unknown> | undefined;
+  status: number;
+  headers: Record<string, string>;
+  body: Json | undefined;
+}
+
+export interface GitHubSim {
+  url: string;
+  state: GitHubState;
+  faults: Faults;
+  /** Every call that matched a route, in order, with its answer. */
+  calls: SimCall[];
+  /** How many calls matched since `calls` was last emptied, per `METHOD route`. */
+  callCounts(): Record<string, number>;
+  close(): Promise<void>;
+}
+
+function faultAnswer(fault: { status: number; retryAfterSeconds?: number }, docs: string): Answer {
+  const limited = fault.status === 429 || fault.retryAfterSeconds !== undefined;
+  const message = limited
+    ? 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'
+    : (STATUS_CODES[fault.status] ?? 'Error');
+  return {
+    status: fault.status,
+    body: errorBody(fault.status, message, limited ? RATE_LIMIT_DOCS : docs),
+    headers: fault.retryAfterSeconds === undefined ? {} : { 'retry-after': String(fault.retryAfterSeconds) },
+  };
+}
+
+/** Starts the simulator on a free loopback port. */
+export async function startGitHubSim(): Promise<GitHubSim> {
+  await sodium.ready;
+  const state = new GitHubState();
+  const faults = new Faults();
+  const routes = createRoutes(state).map((route) => ({ ...route, pattern: matcher(route.route) }));
+  const calls: SimCall[] = [];
+
+  const server = createServer((request, response) => {
+    void (async () => {
+      const url = new URL(request.url ?? '/', 'http://github.sim');
+      const body = await readBody(request);
+      const method = request.method ?? 'GET';
+      const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
+      if (route === undefined) {
+        return send(response, {
+          status: 404,
+          body: errorBody(404, 'Not Found', 'https://docs.github.com/rest'),
+        });
+      }
+      let answer: Answer;
+      let token: SimToken | undefined;
+      try {
+        token = authenticate(state, request);
+        spend(state, token);
+        const fault = faults.take(route);
+        if (fault !== undefined) {
+          answer = faultAnswer(fault, route.docs);
+        } else {
+          const params = Object.fromEntries(
+            Object.entries(route.pattern.exec(url.pathname)?.groups ?? {}).map(([k, v]) => [
+              k,
+              decodeURIComponent(v),
+            ]),
+          );
+          const api = `http://${request.headers.host ?? 'github.sim'}`;
+          answer = route.handle({ params, query: url.searchParams, body, token, api });
+        }
+      } catch (error) {
+        if (!(error instanceof HttpError)) throw error;
+        answer = {
+          status: error.status,
+          body: errorBody(error.status, error.text, error.docs ?? route.docs),
+        };
+      }
+      const limits = token === undefined ? {} : rateLimitHeaders(token);
+      const answered = { ...answer, headers: { ...limits, ...answer.headers } };
+      calls.push({
+        method,
+        route: route.route,
+        request: Object.keys(body).length === 0 ? undefined : body,
+        status: answered.status,
+        headers: answered.headers,
+        body: answered.body,
+      });
+      send(response, answered);
+      faults.answered(route);
+    })().catch((error: unknown) => {
+      send(response, {
+        status: 500,
+        body: errorBody(500, `Server Error: ${String(error)}`, 'https://docs.github.com/rest'),
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    faults,
+    calls,
+    callCounts: () =>
+      calls.reduce<Record<string, number>>((counts, call) => {
+        const key = `${call.method} ${call.route}`;
+        counts[key] = (counts[key] ?? 0) + 1;
+        return counts;
+      }, {}),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
