@@ -42,6 +42,8 @@ const issueInputSchema = z
     source: adapterRefSchema,
     current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
     stage: stageSchema,
+    /** The current Vault version, read for sources whose state lives there (an OAuth2 refresh token). */
+    held: secretVersionSchema.optional(),
     /**
      * After a mint whose answer was lost, and its orphans revoked: create the new credential beside the old
      * one, never rotate in place again (rotating a token already rotated makes GitLab revoke its family).
@@ -54,6 +56,8 @@ const issueInputSchema = z
   })
   .strict();
 const sourceTokenSchema = z.object({ source: adapterRefSchema, tokenId: tokenIdSchema, ...audited }).strict();
+/** `held`: the current Vault version, read for sources whose state lives there. */
+const inspectInputSchema = sourceTokenSchema.extend({ held: secretVersionSchema.optional() }).strict();
 const verifyInputSchema = sourceTokenSchema
   .extend({ staged: secretVersionSchema, expiresAt: z.string() })
   .strict();
@@ -88,6 +92,7 @@ const resumeInputSchema = dependentInputSchema
 export type IssueCredentialInput = z.infer<typeof issueInputSchema>;
 export type VerifyCredentialInput = z.infer<typeof verifyInputSchema>;
 export type SourceTokenInput = z.infer<typeof sourceTokenSchema>;
+export type InspectCredentialInput = z.infer<typeof inspectInputSchema>;
 export type FindOrphansInput = z.infer<typeof orphansInputSchema>;
 export type TargetInput = z.infer<typeof targetInputSchema>;
 export type WriteTargetInput = z.infer<typeof writeInputSchema>;
@@ -169,7 +174,8 @@ export function createCredentialActivities({
   const alreadyStaged = async (stage: IssueCredentialInput['stage']): Promise<IssuedRef | undefined> => {
     try {
       const { ref, data } = await vault.read(stage);
-      return ref.version > stage.cas && data.tokenId !== undefined
+      // A grant under way (see `grantUnderWay`) has no value yet.
+      return ref.version > stage.cas && data[VALUE_KEY] !== undefined && data.tokenId !== undefined
         ? { tokenId: Number(data.tokenId), expiresAt: data.expiresAt ?? '', staged: ref }
         : undefined;
     } catch (error) {
@@ -194,20 +200,48 @@ export function createCredentialActivities({
   };
 
   /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
+  /**
+   * For a source whose credential dies with the grant that replaces it: records in the staged path that a
+   * grant for `current` is under way, before making it, so that an attempt after a lost answer knows. Answers
+   * whether an earlier attempt had recorded one, and the staged version the result must be written over.
+   */
+  const grantUnderWay = async (stage: IssueCredentialInput['stage'], current: number | undefined) => {
+    const marker = { grantFor: String(current ?? 0), startedAt: new Date().toISOString() };
+    const before = await vault.read(stage).catch((error: unknown) => {
+      if (error instanceof VaultError && error.status === 404) return undefined;
+      throw error;
+    });
+    if (before !== undefined && before.ref.version > stage.cas && before.data.grantFor === marker.grantFor) {
+      return { afterLostAnswer: true, cas: before.ref.version };
+    }
+    const written = await vault.write(stage, marker, { cas: stage.cas });
+    return { afterLostAnswer: false, cas: written.version };
+  };
+
+  /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
   const mint = async (
     ref: AdapterRef,
-    { current, stage, recovery }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery'>,
+    { current, stage, recovery, held }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery' | 'held'>,
   ): Promise<IssuedRef> => {
     const source = await adapter(providers.sources, ref, 'credential source');
+    const heldSecret =
+      source.keepsStateInVault && held !== undefined
+        ? (await vault.read(held, held.version)).data
+        : undefined;
     // A lost rotate-in-place has revoked the old token already: the rotation must not revoke it again.
     const oldRevoked =
-      recovery !== undefined && current !== undefined && (await source.inspect(ref.spec, current)).revoked;
+      recovery !== undefined &&
+      current !== undefined &&
+      (await source.inspect(ref.spec, current, heldSecret)).revoked;
+    const underWay = source.keepsStateInVault ? await grantUnderWay(stage, current?.tokenId) : undefined;
     const issued = await source.issue(
       ref.spec,
       current,
       recovery === undefined ? undefined : 'create-then-revoke',
+      { held: heldSecret, afterLostAnswer: underWay?.afterLostAnswer ?? recovery !== undefined },
     );
     const secret = {
+      ...issued.fields,
       [VALUE_KEY]: issued.value,
       tokenId: String(issued.tokenId),
       expiresAt: issued.expiresAt,
@@ -215,16 +249,19 @@ export function createCredentialActivities({
     const revokedTokenId = issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined);
     try {
       const version = await persisting(() =>
-        vault.write({ mount: stage.mount, path: stage.path }, secret, { cas: stage.cas }),
+        vault.write({ mount: stage.mount, path: stage.path }, secret, { cas: underWay?.cas ?? stage.cas }),
       );
       return { tokenId: issued.tokenId, expiresAt: issued.expiresAt, staged: version, revokedTokenId };
     } catch (error) {
-      await source.revoke(ref.spec, issued).catch(() => undefined);
+      const revokedNew = await source.revoke(ref.spec, issued).then(
+        () => 'so that was revoked too',
+        () => 'and that could not be revoked',
+      );
       if (revokedTokenId === undefined) throw error;
       throw ApplicationFailure.nonRetryable(
         `issue: ${ref.kind} token ${revokedTokenId} was revoked by rotating it in place, and Vault refused ` +
           `to stage its replacement, token ${issued.tokenId} (${error instanceof Error ? error.message : 'unknown error'}), ` +
-          `so that was revoked too: NO live token is left. An operator must create one by hand and write it ` +
+          `${revokedNew}: NO live token is left. An operator must create one by hand and write it ` +
           `to Vault ${stage.mount}/${stage.path.replace(/\/staged$/, '')} (fields token, tokenId, expiresAt).`,
         'CredentialLost',
       );
@@ -289,10 +326,19 @@ export function createCredentialActivities({
       });
     },
 
-    async inspectCredential(input: SourceTokenInput): Promise<CredentialState> {
+    async inspectCredential(input: InspectCredentialInput): Promise<CredentialState> {
       return asActivity(async () => {
-        const { source: ref, tokenId } = parseOrThrow(sourceTokenSchema, input, 'inspectCredential input');
-        return (await adapter(providers.sources, ref, 'credential source')).inspect(ref.spec, { tokenId });
+        const {
+          source: ref,
+          tokenId,
+          held,
+        } = parseOrThrow(inspectInputSchema, input, 'inspectCredential input');
+        const source = await adapter(providers.sources, ref, 'credential source');
+        const heldSecret =
+          source.keepsStateInVault && held !== undefined
+            ? (await vault.read(held, held.version)).data
+            : undefined;
+        return source.inspect(ref.spec, { tokenId }, heldSecret);
       });
     },
 

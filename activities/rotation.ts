@@ -198,7 +198,11 @@ export function createRotationActivities({
             'VaultError',
           );
         }
-        const token = await credentials.inspectCredential({ source: input.source, tokenId: currentTokenId });
+        const token = await credentials.inspectCredential({
+          source: input.source,
+          tokenId: currentTokenId,
+          held: current,
+        });
         const decision = decideRotation(request, policy, token, new Date());
         const detection = { ...decision, current, currentTokenId, stagedVersion: await versionOf(staged) };
         const found = { tokenId: currentTokenId, vault: { current: current.version }, detail: decision.why };

@@ -40,7 +40,16 @@ export const auditEventSchema = z
     /** Who asked for the rotation, or who approved it. */
     actor: z.string().min(1),
     reason: z.string().min(1).optional(),
-    outcome: z.enum(['ok', 'not-due', 'dry-run', 'cancelled', 'rolled-back', 'failed']),
+    outcome: z.enum([
+      'ok',
+      'not-due',
+      'dry-run',
+      'cancelled',
+      'rolled-back',
+      'failed',
+      'compromised',
+      'compromised-or-lost',
+    ]),
     detail: z.string().optional(),
     vault: z
       .object({ current: count.optional(), previous: count.optional(), staged: count.optional() })

@@ -23,6 +23,8 @@ export interface ClassifiedFailure {
   retryAfterMs?: number;
   /** A failure an operator must act on even after rollback, such as a credential left with no live token. */
   alert: boolean;
+  /** The rotation's outcome this failure decides, instead of `rolled-back`. */
+  outcome?: 'compromised' | 'compromised-or-lost';
 }
 
 /** Failure types the activities raise themselves, by class. */
@@ -67,6 +69,9 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
   const kind = type.startsWith('ProviderError:') ? type.slice('ProviderError:'.length) : undefined;
   if (kind === undefined) return classified(cause.nonRetryable ? 'permanent' : 'transient');
   if (details.outcomeUnknown === true) return classified('lost-response');
+  if (kind === 'credential-lost')
+    return classified('permanent', { alert: true, outcome: 'compromised-or-lost' });
+  if (kind === 'compromised') return classified('permanent', { alert: true, outcome: 'compromised' });
   return classified(PROVIDER_KINDS[kind] ?? 'permanent', { retryAfterMs: details.retryAfterMs });
 }
 

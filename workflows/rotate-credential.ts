@@ -18,7 +18,7 @@ import {
   ROTATION_PHASE,
 } from '../src/search-attributes';
 import { abortGate, approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
-import { classifyFailure, messageOf } from './failures';
+import { classifyFailure, messageOf, type ClassifiedFailure } from './failures';
 import { recovering, type FailureRecord } from './recovery';
 import { compensate, rollbackReport, type Compensation } from './rollback';
 
@@ -40,7 +40,17 @@ export type RotationPhase =
   | 'rolling-back'
   | 'needs-operator'
   | 'done';
-export type RotationOutcome = 'rotated' | 'not-due' | 'dry-run' | 'cancelled' | 'rolled-back' | 'failed';
+export type RotationOutcome =
+  | 'rotated'
+  | 'not-due'
+  | 'dry-run'
+  | 'cancelled'
+  | 'rolled-back'
+  | 'failed'
+  /** The credential is gone and a person must re-authorise (an OAuth2 chain revoked after a lost answer). */
+  | 'compromised-or-lost'
+  /** Someone else used the credential: treat it as stolen. */
+  | 'compromised';
 export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
 
 /** What the `status` query answers: references, ids and times, never a value. */
@@ -255,6 +265,8 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   const resumes: Compensation[] = [];
   /** What rollback cannot undo, for the operator. */
   let leftOver = '';
+  /** An outcome the failure itself decides, such as `compromised` for a stolen refresh token. */
+  let markedOutcome: ClassifiedFailure['outcome'];
   const paused: { dependent: RotationPlan['dependents'][number]; record: { paused: number[] } }[] = [];
   const resume = ({ dependent, record }: (typeof paused)[number], step: string, options = retried) =>
     acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name}`, options), [
@@ -294,6 +306,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
             {
               source,
               current: { tokenId: detection.currentTokenId },
+              held: detection.current,
               stage,
               recovery,
               audit: audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
@@ -317,12 +330,18 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       }
       return step('issue afresh', 'issuing', () => issue({ orphansRevoked: orphans.map((o) => o.tokenId) }));
     };
-    const issued = await step('issue', 'issuing', () => issue()).catch((error: unknown) => {
-      const failure = classifyFailure(error);
-      if (failure.alert) status.alerts.push(failure.message);
-      if (failure.class !== 'lost-response') throw error;
-      return recoverLostMint();
-    });
+    const issued = await step('issue', 'issuing', () => issue())
+      .catch((error: unknown) => {
+        if (classifyFailure(error).class !== 'lost-response') throw error;
+        return recoverLostMint();
+      })
+      .catch((error: unknown) => {
+        const failure = classifyFailure(error);
+        if (failure.alert)
+          status.alerts.push(`${failure.message} (Vault ${plan.vault.mount}/${plan.vault.path})`);
+        markedOutcome = failure.outcome;
+        throw error;
+      });
     status.newTokenId = issued.tokenId;
     status.vault.staged = issued.staged.version;
     // Rotating in place has revoked the old token already: revoking the new one too would leave none.
@@ -450,7 +469,8 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         : `aborted by ${abortedBy.requestedBy} while ${abortedBy.phase} (${abortedBy.reason})`;
     const resolution = await rollBack();
     // Rolled back is an all-clear only when nothing is left for anyone to do.
-    const outcome = resolution === undefined && status.alerts.length === 0 ? 'rolled-back' : 'failed';
+    const outcome =
+      markedOutcome ?? (resolution === undefined && status.alerts.length === 0 ? 'rolled-back' : 'failed');
     finish(outcome, abortedBy === undefined ? `${failed} failed` : `aborted by ${abortedBy.requestedBy}`);
     const message =
       `rotate ${id}: ${what}; rolled back: ` +

@@ -66,8 +66,11 @@ export function rotationPlan(
       throw new PlanError(`credential "${credentialId}" ${where}: kind ${entry.kind} cannot be rotated yet`);
     }
     // The inventory schema has validated the entry for its kind, which is what the mapping takes.
-    const { name, spec }: AdapterSpec = mapping(entry as never);
-    return { name, ref: { kind: entry.kind, connection: connectionOf(inventory, entry), spec } };
+    const { name, spec, connection }: AdapterSpec = mapping(entry as never);
+    return {
+      name,
+      ref: { kind: entry.kind, connection: connection ?? connectionOf(inventory, entry), spec },
+    };
   };
   return {
     credentialId,

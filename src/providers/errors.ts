@@ -1,6 +1,15 @@
 /** How a provider call failed, in the terms the workflow acts on. */
 export type ProviderErrorKind =
-  'auth' | 'not-found' | 'conflict' | 'rate-limited' | 'transient' | 'permanent';
+  | 'auth'
+  | 'not-found'
+  | 'conflict'
+  | 'rate-limited'
+  | 'transient'
+  | 'permanent'
+  /** The credential is gone with nothing to replace it, such as an OAuth2 chain revoked after a lost answer. */
+  | 'credential-lost'
+  /** Someone else used the credential (an OAuth2 refresh token reused): treat it as stolen. */
+  | 'compromised';
 
 export interface ProviderErrorDetails {
   /** `gitlab`, `github`, ... */

@@ -1,3 +1,4 @@
+import type { SecretField } from '../vault';
 import type { CredentialSource, CredentialTarget, Dependent } from './types';
 
 /** How to reach a provider, with the admin token already read from Vault by the caller. */
@@ -12,6 +13,11 @@ export interface ProviderConnection {
 export interface AdapterSpec<Spec = unknown> {
   name: string;
   spec: Spec;
+  /**
+   * Where the adapter connects and the Vault field of the secret it authenticates with, for an entry that
+   * names no provider (an OAuth2 source carries its token URL and client secret itself).
+   */
+  connection?: { url: string; credential: SecretField };
 }
 
 /** Takes an inventory entry the inventory schema has validated for the mapping's kind. */

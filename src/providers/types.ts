@@ -30,15 +30,38 @@ export interface IssuedCredential extends CredentialRef {
   expiresAt: string;
   /** The credential the provider revoked while issuing this one (rotate-in-place). */
   revokedTokenId?: number;
+  /** More secret fields stored beside the value, such as an OAuth2 refresh token and access token. */
+  fields?: Record<string, string>;
+}
+
+/** The current Vault secret's fields, for a source whose state lives there (an OAuth2 refresh token). */
+export type HeldSecret = Readonly<Record<string, string>>;
+
+export interface IssueContext {
+  /** The current secret, given to sources that declare `keepsStateInVault`. */
+  held?: HeldSecret;
+  /** A previous attempt of this issue may have reached the provider, and its answer never came. */
+  afterLostAnswer?: boolean;
 }
 
 export interface CredentialSource<Spec> {
-  inspect(spec: Spec, ref: CredentialRef): Promise<CredentialState>;
+  /**
+   * The credential is consumed by issuing its successor and its state lives in its Vault secret (OAuth2
+   * refresh tokens): the activities hand the current secret to `inspect` and `issue`, and record in Vault
+   * that a grant is under way before `issue` runs, so that a lost answer is recognised afterwards.
+   */
+  readonly keepsStateInVault?: true;
+  inspect(spec: Spec, ref: CredentialRef, held?: HeldSecret): Promise<CredentialState>;
   /**
    * Mints once: never retried here, because a repeated mint can revoke a whole token family. `strategy`
    * overrides the spec's, for recovery after a lost answer.
    */
-  issue(spec: Spec, current: CredentialRef | undefined, strategy?: IssueStrategy): Promise<IssuedCredential>;
+  issue(
+    spec: Spec,
+    current: CredentialRef | undefined,
+    strategy?: IssueStrategy,
+    context?: IssueContext,
+  ): Promise<IssuedCredential>;
   /** Proves the value works and matches the spec; throws when it does not. */
   verify(spec: Spec, value: string, ref: CredentialRef & { expiresAt: string }): Promise<void>;
   /** Idempotent: a credential already revoked or gone counts as revoked. */

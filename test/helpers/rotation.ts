@@ -135,6 +135,14 @@ export async function rotationWorld(vault: VaultKvStore) {
       return { id, old: token, vault: at, variables };
     },
 
+    /** Where a credential named `name` keeps its secret in Vault. */
+    vaultPath: (name: string): SecretPath => ({ mount: TEST_KV_MOUNT, path: `${base}/${name}` }),
+
+    /** Adds an inventory entry written by the test itself, for sources `seed` does not make. */
+    addCredential(entry: object): void {
+      entries.push(entry);
+    },
+
     /** Writes the inventory with every credential seeded so far. */
     writeInventory(): void {
       writeFileSync(

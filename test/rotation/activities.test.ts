@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createActivities } from '../../activities';
 import { decideRotation } from '../../activities/rotation';
+import { gitlabProviders } from '../../src/gitlab';
 import { VaultKvStore } from '../../src/vault';
 import { noAudit } from '../helpers/audit';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
@@ -97,7 +98,9 @@ describe('loadCredential', () => {
       nonRetryable: true,
       message: `load: credential "nope" is not in the inventory (${inventoryPath})`,
     });
-    await expect(activities.loadCredential(request('to-github'))).rejects.toMatchObject({
+    // A worker built without the GitHub adapters, such as one of an older version.
+    const gitlabOnly = createActivities({ vault, inventoryPath, audit: noAudit, providers: gitlabProviders });
+    await expect(gitlabOnly.loadCredential(request('to-github'))).rejects.toMatchObject({
       type: 'InventoryError',
       message: expect.stringContaining('targets[0]: kind github-actions-secret cannot be rotated yet'),
     });

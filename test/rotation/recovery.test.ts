@@ -6,7 +6,7 @@ import { VaultKvStore } from '../../src/vault';
 import { abort, approve, retryRollback, statusQuery } from '../../workflows';
 import { defined } from '../gitlab/world';
 import { ROTATION_STEPS, rotationWorld, until, type RotationWorld } from '../helpers/rotation';
-import { vaultOutage } from '../helpers/vault-outage';
+import { httpRelay, type HttpRelay } from '../helpers/http-relay';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
 
@@ -14,7 +14,7 @@ const servers = testServers();
 const vault = new VaultKvStore(servers.vault);
 const taskQueue = `recovery-${randomUUID()}`;
 let rotation: RotationWorld;
-let outage: Awaited<ReturnType<typeof vaultOutage>>;
+let outage: HttpRelay;
 let running: TestWorker;
 
 /*
@@ -23,10 +23,10 @@ let running: TestWorker;
  */
 beforeAll(async () => {
   rotation = await rotationWorld(vault);
-  outage = await vaultOutage(servers.vault.endpoint);
+  outage = await httpRelay(servers.vault.endpoint);
   running = await startTestWorker({
     taskQueue,
-    vault: new VaultKvStore({ ...servers.vault, endpoint: outage.endpoint }),
+    vault: new VaultKvStore({ ...servers.vault, endpoint: outage.url }),
     inventoryPath: rotation.inventoryPath,
     audit: new FileAuditSink(rotation.auditLog),
   });

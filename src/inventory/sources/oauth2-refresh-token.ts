@@ -14,6 +14,16 @@ export const oauth2RefreshToken = z
     clientId: z.string().min(1).describe('OAuth2 client id'),
     clientSecret: secretFieldSchema.describe('Vault field holding the client secret'),
     scopes: distinctList(oauth2Scope, 'scope').optional().describe('scopes to request on refresh'),
+    deliver: z
+      .enum(['access-token', 'refresh-token'])
+      .default('access-token')
+      .describe('which new token the targets receive'),
+    introspectionUrl: serverUrl
+      .optional()
+      .describe('RFC 7662 introspection endpoint: verify asks it whether the new token is active'),
+    revocationUrl: serverUrl
+      .optional()
+      .describe('RFC 7009 revocation endpoint: a refresh token someone else used gets our access token revoked'),
     strategy: z
       .literal('rotate-in-place')
       .default('rotate-in-place')

@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { WorkflowFailedError } from '@temporalio/client';
+import { startRotation } from '../../src/rotations';
+import { VaultKvStore, type SecretPath } from '../../src/vault';
+import { statusQuery } from '../../workflows';
+import { defined } from '../gitlab/world';
+import { historyText } from '../helpers/history';
+import { httpRelay, type HttpRelay } from '../helpers/http-relay';
+import { rotationWorld, type RotationWorld } from '../helpers/rotation';
+import type { TestWorker } from '../helpers/worker';
+import { recordMintedValue } from '../infra/secret-scan';
+import { testServers } from '../infra/test-servers';
+import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/server';
+
+const vault = new VaultKvStore(testServers().vault);
+const taskQueue = `oauth2-${randomUUID()}`;
+let rotation: RotationWorld;
+let server: AuthorizationServer;
+/** The worker reaches the token endpoint through this relay, which can lose an answer. */
+let relay: HttpRelay;
+let running: TestWorker;
+/** Every token value the server gave anyone in these tests, for the secret scan at the end. */
+const seen = new Set<string>();
+
+interface OAuth2Credential {
+  id: string;
+  vault: SecretPath;
+  variable: { key: string };
+}
+
+/**
+ * An OAuth2 credential whose access token lives in a GitLab CI variable. Its first grant is made here, as
+ * an operator would after authorising the client in a browser: Vault gets the pair and its generation 1.
+ */
+async function seedOAuth2(name: string): Promise<OAuth2Credential> {
+  const id = rotation.credentialId(name);
+  const at = rotation.vaultPath(name);
+  const first = await server.refresh(await server.authorise());
+  const { access_token: accessToken, refresh_token: refreshToken } = first.body;
+  await vault.write(at, {
+    token: defined(accessToken),
+    tokenId: '1',
+    accessToken: defined(accessToken),
+    refreshToken: defined(refreshToken),
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    issuedAt: new Date().toISOString(),
+  });
+  const key = `${id.toUpperCase().replace(/-/g, '_')}_AT`;
+  rotation.world.state.addVariable(rotation.world.project, {
+    key,
+    value: defined(accessToken),
+    masked: true,
+  });
+  rotation.addCredential({
+    id,
+    description: `OAuth2 test credential ${name}`,
+    environment: 'test',
+    owner: 'team-test',
+    source: {
+      kind: 'oauth2-refresh-token',
+      tokenUrl: `${relay.url}/token`,
+      clientId: server.clientId,
+      clientSecret: { ...clientSecretAt, key: 'secret' },
+      introspectionUrl: `${server.url}/token/introspection`,
+      revocationUrl: `${server.url}/token/revocation`,
+    },
+    vault: at,
+    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: rotation.world.project.path, key }],
+    policy: { every: '1h' },
+  });
+  rotation.writeInventory();
+  return { id, vault: at, variable: { key } };
+}
+
+let clientSecretAt: SecretPath;
+
+beforeAll(async () => {
+  rotation = await rotationWorld(vault);
+  server = await startAuthorizationServer();
+  relay = await httpRelay(server.url);
+  clientSecretAt = rotation.vaultPath('oauth2-client');
+  await vault.write(clientSecretAt, { secret: server.clientSecret });
+  running = await rotation.startWorker(taskQueue);
+});
+
+afterAll(async () => {
+  await running?.stop();
+  await relay?.close();
+  await server?.close();
+  await rotation?.close();
+});
+
+const rotate = (credential: OAuth2Credential) =>
+  startRotation(running.client, taskQueue, {
+    credentialId: credential.id,
+    reason: 'manual',
+    requestedBy: 'alice',
+    force: true,
+  });
+/** Vault's current secret, its token values noted for the secret scan. */
+async function current(credential: OAuth2Credential) {
+  const { data, ref } = await vault.read(credential.vault);
+  for (const field of ['token', 'accessToken', 'refreshToken']) {
+    const value = data[field];
+    if (value !== undefined) {
+      seen.add(value);
+      recordMintedValue(value);
+    }
+  }
+  return { data, version: ref.version };
+}
+const variableValue = (credential: OAuth2Credential) =>
+  rotation.world.project.variables.find((variable) => variable.key === credential.variable.key)?.value;
+const failureOf = async (handle: Awaited<ReturnType<typeof rotate>>) => {
+  const error = await handle.result().catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  return defined((error as WorkflowFailedError).cause);
+};
+
+describe('OAuth2 refresh-token rotation against a real authorization server (oidc-provider)', () => {
+  it('rotates five times in a row: each refresh token works once, the targets get each new access token', async () => {
+    const credential = await seedOAuth2('chain');
+    const used: string[] = [];
+    for (let round = 1; round <= 5; round += 1) {
+      const before = await current(credential);
+      used.push(defined(before.data.refreshToken));
+      const result = await (await rotate(credential)).result();
+
+      expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: round, newTokenId: round + 1 });
+      // The old refresh token died with the grant: nothing to overlap, nothing left to revoke.
+      expect(result.timeline.map((entry) => entry.step)).not.toContain('revoke old');
+      const after = await current(credential);
+      expect(after.version).toBe(before.version + 1);
+      expect(after.data).toMatchObject({ tokenId: String(round + 1), token: after.data.accessToken });
+      expect(after.data.refreshToken).not.toBe(before.data.refreshToken);
+      expect(variableValue(credential)).toBe(after.data.accessToken);
+      expect(await server.active(defined(after.data.accessToken))).toBe(true);
+    }
+    // Each refresh token was consumed by the grant that replaced it.
+    for (const refreshToken of used) expect(await server.active(refreshToken)).toBe(false);
+    expect(await server.active(defined((await current(credential)).data.refreshToken))).toBe(true);
+  });
+
+  it('marks the credential compromised-or-lost when a grant’s answer is lost, leaving every target as it was', async () => {
+    const credential = await seedOAuth2('lost');
+    const before = await current(credential);
+    relay.loseAnswerOf((request) => request.url === '/token');
+    const handle = await rotate(credential);
+    const cause = await failureOf(handle);
+
+    expect(cause.message).toMatch(
+      /issue afresh failed \(permanent: oauth2 refresh client ci-pipelines .* the answer to the last refresh grant was lost/,
+    );
+    const status = await handle.query(statusQuery);
+    expect(status.outcome).toBe('compromised-or-lost');
+    expect(status.alerts).toEqual([expect.stringContaining('A person must re-authorise')]);
+    expect(status.timeline.map((entry) => [entry.step, entry.result])).toEqual(
+      expect.arrayContaining([
+        ['issue', 'failed'],
+        ['find orphans', 'ok'],
+        ['issue afresh', 'failed'],
+      ]),
+    );
+    expect(status.failures.map((failure) => failure.class)).toEqual(['lost-response', 'permanent']);
+    // Presenting the spent refresh token made the server revoke the chain, the lost pair included.
+    expect(await server.active(defined(before.data.refreshToken))).toBe(false);
+    expect(await current(credential)).toEqual(before);
+    expect(variableValue(credential)).toBe(before.data.accessToken);
+    const events = rotation
+      .audited({ id: credential.id } as never)
+      .map((entry) => [entry.event, entry.outcome]);
+    expect(events.at(-1)).toEqual(['failed', 'compromised-or-lost']);
+  });
+
+  it('treats a refresh token someone else used as stolen: critical alert, our access token revoked', async () => {
+    const credential = await seedOAuth2('stolen');
+    const before = await current(credential);
+    // A copy of the refresh token leaked, and the thief refreshes first.
+    const thief = await server.refresh(defined(before.data.refreshToken));
+    expect(thief.status).toBe(200);
+    for (const value of [thief.body.access_token, thief.body.refresh_token]) seen.add(defined(value));
+    const handle = await rotate(credential);
+    const cause = await failureOf(handle);
+
+    expect(cause.message).toMatch(/issue failed \(permanent: .*CRITICAL: .*someone else has used it/);
+    const status = await handle.query(statusQuery);
+    expect(status.outcome).toBe('compromised');
+    expect(status.alerts).toEqual([expect.stringContaining('was revoked (RFC 7009)')]);
+    expect(await server.active(defined(before.data.accessToken))).toBe(false);
+    // The server revoked the whole chain on the reuse: the thief's tokens are dead too.
+    expect(await server.active(defined(thief.body.access_token))).toBe(false);
+    expect(await server.active(defined(thief.body.refresh_token))).toBe(false);
+    expect((await current(credential)).version).toBe(before.version);
+    expect(variableValue(credential)).toBe(before.data.accessToken);
+  });
+
+  it('leaves no token value or client secret in any history or the audit log', async () => {
+    const values = [...seen, server.clientSecret];
+    expect(values.length).toBeGreaterThan(10);
+    const texts = [readFileSync(rotation.auditLog, 'utf8')];
+    for await (const execution of running.client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
+      texts.push(
+        historyText(
+          await running.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory(),
+        ),
+      );
+    }
+    expect(texts.length).toBeGreaterThanOrEqual(8);
+    for (const text of texts) for (const value of values) expect(text).not.toContain(value);
+  });
+});
