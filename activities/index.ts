@@ -3,6 +3,7 @@ import type { AuditSink } from '../src/audit';
 import { createCredentialActivities, type ProviderRegistry } from './credentials';
 import { asActivity } from './failures';
 import { createRotationActivities } from './rotation';
+import { inventoryReader, type InventoryWatcher } from '../src/inventory/watch';
 import { allProviders } from '../src/providers/all';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, secretVersionSchema, type SecretStore, type SecretVersion } from '../src/vault';
@@ -17,8 +18,10 @@ export interface ActivityDependencies {
   vault: SecretStore;
   /** The provider adapters by kind; the worker passes the real ones. */
   providers?: ProviderRegistry;
-  /** The inventory file, read anew at the start of each rotation. */
+  /** The inventory file, read anew at the start of each rotation unless `inventory` holds it. */
   inventoryPath: string;
+  /** The last good inventory, kept current by the worker process (src/inventory/watch.ts). */
+  inventory?: Pick<InventoryWatcher, 'current' | 'reload'>;
   /** Where each step records its lifecycle events. */
   audit: AuditSink;
 }
@@ -27,12 +30,20 @@ export function createActivities({
   vault,
   providers = allProviders,
   inventoryPath,
+  inventory,
   audit,
 }: ActivityDependencies) {
   const credentials = createCredentialActivities({ vault, providers, audit });
   return {
     ...credentials,
-    ...createRotationActivities({ vault, providers, inventoryPath, credentials, audit }),
+    ...createRotationActivities({
+      vault,
+      providers,
+      inventoryPath,
+      readInventory: inventoryReader(inventoryPath, inventory),
+      credentials,
+      audit,
+    }),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {
       return asActivity(async () => {

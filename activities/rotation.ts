@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { auditEventSchema, type AuditSink } from '../src/audit';
-import { loadInventory } from '../src/inventory/load';
+import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
 import type { ProviderRegistry } from '../src/providers/registry';
 import { parseOrThrow } from '../src/validation';
@@ -138,12 +137,14 @@ export function createRotationActivities({
   vault,
   providers,
   inventoryPath,
+  readInventory,
   credentials,
   audit,
 }: {
   vault: SecretStore;
   providers: ProviderRegistry;
   inventoryPath: string;
+  readInventory: () => Promise<InventoryResult>;
   credentials: ReturnType<typeof createCredentialActivities>;
   audit: AuditSink;
 }) {
@@ -162,7 +163,7 @@ export function createRotationActivities({
     async loadCredential(input: RotationRequest): Promise<RotationPlan> {
       return asActivity(async () => {
         const request = parseOrThrow(rotationRequestSchema, input, 'rotateCredential input');
-        const loaded = loadInventory(await readFile(inventoryPath, 'utf8'));
+        const loaded = await readInventory();
         if (!loaded.ok) {
           throw ApplicationFailure.nonRetryable(
             `load ${request.credentialId}: the inventory ${inventoryPath} is invalid: ${loaded.errors.join('; ')}`,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration } from '../inventory/durations';
 import { crossFieldRule, parseOrThrow } from '../validation';
 
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
@@ -13,6 +14,11 @@ const port = z
   .regex(/^\d+$/, EXPECTED_PORT)
   .transform(Number)
   .pipe(z.int().min(1, EXPECTED_PORT).max(65535, EXPECTED_PORT));
+
+// Kept as text so that the README's table shows the default as written; the transform below converts it.
+const durationText = z
+  .string()
+  .refine((text) => duration.safeParse(text).success, 'expected a duration such as "30s" or "2m"');
 
 /** Every variable the worker reads, with its default. The README's table lists the same ones. */
 export const workerVariablesSchema = z.object({
@@ -34,6 +40,8 @@ export const workerVariablesSchema = z.object({
   ROTATOR_AUDIT_LOG: z.string().default(DEFAULT_AUDIT_LOG),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   METRICS_PORT: port.prefault('9464'),
+  ROTATOR_HEALTH_PORT: port.prefault('8080'),
+  ROTATOR_SHUTDOWN_GRACE: durationText.default('30s'),
 });
 
 type Variable = keyof typeof workerVariablesSchema.shape;
@@ -101,6 +109,9 @@ const environmentSchema = workerVariablesSchema
       auditLog: variables.ROTATOR_AUDIT_LOG,
       logLevel: variables.LOG_LEVEL,
       metricsPort: variables.METRICS_PORT,
+      healthPort: variables.ROTATOR_HEALTH_PORT,
+      /** How long in-flight activities may run on after SIGTERM before they are cancelled. */
+      shutdownGraceMs: duration.parse(variables.ROTATOR_SHUTDOWN_GRACE),
     };
   });
 
@@ -118,4 +129,71 @@ function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
 /** The worker's configuration from its environment; throws a ValidationError naming every bad variable. */
 export function readWorkerEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
   return parseOrThrow(environmentSchema, withoutEmpty(env), 'the worker environment');
+}
+
+/** The Temporal Web UI the CLI links to when TEMPORAL_UI_URL is unset (the dev server's and docker-compose's). */
+export const DEFAULT_TEMPORAL_UI_URL = 'http://localhost:8233';
+
+/** What the `rotator` CLI reads: how to reach Temporal, the inventory and the Web UI; it needs no Vault access. */
+const cliEnvironmentSchema = workerVariablesSchema
+  .pick({
+    TEMPORAL_ADDRESS: true,
+    TEMPORAL_NAMESPACE: true,
+    TEMPORAL_TASK_QUEUE: true,
+    TEMPORAL_TLS_CERT: true,
+    TEMPORAL_TLS_KEY: true,
+    TEMPORAL_TLS_CA: true,
+    TEMPORAL_TLS_SERVER_NAME: true,
+    ROTATOR_INVENTORY: true,
+  })
+  .extend({
+    TEMPORAL_UI_URL: z
+      .url({ protocol: /^https?$/, error: 'expected a URL such as http://localhost:8233' })
+      .default(DEFAULT_TEMPORAL_UI_URL),
+    /** Who the CLI acts for when --requested-by is not given. */
+    USER: z.string().optional(),
+  })
+  .check(
+    crossFieldRule((variables, report) => {
+      const set = variables as Partial<Record<string, unknown>>;
+      if (set.TEMPORAL_TLS_CERT !== undefined && set.TEMPORAL_TLS_KEY === undefined)
+        report(['TEMPORAL_TLS_KEY'], 'required with TEMPORAL_TLS_CERT');
+      if (set.TEMPORAL_TLS_KEY !== undefined && set.TEMPORAL_TLS_CERT === undefined)
+        report(['TEMPORAL_TLS_CERT'], 'required with TEMPORAL_TLS_KEY');
+    }),
+  )
+  .transform((variables) => {
+    const tls = [
+      variables.TEMPORAL_TLS_CA,
+      variables.TEMPORAL_TLS_CERT,
+      variables.TEMPORAL_TLS_KEY,
+      variables.TEMPORAL_TLS_SERVER_NAME,
+    ].some((value) => value !== undefined);
+    return {
+      temporal: {
+        address: variables.TEMPORAL_ADDRESS,
+        namespace: variables.TEMPORAL_NAMESPACE,
+        taskQueue: variables.TEMPORAL_TASK_QUEUE,
+        tls: tls
+          ? {
+              caFile: variables.TEMPORAL_TLS_CA,
+              serverName: variables.TEMPORAL_TLS_SERVER_NAME,
+              client:
+                variables.TEMPORAL_TLS_CERT === undefined || variables.TEMPORAL_TLS_KEY === undefined
+                  ? undefined
+                  : { certFile: variables.TEMPORAL_TLS_CERT, keyFile: variables.TEMPORAL_TLS_KEY },
+            }
+          : undefined,
+      },
+      inventory: variables.ROTATOR_INVENTORY,
+      uiUrl: variables.TEMPORAL_UI_URL.replace(/\/+$/, ''),
+      user: variables.USER,
+    };
+  });
+
+export type CliEnvironment = z.output<typeof cliEnvironmentSchema>;
+
+/** The CLI's configuration from its environment; throws a ValidationError naming every bad variable. */
+export function readCliEnvironment(env: NodeJS.ProcessEnv): CliEnvironment {
+  return parseOrThrow(cliEnvironmentSchema, withoutEmpty(env), 'the CLI environment');
 }

@@ -33,6 +33,8 @@ describe('the worker environment', () => {
       auditLog: './rotator-audit.jsonl',
       logLevel: 'info',
       metricsPort: 9464,
+      healthPort: 8080,
+      shutdownGraceMs: 30_000,
     });
   });
 

@@ -35,7 +35,12 @@ export interface WorkerProcess {
 /** Starts `node <build>/src/worker.js` with the given worker environment (README, "Configuration"). */
 export async function spawnWorker(build: string, env: Record<string, string>): Promise<WorkerProcess> {
   const child: ChildProcess = spawn(process.execPath, [join(build, 'src/worker.js')], {
-    env: { PATH: process.env.PATH ?? '', METRICS_PORT: String(await freePort()), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      METRICS_PORT: String(await freePort()),
+      ROTATOR_HEALTH_PORT: String(await freePort()),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   spawned.add(child);

@@ -613,6 +613,8 @@ export interface GitLabSim {
   callCounts(): Record<string, number>;
   /** How many calls a route has had since the start: faults count their N from here. */
   callsTotal(method: string, route: string): number;
+  /** Requests received and not yet answered (or abandoned by their caller). */
+  inFlight(): number;
   close(): Promise<void>;
 }
 
@@ -624,7 +626,10 @@ export async function startGitLabSim(): Promise<GitLabSim> {
   const calls: RouteCall[] = [];
   const seen = new Map<string, number>();
 
+  let inFlight = 0;
   const server = createServer((request, response) => {
+    inFlight += 1;
+    response.once('close', () => (inFlight -= 1));
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://gitlab.sim');
       const body = await readBody(request);
@@ -689,6 +694,7 @@ export async function startGitLabSim(): Promise<GitLabSim> {
         return counts;
       }, {}),
     callsTotal: (method, route) => seen.get(`${method} ${route}`) ?? 0,
+    inFlight: () => inFlight,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -1,0 +1,52 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { workerVariablesSchema } from '../../src/config/environment';
+
+const ROOT = join(__dirname, '../..');
+
+interface ComposeService {
+  build?: { context: string };
+  image?: string;
+  environment?: Record<string, string>;
+  volumes?: (string | { target: string })[];
+}
+
+/** The file as Docker Compose resolves it; `docker-compose` (Debian's, v1) needs no engine for this. */
+function composeConfig(): { services: Record<string, ComposeService> } {
+  const printed = execFileSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  return parse(printed) as { services: Record<string, ComposeService> };
+}
+
+describe('deployment files', () => {
+  it('docker-compose.yml is valid and runs the worker built from the Dockerfile beside its servers', () => {
+    const { services } = composeConfig();
+    expect(Object.keys(services).sort()).toEqual(
+      ['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'vault', 'worker'].sort(),
+    );
+    expect(services.worker?.build?.context).toBe(ROOT);
+    expect(services.temporal?.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
+  });
+
+  it('wires the worker only with variables the worker reads', () => {
+    const known = Object.keys(workerVariablesSchema.shape);
+    const wired = Object.keys(composeConfig().services.worker?.environment ?? {});
+    expect(wired.filter((name) => !known.includes(name))).toEqual([]);
+    expect(wired).toEqual(expect.arrayContaining(['TEMPORAL_ADDRESS', 'VAULT_ADDR', 'ROTATOR_INVENTORY']));
+  });
+
+  it('the Dockerfile builds in stages and runs unprivileged, prebuilt, with production dependencies only', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev/m);
+    expect(dockerfile).toMatch(/^RUN npm run build$/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*\n.*\/healthz/m);
+    expect(dockerfile).toMatch(/^CMD \["node", "dist\/src\/worker\.js"\]$/m);
+  });
+});
