@@ -1,17 +1,14 @@
 #!/usr/bin/env node
-import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
-import { verifyAuditText } from './audit';
-import { DEFAULT_AUDIT_LOG, DEFAULT_INVENTORY } from './config/environment';
-import { loadInventory } from './inventory/load';
-import { inventoryJsonSchema, type Inventory } from './inventory/schema';
+import { CliContext, EXIT, type CliIo } from './cli/context';
+import { registerFileCommands } from './cli/files';
+import { registerRotate } from './cli/rotate';
+import { registerRotateAll } from './cli/rotate-all';
+import { registerSchedules } from './cli/schedules';
+import { registerHistory, registerStatus } from './cli/status';
+import { registerSteering } from './cli/steer';
 
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
+export type { CliIo };
 
 /** Runs `rotator` with the given arguments (without `node` and the script) and returns its exit code. */
 export async function runCli(
@@ -19,33 +16,26 @@ export async function runCli(
   io: CliIo,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let exitCode: number = EXIT.ok;
+  const cli = new CliContext(io, env);
   const program = new Command('rotator')
     .description('Rotates CI/CD credentials: GitLab access tokens and OAuth2 refresh tokens, kept in Vault.')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 done; 1 a rotation ended rolled back, failed or cancelled (or an invalid file); ' +
+        '2 usage; 3 refused; 4 Temporal unreachable.\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ' +
+        'TEMPORAL_TASK_QUEUE, TEMPORAL_TLS_*, ROTATOR_INVENTORY, TEMPORAL_UI_URL, USER ' +
+        '(README, "The operator CLI").\n',
+    );
 
-  const config = program.command('config').description('check the inventory, or print its JSON Schema');
-  config
-    .command('check')
-    .description('validate an inventory and summarise it; exits 1 when it is invalid')
-    .argument('[file]', `inventory file (default: $ROTATOR_INVENTORY, or ${DEFAULT_INVENTORY})`)
-    .action(async (file: string | undefined) => {
-      exitCode = await checkInventory(file ?? (env.ROTATOR_INVENTORY || DEFAULT_INVENTORY), io);
-    });
-  config
-    .command('schema')
-    .description("print the inventory's JSON Schema, for editors")
-    .action(() => io.stdout(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`));
-
-  const audit = program.command('audit').description('check the audit log');
-  audit
-    .command('verify')
-    .description('check that no entry of the audit log was changed, removed or moved; exits 1 when one was')
-    .argument('[file]', `audit log (default: $ROTATOR_AUDIT_LOG, or ${DEFAULT_AUDIT_LOG})`)
-    .action(async (file: string | undefined) => {
-      exitCode = await verifyAudit(file ?? (env.ROTATOR_AUDIT_LOG || DEFAULT_AUDIT_LOG), io);
-    });
+  registerFileCommands(program, cli);
+  registerRotate(program, cli);
+  registerStatus(program, cli);
+  registerSteering(program, cli);
+  registerHistory(program, cli);
+  registerSchedules(program, cli);
+  registerRotateAll(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -53,76 +43,10 @@ export async function runCli(
     // Commander has already written the usage error, or the help that was asked for.
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     throw error;
+  } finally {
+    await cli.close();
   }
-  return exitCode;
-}
-
-/** A file's text, or undefined once the reason it cannot be read is written. */
-async function readOrReport(file: string, io: CliIo): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    io.stderr(`rotator: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})\n`);
-    return undefined;
-  }
-}
-
-async function verifyAudit(file: string, io: CliIo): Promise<number> {
-  const text = await readOrReport(file, io);
-  if (text === undefined) return EXIT.usage;
-  const result = verifyAuditText(text);
-  if (!result.ok) {
-    io.stderr(`${file}:${result.line}: ${result.problem}\n${file} is broken\n`);
-    return EXIT.invalid;
-  }
-  const noun = result.entries === 1 ? 'entry' : 'entries';
-  io.stdout(`${file} is intact: ${result.entries} ${noun}, last hash ${result.lastHash}\n`);
-  return EXIT.ok;
-}
-
-async function checkInventory(file: string, io: CliIo): Promise<number> {
-  const text = await readOrReport(file, io);
-  if (text === undefined) return EXIT.usage;
-  const result = loadInventory(text);
-  if (!result.ok) {
-    // Errors located in the text read `file:line:column: ...`, as compilers write them.
-    for (const error of result.errors)
-      io.stderr(/^\d+:\d+: /.test(error) ? `${file}:${error}\n` : `${file}: ${error}\n`);
-    io.stderr(
-      `${file} is invalid: ${result.errors.length} ${result.errors.length === 1 ? 'error' : 'errors'}\n`,
-    );
-    return EXIT.invalid;
-  }
-  io.stdout(summary(file, result.inventory));
-  return EXIT.ok;
-}
-
-/** Credentials by source kind and environment, as a table with totals. */
-function summary(file: string, { credentials }: Inventory): string {
-  const environments = [...new Set(credentials.map((credential) => credential.environment))].sort();
-  const kinds = [...new Set(credentials.map((credential) => credential.source.kind))].sort();
-  const count = (kind: string | undefined, environment: string | undefined) =>
-    credentials.filter(
-      (credential) =>
-        (kind === undefined || credential.source.kind === kind) &&
-        (environment === undefined || credential.environment === environment),
-    ).length;
-  // One column per environment, then the total over all of them (undefined: any environment).
-  const columns = [...environments, undefined];
-  const heading = (environment: string | undefined) => environment ?? 'total';
-  const labelWidth = Math.max(...['source kind', ...kinds].map((label) => label.length));
-  const row = (label: string, kind: string | undefined) =>
-    [
-      label.padEnd(labelWidth),
-      ...columns.map((environment) => String(count(kind, environment)).padStart(heading(environment).length)),
-    ].join('  ');
-  const table = [
-    ['source kind'.padEnd(labelWidth), ...columns.map(heading)].join('  '),
-    ...kinds.map((kind) => row(kind, kind)),
-    row('total', undefined),
-  ];
-  const noun = credentials.length === 1 ? 'credential' : 'credentials';
-  return `${file} is valid: ${credentials.length} ${noun}\n\n${table.join('\n')}\n`;
+  return cli.exitCode;
 }
 
 if (require.main === module) {

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { RotationRequest } from '../activities/rotation';
 import type { rotateCredential } from '../workflows';
+import { CREDENTIAL_ID } from './search-attributes';
 
 /** One rotation per credential at a time: Temporal refuses a second start while one with this id runs. */
 export function rotationWorkflowId(credentialId: string): string {
@@ -14,5 +15,7 @@ export function startRotation(client: Client, taskQueue: string, request: Rotati
     workflowId: rotationWorkflowId(request.credentialId),
     args: [request],
     staticSummary: `rotate ${request.credentialId} (${request.reason})`,
+    // Set at start too, so that visibility finds the rotation before its first workflow task runs.
+    typedSearchAttributes: [{ key: CREDENTIAL_ID, value: request.credentialId }],
   });
 }

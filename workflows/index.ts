@@ -9,3 +9,4 @@ export {
   retryRollback,
   resolve,
 } from './rotate-credential';
+export { rotateAll, rotateAllProgress } from './rotate-all';

@@ -1,0 +1,313 @@
+import { readFile } from 'node:fs/promises';
+import {
+  Client,
+  Connection,
+  ScheduleNotFoundError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+  type TLSConfig,
+  type WorkflowExecutionInfo,
+} from '@temporalio/client';
+import { NamespaceNotFoundError } from '@temporalio/common';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { readCliEnvironment, type CliEnvironment } from '../config/environment';
+import { loadInventory } from '../inventory/load';
+import type { Credential, Inventory } from '../inventory/schema';
+import { ROTATION_OUTCOME, ROTATION_PHASE } from '../search-attributes';
+import { ValidationError, problemsIn, validate } from '../validation';
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** The exit codes of every command; the README's "The operator CLI" lists the same. */
+export const EXIT = {
+  ok: 0,
+  /** A rotation ended rolled back, failed or cancelled; an inventory or audit log is invalid. */
+  failed: 1,
+  /** A wrong argument, an unknown credential, an unreadable inventory, a bad environment variable. */
+  usage: 2,
+  /** Temporal or the workflow refused: a rotation already runs, none runs to steer, an update was rejected. */
+  refused: 3,
+  /** Temporal cannot be reached, or its namespace does not exist. */
+  unavailable: 4,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** An error the operator can act on; `run` prints its message and exits with its code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode,
+  ) {
+    super(message);
+  }
+}
+
+/** What every command gets: output, environment, and a Temporal client made on first use. */
+export class CliContext {
+  private connection: Connection | undefined;
+  private environment: CliEnvironment | undefined;
+  exitCode: ExitCode = EXIT.ok;
+
+  constructor(
+    readonly io: CliIo,
+    readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  get config(): CliEnvironment {
+    if (this.environment === undefined) {
+      try {
+        this.environment = readCliEnvironment(this.env);
+      } catch (error) {
+        if (error instanceof ValidationError) throw new CliError(error.message, EXIT.usage);
+        throw error;
+      }
+    }
+    return this.environment;
+  }
+
+  async client(): Promise<Client> {
+    const { address, namespace, tls } = this.config.temporal;
+    if (this.connection === undefined) {
+      try {
+        this.connection = await Connection.connect({
+          address,
+          tls: await clientTls(tls),
+          connectTimeout: '5 seconds',
+        });
+      } catch (error) {
+        throw unreachable(address, error);
+      }
+    }
+    return new Client({ connection: this.connection, namespace });
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close();
+  }
+
+  /** The inventory the worker rotates from; an unreadable or invalid one stops the command. */
+  async inventory(): Promise<Inventory> {
+    const file = this.config.inventory;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new CliError(
+        `cannot read the inventory ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'}): ` +
+          'set ROTATOR_INVENTORY to its path',
+        EXIT.usage,
+      );
+    }
+    const result = loadInventory(text);
+    if (!result.ok) {
+      throw new CliError(
+        `the inventory ${file} is invalid (${result.errors.length === 1 ? '1 error' : `${result.errors.length} errors`}): run \`rotator config check ${file}\``,
+        EXIT.usage,
+      );
+    }
+    return result.inventory;
+  }
+
+  /** The credential with this id, or an error that names the inventory and the ids it holds. */
+  async credential(id: string): Promise<Credential> {
+    const inventory = await this.inventory();
+    const found = inventory.credentials.find((credential) => credential.id === id);
+    if (found !== undefined) return found;
+    const known = inventory.credentials.map((credential) => credential.id);
+    const shown = known.length > 10 ? `${known.slice(0, 10).join(', ')}, ...` : known.join(', ');
+    throw new CliError(
+      `no credential "${id}" in the inventory ${this.config.inventory} (it has: ${shown})`,
+      EXIT.usage,
+    );
+  }
+
+  /** Who the operator is: --requested-by, else $USER. */
+  requester(given: string | undefined): string {
+    const name = (given ?? this.config.user ?? '').trim();
+    if (name === '') throw new CliError('--requested-by: required when USER is not set', EXIT.usage);
+    return name;
+  }
+
+  /** The Temporal Web UI page of a workflow (its latest run, or the given one). */
+  workflowUrl(workflowId: string, runId?: string): string {
+    const { uiUrl, temporal } = this.config;
+    const base = `${uiUrl}/namespaces/${encodeURIComponent(temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+    return runId === undefined ? base : `${base}/${encodeURIComponent(runId)}/history`;
+  }
+
+  /** Writes a document for scripts: one JSON value on stdout. */
+  json(value: unknown): void {
+    this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** The CliError for an error the operator can act on (theirs, or Temporal's); undefined for a bug. */
+  private known(error: unknown): CliError | undefined {
+    if (error instanceof CliError) return error;
+    // Without a configuration read, nothing has reached Temporal yet.
+    if (this.environment === undefined) return undefined;
+    const { address, namespace } = this.environment.temporal;
+    if (error instanceof NamespaceNotFoundError) {
+      return new CliError(
+        `Temporal at ${address} has no namespace "${namespace}": set TEMPORAL_NAMESPACE`,
+        EXIT.unavailable,
+      );
+    }
+    // gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): the server went away after the connection was made.
+    const cause = (error as { cause?: unknown }).cause;
+    const lost = [error, cause].find(
+      (candidate) => isGrpcServiceError(candidate) && (candidate.code === 14 || candidate.code === 4),
+    );
+    return lost === undefined ? undefined : unreachable(address, lost);
+  }
+
+  /**
+   * Runs a command's body: prints an error's message on stderr and records its exit code. Errors that are
+   * neither the operator's nor Temporal's are bugs, and keep their stack.
+   */
+  action<A extends unknown[]>(body: (...args: A) => Promise<ExitCode>) {
+    return async (...args: A): Promise<void> => {
+      try {
+        this.exitCode = await body(...args);
+      } catch (error) {
+        const known = this.known(error);
+        if (known === undefined) throw error;
+        this.io.stderr(`rotator: ${known.message}\n`);
+        this.exitCode = known.exitCode;
+      }
+    };
+  }
+}
+
+function unreachable(address: string, error: unknown): CliError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CliError(
+    `cannot reach Temporal at ${address} (${reason}): start it, or set TEMPORAL_ADDRESS to its host:port`,
+    EXIT.unavailable,
+  );
+}
+
+async function clientTls(tls: CliEnvironment['temporal']['tls']): Promise<TLSConfig | undefined> {
+  if (tls === undefined) return undefined;
+  const read = async (file: string, variable: string) => {
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw new CliError(
+        `cannot read ${variable} ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})`,
+        EXIT.usage,
+      );
+    }
+  };
+  return {
+    serverNameOverride: tls.serverName,
+    serverRootCACertificate: tls.caFile === undefined ? undefined : await read(tls.caFile, 'TEMPORAL_TLS_CA'),
+    clientCertPair:
+      tls.client === undefined
+        ? undefined
+        : {
+            crt: await read(tls.client.certFile, 'TEMPORAL_TLS_CERT'),
+            key: await read(tls.client.keyFile, 'TEMPORAL_TLS_KEY'),
+          },
+  };
+}
+
+/** Parses a command's options with zod; a problem becomes a usage error naming the option. */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = validate(schema, input);
+  if (!result.success) {
+    // Options are named as typed: requestedBy is --requested-by.
+    const option = (path: PropertyKey[]) =>
+      path.length === 0
+        ? 'arguments'
+        : `--${String(path[0])
+            .replace(/([a-z])([A-Z])/g, '$1-$2')
+            .toLowerCase()}`;
+    throw new CliError(
+      problemsIn(result.error)
+        .map((problem) => `${option(problem.path)}: ${problem.message}`)
+        .join('; '),
+      EXIT.usage,
+    );
+  }
+  return result.data;
+}
+
+/** Adds the options every command has. */
+export function withJson(command: Command): Command {
+  return command.option('--json', 'print one JSON document on stdout, for scripts');
+}
+
+/** A run of a rotation as visibility knows it: enough for the status table and the history. */
+export interface RotationRun {
+  workflowId: string;
+  runId: string;
+  /** `running`, or how it closed: the outcome it recorded, else Temporal's status (`terminated`, ...). */
+  state: string;
+  phase?: string;
+  outcome?: string;
+  startedAt: string;
+  closedAt?: string;
+}
+
+export function rotationRun(info: WorkflowExecutionInfo): RotationRun {
+  const outcome = info.typedSearchAttributes.get(ROTATION_OUTCOME);
+  const phase = info.typedSearchAttributes.get(ROTATION_PHASE);
+  const running = info.status.name === 'RUNNING';
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    state: running ? 'running' : (outcome ?? info.status.name.toLowerCase().replace(/_/g, '-')),
+    ...(phase === undefined ? {} : { phase }),
+    ...(outcome === undefined ? {} : { outcome }),
+    startedAt: info.startTime.toISOString(),
+    ...(info.closeTime === undefined ? {} : { closedAt: info.closeTime.toISOString() }),
+  };
+}
+
+/** The rotations of a credential that visibility knows, newest first. */
+export async function rotationRuns(client: Client, credentialId: string): Promise<RotationRun[]> {
+  const runs: RotationRun[] = [];
+  const query = `CredentialId = ${JSON.stringify(credentialId)} AND WorkflowType = "rotateCredential"`;
+  for await (const info of client.workflow.list({ query })) runs.push(rotationRun(info));
+  return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+}
+
+/** Whether a not-found from Temporal means "nothing to act on" rather than a bug. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof WorkflowNotFoundError || error instanceof ScheduleNotFoundError;
+}
+
+/** Rows as aligned columns under a heading; the last column is not padded. */
+export function table(heading: string[], rows: string[][]): string {
+  const widths = heading.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(heading), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** A duration in the inventory's words, largest units first: `6d 23h`, `15m`, `40s`. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.round(Math.abs(ms) / 1000);
+  const parts: [number, string][] = [
+    [Math.floor(seconds / 86_400), 'd'],
+    [Math.floor((seconds % 86_400) / 3_600), 'h'],
+    [Math.floor((seconds % 3_600) / 60), 'm'],
+    [seconds % 60, 's'],
+  ];
+  const shown = parts.filter(([amount]) => amount > 0).slice(0, 2);
+  return shown.length === 0 ? '0s' : shown.map(([amount, unit]) => `${amount}${unit}`).join(' ');
+}
+
+/** A moment as operators read it in a table: UTC to the second. */
+export function moment(iso: string | undefined): string {
+  return iso === undefined ? '-' : iso.replace(/\.\d+Z$/, 'Z');
+}

@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { verifyAuditText } from '../audit';
+import { DEFAULT_AUDIT_LOG, DEFAULT_INVENTORY } from '../config/environment';
+import { loadInventory } from '../inventory/load';
+import { inventoryJsonSchema, type Inventory } from '../inventory/schema';
+import { CliContext, EXIT, type CliIo, type ExitCode } from './context';
+
+/** The commands that read files and need no Temporal: `config check|schema` and `audit verify`. */
+export function registerFileCommands(program: Command, cli: CliContext): void {
+  const config = program.command('config').description('check the inventory, or print its JSON Schema');
+  config
+    .command('check')
+    .description('validate an inventory and summarise it; exits 1 when it is invalid')
+    .argument('[file]', `inventory file (default: $ROTATOR_INVENTORY, or ${DEFAULT_INVENTORY})`)
+    .action(
+      cli.action(async (file: string | undefined) =>
+        checkInventory(file ?? (cli.env.ROTATOR_INVENTORY || DEFAULT_INVENTORY), cli.io),
+      ),
+    );
+  config
+    .command('schema')
+    .description("print the inventory's JSON Schema, for editors")
+    .action(
+      cli.action(async () => {
+        cli.io.stdout(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
+        return EXIT.ok;
+      }),
+    );
+
+  const audit = program.command('audit').description('check the audit log');
+  audit
+    .command('verify')
+    .description('check that no entry of the audit log was changed, removed or moved; exits 1 when one was')
+    .argument('[file]', `audit log (default: $ROTATOR_AUDIT_LOG, or ${DEFAULT_AUDIT_LOG})`)
+    .action(
+      cli.action(async (file: string | undefined) =>
+        verifyAudit(file ?? (cli.env.ROTATOR_AUDIT_LOG || DEFAULT_AUDIT_LOG), cli.io),
+      ),
+    );
+}
+
+/** A file's text, or undefined once the reason it cannot be read is written. */
+async function readOrReport(file: string, io: CliIo): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    io.stderr(`rotator: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})\n`);
+    return undefined;
+  }
+}
+
+async function verifyAudit(file: string, io: CliIo): Promise<ExitCode> {
+  const text = await readOrReport(file, io);
+  if (text === undefined) return EXIT.usage;
+  const result = verifyAuditText(text);
+  if (!result.ok) {
+    io.stderr(`${file}:${result.line}: ${result.problem}\n${file} is broken\n`);
+    return EXIT.failed;
+  }
+  const noun = result.entries === 1 ? 'entry' : 'entries';
+  io.stdout(`${file} is intact: ${result.entries} ${noun}, last hash ${result.lastHash}\n`);
+  return EXIT.ok;
+}
+
+async function checkInventory(file: string, io: CliIo): Promise<ExitCode> {
+  const text = await readOrReport(file, io);
+  if (text === undefined) return EXIT.usage;
+  const result = loadInventory(text);
+  if (!result.ok) {
+    // Errors located in the text read `file:line:column: ...`, as compilers write them.
+    for (const error of result.errors)
+      io.stderr(/^\d+:\d+: /.test(error) ? `${file}:${error}\n` : `${file}: ${error}\n`);
+    io.stderr(
+      `${file} is invalid: ${result.errors.length} ${result.errors.length === 1 ? 'error' : 'errors'}\n`,
+    );
+    return EXIT.failed;
+  }
+  io.stdout(summary(file, result.inventory));
+  return EXIT.ok;
+}
+
+/** Credentials by source kind and environment, as a table with totals. */
+function summary(file: string, { credentials }: Inventory): string {
+  const environments = [...new Set(credentials.map((credential) => credential.environment))].sort();
+  const kinds = [...new Set(credentials.map((credential) => credential.source.kind))].sort();
+  const count = (kind: string | undefined, environment: string | undefined) =>
+    credentials.filter(
+      (credential) =>
+        (kind === undefined || credential.source.kind === kind) &&
+        (environment === undefined || credential.environment === environment),
+    ).length;
+  // One column per environment, then the total over all of them (undefined: any environment).
+  const columns = [...environments, undefined];
+  const heading = (environment: string | undefined) => environment ?? 'total';
+  const labelWidth = Math.max(...['source kind', ...kinds].map((label) => label.length));
+  const row = (label: string, kind: string | undefined) =>
+    [
+      label.padEnd(labelWidth),
+      ...columns.map((environment) => String(count(kind, environment)).padStart(heading(environment).length)),
+    ].join('  ');
+  const table = [
+    ['source kind'.padEnd(labelWidth), ...columns.map(heading)].join('  '),
+    ...kinds.map((kind) => row(kind, kind)),
+    row('total', undefined),
+  ];
+  const noun = credentials.length === 1 ? 'credential' : 'credentials';
+  return `${file} is valid: ${credentials.length} ${noun}\n\n${table.join('\n')}\n`;
+}

@@ -1,0 +1,219 @@
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { Credential } from '../inventory/schema';
+import type { RotationStatus } from '../../workflows/rotate-credential';
+import {
+  CliContext,
+  EXIT,
+  humanDuration,
+  moment,
+  rotationRuns,
+  table,
+  withJson,
+  type RotationRun,
+} from './context';
+import { STATUS_QUERY } from './rotate';
+
+/** One credential's line in `rotator status`. */
+interface CredentialRow {
+  credentialId: string;
+  environment: string;
+  /** The newest rotation, running or ended. */
+  last?: RotationRun;
+  /** When the last rotation that rotated ended: the current value's age counts from there. */
+  lastRotatedAt?: string;
+  /** policy.every after that; undefined when cred-rotator never rotated it (it is due now). */
+  nextDueAt?: string;
+  ageSeconds?: number;
+  overdue: boolean;
+}
+
+export function registerStatus(program: Command, cli: CliContext): void {
+  withJson(
+    program
+      .command('status')
+      .summary('every credential at a glance, or one rotation in detail')
+      .description(
+        'without an id, a table of every credential of the inventory: last rotation and its outcome, the ' +
+          'phase of a running one, next due time and age; with an id, the running or last rotation in detail',
+      )
+      .argument('[id]', 'credential id from the inventory'),
+  ).action(
+    cli.action(async (id: string | undefined, options: { json?: boolean }) => {
+      if (id !== undefined) return showRotation(cli, id, options.json === true);
+      const { credentials } = await cli.inventory();
+      const client = await cli.client();
+      const now = Date.now();
+      const rows = await Promise.all(credentials.map((credential) => credentialRow(client, credential, now)));
+      if (options.json === true) {
+        cli.json(rows);
+        return EXIT.ok;
+      }
+      cli.io.stdout(
+        table(
+          ['CREDENTIAL', 'ENVIRONMENT', 'LAST ROTATION', 'STATE', 'LAST ROTATED', 'AGE', 'NEXT DUE'],
+          rows.map((row) => [
+            row.credentialId,
+            row.environment,
+            moment(row.last?.startedAt),
+            row.last === undefined
+              ? 'never'
+              : row.last.state === 'running'
+                ? `running (${row.last.phase ?? 'starting'})`
+                : row.last.state,
+            moment(row.lastRotatedAt),
+            row.ageSeconds === undefined ? '-' : humanDuration(row.ageSeconds * 1000),
+            row.nextDueAt === undefined
+              ? 'now (never rotated)'
+              : `${moment(row.nextDueAt)}${row.overdue ? ' OVERDUE' : ''}`,
+          ]),
+        ),
+      );
+      return EXIT.ok;
+    }),
+  );
+}
+
+async function credentialRow(client: Client, credential: Credential, now: number): Promise<CredentialRow> {
+  const runs = await rotationRuns(client, credential.id);
+  const rotated = runs.find((run) => run.outcome === 'rotated' && run.closedAt !== undefined);
+  const lastRotatedAt = rotated?.closedAt;
+  const nextDue =
+    lastRotatedAt === undefined ? undefined : Date.parse(lastRotatedAt) + credential.policy.every;
+  return {
+    credentialId: credential.id,
+    environment: credential.environment,
+    ...(runs[0] === undefined ? {} : { last: runs[0] }),
+    ...(lastRotatedAt === undefined
+      ? {}
+      : {
+          lastRotatedAt,
+          nextDueAt: new Date(nextDue ?? now).toISOString(),
+          ageSeconds: Math.round((now - Date.parse(lastRotatedAt)) / 1000),
+        }),
+    overdue: nextDue !== undefined && nextDue + credential.policy.jitter < now,
+  };
+}
+
+/** The running or last rotation of one credential, from its `status` query. */
+async function showRotation(cli: CliContext, id: string, json: boolean) {
+  await cli.credential(id);
+  const client = await cli.client();
+  const [last] = await rotationRuns(client, id);
+  if (last === undefined) {
+    if (json) cli.json({ credentialId: id, rotation: null });
+    else
+      cli.io.stdout(`${id} has not been rotated by cred-rotator yet: \`rotator rotate ${id}\` starts one\n`);
+    return EXIT.ok;
+  }
+  const url = cli.workflowUrl(last.workflowId, last.runId);
+  let status: RotationStatus | undefined;
+  let unanswered: string | undefined;
+  try {
+    status = await client.workflow.getHandle(last.workflowId, last.runId).query<RotationStatus>(STATUS_QUERY);
+  } catch (error) {
+    // A query is answered by a worker, which replays an ended rotation to do so.
+    unanswered =
+      `the rotation did not answer its status query (${(error as Error).message}): is a worker polling ` +
+      `${cli.config.temporal.taskQueue}?`;
+  }
+  if (json) {
+    cli.json({ credentialId: id, rotation: { ...last, url }, status: status ?? null });
+    if (unanswered !== undefined) cli.io.stderr(`rotator: ${unanswered}\n`);
+    return EXIT.ok;
+  }
+  const lines = [
+    `${id}: ${last.state === 'running' ? `rotating, phase ${status?.phase ?? last.phase ?? 'starting'}` : last.state}`,
+    `  workflow  ${last.workflowId} (run ${last.runId})`,
+    `  web UI    ${url}`,
+    `  started   ${moment(last.startedAt)}${last.closedAt === undefined ? '' : `, ended ${moment(last.closedAt)}`}`,
+  ];
+  if (status !== undefined) lines.push(...statusLines(status));
+  cli.io.stdout(`${lines.join('\n')}\n`);
+  if (unanswered !== undefined) cli.io.stderr(`rotator: ${unanswered}\n`);
+  return EXIT.ok;
+}
+
+function statusLines(status: RotationStatus): string[] {
+  const lines: string[] = [];
+  if (status.outcome !== undefined) lines.push(`  outcome   ${status.outcome}: ${status.detail ?? ''}`);
+  const { current, previous, staged } = status.vault;
+  const versions = [
+    current === undefined ? undefined : `current v${current}`,
+    previous === undefined ? undefined : `previous v${previous}`,
+    staged === undefined ? undefined : `staged v${staged}`,
+  ].filter((part) => part !== undefined);
+  if (versions.length > 0) lines.push(`  vault     ${versions.join(', ')}`);
+  if (status.oldTokenId !== undefined || status.newTokenId !== undefined) {
+    lines.push(`  tokens    old ${status.oldTokenId ?? '-'}, new ${status.newTokenId ?? '-'}`);
+  }
+  if (status.approvedBy !== undefined) lines.push(`  approved  by ${status.approvedBy}`);
+  if (status.abortedBy !== undefined) {
+    const { requestedBy, reason, phase } = status.abortedBy;
+    lines.push(`  aborted   by ${requestedBy} while ${phase}: ${reason}`);
+  }
+  if (status.overlapEndsAt !== undefined) lines.push(`  overlap   ends ${moment(status.overlapEndsAt)}`);
+  if (status.targets.length > 0) {
+    lines.push('  targets');
+    for (const target of status.targets) lines.push(`    ${target.state.padEnd(15)} ${target.name}`);
+  }
+  lines.push('  timeline');
+  for (const entry of status.timeline) {
+    const result = entry.result ?? 'running';
+    lines.push(
+      `    ${moment(entry.startedAt)}  ${result.padEnd(7)} ${entry.step}${entry.recovery === true ? ' (recovery)' : ''}`,
+    );
+  }
+  if (status.failures.length > 0) {
+    lines.push('  failures');
+    for (const failure of status.failures) {
+      lines.push(
+        `    ${moment(failure.at)}  ${failure.step}: ${failure.class}: ${failure.message}`,
+        `      recovery: ${failure.recovery}${failure.recovered ? ' (recovered)' : ''}`,
+      );
+    }
+  }
+  if (status.alerts.length > 0) {
+    lines.push('  alerts');
+    for (const alert of status.alerts) lines.push(`    ${alert}`);
+  }
+  return lines;
+}
+
+export function registerHistory(program: Command, cli: CliContext): void {
+  withJson(
+    program
+      .command('history')
+      .summary('past rotations of a credential, with Web UI links')
+      .description('past rotations of a credential from Temporal visibility, newest first, with Web UI links')
+      .argument('<id>', 'credential id from the inventory'),
+  ).action(
+    cli.action(async (id: string, options: { json?: boolean }) => {
+      await cli.credential(id);
+      const runs = (await rotationRuns(await cli.client(), id)).map((run) => ({
+        ...run,
+        url: cli.workflowUrl(run.workflowId, run.runId),
+      }));
+      if (options.json === true) {
+        cli.json(runs);
+        return EXIT.ok;
+      }
+      if (runs.length === 0) {
+        cli.io.stdout(`${id} has not been rotated by cred-rotator yet\n`);
+        return EXIT.ok;
+      }
+      cli.io.stdout(
+        table(
+          ['STARTED', 'ENDED', 'OUTCOME', 'WEB UI'],
+          runs.map((run) => [
+            moment(run.startedAt),
+            moment(run.closedAt),
+            run.state === 'running' ? `running (${run.phase ?? 'starting'})` : run.state,
+            run.url,
+          ]),
+        ),
+      );
+      return EXIT.ok;
+    }),
+  );
+}
