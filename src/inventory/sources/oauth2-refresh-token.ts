@@ -23,7 +23,9 @@ export const oauth2RefreshToken = z
       .describe('RFC 7662 introspection endpoint: verify asks it whether the new token is active'),
     revocationUrl: serverUrl
       .optional()
-      .describe('RFC 7009 revocation endpoint: a refresh token someone else used gets our access token revoked'),
+      .describe(
+        'RFC 7009 revocation endpoint: a refresh token someone else used gets our access token revoked',
+      ),
     strategy: z
       .literal('rotate-in-place')
       .default('rotate-in-place')
