@@ -554,10 +554,16 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     }
   } catch (error) {
     const failed = failedStep('resume dependents');
+    // Revoking the old token is the last step, so after any failure here it is still valid.
+    const oldLeft =
+      issued.revokedTokenId === undefined
+        ? `old token ${detection.currentTokenId} is still valid: revoke it by hand`
+        : undefined;
+    if (oldLeft !== undefined) status.alerts.push(oldLeft);
     finish('failed', `${failed} failed after promote`);
     const message =
       `rotate ${id}: ${failed} failed after promote (${describeFailure(error)}), not rolled back: ` +
-      `new token ${issued.tokenId} is live in Vault and every target`;
+      `new token ${issued.tokenId} is live in Vault and every target${oldLeft === undefined ? '' : `; ${oldLeft}`}`;
     const unrecorded = await audit.recordOutcome('failed', 'failed', message);
     throw ApplicationFailure.create({
       type: 'RotationIncomplete',

@@ -23,3 +23,8 @@ export function testServers(): TestServers {
     );
   return JSON.parse(exported) as TestServers;
 }
+
+/** Whether this process runs under jest's global setup (the simulators also run in the sandbox). */
+export function isTestRun(): boolean {
+  return Boolean(process.env[VARIABLE]);
+}

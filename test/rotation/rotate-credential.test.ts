@@ -505,7 +505,9 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(await handle.query(statusQuery)).toMatchObject({
       outcome: 'failed',
       vault: { current: 2, previous: 1 },
+      alerts: [`old token ${credential.old.id} is still valid: revoke it by hand`],
     });
+    expect(cause?.message).toMatch(/; old token \d+ is still valid: revoke it by hand$/);
     expect(audited('revoke-fails').slice(-2)).toMatchObject([
       { event: 'resumed', step: 'resume dependents' },
       { event: 'failed', step: 'revoke old', outcome: 'failed', detail: cause?.message },
