@@ -15,8 +15,8 @@ import { ROTATION_OUTCOME } from './search-attributes';
 
 /** The workflow this module measures; others (the self-check) pass through. */
 const ROTATION_WORKFLOW = 'rotateCredential';
-/** The activity only a lost mint's recovery runs. */
-const RECOVERY_ACTIVITY = 'findOrphanCredentials';
+/** The activities only recoveries run: a lost mint's search for orphans, the wait for Vault. */
+const RECOVERY_ACTIVITIES = new Set(['findOrphanCredentials', 'awaitVault']);
 /** Step durations, in seconds: a step takes from well under a second to an hour of retries. */
 export const STEP_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
@@ -77,10 +77,10 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
     outbound: [
       {
         async scheduleActivity(input, next) {
-          if (input.activityType === RECOVERY_ACTIVITY) {
+          if (RECOVERY_ACTIVITIES.has(input.activityType)) {
             metricMeter
-              .createCounter(METRICS.recoveries, undefined, 'Recoveries of a mint whose answer was lost')
-              .add(1, { credential_id: credentialId });
+              .createCounter(METRICS.recoveries, undefined, 'Recoveries run: a lost mint, a wait for Vault')
+              .add(1, { credential_id: credentialId, recovery: input.activityType });
           }
           // Workflow time: from scheduling to the result, retries and backoff included.
           const startedAt = Date.now();
