@@ -51,6 +51,9 @@ export interface Detection {
 }
 
 const DAY_MS = 86_400_000;
+/** A token is due this share of `policy.every` early, at most an hour. */
+const DUE_MARGIN = 0.1;
+const MAX_DUE_MARGIN_MS = 3_600_000;
 
 /** Rotate when compromised, forced, dead, expiring within `rotateBefore` or older than `every`; else skip. */
 export function decideRotation(
@@ -70,7 +73,10 @@ export function decideRotation(
   ) {
     return { due: true, why: `the current token expires ${token.expiresAt}, within policy.rotateBefore` };
   }
-  const dueAt = new Date(Date.parse(token.createdAt) + policy.every);
+  // A schedule fires every `every`, and its detect runs a little earlier in its rotation than the last
+  // rotation's issue did: without this margin each second run would find the token seconds short of due.
+  const margin = Math.min(policy.every * DUE_MARGIN, MAX_DUE_MARGIN_MS);
+  const dueAt = new Date(Date.parse(token.createdAt) + policy.every - margin);
   if (dueAt <= now)
     return { due: true, why: `the current token is older than policy.every (due ${dueAt.toISOString()})` };
   const days = Math.ceil((dueAt.getTime() - now.getTime()) / DAY_MS);

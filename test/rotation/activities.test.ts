@@ -164,8 +164,27 @@ describe('decideRotation', () => {
       now,
     );
 
-  it('skips a young, healthy token, saying when it is due', () => {
-    expect(decide({})).toEqual({ due: false, why: 'not due until 2026-06-21T00:00:00.000Z (in 6 days)' });
+  it('skips a young, healthy token, saying when it is due (an hour early, at most 10% of every)', () => {
+    expect(decide({})).toEqual({ due: false, why: 'not due until 2026-06-20T23:00:00.000Z (in 6 days)' });
+  });
+
+  it('finds due a token a schedule interval old, though its rotation minted it seconds after that one started', () => {
+    const hourly = { every: 3_600_000 };
+    const lastIssue = '2026-06-14T23:00:05Z';
+    const decided = decideRotation(
+      { reason: 'scheduled', requestedBy: 'schedule' },
+      hourly,
+      { ...token, createdAt: lastIssue },
+      now,
+    );
+    expect(decided.due).toBe(true);
+    const young = decideRotation(
+      { reason: 'scheduled', requestedBy: 'schedule' },
+      hourly,
+      { ...token, createdAt: '2026-06-14T23:10:00Z' },
+      now,
+    );
+    expect(young.due).toBe(false);
   });
 
   it('rotates when compromised, forced, dead, expiring within rotateBefore or older than every', () => {
