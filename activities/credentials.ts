@@ -4,7 +4,7 @@ import type { AuditSink } from '../src/audit';
 import { allProviders } from '../src/providers/all';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
-import type { CredentialState, PauseRecord, TargetSnapshot } from '../src/providers/types';
+import type { CredentialState, PauseRecord, TargetCheck, TargetSnapshot } from '../src/providers/types';
 import { parseOrThrow } from '../src/validation';
 import {
   VaultError,
@@ -72,6 +72,10 @@ const orphansInputSchema = z
   .strict();
 const targetInputSchema = z.object({ target: adapterRefSchema }).strict();
 const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema, ...audited }).strict();
+/** `since`: when the value came to exist, for targets that cannot return it (see `CredentialTarget.holds`). */
+const checkTargetInputSchema = targetInputSchema
+  .extend({ value: secretVersionSchema, since: z.string().optional() })
+  .strict();
 const snapshotSchema = z.union([
   z.object({ exists: z.literal(false) }).strict(),
   z
@@ -96,6 +100,7 @@ export type InspectCredentialInput = z.infer<typeof inspectInputSchema>;
 export type FindOrphansInput = z.infer<typeof orphansInputSchema>;
 export type TargetInput = z.infer<typeof targetInputSchema>;
 export type WriteTargetInput = z.infer<typeof writeInputSchema>;
+export type CheckTargetInput = z.infer<typeof checkTargetInputSchema>;
 export type RestoreTargetInput = z.infer<typeof restoreInputSchema>;
 export type DependentInput = z.infer<typeof dependentInputSchema>;
 export type ResumeDependentInput = z.infer<typeof resumeInputSchema>;
@@ -390,6 +395,19 @@ export function createCredentialActivities({
         } = parseOrThrow(writeInputSchema, input, 'writeTarget input');
         await (await adapter(providers.targets, ref, 'target')).write(ref.spec, await valueAt(value));
         await record(context, { event: 'distributed', vault: { staged: value.version } });
+      });
+    },
+
+    /** Whether the target holds the Vault version `value` (the health check): the answer carries no value. */
+    async checkTarget(input: CheckTargetInput): Promise<TargetCheck> {
+      return asActivity(async () => {
+        const {
+          target: ref,
+          value,
+          since,
+        } = parseOrThrow(checkTargetInputSchema, input, 'checkTarget input');
+        const target = await adapter(providers.targets, ref, 'target');
+        return target.holds(ref.spec, { value: await valueAt(value), since });
       });
     },
 

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
+import { createAlertActivities, type AlertSettings } from './alerts';
 import { createCredentialActivities, type ProviderRegistry } from './credentials';
 import { asActivity } from './failures';
+import { createHealthActivities } from './health';
 import { createRotationActivities } from './rotation';
 import { inventoryReader, type InventoryWatcher } from '../src/inventory/watch';
 import { allProviders } from '../src/providers/all';
@@ -24,6 +26,8 @@ export interface ActivityDependencies {
   inventory?: Pick<InventoryWatcher, 'current' | 'reload'>;
   /** Where each step records its lifecycle events. */
   audit: AuditSink;
+  /** Where alerts go; by default they are logged. */
+  alerts?: AlertSettings;
 }
 
 export function createActivities({
@@ -32,18 +36,15 @@ export function createActivities({
   inventoryPath,
   inventory,
   audit,
+  alerts = {},
 }: ActivityDependencies) {
   const credentials = createCredentialActivities({ vault, providers, audit });
+  const readInventory = inventoryReader(inventoryPath, inventory);
   return {
     ...credentials,
-    ...createRotationActivities({
-      vault,
-      providers,
-      inventoryPath,
-      readInventory: inventoryReader(inventoryPath, inventory),
-      credentials,
-      audit,
-    }),
+    ...createRotationActivities({ vault, providers, inventoryPath, readInventory, credentials, audit }),
+    ...createAlertActivities(alerts),
+    ...createHealthActivities({ vault, providers, inventoryPath, readInventory }),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {
       return asActivity(async () => {

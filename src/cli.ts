@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliContext, EXIT, type CliIo } from './cli/context';
 import { registerFileCommands } from './cli/files';
+import { registerHealth } from './cli/health';
 import { registerRotate } from './cli/rotate';
 import { registerRotateAll } from './cli/rotate-all';
 import { registerSchedules } from './cli/schedules';
@@ -24,7 +25,7 @@ export async function runCli(
     .addHelpText(
       'after',
       '\nExit codes: 0 done; 1 a rotation ended rolled back, failed or cancelled (or an invalid file); ' +
-        '2 usage; 3 refused; 4 Temporal unreachable.\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ' +
+        '2 usage; 3 refused; 4 Temporal unreachable; `health` exits 1 when it finds a problem.\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ' +
         'TEMPORAL_TASK_QUEUE, TEMPORAL_TLS_*, ROTATOR_INVENTORY, TEMPORAL_UI_URL, USER ' +
         '(README, "The operator CLI").\n',
     );
@@ -36,6 +37,7 @@ export async function runCli(
   registerHistory(program, cli);
   registerSchedules(program, cli);
   registerRotateAll(program, cli);
+  registerHealth(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

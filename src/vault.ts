@@ -35,6 +35,8 @@ export interface SecretStore {
   write(at: SecretPath, data: SecretData, options?: { cas?: number }): Promise<SecretVersion>;
   /** Reads one version, or the current one when `version` is omitted. */
   read(at: SecretPath, version?: number): Promise<{ data: SecretData; ref: SecretVersion }>;
+  /** When a version was written: KV metadata, no value. */
+  writtenAt(at: SecretVersion): Promise<string>;
 }
 
 /** A failed Vault call. The message names the operation, path and Vault's own reason, never a value. */
@@ -56,7 +58,11 @@ const writeResponseSchema = z.object({ data: z.object({ version: z.number().int(
 const readResponseSchema = z.object({
   data: z.object({
     data: z.record(z.string(), z.string()).nullable(),
-    metadata: z.object({ version: z.number().int().positive(), deletion_time: z.string() }),
+    metadata: z.object({
+      version: z.number().int().positive(),
+      deletion_time: z.string(),
+      created_time: z.string(),
+    }),
   }),
 });
 
@@ -98,6 +104,14 @@ export class VaultKvStore implements SecretStore {
       );
     }
     return { data, ref: { ...at, version: metadata.version } };
+  }
+
+  /** Read with the version itself rather than from `<mount>/metadata`, so that `read` permission is enough. */
+  async writtenAt(at: SecretVersion): Promise<string> {
+    const response = await this.call('read', at, () =>
+      this.client.read(`${dataPath(at)}?version=${at.version}`),
+    );
+    return parseOrThrow(readResponseSchema, response, vaultAnswer('read', at)).data.metadata.created_time;
   }
 
   /** Runs one Vault call and turns its failure into a VaultError that cannot carry request data. */

@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { NativeConnection, Runtime, Worker, type LogLevel, type TLSConfig } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import type { AlertSettings } from '../activities/alerts';
 import { FileAuditSink, type AuditSink } from './audit';
 import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
+import { startServers, type Servers } from './embedded/servers';
 import { startHealthServer, temporalCheck, vaultCheck } from './health';
 import { InventoryWatcher } from './inventory/watch';
 import { createLogger, temporalLogger, type Logger } from './logging';
@@ -23,6 +25,8 @@ export interface RotationWorkerOptions {
   inventory?: Pick<InventoryWatcher, 'current' | 'reload'>;
   /** Where the activities record each rotation's lifecycle events. */
   audit: AuditSink;
+  /** Where alerts go (a webhook); without one they are logged. */
+  alerts?: AlertSettings;
   /** How long in-flight activities may run on after shutdown is requested, before they are cancelled. */
   shutdownGraceMs?: number;
 }
@@ -39,6 +43,7 @@ export function createRotationWorker({
   inventoryPath,
   inventory,
   audit,
+  alerts,
   shutdownGraceMs,
 }: RotationWorkerOptions) {
   // The prebuilt bundle exists only beside compiled code (`npm run build`); from sources, bundle at start.
@@ -50,7 +55,7 @@ export function createRotationWorker({
     namespace,
     taskQueue,
     ...workflowCode,
-    activities: createActivities({ vault, inventoryPath, inventory, audit }),
+    activities: createActivities({ vault, inventoryPath, inventory, audit, alerts }),
     ...(shutdownGraceMs === undefined
       ? {}
       : { shutdownGraceTime: shutdownGraceMs, shutdownForceTime: shutdownGraceMs + FORCE_AFTER_GRACE_MS }),
@@ -71,9 +76,6 @@ async function temporalTls(tls: WorkerEnvironment['temporal']['tls']): Promise<T
 
 /** Runs until SIGINT or SIGTERM, then lets in-flight activities finish within the grace time. */
 async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> {
-  if (env.vault.auth.method !== 'token') {
-    throw new Error('Vault AppRole login is not supported yet: set VAULT_TOKEN instead of VAULT_ROLE_ID');
-  }
   const level = env.logLevel.toUpperCase() as LogLevel;
   Runtime.install({
     logger: temporalLogger(logger),
@@ -90,36 +92,67 @@ async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> 
     },
   });
   const inventory = await InventoryWatcher.open(env.inventory, logger);
+  // An invalid inventory has stopped the worker above, before any dev server starts.
+  const servers = await startServers(env, inventory.current(), logger);
+  try {
+    await runWithServers(env, logger, inventory, servers);
+  } finally {
+    await servers.stop();
+  }
+}
+
+async function runWithServers(
+  env: WorkerEnvironment,
+  logger: Logger,
+  inventory: InventoryWatcher,
+  servers: Servers,
+): Promise<void> {
   inventory.watch();
   process.on('SIGHUP', () => void inventory.reload('SIGHUP'));
+  // A reloaded inventory may name a new KV mount, which the embedded Vault must have before a rotation.
+  const { prepareVault } = servers;
+  if (prepareVault !== undefined) {
+    inventory.on('reloaded', (next) => {
+      void prepareVault(next).then(
+        (mounts) => logger.info({ mounts }, 'embedded Vault: KV v2 at every mount of the reloaded inventory'),
+        (error: unknown) =>
+          logger.error(
+            { error },
+            'cannot enable the KV mounts of the reloaded inventory on the embedded Vault',
+          ),
+      );
+    });
+  }
 
-  const caCert =
-    env.vault.caCertFile === undefined ? undefined : await readFile(env.vault.caCertFile, 'utf8');
   const connection = await NativeConnection.connect({
-    address: env.temporal.address,
+    address: servers.temporalAddress,
     tls: await temporalTls(env.temporal.tls),
   });
   const worker = await createRotationWorker({
     connection,
     namespace: env.temporal.namespace,
     taskQueue: env.temporal.taskQueue,
-    vault: new VaultKvStore({ endpoint: env.vault.address, token: env.vault.auth.token, caCert }),
+    vault: new VaultKvStore({
+      endpoint: servers.vault.address,
+      token: servers.vault.token,
+      caCert: servers.vault.caCert,
+    }),
     inventoryPath: env.inventory,
     inventory,
     audit: new FileAuditSink(env.auditLog),
+    alerts: env.alerts,
     shutdownGraceMs: env.shutdownGraceMs,
   });
-  const vault = { address: env.vault.address, caCert };
   const freshness = new CredentialFreshness(
     Runtime.instance().metricMeter,
     () => inventory.current(),
-    { ...vault, token: env.vault.auth.token },
+    servers.vault,
     logger,
   );
   inventory.on('reloaded', () => void freshness.refresh());
   const health = await startHealthServer({
     port: env.healthPort,
-    checks: [temporalCheck(worker, connection), vaultCheck(vault)],
+    checks: [temporalCheck(worker, connection), vaultCheck(servers.vault)],
     logger,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -133,10 +166,10 @@ async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> 
   freshness.start();
   logger.info(
     {
-      temporal: env.temporal.address,
+      temporal: servers.temporalAddress,
       namespace: env.temporal.namespace,
       taskQueue: env.temporal.taskQueue,
-      vault: env.vault.address,
+      vault: servers.vault.address,
       inventory: env.inventory,
       workflowBundle: existsSync(WORKFLOW_BUNDLE_PATH) ? WORKFLOW_BUNDLE_PATH : 'bundled at start',
       healthPort: health.port,

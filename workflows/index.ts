@@ -10,3 +10,4 @@ export {
   resolve,
 } from './rotate-credential';
 export { rotateAll, rotateAllProgress } from './rotate-all';
+export { healthCheck } from './health-check';

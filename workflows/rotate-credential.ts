@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   defineQuery,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -10,6 +11,7 @@ import {
 import type { Activities } from '../activities';
 import type { AuditContext } from '../activities/audit';
 import type { RotationOutcomeInput, RotationPlan, RotationRequest } from '../activities/rotation';
+import type { AlertKind } from '../src/alerts';
 import {
   CREDENTIAL_ID,
   CREDENTIAL_KIND,
@@ -17,6 +19,7 @@ import {
   ROTATION_OUTCOME,
   ROTATION_PHASE,
 } from '../src/search-attributes';
+import { sendAlert } from './alerts';
 import { abortGate, approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
 import { classifyFailure, messageOf, type ClassifiedFailure } from './failures';
 import { recovering, type FailureRecord } from './recovery';
@@ -82,8 +85,8 @@ export interface RotationStatus {
   /** Each step failure once its retries were spent: its class and what recovery did about it. */
   failures: FailureRecord[];
   /**
-   * What someone must look at: there is no alert sink yet, so alerts live here and in the audit detail of
-   * the next audited step. Ids and times, never a value.
+   * What someone must look at, also in the audit detail of the next audited step; the alerts sent
+   * (`sendAlert`) cover these and every end that needs a person. Ids and times, never a value.
    */
   alerts: string[];
 }
@@ -185,6 +188,22 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     } finally {
       entry.endedAt = new Date().toISOString();
     }
+  };
+  /** Sends an alert; one that cannot be sent is recorded among the failures and changes nothing else. */
+  const raiseAlert = async (kind: AlertKind, message: string): Promise<void> => {
+    // Histories recorded before alerts existed replay without them.
+    if (!patched('alerts-v1')) return;
+    await sendAlert({ kind, credentialId: id, message }).catch((error: unknown) => {
+      const failure = classifyFailure(error);
+      status.failures.push({
+        step: `alert ${kind}`,
+        class: failure.class,
+        message: failure.message,
+        at: new Date().toISOString(),
+        recovery: 'none: the rotation went on without it',
+        recovered: false,
+      });
+    });
   };
   const finish = (outcome: RotationOutcome, detail: string) => {
     Object.assign(status, { phase: 'done', outcome, detail });
@@ -451,6 +470,11 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     enter('rolling-back');
     let failed = await compensate([...resumes, ...undo]);
     while (failed.length > 0) {
+      await raiseAlert(
+        'needs-operator',
+        `rollback is stuck: ${failed.map(({ what, result }) => `${what}: ${result ?? 'not run'}`).join('; ')}; ` +
+          `run \`rotator retry-rollback ${id}\`, or undo it by hand and run \`rotator resolve ${id}\``,
+      );
       const decision = await step('await operator', 'needs-operator', operator);
       if ('resolvedBy' in decision) return `; resolved by ${decision.resolvedBy}: ${decision.note}`;
       enter('rolling-back');
@@ -480,6 +504,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       outcome,
       message,
     );
+    await raiseAlert(markedOutcome ?? 'rollback', message + unrecorded);
     throw ApplicationFailure.create({
       type: 'RotationRolledBack',
       nonRetryable: true,
@@ -528,6 +553,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         alert = await oldTokenStillUsed();
         if (alert === undefined) return;
         status.alerts.push(alert);
+        await raiseAlert('old-token-still-used', alert);
         recordDecision(status, 'old token still used after the switch: overlap extended once');
         // Once only: after this extension the old token is revoked whoever still holds it.
         await overlap(Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS));
@@ -565,6 +591,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       `rotate ${id}: ${failed} failed after promote (${describeFailure(error)}), not rolled back: ` +
       `new token ${issued.tokenId} is live in Vault and every target${oldLeft === undefined ? '' : `; ${oldLeft}`}`;
     const unrecorded = await audit.recordOutcome('failed', 'failed', message);
+    await raiseAlert('needs-operator', message + unrecorded);
     throw ApplicationFailure.create({
       type: 'RotationIncomplete',
       nonRetryable: true,

@@ -5,9 +5,22 @@ import {
   type ScheduleOptions,
 } from '@temporalio/client';
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { duration } from '../inventory/durations';
 import type { Credential } from '../inventory/schema';
+import type { HealthCheckRequest } from '../../workflows/health-check';
 import type { RotateAllRequest } from '../../workflows/rotate-all';
-import { CliContext, CliError, EXIT, humanDuration, isNotFound, moment, table, withJson } from './context';
+import {
+  CliContext,
+  CliError,
+  EXIT,
+  humanDuration,
+  isNotFound,
+  moment,
+  parseOptions,
+  table,
+  withJson,
+} from './context';
 
 /** Only schedules with this prefix belong to `schedules sync`; it leaves every other schedule alone. */
 export const SCHEDULE_PREFIX = 'rotate-schedule/';
@@ -48,7 +61,41 @@ function desiredSchedule(credential: Credential, taskQueue: string) {
   } satisfies ScheduleOptions;
 }
 
-type Desired = ReturnType<typeof desiredSchedule>;
+/** The health check's schedule: one per task queue, so that deployments sharing a namespace keep theirs. */
+export function healthScheduleId(taskQueue: string): string {
+  return `health-check/${taskQueue}`;
+}
+export const DEFAULT_HEALTH_CHECK_EVERY = '1h';
+
+/** The hourly (by default) health check: it alerts on every problem, and repairs nothing by itself. */
+function desiredHealthSchedule(taskQueue: string, every: number) {
+  const request: HealthCheckRequest = { requestedBy: 'schedule' };
+  return {
+    scheduleId: healthScheduleId(taskQueue),
+    spec: { intervals: [{ every }], jitter: 0 },
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: 'healthCheck',
+      workflowId: healthScheduleId(taskQueue),
+      taskQueue,
+      args: [request] as [HealthCheckRequest],
+      staticSummary: 'scheduled health check',
+    },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: CATCHUP_WINDOW_MS },
+  } satisfies ScheduleOptions;
+}
+
+type Desired = ReturnType<typeof desiredSchedule> | ReturnType<typeof desiredHealthSchedule>;
+
+const syncOptions = z.object({
+  healthCheckEvery: z
+    .string()
+    .refine((text) => duration.safeParse(text).success && duration.parse(text) > 0, {
+      message: 'expected a duration such as "1h" or "30m"',
+    })
+    .transform((text) => duration.parse(text)),
+  json: z.boolean().optional(),
+});
 
 /** What differs between a schedule as it is and as the inventory wants it, in the operator's words. */
 function differences(actual: ScheduleDescription, desired: Desired): string[] {
@@ -109,10 +156,17 @@ export function registerSchedules(program: Command, cli: CliContext): void {
     schedules
       .command('sync')
       .description(
-        'create, update and delete schedules so that they match the inventory; a second sync changes nothing',
+        "create, update and delete schedules so that they match the inventory, and the health check's " +
+          `(${healthScheduleId('<task queue>')}); a second sync changes nothing`,
+      )
+      .option(
+        '--health-check-every <duration>',
+        'how often the health check runs',
+        DEFAULT_HEALTH_CHECK_EVERY,
       ),
   ).action(
-    cli.action(async (options: { json?: boolean }) => {
+    cli.action(async (raw: unknown) => {
+      const options = parseOptions(syncOptions, raw);
       const { credentials } = await cli.inventory();
       const client = await cli.client();
       const { taskQueue } = cli.config.temporal;
@@ -123,15 +177,18 @@ export function registerSchedules(program: Command, cli: CliContext): void {
         unchanged: [] as string[],
       };
       const lines: string[] = [];
-      for (const credential of credentials) {
-        const desired = desiredSchedule(credential, taskQueue);
+      const wantedSchedules = [
+        ...credentials.map((credential) => desiredSchedule(credential, taskQueue)),
+        desiredHealthSchedule(taskQueue, options.healthCheckEvery),
+      ];
+      for (const desired of wantedSchedules) {
         const actual = await describeOrUndefined(client, desired.scheduleId);
         if (actual === undefined) {
           await client.schedule.create(desired);
           report.created.push(desired.scheduleId);
           lines.push(
-            `created ${desired.scheduleId}: every ${humanDuration(credential.policy.every)}, ` +
-              `jitter ${humanDuration(credential.policy.jitter)}`,
+            `created ${desired.scheduleId}: every ${humanDuration(desired.spec.intervals[0]?.every ?? 0)}, ` +
+              `jitter ${humanDuration(desired.spec.jitter ?? 0)}`,
           );
           continue;
         }

@@ -7,6 +7,10 @@ const DEFAULT_TASK_QUEUE = 'credential-rotation';
 export const DEFAULT_INVENTORY = './rotator.yaml';
 /** The audit log the worker appends to, and `rotator audit verify` checks, when ROTATOR_AUDIT_LOG is unset. */
 export const DEFAULT_AUDIT_LOG = './rotator-audit.jsonl';
+/** Where the embedded Temporal dev server keeps its SQLite file, and the embedded servers their logs. */
+export const DEFAULT_DATA_DIR = './.cache/data';
+/** The embedded Temporal dev server's frontend port; the CLI's default TEMPORAL_ADDRESS points there. */
+const EMBEDDED_TEMPORAL_PORT = '7233';
 
 const EXPECTED_PORT = 'expected a port number from 1 to 65535';
 const port = z
@@ -22,26 +26,42 @@ const durationText = z
 
 /** Every variable the worker reads, with its default. The README's table lists the same ones. */
 export const workerVariablesSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  // Unset, the worker starts the Temporal dev server itself (see `embedded` below).
+  TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default(DEFAULT_TASK_QUEUE),
   TEMPORAL_TLS_CERT: z.string().optional(),
   TEMPORAL_TLS_KEY: z.string().optional(),
   TEMPORAL_TLS_CA: z.string().optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+  // Unset, the worker starts a Vault dev server in memory.
   VAULT_ADDR: z
     .url({ protocol: /^https?$/, error: 'expected a URL such as https://vault.example.com:8200' })
-    .default('http://127.0.0.1:8200'),
+    .optional(),
   VAULT_CACERT: z.string().optional(),
   VAULT_TOKEN: z.string().optional(),
   VAULT_ROLE_ID: z.string().optional(),
   VAULT_SECRET_ID_FILE: z.string().optional(),
   ROTATOR_INVENTORY: z.string().default(DEFAULT_INVENTORY),
   ROTATOR_AUDIT_LOG: z.string().default(DEFAULT_AUDIT_LOG),
+  // Its path is a credential (Slack's is), so the error never repeats it.
+  ROTATOR_ALERT_WEBHOOK_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: 'expected an http(s) URL such as https://hooks.slack.com/services/...',
+    })
+    .optional(),
+  // The alerts link to it; unset, to DEFAULT_TEMPORAL_UI_URL.
+  TEMPORAL_UI_URL: z
+    .url({ protocol: /^https?$/, error: 'expected a URL such as http://localhost:8233' })
+    .optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   METRICS_PORT: port.prefault('9464'),
   ROTATOR_HEALTH_PORT: port.prefault('8080'),
   ROTATOR_SHUTDOWN_GRACE: durationText.default('30s'),
+  ROTATOR_DATA_DIR: z.string().default(DEFAULT_DATA_DIR),
+  ROTATOR_EMBEDDED_TEMPORAL_PORT: port.prefault(EMBEDDED_TEMPORAL_PORT),
+  ROTATOR_EMBEDDED_UI_PORT: port.prefault('8233'),
 });
 
 type Variable = keyof typeof workerVariablesSchema.shape;
@@ -55,8 +75,28 @@ const environmentSchema = workerVariablesSchema
         if (has(second) && !has(first)) report([first], `required with ${second}`);
       };
       bothOrNeither('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY');
+      // TLS settings or Vault credentials without an address were meant for a server elsewhere: starting
+      // an embedded one instead would hide the mistake (and keep secrets in memory only).
+      const tlsSet = (
+        ['TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY', 'TEMPORAL_TLS_CA', 'TEMPORAL_TLS_SERVER_NAME'] as const
+      ).filter(has);
+      if (!has('TEMPORAL_ADDRESS') && tlsSet.length > 0) {
+        report(
+          ['TEMPORAL_ADDRESS'],
+          `required with ${tlsSet.join(', ')} (unset, the worker starts a local dev server)`,
+        );
+      }
       const appRole = has('VAULT_ROLE_ID') || has('VAULT_SECRET_ID_FILE');
-      if (has('VAULT_TOKEN') && appRole) {
+      const vaultSet = (
+        ['VAULT_TOKEN', 'VAULT_ROLE_ID', 'VAULT_SECRET_ID_FILE', 'VAULT_CACERT'] as const
+      ).filter(has);
+      if (!has('VAULT_ADDR')) {
+        if (vaultSet.length > 0)
+          report(
+            ['VAULT_ADDR'],
+            `required with ${vaultSet.join(', ')} (unset, the worker starts a Vault dev server in memory)`,
+          );
+      } else if (has('VAULT_TOKEN') && appRole) {
         report(
           ['VAULT_TOKEN'],
           'set either VAULT_TOKEN or AppRole (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE), not both',
@@ -92,21 +132,36 @@ const environmentSchema = workerVariablesSchema
             }
           : undefined,
       },
-      vault: {
-        address: variables.VAULT_ADDR,
-        caCertFile: variables.VAULT_CACERT,
-        auth:
-          variables.VAULT_TOKEN === undefined
-            ? {
-                method: 'approle' as const,
-                // The rule above has made sure both are set.
-                roleId: variables.VAULT_ROLE_ID ?? '',
-                secretIdFile: variables.VAULT_SECRET_ID_FILE ?? '',
-              }
-            : { method: 'token' as const, token: variables.VAULT_TOKEN },
+      /** Undefined: start a Vault dev server, in memory. */
+      vault:
+        variables.VAULT_ADDR === undefined
+          ? undefined
+          : {
+              address: variables.VAULT_ADDR,
+              caCertFile: variables.VAULT_CACERT,
+              auth:
+                variables.VAULT_TOKEN === undefined
+                  ? {
+                      method: 'approle' as const,
+                      // The rule above has made sure both are set.
+                      roleId: variables.VAULT_ROLE_ID ?? '',
+                      secretIdFile: variables.VAULT_SECRET_ID_FILE ?? '',
+                    }
+                  : { method: 'token' as const, token: variables.VAULT_TOKEN },
+            },
+      /** The dev servers the worker starts when TEMPORAL_ADDRESS or VAULT_ADDR is unset. */
+      embedded: {
+        dataDir: variables.ROTATOR_DATA_DIR,
+        temporalPort: variables.ROTATOR_EMBEDDED_TEMPORAL_PORT,
+        uiPort: variables.ROTATOR_EMBEDDED_UI_PORT,
       },
       inventory: variables.ROTATOR_INVENTORY,
       auditLog: variables.ROTATOR_AUDIT_LOG,
+      /** Without a webhook, alerts are logged. */
+      alerts: {
+        webhookUrl: variables.ROTATOR_ALERT_WEBHOOK_URL,
+        temporalUiUrl: variables.TEMPORAL_UI_URL ?? DEFAULT_TEMPORAL_UI_URL,
+      },
       logLevel: variables.LOG_LEVEL,
       metricsPort: variables.METRICS_PORT,
       healthPort: variables.ROTATOR_HEALTH_PORT,
@@ -147,6 +202,8 @@ const cliEnvironmentSchema = workerVariablesSchema
     ROTATOR_INVENTORY: true,
   })
   .extend({
+    // The CLI starts no server: unset, it talks to the worker's embedded one.
+    TEMPORAL_ADDRESS: z.string().default(`127.0.0.1:${EMBEDDED_TEMPORAL_PORT}`),
     TEMPORAL_UI_URL: z
       .url({ protocol: /^https?$/, error: 'expected a URL such as http://localhost:8233' })
       .default(DEFAULT_TEMPORAL_UI_URL),

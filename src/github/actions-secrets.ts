@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderError } from '../providers/errors';
-import type { CredentialTarget, TargetSnapshot } from '../providers/types';
+import type { CredentialTarget, ExpectedValue, TargetCheck, TargetSnapshot } from '../providers/types';
 import { parseAnswer, type GitHubClient } from './client';
 import type { GitHubCallSite } from './errors';
 import { sealFor } from './sealed-box';
@@ -58,6 +58,36 @@ export class GitHubActionsSecrets implements CredentialTarget<ActionsSecretSpec>
     if (secret.visibility !== 'selected') return { exists: true, attributes };
     const ids = await this.selectedRepositoryIds(spec);
     return { exists: true, attributes: { ...attributes, selectedRepositoryIds: ids.join(',') } };
+  }
+
+  /**
+   * GitHub never returns a value, so the secret counts as holding the current one when it was updated at or
+   * after the current token was created: every write of that value, ours included, came after. A secret
+   * still holding an older token was last updated before, which this finds; a wrong value written by hand
+   * later cannot be told from ours. `updated_at` has whole seconds, so it counts to the end of its second.
+   */
+  async holds(spec: ActionsSecretSpec, { since }: ExpectedValue): Promise<TargetCheck> {
+    const site = this.site(spec, 'check');
+    let answer: unknown;
+    try {
+      answer = await this.client.call(site, (api) => scopeOf(spec).get(api));
+    } catch (error) {
+      if (error instanceof ProviderError && error.kind === 'not-found')
+        return { state: 'drifted', detail: 'the secret does not exist' };
+      throw error;
+    }
+    const updatedAt = parseAnswer(secretSchema, answer, site).updated_at;
+    if (since === undefined)
+      return {
+        state: 'unverifiable',
+        detail: `updated ${updatedAt}; when the current token was created is unknown`,
+      };
+    return Date.parse(updatedAt) + 1000 > Date.parse(since)
+      ? { state: 'current', detail: `updated ${updatedAt}, after the current token was created (${since})` }
+      : {
+          state: 'drifted',
+          detail: `last updated ${updatedAt}, before the current token was created (${since}): it holds an older value`,
+        };
   }
 
   /** Seals the value for the scope's current key and puts it; an organization secret gets the spec's access. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProviderError } from '../providers/errors';
-import type { CredentialTarget, TargetSnapshot } from '../providers/types';
+import type { CredentialTarget, ExpectedValue, TargetCheck, TargetSnapshot } from '../providers/types';
 import { parseAnswer, type GitLabApi, type GitLabClient } from './client';
 import type { GitLabCallSite } from './errors';
 
@@ -89,6 +89,28 @@ export class GitLabCiVariables implements CredentialTarget<CiVariableSpec> {
       if (error instanceof ProviderError && error.kind === 'not-found') return { exists: false };
       throw error;
     }
+  }
+
+  /** Compares the variable's value with the expected one; GitLab returns values, except of hidden variables. */
+  async holds(spec: CiVariableSpec, { value }: ExpectedValue): Promise<TargetCheck> {
+    const site = this.site(spec, 'check');
+    let answer: unknown;
+    try {
+      answer = await this.client.call(site, (api) => {
+        const { resource, id } = variables(api, spec);
+        return resource.show(id, spec.key, this.filter(spec));
+      });
+    } catch (error) {
+      if (error instanceof ProviderError && error.kind === 'not-found')
+        return { state: 'drifted', detail: 'the variable does not exist' };
+      throw error;
+    }
+    const variable = parseAnswer(variableSchema, answer, site);
+    if (variable.value === null)
+      return { state: 'unverifiable', detail: 'hidden: GitLab does not return its value' };
+    return variable.value === value
+      ? { state: 'current', detail: "holds Vault's current version" }
+      : { state: 'drifted', detail: "holds a value other than Vault's current version" };
   }
 
   /** Updates the variable, or creates it with the spec's attributes when it is missing. */

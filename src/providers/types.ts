@@ -81,8 +81,27 @@ export type TargetSnapshot =
       attributes: Record<string, string | boolean | null>;
     };
 
+/** The current Vault version, as the health check expects every target to hold it. */
+export interface ExpectedValue {
+  value: string;
+  /**
+   * When the value came to exist (its token's creation at the provider): a target whose value cannot be
+   * read must have been written at or after this to hold it. Unknown when the provider could not say.
+   */
+  since?: string;
+}
+
+/** Whether a target holds the current value; `detail` says why in the operator's words, never with a value. */
+export interface TargetCheck {
+  /** `unverifiable`: the target cannot tell (a hidden GitLab variable returns no value). */
+  state: 'current' | 'drifted' | 'unverifiable';
+  detail: string;
+}
+
 export interface CredentialTarget<Spec> {
   snapshot(spec: Spec): Promise<TargetSnapshot>;
+  /** Whether the target holds `expected` now: by value where the provider returns it, else by write time. */
+  holds(spec: Spec, expected: ExpectedValue): Promise<TargetCheck>;
   write(spec: Spec, value: string): Promise<void>;
   /** Puts back exactly what `snapshot` saw; `previousValue` is required when it existed. */
   restore(spec: Spec, snapshot: TargetSnapshot, previousValue: string | undefined): Promise<void>;

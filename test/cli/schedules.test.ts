@@ -25,6 +25,7 @@ afterAll(async () => {
 
 const id = (name: string) => defined(seeded[name]).id;
 const scheduleOf = (name: string) => `rotate-schedule/${id(name)}`;
+const healthSchedule = () => `health-check/${world.taskQueue}`;
 
 interface ListedSchedule {
   scheduleId: string;
@@ -63,13 +64,14 @@ describe('rotator schedules', () => {
         `created ${scheduleOf('jittered')}: every 12h, jitter 1h`,
         `created ${scheduleOf('removed')}: every 7d, jitter 0s`,
         `created ${scheduleOf('approval')}: every 7d, jitter 0s`,
+        `created ${healthSchedule()}: every 1h, jitter 0s`,
         '',
       ].join('\n'),
     });
     expect(await world.cli(['schedules', 'sync'])).toEqual({
       code: 0,
       stderr: '',
-      stdout: 'no changes: 4 schedules match the inventory\n',
+      stdout: 'no changes: 5 schedules match the inventory\n',
     });
 
     const description = await world.client.schedule.getHandle(scheduleOf('jittered')).describe();
@@ -108,15 +110,40 @@ describe('rotator schedules', () => {
       created: [],
       updated: [scheduleOf('weekly')],
       deleted: [scheduleOf('removed')],
-      unchanged: [scheduleOf('jittered'), scheduleOf('approval')],
+      unchanged: [scheduleOf('jittered'), scheduleOf('approval'), healthSchedule()],
     });
     expect(
       (await world.client.schedule.getHandle(scheduleOf('weekly')).describe()).spec.intervals,
     ).toMatchObject([{ every: 86_400_000 }]);
     await untilListed([scheduleOf('approval'), scheduleOf('jittered'), scheduleOf('weekly')].sort());
     expect((await world.cli(['schedules', 'sync'])).stdout).toBe(
-      'no changes: 3 schedules match the inventory\n',
+      'no changes: 4 schedules match the inventory\n',
     );
+  });
+
+  it('sync keeps the health check hourly by default, on this task queue; --health-check-every changes it', async () => {
+    const schedule = world.client.schedule.getHandle(healthSchedule());
+    const description = await schedule.describe();
+    expect(description.spec.intervals).toMatchObject([{ every: 3_600_000 }]);
+    expect(description.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 60_000 });
+    expect(description.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'healthCheck',
+      workflowId: healthSchedule(),
+      taskQueue: world.taskQueue,
+      args: [{ requestedBy: 'schedule' }],
+    });
+
+    expect(await world.cli(['schedules', 'sync', '--health-check-every', '30m'])).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: `updated ${healthSchedule()}: every 1h → 30m\n`,
+    });
+    expect(await world.cli(['schedules', 'sync', '--health-check-every', 'often'])).toEqual({
+      code: 2,
+      stderr: 'rotator: --health-check-every: expected a duration such as "1h" or "30m"\n',
+      stdout: '',
+    });
   });
 
   it('lists, pauses and unpauses schedules', async () => {

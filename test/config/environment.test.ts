@@ -4,6 +4,7 @@ import { readWorkerEnvironment, workerVariablesSchema } from '../../src/config/e
 import { ValidationError } from '../../src/validation';
 
 const TOKEN = 'hvs.not-a-real-token';
+const VAULT = { VAULT_ADDR: 'https://vault.internal:8200' };
 
 function problemsWith(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -16,21 +17,19 @@ function problemsWith(env: NodeJS.ProcessEnv): string[] {
 }
 
 describe('the worker environment', () => {
-  it('needs only a Vault token; everything else has a default', () => {
-    expect(readWorkerEnvironment({ VAULT_TOKEN: TOKEN, UNRELATED: 'ignored' })).toEqual({
+  it('needs nothing: without TEMPORAL_ADDRESS and VAULT_ADDR, the worker starts dev servers of its own', () => {
+    expect(readWorkerEnvironment({ UNRELATED: 'ignored' })).toMatchObject({
       temporal: {
-        address: '127.0.0.1:7233',
+        address: undefined,
         namespace: 'default',
         taskQueue: 'credential-rotation',
         tls: undefined,
       },
-      vault: {
-        address: 'http://127.0.0.1:8200',
-        caCertFile: undefined,
-        auth: { method: 'token', token: TOKEN },
-      },
+      vault: undefined,
+      embedded: { dataDir: './.cache/data', temporalPort: 7233, uiPort: 8233 },
       inventory: './rotator.yaml',
       auditLog: './rotator-audit.jsonl',
+      alerts: { webhookUrl: undefined, temporalUiUrl: 'http://localhost:8233' },
       logLevel: 'info',
       metricsPort: 9464,
       healthPort: 8080,
@@ -38,11 +37,34 @@ describe('the worker environment', () => {
     });
   });
 
+  it('reads a Temporal and a Vault elsewhere', () => {
+    expect(
+      readWorkerEnvironment({
+        TEMPORAL_ADDRESS: 'temporal.internal:7233',
+        VAULT_ADDR: 'https://vault.internal:8200',
+        VAULT_TOKEN: TOKEN,
+      }),
+    ).toMatchObject({
+      temporal: { address: 'temporal.internal:7233' },
+      vault: {
+        address: 'https://vault.internal:8200',
+        caCertFile: undefined,
+        auth: { method: 'token', token: TOKEN },
+      },
+    });
+  });
+
   it('treats an empty variable as unset', () => {
     expect(
-      readWorkerEnvironment({ VAULT_TOKEN: TOKEN, TEMPORAL_NAMESPACE: '', METRICS_PORT: '' }),
+      readWorkerEnvironment({
+        TEMPORAL_ADDRESS: '',
+        VAULT_ADDR: '',
+        TEMPORAL_NAMESPACE: '',
+        METRICS_PORT: '',
+      }),
     ).toMatchObject({
-      temporal: { namespace: 'default' },
+      temporal: { address: undefined, namespace: 'default' },
+      vault: undefined,
       metricsPort: 9464,
     });
   });
@@ -71,7 +93,10 @@ describe('the worker environment', () => {
 
   it('turns TLS on without a client certificate when only a CA or server name is given', () => {
     expect(
-      readWorkerEnvironment({ VAULT_TOKEN: TOKEN, TEMPORAL_TLS_SERVER_NAME: 'temporal' }).temporal.tls,
+      readWorkerEnvironment({
+        TEMPORAL_ADDRESS: 'temporal.internal:7233',
+        TEMPORAL_TLS_SERVER_NAME: 'temporal',
+      }).temporal.tls,
     ).toEqual({
       caFile: undefined,
       serverName: 'temporal',
@@ -81,29 +106,53 @@ describe('the worker environment', () => {
 
   it('reads AppRole instead of a token', () => {
     expect(
-      readWorkerEnvironment({ VAULT_ROLE_ID: 'rotator', VAULT_SECRET_ID_FILE: '/run/secrets/secret-id' })
-        .vault.auth,
+      readWorkerEnvironment({
+        ...VAULT,
+        VAULT_ROLE_ID: 'rotator',
+        VAULT_SECRET_ID_FILE: '/run/secrets/secret-id',
+      }).vault?.auth,
     ).toEqual({ method: 'approle', roleId: 'rotator', secretIdFile: '/run/secrets/secret-id' });
   });
 
   it.each([
-    [{}, ['VAULT_TOKEN: required, unless AppRole is used (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)']],
     [
-      { VAULT_TOKEN: TOKEN, VAULT_ROLE_ID: 'rotator', VAULT_SECRET_ID_FILE: '/run/secrets/secret-id' },
+      { ...VAULT },
+      ['VAULT_TOKEN: required, unless AppRole is used (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)'],
+    ],
+    [
+      {
+        ...VAULT,
+        VAULT_TOKEN: TOKEN,
+        VAULT_ROLE_ID: 'rotator',
+        VAULT_SECRET_ID_FILE: '/run/secrets/secret-id',
+      },
       ['VAULT_TOKEN: set either VAULT_TOKEN or AppRole (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE), not both'],
     ],
-    [{ VAULT_ROLE_ID: 'rotator' }, ['VAULT_SECRET_ID_FILE: required with VAULT_ROLE_ID']],
+    [{ ...VAULT, VAULT_ROLE_ID: 'rotator' }, ['VAULT_SECRET_ID_FILE: required with VAULT_ROLE_ID']],
     [
-      { VAULT_SECRET_ID_FILE: '/run/secrets/secret-id' },
+      { ...VAULT, VAULT_SECRET_ID_FILE: '/run/secrets/secret-id' },
       ['VAULT_ROLE_ID: required with VAULT_SECRET_ID_FILE'],
     ],
     [
-      { VAULT_TOKEN: TOKEN, TEMPORAL_TLS_CERT: '/client.pem' },
+      { TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_CERT: '/client.pem' },
       ['TEMPORAL_TLS_KEY: required with TEMPORAL_TLS_CERT'],
     ],
     [
-      { VAULT_TOKEN: TOKEN, TEMPORAL_TLS_KEY: '/client.key' },
+      { TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_KEY: '/client.key' },
       ['TEMPORAL_TLS_CERT: required with TEMPORAL_TLS_KEY'],
+    ],
+    // Settings meant for a server elsewhere, without its address: an embedded server would hide the mistake.
+    [
+      { TEMPORAL_TLS_CA: '/ca.pem', TEMPORAL_TLS_SERVER_NAME: 'temporal' },
+      [
+        'TEMPORAL_ADDRESS: required with TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME (unset, the worker starts a local dev server)',
+      ],
+    ],
+    [
+      { VAULT_TOKEN: TOKEN, VAULT_CACERT: '/ca.pem' },
+      [
+        'VAULT_ADDR: required with VAULT_TOKEN, VAULT_CACERT (unset, the worker starts a Vault dev server in memory)',
+      ],
     ],
     [
       { VAULT_TOKEN: TOKEN, METRICS_PORT: '70000', LOG_LEVEL: 'verbose', VAULT_ADDR: 'vault:8200' },
@@ -118,7 +167,11 @@ describe('the worker environment', () => {
   });
 
   it('never repeats a value in its errors', () => {
-    const message = problemsWith({ VAULT_TOKEN: TOKEN, VAULT_ROLE_ID: 'rotator-role-id-value' }).join('\n');
+    const message = problemsWith({
+      ...VAULT,
+      VAULT_TOKEN: TOKEN,
+      VAULT_ROLE_ID: 'rotator-role-id-value',
+    }).join('\n');
     expect(message).not.toContain(TOKEN);
     expect(message).not.toContain('rotator-role-id-value');
   });

@@ -10,7 +10,10 @@ export async function httpRelay(upstream: string) {
   let down = false;
   let goDownOn: ((request: IncomingMessage) => boolean) | undefined;
   let loseAnswerOf: ((request: IncomingMessage) => boolean) | undefined;
+  /** Every request that reached the relay, for counting calls (the benchmark); empty it at will. */
+  const requests: { method: string; path: string }[] = [];
   const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? 'GET', path: new URL(request.url ?? '/', upstream).pathname });
     if (!down && goDownOn?.(request) === true) down = true;
     if (down) {
       request.socket.destroy();
@@ -38,6 +41,7 @@ export async function httpRelay(upstream: string) {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    requests,
     /** The server vanishes at the first request that matches, which never reaches it. */
     goDownOn(predicate: (request: IncomingMessage) => boolean) {
       goDownOn = predicate;

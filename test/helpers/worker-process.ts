@@ -26,6 +26,8 @@ export function buildWorker(): { dir: string; remove(): void } {
 
 /** A worker running in its own Node process, which a test can kill like a crashed host. */
 export interface WorkerProcess {
+  /** The process id, for reading its memory from /proc (the benchmark). */
+  pid: number | undefined;
   /** Everything it printed, stdout and stderr, so far. */
   output(): string;
   /** SIGKILL: no shutdown, no draining, in-flight activities lost. Resolves once it has exited. */
@@ -50,6 +52,7 @@ export async function spawnWorker(build: string, env: Record<string, string>): P
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => spawned.delete(child));
   return {
+    pid: child.pid,
     output: () => output,
     async crash() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -1,12 +1,6 @@
-import {
-  createRunLogDir,
-  enableKvV2,
-  ensureServerBinaries,
-  startTemporalDevServer,
-  startVaultDevServer,
-  type TemporalDevServer,
-  type VaultDevServer,
-} from './dev-servers';
+import { findServerBinaries } from '../../src/embedded/binaries';
+import { enableKvV2, startVaultDevServer, type VaultDevServer } from '../../src/embedded/vault';
+import { createRunLogDir, startTemporalDevServer, type TemporalDevServer } from './dev-servers';
 import { TEST_KV_MOUNT, exportTestServers } from './test-servers';
 
 export interface RunningServers {
@@ -22,7 +16,7 @@ export const running: RunningServers = ((
 
 /** Starts one real Vault and one real Temporal server for the whole test run. */
 export default async function globalSetup(): Promise<void> {
-  const binaries = ensureServerBinaries();
+  const binaries = findServerBinaries();
   const logDir = createRunLogDir(binaries.cacheDir);
   running.runDir = logDir;
   running.vault = await startVaultDevServer(binaries.vault, logDir);
@@ -32,6 +26,7 @@ export default async function globalSetup(): Promise<void> {
     temporalAddress: running.temporal.address,
     vault: { endpoint: running.vault.endpoint, token: running.vault.rootToken },
     runDir: logDir,
+    binaries: { temporalCli: binaries.temporalCli, vault: binaries.vault },
   });
   process.stderr.write(
     `\n[servers] Temporal: ${running.temporal.version} at ${running.temporal.address}\n` +

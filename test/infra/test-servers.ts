@@ -6,6 +6,8 @@ export interface TestServers {
   vault: { endpoint: string; token: string };
   /** This run's log folder: server logs, and the values the simulators minted for the secret scan. */
   runDir: string;
+  /** The servers' executables, for tests that start their own (the worker's embedded default, the sandbox). */
+  binaries: { temporalCli: string; vault: string };
 }
 
 const VARIABLE = 'ROTATOR_TEST_SERVERS';

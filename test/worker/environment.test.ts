@@ -1,8 +1,6 @@
 import { readWorkerEnvironment } from '../../src/config/environment';
 import { ValidationError } from '../../src/validation';
 
-const TOKEN = 'hvs.not-a-real-token';
-
 function problemsWith(env: NodeJS.ProcessEnv): string[] {
   try {
     readWorkerEnvironment(env);
@@ -14,11 +12,22 @@ function problemsWith(env: NodeJS.ProcessEnv): string[] {
 }
 
 describe("the worker process's own variables", () => {
-  it('default to health on :8080 and a 30 s shutdown grace', () => {
-    expect(readWorkerEnvironment({ VAULT_TOKEN: TOKEN })).toMatchObject({
+  it('default to health on :8080, a 30 s shutdown grace, and the dev servers on the ports their docs use', () => {
+    expect(readWorkerEnvironment({})).toMatchObject({
       healthPort: 8080,
       shutdownGraceMs: 30_000,
+      embedded: { dataDir: './.cache/data', temporalPort: 7233, uiPort: 8233 },
     });
+  });
+
+  it('read where the embedded servers keep their data and which ports they take', () => {
+    expect(
+      readWorkerEnvironment({
+        ROTATOR_DATA_DIR: '/var/lib/rotator',
+        ROTATOR_EMBEDDED_TEMPORAL_PORT: '17233',
+        ROTATOR_EMBEDDED_UI_PORT: '18233',
+      }).embedded,
+    ).toEqual({ dataDir: '/var/lib/rotator', temporalPort: 17233, uiPort: 18233 });
   });
 
   it.each([
@@ -27,15 +36,11 @@ describe("the worker process's own variables", () => {
     ['1m30s', 90_000],
     ['0s', 0],
   ])('read ROTATOR_SHUTDOWN_GRACE=%s as %i ms', (grace, ms) => {
-    expect(readWorkerEnvironment({ VAULT_TOKEN: TOKEN, ROTATOR_SHUTDOWN_GRACE: grace }).shutdownGraceMs).toBe(
-      ms,
-    );
+    expect(readWorkerEnvironment({ ROTATOR_SHUTDOWN_GRACE: grace }).shutdownGraceMs).toBe(ms);
   });
 
   it('refuse a grace that is no duration and a health port out of range, naming each variable', () => {
-    expect(
-      problemsWith({ VAULT_TOKEN: TOKEN, ROTATOR_SHUTDOWN_GRACE: 'soon', ROTATOR_HEALTH_PORT: '0' }),
-    ).toEqual([
+    expect(problemsWith({ ROTATOR_SHUTDOWN_GRACE: 'soon', ROTATOR_HEALTH_PORT: '0' })).toEqual([
       'ROTATOR_HEALTH_PORT: expected a port number from 1 to 65535',
       'ROTATOR_SHUTDOWN_GRACE: expected a duration such as "30s" or "2m"',
     ]);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Finds or builds the real servers that tests and local runs use: the Temporal CLI dev server
-# and a Vault dev server. Prints `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...` and `CACHE_DIR=...`
-# on stdout; progress goes to stderr. Built binaries live in a machine-wide cache keyed by
-# version, because CI clones afresh every run and a cache inside the clone would always be empty.
+# Finds or builds the real servers that the tests, the worker's embedded default (no TEMPORAL_ADDRESS
+# or VAULT_ADDR) and the sandbox use: the Temporal CLI dev server and a Vault dev server. Prints
+# `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...` and `CACHE_DIR=...` on stdout; progress goes to stderr.
+# Built binaries live in a machine-wide cache keyed by version, because CI clones afresh every run
+# and a cache inside the clone would always be empty.
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a go.mod replace directive that `go install` refuses
-VAULT_VERSION=1.13.0       # HashiCorp Vault under MPL-2.0; test/infra/vault/main.go says why this release
+VAULT_VERSION=1.13.0       # HashiCorp Vault under MPL-2.0; src/embedded/vault/main.go says why this release
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${ROTATOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cred-rotator}"

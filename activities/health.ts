@@ -1,0 +1,85 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { z } from 'zod';
+import type { InventoryResult } from '../src/inventory/load';
+import { PlanError, rotationPlan, type RotationPlan } from '../src/inventory/plan';
+import type { ProviderRegistry } from '../src/providers/registry';
+import { parseOrThrow } from '../src/validation';
+import { secretPathSchema, type SecretStore, type SecretVersion } from '../src/vault';
+import { asActivity } from './failures';
+
+/** A credential as the health check sees it: its rotation plan, and its schedule's jitter. */
+export interface HealthPlan {
+  plan: RotationPlan;
+  /** The most the scheduled rotation may start after `policy.every`. */
+  jitter: number;
+}
+
+export interface HealthPlans {
+  plans: HealthPlan[];
+  /** Credentials that cannot be checked (a kind with no adapter), and why. */
+  unplanned: { credentialId: string; reason: string }[];
+}
+
+/** The current Vault version: which token it holds and when it was written (by the last promote). */
+export interface CurrentVersion {
+  ref: SecretVersion;
+  tokenId: number;
+  writtenAt: string;
+}
+
+const currentInputSchema = z.object({ vault: secretPathSchema }).strict();
+export type CurrentVersionInput = z.infer<typeof currentInputSchema>;
+
+/** The health check's own activities; provider calls go through the generic credential activities. */
+export function createHealthActivities({
+  vault,
+  providers,
+  inventoryPath,
+  readInventory,
+}: {
+  vault: SecretStore;
+  providers: ProviderRegistry;
+  inventoryPath: string;
+  readInventory: () => Promise<InventoryResult>;
+}) {
+  return {
+    /** Every credential of the inventory, read anew for each health check. */
+    async healthCheckPlans(): Promise<HealthPlans> {
+      return asActivity(async () => {
+        const loaded = await readInventory();
+        if (!loaded.ok) {
+          throw ApplicationFailure.nonRetryable(
+            `health check: the inventory ${inventoryPath} is invalid: ${loaded.errors.join('; ')}`,
+            'InventoryError',
+          );
+        }
+        const result: HealthPlans = { plans: [], unplanned: [] };
+        for (const credential of loaded.inventory.credentials) {
+          try {
+            const plan = rotationPlan(loaded.inventory, credential.id, providers);
+            result.plans.push({ plan, jitter: credential.policy.jitter });
+          } catch (error) {
+            if (!(error instanceof PlanError)) throw error;
+            result.unplanned.push({ credentialId: credential.id, reason: error.message });
+          }
+        }
+        return result;
+      });
+    },
+
+    async readCurrentVersion(input: CurrentVersionInput): Promise<CurrentVersion> {
+      return asActivity(async () => {
+        const { vault: at } = parseOrThrow(currentInputSchema, input, 'readCurrentVersion input');
+        const { data, ref } = await vault.read(at);
+        const tokenId = Number(data.tokenId);
+        if (!Number.isSafeInteger(tokenId) || tokenId <= 0) {
+          throw ApplicationFailure.nonRetryable(
+            `health check: Vault ${at.mount}/${at.path} v${ref.version} has no tokenId field naming the current token`,
+            'VaultError',
+          );
+        }
+        return { ref, tokenId, writtenAt: await vault.writtenAt(ref) };
+      });
+    },
+  };
+}

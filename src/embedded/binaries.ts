@@ -1,0 +1,73 @@
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** The dev servers' executables, as ensure-servers.sh finds or builds them. */
+export interface ServerBinaries {
+  temporalCli: string;
+  vault: string;
+  /** The machine-wide cache: built servers in `bin/`, build and test logs in `logs/`. */
+  cacheDir: string;
+}
+
+/**
+ * ensure-servers.sh sits beside this file in the sources; compiled code in `dist/src/embedded/` finds it in
+ * the checkout's `src/embedded/`, since tsc copies no shell scripts.
+ */
+const SCRIPT_CANDIDATES = [
+  join(__dirname, 'ensure-servers.sh'),
+  join(__dirname, '../../../src/embedded/ensure-servers.sh'),
+];
+
+function cacheDir(env: NodeJS.ProcessEnv): string {
+  return env.ROTATOR_CACHE_DIR || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cred-rotator');
+}
+
+function executable(variable: string, path: string): string {
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new Error(`${variable}=${path} is not an executable file`);
+  }
+  return path;
+}
+
+/**
+ * Finds the Temporal CLI and Vault dev servers, building them from the Go module proxy the first time
+ * (minutes; progress on stderr). TEMPORAL_CLI_PATH and VAULT_BIN name servers you already have: with both
+ * set nothing is built, and no checkout is needed (as in an image without the build script).
+ */
+export function findServerBinaries(env: NodeJS.ProcessEnv = process.env): ServerBinaries {
+  if (env.TEMPORAL_CLI_PATH && env.VAULT_BIN) {
+    return {
+      temporalCli: executable('TEMPORAL_CLI_PATH', env.TEMPORAL_CLI_PATH),
+      vault: executable('VAULT_BIN', env.VAULT_BIN),
+      cacheDir: cacheDir(env),
+    };
+  }
+  const script = SCRIPT_CANDIDATES.find((path) => existsSync(path));
+  if (script === undefined) {
+    throw new Error(
+      'cannot find src/embedded/ensure-servers.sh to build the dev servers: run from a checkout, or set ' +
+        'TEMPORAL_CLI_PATH and VAULT_BIN (or TEMPORAL_ADDRESS and VAULT_ADDR for servers already running)',
+    );
+  }
+  // stderr is inherited so that a cold build's progress shows.
+  const printed = execFileSync('bash', [script], {
+    encoding: 'utf8',
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const values = Object.fromEntries(
+    printed
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/=(.*)/s).slice(0, 2)),
+  );
+  const { TEMPORAL_CLI_PATH, VAULT_BIN, CACHE_DIR } = values;
+  if (!TEMPORAL_CLI_PATH || !VAULT_BIN || !CACHE_DIR) {
+    throw new Error(`ensure-servers.sh printed no paths for both servers:\n${printed}`);
+  }
+  return { temporalCli: TEMPORAL_CLI_PATH, vault: VAULT_BIN, cacheDir: CACHE_DIR };
+}

@@ -1,0 +1,246 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ParentClosePolicy,
+  proxyActivities,
+  startChild,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities';
+import type { CurrentVersion, HealthPlan } from '../activities/health';
+import type { AlertKind } from '../src/alerts';
+import type { CredentialState, TargetCheck } from '../src/providers/types';
+import { CREDENTIAL_ID } from '../src/search-attributes';
+import { sendAlert } from './alerts';
+import { messageOf } from './failures';
+import { rotateCredential } from './rotate-credential';
+
+export interface HealthCheckRequest {
+  /** Who asked: `schedule`, or the operator running `rotator health`. */
+  requestedBy: string;
+  /** Start a rotation of every credential whose targets drifted. */
+  repair?: boolean;
+}
+
+/** What is wrong with a credential, in the operator's words; the kind is the alert's. */
+export interface HealthProblem {
+  kind: Extract<AlertKind, 'invalid-token' | 'drift' | 'overdue' | 'expiring'>;
+  message: string;
+}
+
+export interface CredentialHealth {
+  credentialId: string;
+  /** `valid`, or why not: `revoked`, `inactive` (expired), `missing` at the provider; `unknown` if unchecked. */
+  token: 'valid' | 'revoked' | 'inactive' | 'missing' | 'unknown';
+  tokenId?: number;
+  /** `YYYY-MM-DD`, or null when it never expires. */
+  expiresAt?: string | null;
+  vaultVersion?: number;
+  /** When the current Vault version was written: the last successful rotation (or the first seed). */
+  rotatedAt?: string;
+  /** When it is overdue: `policy.every` plus `policy.jitter` after `rotatedAt`. */
+  overdueAt?: string;
+  targets: { name: string; state: TargetCheck['state'] | 'unknown'; detail: string }[];
+  problems: HealthProblem[];
+  /** Checks that could not run, and why: the credential's health is not known. */
+  unchecked: string[];
+  /** With `repair`, the rotation started for drift (or the one already running). */
+  repair?: { workflowId: string; started: boolean; detail: string };
+  /** Alerts that could not be sent, once their retries were spent. */
+  alertsFailed: string[];
+}
+
+export interface HealthReport {
+  checkedAt: string;
+  /** No problem, and every check ran. */
+  healthy: boolean;
+  credentials: CredentialHealth[];
+}
+
+const checks = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
+});
+/** Credentials checked at a time: a few, to stay far below the providers' rate limits. */
+const CONCURRENCY = 4;
+const DAY_MS = 86_400_000;
+
+/**
+ * Checks every credential of the inventory: its token is valid at the provider, every target holds the
+ * current Vault version, the last rotation is not overdue, and the token outlives the next scheduled
+ * rotation. Each problem is alerted; with `repair`, drift starts a forced rotation `rotate/<id>`. Run
+ * hourly by the `health-check/<task queue>` schedule and once by `rotator health`.
+ */
+export async function healthCheck(request: HealthCheckRequest): Promise<HealthReport> {
+  const checkedAt = new Date();
+  const { plans, unplanned } = await checks.healthCheckPlans();
+  const results: CredentialHealth[] = unplanned.map(({ credentialId, reason }) => ({
+    ...unknownHealth(credentialId),
+    unchecked: [reason],
+  }));
+  const queue = [...plans];
+  const lane = async () => {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const health = await checkCredential(next, checkedAt);
+      if (request.repair === true && health.problems.some(({ kind }) => kind === 'drift')) {
+        health.repair = await repair(health.credentialId, request.requestedBy);
+      }
+      for (const problem of health.problems) {
+        const message =
+          problem.kind === 'drift' && health.repair !== undefined
+            ? `${problem.message}; repair: ${health.repair.detail}`
+            : problem.message;
+        await sendAlert({ kind: problem.kind, credentialId: health.credentialId, message }).catch(
+          (error: unknown) => health.alertsFailed.push(`${problem.kind}: ${messageOf(error)}`),
+        );
+      }
+      results.push(health);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, lane));
+  results.sort((a, b) => a.credentialId.localeCompare(b.credentialId));
+  return {
+    checkedAt: checkedAt.toISOString(),
+    healthy: results.every(({ problems, unchecked }) => problems.length === 0 && unchecked.length === 0),
+    credentials: results,
+  };
+}
+
+function unknownHealth(credentialId: string): CredentialHealth {
+  return { credentialId, token: 'unknown', targets: [], problems: [], unchecked: [], alertsFailed: [] };
+}
+
+/** Asks Vault, the provider and every target; what cannot be asked is recorded as unchecked. */
+async function checkCredential({ plan, jitter }: HealthPlan, now: Date): Promise<CredentialHealth> {
+  const health = unknownHealth(plan.credentialId);
+  let current: CurrentVersion;
+  try {
+    current = await checks.readCurrentVersion({ vault: plan.vault });
+  } catch (error) {
+    health.unchecked.push(`Vault: ${messageOf(error)}`);
+    return health;
+  }
+  Object.assign(health, { tokenId: current.tokenId, vaultVersion: current.ref.version });
+
+  const token = await checks
+    .inspectCredential({ source: plan.source.ref, tokenId: current.tokenId, held: current.ref })
+    .catch((error: unknown) => {
+      if (providerKind(error) === 'not-found') return 'missing' as const;
+      health.unchecked.push(`${plan.source.name}: ${messageOf(error)}`);
+      return undefined;
+    });
+  health.targets = await Promise.all(
+    plan.targets.map(async ({ name, ref }) => {
+      const since = typeof token === 'object' ? token.createdAt : undefined;
+      const check = await checks
+        .checkTarget({ target: ref, value: current.ref, since })
+        .catch((error: unknown): TargetCheck | undefined => {
+          health.unchecked.push(`${name}: ${messageOf(error)}`);
+          return undefined;
+        });
+      return { name, state: check?.state ?? 'unknown', detail: check?.detail ?? 'not checked' };
+    }),
+  );
+  Object.assign(health, judge(health.targets, { plan, jitter }, current, token, now));
+  return health;
+}
+
+/** What the facts mean: the token's state and the problems, by the check's time. */
+function judge(
+  targets: CredentialHealth['targets'],
+  { plan, jitter }: HealthPlan,
+  current: CurrentVersion,
+  token: CredentialState | 'missing' | undefined,
+  now: Date,
+): Pick<CredentialHealth, 'token' | 'expiresAt' | 'rotatedAt' | 'overdueAt' | 'problems'> {
+  const problems: HealthProblem[] = [];
+  const tokenName = `token ${current.tokenId} (Vault ${plan.vault.mount}/${plan.vault.path} v${current.ref.version})`;
+  const state =
+    token === undefined
+      ? 'unknown'
+      : token === 'missing'
+        ? 'missing'
+        : token.revoked
+          ? 'revoked'
+          : token.active
+            ? 'valid'
+            : 'inactive';
+  if (state === 'missing' || state === 'revoked' || state === 'inactive') {
+    const why = { missing: 'no longer exists', revoked: 'is revoked', inactive: 'is no longer active' }[
+      state
+    ];
+    problems.push({
+      kind: 'invalid-token',
+      message: `${tokenName} ${why} at the provider: rotate it (\`rotator rotate ${plan.credentialId}\`)`,
+    });
+  }
+  const drifted = targets.filter((target) => target.state === 'drifted');
+  if (drifted.length > 0) {
+    problems.push({
+      kind: 'drift',
+      message: drifted.map(({ name, detail }) => `${name}: ${detail}`).join('; '),
+    });
+  }
+  const rotatedAt = Date.parse(current.writtenAt);
+  const overdueAt = new Date(rotatedAt + plan.policy.every + jitter);
+  if (now >= overdueAt) {
+    problems.push({
+      kind: 'overdue',
+      message:
+        `last rotated ${current.writtenAt} (Vault v${current.ref.version}): overdue since ` +
+        `${overdueAt.toISOString()} (policy.every plus policy.jitter)`,
+    });
+  }
+  const expiresAt = typeof token === 'object' ? token.expiresAt : undefined;
+  // GitLab treats a token as expired from the first moment of its expiry day.
+  if (
+    state === 'valid' &&
+    expiresAt !== undefined &&
+    expiresAt !== null &&
+    Date.parse(expiresAt) < overdueAt.getTime()
+  ) {
+    const days = Math.floor((Date.parse(expiresAt) - now.getTime()) / DAY_MS);
+    problems.push({
+      kind: 'expiring',
+      message:
+        `${tokenName} expires ${expiresAt} (in ${days} days), before its next scheduled rotation ` +
+        `(by ${overdueAt.toISOString()}): rotate it, or shorten policy.every`,
+    });
+  }
+  return {
+    token: state,
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+    rotatedAt: current.writtenAt,
+    overdueAt: overdueAt.toISOString(),
+    problems,
+  };
+}
+
+/** The `ProviderError` kind an activity failed with (`not-found`, `auth`, ...), if any. */
+function providerKind(error: unknown): string | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  const type = cause instanceof ApplicationFailure ? cause.type : undefined;
+  return type?.startsWith('ProviderError:') === true ? type.slice('ProviderError:'.length) : undefined;
+}
+
+/**
+ * Drift is repaired by rotating: a forced rotation (reason `manual`, requested by "<who> via health
+ * check") writes a new token to every target. It is abandoned rather than awaited, since it may wait for
+ * approval and its overlap window; a rotation already running will write every target itself.
+ */
+async function repair(credentialId: string, requestedBy: string): Promise<CredentialHealth['repair']> {
+  const workflowId = `rotate/${credentialId}`;
+  try {
+    await startChild(rotateCredential, {
+      workflowId,
+      args: [{ credentialId, reason: 'manual', requestedBy: `${requestedBy} via health check`, force: true }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [{ key: CREDENTIAL_ID, value: credentialId }],
+      staticSummary: `rotate ${credentialId} (repair drift found by the health check)`,
+    });
+    return { workflowId, started: true, detail: `rotation ${workflowId} started` };
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    return { workflowId, started: false, detail: `rotation ${workflowId} is already running` };
+  }
+}
