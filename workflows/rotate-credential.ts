@@ -553,10 +553,12 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         alert = await oldTokenStillUsed();
         if (alert === undefined) return;
         status.alerts.push(alert);
-        await raiseAlert('old-token-still-used', alert);
         recordDecision(status, 'old token still used after the switch: overlap extended once');
+        // The alert goes out while the extended window runs, which an operator may end at once.
+        const alerted = raiseAlert('old-token-still-used', alert);
         // Once only: after this extension the old token is revoked whoever still holds it.
         await overlap(Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS));
+        await alerted;
       });
     }
     if (status.abortedBy === undefined && issued.revokedTokenId === undefined) {

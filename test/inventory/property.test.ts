@@ -58,7 +58,8 @@ function mutate(root: unknown, { at, change }: Mutation): void {
     .slice(0, -1)
     .reduce<unknown>((node, step) => (isTree(node) ? node[step] : undefined), root);
   if (!isTree(parent)) return;
-  const node = parent[key];
+  // Own entries only: `every` on an array that replaced an object is Array.prototype.every, not data.
+  const node = Object.hasOwn(parent, key) ? parent[key] : undefined;
   switch (change.type) {
     case 'delete':
       if (Array.isArray(parent)) parent.splice(Number(key), 1);
