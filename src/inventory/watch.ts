@@ -87,6 +87,12 @@ export class InventoryWatcher extends EventEmitter<WatcherEvents> {
   }
 
   private async readAgain(trigger: string): Promise<boolean> {
+    // Every rotation re-reads the file: an unchanged one is not parsed and validated again.
+    const unchanged = await readFile(this.path, 'utf8').then(
+      (text) => text === this.goodText,
+      () => false,
+    );
+    if (unchanged) return false;
     const { text, result } = await read(this.path);
     if (result.ok && text === this.goodText) return false;
     if (!result.ok) {
