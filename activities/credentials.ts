@@ -148,6 +148,9 @@ export function createCredentialActivities({
     }
     return value;
   };
+  /** The current secret, read only for a source whose state lives there. */
+  const heldBy = async (source: { keepsStateInVault?: true }, held: SecretVersion | undefined) =>
+    source.keepsStateInVault && held !== undefined ? (await vault.read(held, held.version)).data : undefined;
   const valueAt = (at: SecretVersion) =>
     fieldOf({ mount: at.mount, path: at.path, key: VALUE_KEY }, at.version);
 
@@ -229,10 +232,7 @@ export function createCredentialActivities({
     { current, stage, recovery, held }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery' | 'held'>,
   ): Promise<IssuedRef> => {
     const source = await adapter(providers.sources, ref, 'credential source');
-    const heldSecret =
-      source.keepsStateInVault && held !== undefined
-        ? (await vault.read(held, held.version)).data
-        : undefined;
+    const heldSecret = await heldBy(source, held);
     // A lost rotate-in-place has revoked the old token already: the rotation must not revoke it again.
     const oldRevoked =
       recovery !== undefined &&
@@ -339,10 +339,7 @@ export function createCredentialActivities({
           held,
         } = parseOrThrow(inspectInputSchema, input, 'inspectCredential input');
         const source = await adapter(providers.sources, ref, 'credential source');
-        const heldSecret =
-          source.keepsStateInVault && held !== undefined
-            ? (await vault.read(held, held.version)).data
-            : undefined;
+        const heldSecret = await heldBy(source, held);
         return source.inspect(ref.spec, { tokenId }, heldSecret);
       });
     },

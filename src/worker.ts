@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { NativeConnection, Runtime, Worker, type LogLevel, type TLSConfig } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { AlertSettings } from '../activities/alerts';
 import { FileAuditSink, type AuditSink } from './audit';
 import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
+import { temporalTlsConfig } from './config/temporal-tls';
 import { startServers, type Servers } from './embedded/servers';
 import { startHealthServer, temporalCheck, vaultCheck } from './health';
 import { InventoryWatcher } from './inventory/watch';
@@ -62,18 +62,6 @@ export function createRotationWorker({
   });
 }
 
-async function temporalTls(tls: WorkerEnvironment['temporal']['tls']): Promise<TLSConfig | undefined> {
-  if (tls === undefined) return undefined;
-  return {
-    serverNameOverride: tls.serverName,
-    serverRootCACertificate: tls.caFile === undefined ? undefined : await readFile(tls.caFile),
-    clientCertPair:
-      tls.client === undefined
-        ? undefined
-        : { crt: await readFile(tls.client.certFile), key: await readFile(tls.client.keyFile) },
-  };
-}
-
 /** Runs until SIGINT or SIGTERM, then lets in-flight activities finish within the grace time. */
 async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> {
   const level = env.logLevel.toUpperCase() as LogLevel;
@@ -126,7 +114,7 @@ async function runWithServers(
 
   const connection = await NativeConnection.connect({
     address: servers.temporalAddress,
-    tls: await temporalTls(env.temporal.tls),
+    tls: await temporalTlsConfig(env.temporal.tls),
   });
   const worker = await createRotationWorker({
     connection,

@@ -5,13 +5,13 @@ import {
   ScheduleNotFoundError,
   WorkflowNotFoundError,
   isGrpcServiceError,
-  type TLSConfig,
   type WorkflowExecutionInfo,
 } from '@temporalio/client';
 import { NamespaceNotFoundError } from '@temporalio/common';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { readCliEnvironment, type CliEnvironment } from '../config/environment';
+import { temporalTlsConfig } from '../config/temporal-tls';
 import { loadInventory } from '../inventory/load';
 import type { Credential, Inventory } from '../inventory/schema';
 import { ROTATION_OUTCOME, ROTATION_PHASE } from '../search-attributes';
@@ -190,9 +190,9 @@ function unreachable(address: string, error: unknown): CliError {
   );
 }
 
-async function clientTls(tls: CliEnvironment['temporal']['tls']): Promise<TLSConfig | undefined> {
-  if (tls === undefined) return undefined;
-  const read = async (file: string, variable: string) => {
+/** The TLS files, read; one that cannot be read is a usage error naming its variable. */
+function clientTls(tls: CliEnvironment['temporal']['tls']) {
+  return temporalTlsConfig(tls, async (file, variable) => {
     try {
       return await readFile(file);
     } catch (error) {
@@ -201,18 +201,7 @@ async function clientTls(tls: CliEnvironment['temporal']['tls']): Promise<TLSCon
         EXIT.usage,
       );
     }
-  };
-  return {
-    serverNameOverride: tls.serverName,
-    serverRootCACertificate: tls.caFile === undefined ? undefined : await read(tls.caFile, 'TEMPORAL_TLS_CA'),
-    clientCertPair:
-      tls.client === undefined
-        ? undefined
-        : {
-            crt: await read(tls.client.certFile, 'TEMPORAL_TLS_CERT'),
-            key: await read(tls.client.keyFile, 'TEMPORAL_TLS_KEY'),
-          },
-  };
+  });
 }
 
 /** Parses a command's options with zod; a problem becomes a usage error naming the option. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../inventory/durations';
 import { crossFieldRule, parseOrThrow } from '../validation';
+import { temporalTlsSettings } from './temporal-tls';
 
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
 /** The inventory `rotator config check` reads when given no file and ROTATOR_INVENTORY is unset. */
@@ -66,15 +67,23 @@ export const workerVariablesSchema = z.object({
 
 type Variable = keyof typeof workerVariablesSchema.shape;
 
+/** Reports whichever of two variables that only make sense together is missing. */
+function bothOrNeither(
+  variables: unknown,
+  report: (path: string[], message: string) => void,
+  first: Variable,
+  second: Variable,
+): void {
+  const has = (name: Variable) => (variables as Partial<Record<Variable, unknown>>)[name] !== undefined;
+  if (has(first) && !has(second)) report([second], `required with ${first}`);
+  if (has(second) && !has(first)) report([first], `required with ${second}`);
+}
+
 const environmentSchema = workerVariablesSchema
   .check(
     crossFieldRule((variables, report) => {
       const has = (name: Variable) => (variables as Partial<Record<Variable, unknown>>)[name] !== undefined;
-      const bothOrNeither = (first: Variable, second: Variable) => {
-        if (has(first) && !has(second)) report([second], `required with ${first}`);
-        if (has(second) && !has(first)) report([first], `required with ${second}`);
-      };
-      bothOrNeither('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY');
+      bothOrNeither(variables, report, 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY');
       // TLS settings or Vault credentials without an address were meant for a server elsewhere: starting
       // an embedded one instead would hide the mistake (and keep secrets in memory only).
       const tlsSet = (
@@ -102,35 +111,19 @@ const environmentSchema = workerVariablesSchema
           'set either VAULT_TOKEN or AppRole (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE), not both',
         );
       } else if (appRole) {
-        bothOrNeither('VAULT_ROLE_ID', 'VAULT_SECRET_ID_FILE');
+        bothOrNeither(variables, report, 'VAULT_ROLE_ID', 'VAULT_SECRET_ID_FILE');
       } else if (!has('VAULT_TOKEN')) {
         report(['VAULT_TOKEN'], 'required, unless AppRole is used (VAULT_ROLE_ID and VAULT_SECRET_ID_FILE)');
       }
     }),
   )
   .transform((variables) => {
-    const tlsSettings = [
-      variables.TEMPORAL_TLS_CA,
-      variables.TEMPORAL_TLS_CERT,
-      variables.TEMPORAL_TLS_KEY,
-      variables.TEMPORAL_TLS_SERVER_NAME,
-    ];
     return {
       temporal: {
         address: variables.TEMPORAL_ADDRESS,
         namespace: variables.TEMPORAL_NAMESPACE,
         taskQueue: variables.TEMPORAL_TASK_QUEUE,
-        // Any TLS setting turns TLS on; a client certificate (with its key) makes it mutual.
-        tls: tlsSettings.some((value) => value !== undefined)
-          ? {
-              caFile: variables.TEMPORAL_TLS_CA,
-              serverName: variables.TEMPORAL_TLS_SERVER_NAME,
-              client:
-                variables.TEMPORAL_TLS_CERT === undefined || variables.TEMPORAL_TLS_KEY === undefined
-                  ? undefined
-                  : { certFile: variables.TEMPORAL_TLS_CERT, keyFile: variables.TEMPORAL_TLS_KEY },
-            }
-          : undefined,
+        tls: temporalTlsSettings(variables),
       },
       /** Undefined: start a Vault dev server, in memory. */
       vault:
@@ -211,36 +204,17 @@ const cliEnvironmentSchema = workerVariablesSchema
     USER: z.string().optional(),
   })
   .check(
-    crossFieldRule((variables, report) => {
-      const set = variables as Partial<Record<string, unknown>>;
-      if (set.TEMPORAL_TLS_CERT !== undefined && set.TEMPORAL_TLS_KEY === undefined)
-        report(['TEMPORAL_TLS_KEY'], 'required with TEMPORAL_TLS_CERT');
-      if (set.TEMPORAL_TLS_KEY !== undefined && set.TEMPORAL_TLS_CERT === undefined)
-        report(['TEMPORAL_TLS_CERT'], 'required with TEMPORAL_TLS_KEY');
-    }),
+    crossFieldRule((variables, report) =>
+      bothOrNeither(variables, report, 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY'),
+    ),
   )
   .transform((variables) => {
-    const tls = [
-      variables.TEMPORAL_TLS_CA,
-      variables.TEMPORAL_TLS_CERT,
-      variables.TEMPORAL_TLS_KEY,
-      variables.TEMPORAL_TLS_SERVER_NAME,
-    ].some((value) => value !== undefined);
     return {
       temporal: {
         address: variables.TEMPORAL_ADDRESS,
         namespace: variables.TEMPORAL_NAMESPACE,
         taskQueue: variables.TEMPORAL_TASK_QUEUE,
-        tls: tls
-          ? {
-              caFile: variables.TEMPORAL_TLS_CA,
-              serverName: variables.TEMPORAL_TLS_SERVER_NAME,
-              client:
-                variables.TEMPORAL_TLS_CERT === undefined || variables.TEMPORAL_TLS_KEY === undefined
-                  ? undefined
-                  : { certFile: variables.TEMPORAL_TLS_CERT, keyFile: variables.TEMPORAL_TLS_KEY },
-            }
-          : undefined,
+        tls: temporalTlsSettings(variables),
       },
       inventory: variables.ROTATOR_INVENTORY,
       uiUrl: variables.TEMPORAL_UI_URL.replace(/\/+$/, ''),
