@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
+import { AdminSecrets } from '../src/providers/admin-secrets';
 import { allProviders } from '../src/providers/all';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
@@ -154,12 +155,23 @@ export function createCredentialActivities({
   const valueAt = (at: SecretVersion) =>
     fieldOf({ mount: at.mount, path: at.path, key: VALUE_KEY }, at.version);
 
+  const adminSecrets = new AdminSecrets((at) => fieldOf(at));
   const connect = async ({ connection }: AdapterRef): Promise<ProviderConnection> => ({
     url: connection.url,
-    token: await fieldOf(connection.credential),
+    token: await adminSecrets.get(connection.credential),
     fallbackToken:
-      connection.fallbackCredential === undefined ? undefined : await fieldOf(connection.fallbackCredential),
+      connection.fallbackCredential === undefined
+        ? undefined
+        : await adminSecrets.get(connection.fallbackCredential),
   });
+  /** An activity that talks to a provider: an admin token the provider refused is read from Vault again. */
+  const providerActivity = <T>(body: () => Promise<T>): Promise<T> =>
+    asActivity(() =>
+      body().catch((error: unknown) => {
+        if (error instanceof ProviderError && error.kind === 'auth') adminSecrets.forget();
+        throw error;
+      }),
+    );
 
   const adapter = async <A>(
     group: Record<string, (c: ProviderConnection) => A>,
@@ -280,10 +292,11 @@ export function createCredentialActivities({
      * family. Should Vault refuse the value, the new credential is revoked, since nobody could ever use it.
      */
     async issueCredential(input: IssueCredentialInput): Promise<IssuedRef> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const parsed = parseOrThrow(issueInputSchema, input, 'issueCredential input');
         const { source: ref, current, stage, recovery, audit: context } = parsed;
-        let issued = await alreadyStaged(stage);
+        // Issue runs once, so only a recovery from a lost answer can find a token staged by an earlier try.
+        let issued = recovery === undefined ? undefined : await alreadyStaged(stage);
         if (issued === undefined) {
           // A log that cannot take the entry refuses now, before there is a token to strand.
           if (context !== undefined) await audit.ready();
@@ -317,7 +330,7 @@ export function createCredentialActivities({
     },
 
     async verifyCredential(input: VerifyCredentialInput): Promise<void> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           source: ref,
           tokenId,
@@ -332,7 +345,7 @@ export function createCredentialActivities({
     },
 
     async inspectCredential(input: InspectCredentialInput): Promise<CredentialState> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           source: ref,
           tokenId,
@@ -345,7 +358,7 @@ export function createCredentialActivities({
     },
 
     async revokeCredential(input: SourceTokenInput): Promise<void> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           source: ref,
           tokenId,
@@ -358,7 +371,7 @@ export function createCredentialActivities({
 
     /** After a mint whose answer was lost: the credentials it may have left behind, for the workflow to revoke. */
     async findOrphanCredentials(input: FindOrphansInput): Promise<CredentialState[]> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           source: ref,
           since,
@@ -377,14 +390,14 @@ export function createCredentialActivities({
     },
 
     async snapshotTarget(input: TargetInput): Promise<TargetSnapshot> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const { target: ref } = parseOrThrow(targetInputSchema, input, 'snapshotTarget input');
         return (await adapter(providers.targets, ref, 'target')).snapshot(ref.spec);
       });
     },
 
     async writeTarget(input: WriteTargetInput): Promise<void> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           target: ref,
           value,
@@ -397,7 +410,7 @@ export function createCredentialActivities({
 
     /** Whether the target holds the Vault version `value` (the health check): the answer carries no value. */
     async checkTarget(input: CheckTargetInput): Promise<TargetCheck> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           target: ref,
           value,
@@ -409,7 +422,7 @@ export function createCredentialActivities({
     },
 
     async restoreTarget(input: RestoreTargetInput): Promise<void> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           target: ref,
           snapshot,
@@ -421,7 +434,7 @@ export function createCredentialActivities({
     },
 
     async pauseDependent(input: DependentInput): Promise<PauseRecord> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const { dependent: ref, audit: context } = parseOrThrow(
           dependentInputSchema,
           input,
@@ -434,7 +447,7 @@ export function createCredentialActivities({
     },
 
     async resumeDependent(input: ResumeDependentInput): Promise<void> {
-      return asActivity(async () => {
+      return providerActivity(async () => {
         const {
           dependent: ref,
           record: paused,

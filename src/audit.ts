@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, appendFile, readFile } from 'node:fs/promises';
+import { access, appendFile, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from './validation';
@@ -132,6 +132,33 @@ export async function verifyAuditLog(path: string): Promise<AuditVerification> {
   return verifyAuditText(await readFile(path, 'utf8'));
 }
 
+/** What identifies the file's content as this sink last saw it, without reading it. */
+interface FileIdentity {
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+const identityOf = async (path: string): Promise<FileIdentity | undefined> => {
+  try {
+    const { ino, size, mtimeMs } = await stat(path);
+    return { ino, size, mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+};
+
+const sameFile = (a: FileIdentity | undefined, b: FileIdentity | undefined) =>
+  a !== undefined && b !== undefined && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+
+interface ChainHead {
+  seq: number;
+  hash: string;
+  /** The file as it was when this head was read or written: unchanged since, it need not be read again. */
+  file: FileIdentity | undefined;
+}
+
 /**
  * Appends JSON lines to one file, each carrying the hash of the one before. Appends are serialised in this
  * process, and the chain resumes from the file's last entry, so a restarted worker continues it. Several
@@ -139,7 +166,7 @@ export async function verifyAuditLog(path: string): Promise<AuditVerification> {
  */
 export class FileAuditSink implements AuditSink {
   /** The last entry written, once the file has been read. */
-  private last: Promise<{ seq: number; hash: string }> | undefined;
+  private last: Promise<ChainHead> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly path: string) {}
@@ -150,11 +177,18 @@ export class FileAuditSink implements AuditSink {
     return appended;
   }
 
-  /** Re-reads the chain head (a broken chain refuses) and checks that the file can be written. */
+  /**
+   * Checks that the chain is intact and the file can be written. The file is verified again only when it is
+   * no longer exactly as this sink last wrote or read it (another writer, an operator's edit, a truncation):
+   * verifying the whole chain before every step made each rotation slower than the one before.
+   */
   ready(): Promise<void> {
     const checked = this.queue.then(async () => {
-      this.last = this.resume();
-      await this.last;
+      const known = await this.last?.catch(() => undefined);
+      if (known === undefined || !sameFile(known.file, await identityOf(this.path))) {
+        this.last = this.resume();
+        await this.last;
+      }
       await access(this.path, constants.W_OK).catch(async (error: unknown) => {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         await access(dirname(this.path), constants.W_OK);
@@ -174,7 +208,7 @@ export class FileAuditSink implements AuditSink {
       const body = { ...checked, seq: last.seq + 1, at: new Date().toISOString(), prevHash: last.hash };
       const entry = { ...body, hash: hashOf(body) };
       await appendFile(this.path, `${canonicalJson(entry)}\n`);
-      this.last = Promise.resolve({ seq: entry.seq, hash: entry.hash });
+      this.last = Promise.resolve({ seq: entry.seq, hash: entry.hash, file: await identityOf(this.path) });
       return entry;
     } catch (error) {
       // Read the file anew next time: a failed write may have left part of a line, or an operator repaired it.
@@ -184,12 +218,13 @@ export class FileAuditSink implements AuditSink {
   }
 
   /** A broken chain is never extended: the operator must see it first (`rotator audit verify`). */
-  private async resume(): Promise<{ seq: number; hash: string }> {
+  private async resume(): Promise<ChainHead> {
+    const file = await identityOf(this.path);
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, hash: GENESIS_HASH };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, hash: GENESIS_HASH, file };
       throw error;
     }
     const verified = verifyAuditText(text);
@@ -199,6 +234,6 @@ export class FileAuditSink implements AuditSink {
           'nothing more is appended until an operator repairs it (see rotator audit verify)',
       );
     }
-    return { seq: verified.entries, hash: verified.lastHash };
+    return { seq: verified.entries, hash: verified.lastHash, file };
   }
 }

@@ -4,10 +4,13 @@ import {
   defineQuery,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { AuditContext } from '../activities/audit';
 import type { RotationOutcomeInput, RotationPlan, RotationRequest } from '../activities/rotation';
@@ -118,6 +121,12 @@ const compensating = (maximumAttempts = 10): ActivityOptions => ({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts },
 });
 const acts = proxyActivities<Activities>(retried);
+/** Reading the inventory is bookkeeping that changes nothing: a local activity, one history event. */
+const local = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: retried.retry,
+  summary: 'load the credential from the inventory',
+});
 const summarised = (summary: string, options = retried): ActivityOptions => ({ ...options, summary });
 /** The least an overlap is extended by when the old token is still used after the switch. */
 const MIN_USED_EXTENSION_MS = 60_000;
@@ -129,6 +138,18 @@ const FORWARD_PHASES: ReadonlySet<RotationPhase> = new Set([
   'verifying',
   'distributing',
   'promoting',
+]);
+/**
+ * The phases a rotation waits in, which the workflow list shows (search attribute RotationPhase). The steps
+ * between them take a fraction of a second each: the status query and the Web UI show those, since
+ * recording each in visibility cost a history event and a billed action apiece.
+ */
+const LISTED_PHASES: ReadonlySet<RotationPhase> = new Set([
+  'awaiting-approval',
+  'recovering',
+  'overlapping',
+  'rolling-back',
+  'needs-operator',
 ]);
 /** Thrown instead of starting the next step of an aborted rotation; rollback follows. */
 class RotationAborted extends Error {}
@@ -157,11 +178,21 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   abortGate(status);
   const undoing = compensating(request.rollbackAttempts);
   const audit = auditTrail(request, status);
-  upsertSearchAttributes([{ key: CREDENTIAL_ID, value: id }]);
+  // Histories from before the patch listed every phase, labelled at once and loaded remotely: they replay so.
+  const listsEveryPhase = !patched('listed-phases-v1');
+  /** Labels not listed yet: they go with the next phase the rotation waits in or ends in. */
+  const labels: SearchAttributeUpdatePair[] = [];
+  const label = (...pairs: SearchAttributeUpdatePair[]) =>
+    listsEveryPhase ? upsertSearchAttributes(pairs) : labels.push(...pairs);
+  const list = (...pairs: SearchAttributeUpdatePair[]) =>
+    upsertSearchAttributes([...labels.splice(0), ...pairs]);
+  // Rotations started through src/rotations.ts carry it from their start already.
+  if (listsEveryPhase || workflowInfo().typedSearchAttributes.get(CREDENTIAL_ID) === undefined)
+    label({ key: CREDENTIAL_ID, value: id });
 
   const enter = (phase: RotationPhase) => {
     status.phase = phase;
-    upsertSearchAttributes([{ key: ROTATION_PHASE, value: phase }]);
+    if (listsEveryPhase || LISTED_PHASES.has(phase)) list({ key: ROTATION_PHASE, value: phase });
   };
   const step = async <T>(
     name: string,
@@ -207,10 +238,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   };
   const finish = (outcome: RotationOutcome, detail: string) => {
     Object.assign(status, { phase: 'done', outcome, detail });
-    upsertSearchAttributes([
-      { key: ROTATION_PHASE, value: 'done' },
-      { key: ROTATION_OUTCOME, value: outcome },
-    ]);
+    list({ key: ROTATION_PHASE, value: 'done' }, { key: ROTATION_OUTCOME, value: outcome });
     return status;
   };
 
@@ -225,12 +253,11 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   };
 
   const plan = await step('load', 'loading', () =>
-    acts.loadCredential.executeWithOptions(summarised(`load ${id} from the inventory`), [request]),
+    listsEveryPhase
+      ? acts.loadCredential.executeWithOptions(summarised(`load ${id} from the inventory`), [request])
+      : local.loadCredential(request),
   );
-  upsertSearchAttributes([
-    { key: CREDENTIAL_KIND, value: plan.kind },
-    { key: ENVIRONMENT, value: plan.environment },
-  ]);
+  label({ key: CREDENTIAL_KIND, value: plan.kind }, { key: ENVIRONMENT, value: plan.environment });
   status.targets = plan.targets.map(({ name }) => ({ name, state: 'unchanged' }));
   const source = plan.source.ref;
   const vaultWait = request.vaultWaitSeconds ?? DEFAULT_VAULT_WAIT_SECONDS;

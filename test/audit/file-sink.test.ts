@@ -82,6 +82,20 @@ describe('FileAuditSink', () => {
     );
   });
 
+  it('notices an edit that keeps the file the same size, made after its own appends', async () => {
+    const file = freshFile();
+    const sink = new FileAuditSink(file);
+    await sink.append(event({ actor: 'alice' }));
+    await sink.append(event());
+    await expect(sink.ready()).resolves.toBeUndefined();
+    const lines = readFileSync(file, 'utf8').split('\n').slice(0, -1);
+    // Same length, so only the modification time and content tell; file times tick every few milliseconds.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    rewrite(file, [lines[0]?.replace('"alice"', '"alize"') ?? '', ...lines.slice(1)]);
+    await expect(sink.ready()).rejects.toThrow(`audit log ${file} is broken at line 1`);
+    await expect(sink.append(event())).rejects.toThrow(`audit log ${file} is broken at line 1`);
+  });
+
   it('refuses an event with a field it does not know, such as a value', async () => {
     const file = freshFile();
     const withValue = { ...event(), token: 'glpat-secret-value' } as AuditEvent;
