@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { AdminSecrets } from '../src/providers/admin-secrets';
+import { noteSecrets } from '../src/redaction';
 import { allProviders } from '../src/providers/all';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
@@ -12,6 +13,7 @@ import {
   secretFieldSchema,
   secretPathSchema,
   secretVersionSchema,
+  type SecretField,
   type SecretStore,
   type SecretVersion,
 } from '../src/vault';
@@ -72,6 +74,7 @@ const orphansInputSchema = z
   })
   .strict();
 const targetInputSchema = z.object({ target: adapterRefSchema }).strict();
+const snapshotTargetsInputSchema = z.object({ targets: z.array(adapterRefSchema) }).strict();
 const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema, ...audited }).strict();
 /** `since`: when the value came to exist, for targets that cannot return it (see `CredentialTarget.holds`). */
 const checkTargetInputSchema = targetInputSchema
@@ -100,6 +103,7 @@ export type SourceTokenInput = z.infer<typeof sourceTokenSchema>;
 export type InspectCredentialInput = z.infer<typeof inspectInputSchema>;
 export type FindOrphansInput = z.infer<typeof orphansInputSchema>;
 export type TargetInput = z.infer<typeof targetInputSchema>;
+export type SnapshotTargetsInput = z.infer<typeof snapshotTargetsInputSchema>;
 export type WriteTargetInput = z.infer<typeof writeInputSchema>;
 export type CheckTargetInput = z.infer<typeof checkTargetInputSchema>;
 export type RestoreTargetInput = z.infer<typeof restoreInputSchema>;
@@ -137,7 +141,7 @@ export function createCredentialActivities({
   audit: AuditSink;
 }) {
   const record = auditRecorder(audit);
-  const fieldOf = async (at: z.infer<typeof secretFieldSchema>, version?: number): Promise<string> => {
+  const fieldOf = async (at: SecretField, version?: number): Promise<string> => {
     const { data, ref } = await vault.read(at, version);
     const value = data[at.key];
     if (value === undefined) {
@@ -156,13 +160,19 @@ export function createCredentialActivities({
     fieldOf({ mount: at.mount, path: at.path, key: VALUE_KEY }, at.version);
 
   const adminSecrets = new AdminSecrets((at) => fieldOf(at));
+  /** A cached admin token is not read through the store, so this activity's redaction is told of it here. */
+  const adminSecret = async (at: SecretField) => {
+    const value = await adminSecrets.get(at);
+    noteSecrets(value);
+    return value;
+  };
   const connect = async ({ connection }: AdapterRef): Promise<ProviderConnection> => ({
     url: connection.url,
-    token: await adminSecrets.get(connection.credential),
+    token: await adminSecret(connection.credential),
     fallbackToken:
       connection.fallbackCredential === undefined
         ? undefined
-        : await adminSecrets.get(connection.fallbackCredential),
+        : await adminSecret(connection.fallbackCredential),
   });
   /** An activity that talks to a provider: an admin token the provider refused is read from Vault again. */
   const providerActivity = <T>(body: () => Promise<T>): Promise<T> =>
@@ -189,6 +199,9 @@ export function createCredentialActivities({
       });
     return factory(await connect(ref));
   };
+
+  const snapshotOf = async (ref: AdapterRef) =>
+    (await adapter(providers.targets, ref, 'target')).snapshot(ref.spec);
 
   /** The staged secret a previous attempt of this activity wrote, if any: found instead of minting again. */
   const alreadyStaged = async (stage: IssueCredentialInput['stage']): Promise<IssuedRef | undefined> => {
@@ -389,11 +402,19 @@ export function createCredentialActivities({
       });
     },
 
-    async snapshotTarget(input: TargetInput): Promise<TargetSnapshot> {
+    /** What every target holds before distribute, in the order given: one activity for them all. */
+    async snapshotTargets(input: SnapshotTargetsInput): Promise<TargetSnapshot[]> {
       return providerActivity(async () => {
-        const { target: ref } = parseOrThrow(targetInputSchema, input, 'snapshotTarget input');
-        return (await adapter(providers.targets, ref, 'target')).snapshot(ref.spec);
+        const { targets } = parseOrThrow(snapshotTargetsInputSchema, input, 'snapshotTargets input');
+        return Promise.all(targets.map(snapshotOf));
       });
+    },
+
+    /** Rotations started before the workflow's patch lean-history-v1 snapshot each target on its own. */
+    async snapshotTarget(input: TargetInput): Promise<TargetSnapshot> {
+      return providerActivity(async () =>
+        snapshotOf(parseOrThrow(targetInputSchema, input, 'snapshotTarget input').target),
+      );
     },
 
     async writeTarget(input: WriteTargetInput): Promise<void> {

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ProviderError } from '../src/providers/errors';
+import { redactSecrets, withSecretScope } from '../src/redaction';
 import { ValidationError } from '../src/validation';
 import { VaultError } from '../src/vault';
 
@@ -21,17 +22,20 @@ export interface FailureDetails {
  * Runs an activity's body with heartbeats, so that a worker that dies mid-step is noticed within the
  * heartbeat timeout instead of the whole start-to-close timeout, and maps adapter errors to Temporal
  * failures: bad input and permanent refusals are not retried, and a provider's `Retry-After` becomes the
- * next retry's delay.
+ * next retry's delay. Every failure leaves with token-shaped values and the Vault values the body touched
+ * removed (src/redaction.ts): the workflow's history, the Web UI and the logs all show this failure.
  */
 export async function asActivity<T>(body: () => Promise<T>): Promise<T> {
-  const heartbeat = heartbeatWhile();
-  try {
-    return await body();
-  } catch (error) {
-    throw toFailure(error);
-  } finally {
-    clearInterval(heartbeat);
-  }
+  return withSecretScope(async () => {
+    const heartbeat = heartbeatWhile();
+    try {
+      return await body();
+    } catch (error) {
+      throw redactFailure(toFailure(error));
+    } finally {
+      clearInterval(heartbeat);
+    }
+  });
 }
 
 /** Heartbeats only inside an activity: tests also call the activity functions directly. */
@@ -71,5 +75,23 @@ function toFailure(error: unknown): unknown {
       details: [details],
     });
   }
+  return error;
+}
+
+/**
+ * Cleans a failure in place, so that its class, type and retryability stay what they were; the SDK sends
+ * the message, the stack, string details and the whole cause chain to the server.
+ */
+function redactFailure(error: unknown, seen = new Set<unknown>()): unknown {
+  if (!(error instanceof Error) || seen.has(error)) return error;
+  seen.add(error);
+  error.message = redactSecrets(error.message);
+  if (error.stack !== undefined) error.stack = redactSecrets(error.stack);
+  if (error instanceof ApplicationFailure && error.details) {
+    Object.assign(error, {
+      details: error.details.map((detail) => (typeof detail === 'string' ? redactSecrets(detail) : detail)),
+    });
+  }
+  redactFailure(error.cause, seen);
   return error;
 }

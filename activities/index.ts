@@ -7,6 +7,7 @@ import { createHealthActivities } from './health';
 import { createRotationActivities } from './rotation';
 import { inventoryReader, type InventoryWatcher } from '../src/inventory/watch';
 import { allProviders } from '../src/providers/all';
+import { noteSecretsOf } from '../src/redaction';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, secretVersionSchema, type SecretStore, type SecretVersion } from '../src/vault';
 
@@ -31,13 +32,15 @@ export interface ActivityDependencies {
 }
 
 export function createActivities({
-  vault,
+  vault: store,
   providers = allProviders,
   inventoryPath,
   inventory,
   audit,
   alerts = {},
 }: ActivityDependencies) {
+  // Every value an activity reads or stages is then removed from its failures and log lines.
+  const vault = noteSecretsOf(store);
   const credentials = createCredentialActivities({ vault, providers, audit });
   const readInventory = inventoryReader(inventoryPath, inventory);
   return {

@@ -178,8 +178,9 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   abortGate(status);
   const undoing = compensating(request.rollbackAttempts);
   const audit = auditTrail(request, status);
-  // Histories from before the patch listed every phase, labelled at once and loaded remotely: they replay so.
-  const listsEveryPhase = !patched('listed-phases-v1');
+  // Histories from before the patch listed every phase, labelled at once, loaded remotely and snapshotted
+  // each target in an activity of its own: they replay so.
+  const listsEveryPhase = !patched('lean-history-v1');
   /** Labels not listed yet: they go with the next phase the rotation waits in or ends in. */
   const labels: SearchAttributeUpdatePair[] = [];
   const label = (...pairs: SearchAttributeUpdatePair[]) =>
@@ -420,17 +421,29 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       ),
     );
 
-    await step('distribute', 'distributing', () =>
-      inParallel(plan.targets, async (target, index) => {
+    const snapshotEach = (target: RotationPlan['targets'][number]) =>
+      recover(`snapshot ${target.name}`, () =>
+        acts.snapshotTarget.executeWithOptions(summarised(`snapshot ${target.name}`), [
+          { target: target.ref },
+        ]),
+      );
+    await step('distribute', 'distributing', async () => {
+      const snapshots = listsEveryPhase
+        ? undefined
+        : plan.targets.length === 0
+          ? []
+          : await recover('snapshot targets', () =>
+              acts.snapshotTargets.executeWithOptions(
+                summarised(`snapshot ${plan.targets.map(({ name }) => name).join(', ')}`),
+                [{ targets: plan.targets.map(({ ref }) => ref) }],
+              ),
+            );
+      await inParallel(plan.targets, async (target, index) => {
         const state = (value: TargetState) => {
           const entry = status.targets[index];
           if (entry !== undefined) entry.state = value;
         };
-        const snapshot = await recover(`snapshot ${target.name}`, () =>
-          acts.snapshotTarget.executeWithOptions(summarised(`snapshot ${target.name}`), [
-            { target: target.ref },
-          ]),
-        );
+        const snapshot = snapshots?.[index] ?? (await snapshotEach(target));
         undo.push({
           what: `restore ${target.name}`,
           run: async () => {
@@ -457,8 +470,8 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           state('failed');
           throw error;
         }
-      }),
-    );
+      });
+    });
     status.switchedAt = new Date().toISOString();
 
     undo.push({

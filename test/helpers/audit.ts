@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AuditEntry, AuditSink } from '../../src/audit';
+import { scannedFile } from '../infra/secret-scan';
 
 /** For activities called outside a rotation, which record nothing: an entry would be a mistake. */
 export const noAudit: AuditSink = {
@@ -13,4 +15,9 @@ export function auditEntries(file: string): AuditEntry[] {
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as AuditEntry);
+}
+
+/** A new audit log in the run's folder, where it stays after the test for the run-wide secret scan. */
+export function auditLogFile(name: string): string {
+  return scannedFile('audit', `${name}-${randomUUID()}.jsonl`);
 }

@@ -8,7 +8,7 @@ import type { SecretPath, VaultKvStore } from '../../src/vault';
 import { defined, gitlabWorld } from '../gitlab/world';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { TEST_KV_MOUNT } from '../infra/test-servers';
-import { auditEntries } from './audit';
+import { auditEntries, auditLogFile } from './audit';
 import { startTestWorker } from './worker';
 
 /** The steps of a create-then-revoke rotation, in order. */
@@ -68,7 +68,7 @@ export async function rotationWorld(vault: VaultKvStore) {
   await vault.write(admin, { token: world.adminToken.value });
   const entries: object[] = [];
   const inventoryPath = join(dir, 'rotator.yaml');
-  const auditLog = join(dir, 'audit.jsonl');
+  const auditLog = auditLogFile('rotation');
   /** The tokens minted beside a credential's seeded one. */
   const newTokens = ({ old }: SeededCredential) =>
     world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);

@@ -1,8 +1,10 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { scannedFile } from '../infra/secret-scan';
 
 const ROOT = join(__dirname, '../..');
 
@@ -47,8 +49,14 @@ export async function spawnWorker(build: string, env: Record<string, string>): P
   });
   spawned.add(child);
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  // Kept in the run's folder too, for the run-wide secret scan.
+  const log = scannedFile('workers', `worker-${randomUUID()}.log`);
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    appendFileSync(log, chunk);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void exited.then(() => spawned.delete(child));
   return {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { assertPortFree } from '../../src/embedded/processes';
 import { ROTATION_SEARCH_ATTRIBUTES } from '../../src/search-attributes';
+import { auditLogFile } from '../helpers/audit';
 import { until } from '../helpers/rotation';
 import { freeLoopbackPort } from '../infra/dev-servers';
 import { testServers } from '../infra/test-servers';
@@ -59,7 +60,7 @@ beforeAll(async () => {
     ROTATOR_EMBEDDED_TEMPORAL_PORT: String(temporalPort),
     ROTATOR_EMBEDDED_UI_PORT: String(await freeLoopbackPort()),
     ROTATOR_INVENTORY: inventory,
-    ROTATOR_AUDIT_LOG: join(dir, 'audit.jsonl'),
+    ROTATOR_AUDIT_LOG: auditLogFile('embedded'),
     TEMPORAL_TASK_QUEUE: 'embedded-test',
   };
 });

@@ -1,8 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { buildWorker } from '../helpers/worker-process';
 import { freeLoopbackPort } from '../infra/dev-servers';
+import { scannedFile } from '../infra/secret-scan';
 
 /** The worker compiled as `npm run build` compiles it, prebuilt workflow bundle included. */
 export function buildWorkerWithBundle(): ReturnType<typeof buildWorker> {
@@ -40,8 +43,15 @@ export async function startWorkerProcess(build: string, env: Record<string, stri
   });
   children.add(child);
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  // Kept in the run's folder too, for the run-wide secret scan.
+  const log = scannedFile('workers', `worker-${randomUUID()}.log`);
+  const metrics = scannedFile('metrics', `worker-${randomUUID()}.prom`);
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    appendFileSync(log, chunk);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const exited = new Promise<number | NodeJS.Signals>((resolve) =>
     child.once('exit', (code, signal) => {
       children.delete(child);
@@ -63,7 +73,11 @@ export async function startWorkerProcess(build: string, env: Record<string, stri
       const port = path === '/metrics' ? metricsPort : healthPort;
       try {
         const response = await fetch(`http://127.0.0.1:${port}${path}`);
-        return { status: response.status, text: await response.text() };
+        const text = await response.text();
+        // The latest scrape is kept for the secret scan, which runs once the process is gone; series are
+        // never dropped, so it holds every label an earlier scrape showed.
+        if (path === '/metrics') writeFileSync(metrics, text);
+        return { status: response.status, text };
       } catch {
         return { status: 0, text: '' };
       }
