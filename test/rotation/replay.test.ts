@@ -3,22 +3,28 @@ import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { HISTORY_FIXTURES, historyFromFixture, historyText } from '../helpers/history';
 
-const fixtures = readdirSync(HISTORY_FIXTURES)
-  .filter((file) => file.endsWith('.json'))
-  .map((file) => ({
-    workflowId: file.replace(/\.json$/, ''),
-    history: historyFromFixture(readFileSync(join(HISTORY_FIXTURES, file), 'utf8')),
-  }));
+/** One folder per workflow code version (named after its newest patch), each recorded by that version. */
+const versions = readdirSync(HISTORY_FIXTURES);
+const fixtures = versions.flatMap((version) =>
+  readdirSync(join(HISTORY_FIXTURES, version))
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => ({
+      workflowId: `${version}/${file.replace(/\.json$/, '')}`,
+      history: historyFromFixture(readFileSync(join(HISTORY_FIXTURES, version, file), 'utf8')),
+    })),
+);
 
 describe('the committed rotation histories (npm run fixtures:record refreshes them)', () => {
-  it('cover a rotation, a rollback, an approval, a lost mint and a rollback that needed an operator', () => {
-    expect(fixtures.map(({ workflowId }) => workflowId).sort()).toEqual([
-      'approval',
-      'happy-path',
-      'lost-mint-recovered',
-      'needs-operator',
-      'rollback',
-    ]);
+  it('cover, for every code version, a rotation, a rollback, an approval, a lost mint and a rollback that needed an operator', () => {
+    expect(versions.sort()).toEqual(['before-lean-history-v1', 'lean-history-v1']);
+    for (const version of versions) {
+      expect(
+        fixtures
+          .filter(({ workflowId }) => workflowId.startsWith(`${version}/`))
+          .map(({ workflowId }) => workflowId.slice(version.length + 1))
+          .sort(),
+      ).toEqual(['approval', 'happy-path', 'lost-mint-recovered', 'needs-operator', 'rollback']);
+    }
   });
 
   it('carry no token value: the simulator mints random ones, so no GitLab token string at all', () => {

@@ -628,12 +628,14 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     }
     expect(replayed).toBe(histories.length);
 
-    if (process.env.ROTATOR_RECORD_HISTORIES !== '1') return;
-    mkdirSync(HISTORY_FIXTURES, { recursive: true });
+    // The folder is named after the workflow's newest patch: earlier folders stay, and keep replaying.
+    const version = process.env.ROTATOR_RECORD_HISTORIES;
+    if (version === undefined) return;
+    mkdirSync(join(HISTORY_FIXTURES, version), { recursive: true });
     for (const [fixture, name] of Object.entries(FIXTURES)) {
       const workflowId = rotationWorkflowId(`${prefix}-${name}`);
       const { history } = defined(histories.find((recorded) => recorded.workflowId === workflowId));
-      writeFileSync(join(HISTORY_FIXTURES, `${fixture}.json`), historyToFixture(history));
+      writeFileSync(join(HISTORY_FIXTURES, version, `${fixture}.json`), historyToFixture(history));
     }
   });
 });
