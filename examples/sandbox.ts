@@ -168,7 +168,10 @@ export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logge
     stops.push(() => servers.stop());
     // A Vault elsewhere gets the sandbox's mounts too (the embedded one has them already).
     for (const mount of inventoryMounts(inventory)) {
-      await enableKvV2({ endpoint: servers.vault.address, rootToken: servers.vault.token }, mount);
+      await enableKvV2(
+        { endpoint: servers.vault.address, rootToken: await servers.vault.token.current() },
+        mount,
+      );
     }
     const store = new VaultKvStore({
       endpoint: servers.vault.address,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerCodecServer } from './cli/codec-server';
 import { CliContext, EXIT, type CliIo } from './cli/context';
 import { registerFileCommands } from './cli/files';
 import { registerHealth } from './cli/health';
@@ -8,6 +9,7 @@ import { registerRotateAll } from './cli/rotate-all';
 import { registerSchedules } from './cli/schedules';
 import { registerHistory, registerStatus } from './cli/status';
 import { registerSteering } from './cli/steer';
+import { registerVaultPolicy } from './cli/vault-policy';
 
 export type { CliIo };
 
@@ -26,7 +28,8 @@ export async function runCli(
       'after',
       '\nExit codes: 0 done; 1 a rotation ended rolled back, failed or cancelled (or an invalid file); ' +
         '2 usage; 3 refused; 4 Temporal unreachable; `health` exits 1 when it finds a problem.\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ' +
-        'TEMPORAL_TASK_QUEUE, TEMPORAL_TLS_*, ROTATOR_INVENTORY, TEMPORAL_UI_URL, USER ' +
+        'TEMPORAL_TASK_QUEUE, TEMPORAL_TLS_*, ROTATOR_INVENTORY, ROTATOR_CODEC_KEYS_FILE or ROTATOR_CODEC_KEYS, ' +
+        'ROTATOR_CODEC_SERVER_TOKEN, TEMPORAL_UI_URL, USER ' +
         '(README, "The operator CLI").\n',
     );
 
@@ -38,6 +41,8 @@ export async function runCli(
   registerSchedules(program, cli);
   registerRotateAll(program, cli);
   registerHealth(program, cli);
+  registerCodecServer(program, cli);
+  registerVaultPolicy(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from './logging';
+import type { VaultTokenSource } from './vault';
 
 /** One dependency /readyz checks: resolves when it is usable, rejects with the reason when not. */
 export interface ReadinessCheck {
@@ -98,17 +99,29 @@ export async function vaultGet(
   });
 }
 
-/** Vault is usable when it is initialised and unsealed; a standby node forwards requests, so it counts. */
-export function vaultCheck(vault: { address: string; caCert?: string }): ReadinessCheck {
+/**
+ * Vault is usable when it is initialised and unsealed (a standby node forwards requests, so it counts) and,
+ * given the worker's `token`, still accepts it: a revoked token or a failing AppRole login makes it not ready.
+ */
+export function vaultCheck(vault: {
+  address: string;
+  caCert?: string;
+  token?: VaultTokenSource;
+}): ReadinessCheck {
   return {
     name: 'vault',
     async check() {
       const { status, body } = await vaultGet(vault, 'sys/health?standbyok=true');
-      if (status === 200) return;
-      const health = (body ?? {}) as { initialized?: boolean; sealed?: boolean };
-      if (health.sealed === true) throw new Error('sealed');
-      if (health.initialized === false) throw new Error('not initialised');
-      throw new Error(`sys/health answered HTTP ${status}`);
+      if (status !== 200) {
+        const health = (body ?? {}) as { initialized?: boolean; sealed?: boolean };
+        if (health.sealed === true) throw new Error('sealed');
+        if (health.initialized === false) throw new Error('not initialised');
+        throw new Error(`sys/health answered HTTP ${status}`);
+      }
+      if (vault.token === undefined) return;
+      const lookup = await vaultGet(vault, 'auth/token/lookup-self', await vault.token.current());
+      if (lookup.status !== 200)
+        throw new Error(`the worker's token is refused: lookup-self answered HTTP ${lookup.status}`);
     },
   };
 }

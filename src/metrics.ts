@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { vaultGet } from './health';
 import type { Inventory } from './inventory/schema';
 import type { Logger } from './logging';
+import type { VaultTokenSource } from './vault';
 
 export const FRESHNESS_METRICS = {
   age: 'rotator_credential_age_seconds',
@@ -34,7 +35,7 @@ export class CredentialFreshness {
   constructor(
     meter: MetricMeter,
     private readonly inventory: () => Inventory,
-    private readonly vault: { address: string; caCert?: string; token: string },
+    private readonly vault: { address: string; caCert?: string; token: VaultTokenSource },
     private readonly logger: Logger,
   ) {
     this.age = meter.createGauge(
@@ -58,7 +59,7 @@ export class CredentialFreshness {
           const { status, body } = await vaultGet(
             this.vault,
             `${at.mount}/metadata/${at.path}`,
-            this.vault.token,
+            await this.vault.token.current(),
           );
           if (status !== 200) throw new Error(`Vault answered HTTP ${status}`);
           const { data } = metadataSchema.parse(body);

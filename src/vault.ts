@@ -66,35 +66,62 @@ const readResponseSchema = z.object({
   }),
 });
 
+/**
+ * Where Vault calls get their token. Asked before every call, because an AppRole session replaces its
+ * token as it renews and logs in again (src/vault-auth.ts).
+ */
+export interface VaultTokenSource {
+  current(): Promise<string>;
+}
+
+/** A token that never changes: VAULT_TOKEN, or the embedded dev server's root token. */
+export function fixedToken(token: string): VaultTokenSource {
+  return { current: () => Promise.resolve(token) };
+}
+
 export interface VaultConnection {
   endpoint: string;
-  token: string;
+  token: string | VaultTokenSource;
   /** PEM certificates to trust for an https endpoint, instead of the system's. */
   caCert?: string;
 }
 
+/** A node-vault client that sends no token of its own: each call passes the current one (see `withToken`). */
+export function vaultClient(endpoint: string, caCert: string | undefined): createVaultClient.client {
+  const client = createVaultClient({
+    apiVersion: 'v1',
+    endpoint,
+    requestOptions: caCert === undefined ? undefined : { ca: caCert },
+  });
+  // node-vault falls back to the process's VAULT_TOKEN, which must not ride along on an AppRole login.
+  client.token = '';
+  return client;
+}
+
+/** Per-request options that authenticate one call, so concurrent calls never share a mutable token. */
+export function withToken(token: string): { headers: Record<string, string> } {
+  return { headers: { 'X-Vault-Token': token } };
+}
+
 export class VaultKvStore implements SecretStore {
   private readonly client: createVaultClient.client;
+  private readonly tokens: VaultTokenSource;
 
   constructor(private readonly connection: VaultConnection) {
-    this.client = createVaultClient({
-      apiVersion: 'v1',
-      endpoint: connection.endpoint,
-      token: connection.token,
-      requestOptions: connection.caCert === undefined ? undefined : { ca: connection.caCert },
-    });
+    this.client = vaultClient(connection.endpoint, connection.caCert);
+    this.tokens = typeof connection.token === 'string' ? fixedToken(connection.token) : connection.token;
   }
 
   async write(at: SecretPath, data: SecretData, options: { cas?: number } = {}): Promise<SecretVersion> {
     const body = options.cas === undefined ? { data } : { data, options: { cas: options.cas } };
-    const response = await this.call('write', at, () => this.client.write(dataPath(at), body));
+    const response = await this.call('write', at, (auth) => this.client.write(dataPath(at), body, auth));
     const { version } = parseOrThrow(writeResponseSchema, response, vaultAnswer('write', at)).data;
     return { ...at, version };
   }
 
   async read(at: SecretPath, version?: number): Promise<{ data: SecretData; ref: SecretVersion }> {
     const query = version === undefined ? '' : `?version=${version}`;
-    const response = await this.call('read', at, () => this.client.read(`${dataPath(at)}${query}`));
+    const response = await this.call('read', at, (auth) => this.client.read(`${dataPath(at)}${query}`, auth));
     const { data, metadata } = parseOrThrow(readResponseSchema, response, vaultAnswer('read', at)).data;
     if (data === null || metadata.deletion_time !== '') {
       throw new VaultError(
@@ -108,16 +135,24 @@ export class VaultKvStore implements SecretStore {
 
   /** Read with the version itself rather than from `<mount>/metadata`, so that `read` permission is enough. */
   async writtenAt(at: SecretVersion): Promise<string> {
-    const response = await this.call('read', at, () =>
-      this.client.read(`${dataPath(at)}?version=${at.version}`),
+    const response = await this.call('read', at, (auth) =>
+      this.client.read(`${dataPath(at)}?version=${at.version}`, auth),
     );
     return parseOrThrow(readResponseSchema, response, vaultAnswer('read', at)).data.metadata.created_time;
   }
 
-  /** Runs one Vault call and turns its failure into a VaultError that cannot carry request data. */
-  private async call(operation: string, at: SecretPath, request: () => Promise<unknown>): Promise<unknown> {
+  /**
+   * Runs one Vault call with the current token and turns its failure into a VaultError that cannot carry
+   * request data. A failed AppRole login is thrown as it is: its message names that step.
+   */
+  private async call(
+    operation: string,
+    at: SecretPath,
+    request: (auth: ReturnType<typeof withToken>) => Promise<unknown>,
+  ): Promise<unknown> {
+    const auth = withToken(await this.tokens.current());
     try {
-      return await request();
+      return await request(auth);
     } catch (error) {
       throw toVaultError(`Vault ${operation} ${describe(at)}`, this.connection.endpoint, error);
     }
@@ -146,12 +181,31 @@ const apiErrorSchema = z.object({
   }),
 });
 const networkErrorSchema = z.object({ code: z.string() });
+/** Node's codes for a TLS certificate the client does not trust or that names another host. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
 
-function toVaultError(what: string, endpoint: string, error: unknown): VaultError {
+/** Vault sends some reasons in Go's multierror form, "1 error occurred:\n\t* permission denied\n\n": one line each. */
+function unwrapReasons(text: string): string[] {
+  const lines = /^\d+ errors? occurred:/.test(text)
+    ? text.split('\n').flatMap((line) => (/^\s*\* /.test(line) ? [line.replace(/^\s*\* /, '')] : []))
+    : [text];
+  return lines.map((line) => line.trim()).filter((line) => line !== '');
+}
+
+/** `what` names the step, such as "Vault read kv/app"; the message keeps Vault's reasons and error codes only. */
+export function toVaultError(what: string, endpoint: string, error: unknown): VaultError {
   const api = apiErrorSchema.safeParse(error);
   if (api.success) {
     const status = api.data.response.statusCode;
-    const reasons = api.data.response.body?.errors?.filter((reason) => reason !== '') ?? [];
+    const reasons = (api.data.response.body?.errors ?? []).flatMap(unwrapReasons);
     const reason = reasons.length > 0 ? reasons.join('; ') : 'no reason given';
     return new VaultError(
       `${what} failed: HTTP ${status}: ${reason}`,
@@ -162,6 +216,15 @@ function toVaultError(what: string, endpoint: string, error: unknown): VaultErro
   // Network failures carry the whole request (headers with the token, body with the value): keep only the code.
   const network = networkErrorSchema.safeParse(error);
   const cause = network.success ? network.data.code : 'unexpected error';
+  if (UNTRUSTED_CERTIFICATE.has(cause)) {
+    // Retryable like an outage: the operator can put the right CA file in place and restart.
+    return new VaultError(
+      `${what} failed: the TLS certificate of Vault at ${endpoint} is not trusted (${cause}); ` +
+        'VAULT_CACERT must name the CA that signed it, and the certificate must name this host',
+      undefined,
+      true,
+    );
+  }
   return new VaultError(
     `${what} failed: Vault at ${endpoint} could not be reached (${cause})`,
     undefined,

@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { AlertSettings } from '../activities/alerts';
 import { FileAuditSink, type AuditSink } from './audit';
+import { encryptedDataConverter, readCodecKeys, type CodecKeys } from './codec';
 import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
 import { temporalTlsConfig } from './config/temporal-tls';
 import { startServers, type Servers } from './embedded/servers';
@@ -29,6 +31,8 @@ export interface RotationWorkerOptions {
   alerts?: AlertSettings;
   /** How long in-flight activities may run on after shutdown is requested, before they are cancelled. */
   shutdownGraceMs?: number;
+  /** With codec keys: `encryptedDataConverter(keys)`, so every payload Temporal stores is encrypted. */
+  dataConverter?: DataConverter;
 }
 
 /** After the grace time, cancelled activities get this long to stop before the worker gives up on them. */
@@ -51,9 +55,13 @@ export function createRotationWorker({
   audit,
   alerts,
   shutdownGraceMs,
+  dataConverter,
 }: RotationWorkerOptions) {
   // The prebuilt bundle exists only beside compiled code (`npm run build`); from sources, bundle at start.
-  const workflowCode = existsSync(WORKFLOW_BUNDLE_PATH)
+  // It has the default failure converter built in: with encryption on, the workflows are bundled at start with
+  // the encrypting one, else their failures (and the activity failures they carry as causes) stay in clear.
+  const prebuilt = existsSync(WORKFLOW_BUNDLE_PATH) && dataConverter?.failureConverterPath === undefined;
+  const workflowCode = prebuilt
     ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }
     : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } };
   return Worker.create({
@@ -63,6 +71,7 @@ export function createRotationWorker({
     ...workflowCode,
     activities: createActivities({ vault, inventoryPath, inventory, audit, alerts }),
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+    dataConverter,
     ...(shutdownGraceMs === undefined
       ? {}
       : { shutdownGraceTime: shutdownGraceMs, shutdownForceTime: shutdownGraceMs + FORCE_AFTER_GRACE_MS }),
@@ -87,10 +96,12 @@ async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> 
     },
   });
   const inventory = await InventoryWatcher.open(env.inventory, logger);
+  // Like the inventory, bad keys stop the worker before any dev server starts.
+  const codecKeys = await readCodecKeys(env.codec);
   // An invalid inventory has stopped the worker above, before any dev server starts.
-  const servers = await startServers(env, inventory.current(), logger);
+  const servers = await startServers(env, inventory.current(), logger, codecKeys);
   try {
-    await runWithServers(env, logger, inventory, servers);
+    await runWithServers(env, logger, inventory, servers, codecKeys);
   } finally {
     await servers.stop();
   }
@@ -101,6 +112,7 @@ async function runWithServers(
   logger: Logger,
   inventory: InventoryWatcher,
   servers: Servers,
+  codecKeys: CodecKeys | undefined,
 ): Promise<void> {
   inventory.watch();
   process.on('SIGHUP', () => void inventory.reload('SIGHUP'));
@@ -137,6 +149,7 @@ async function runWithServers(
     audit: new FileAuditSink(env.auditLog),
     alerts: env.alerts,
     shutdownGraceMs: env.shutdownGraceMs,
+    dataConverter: encryptedDataConverter(codecKeys),
   });
   const freshness = new CredentialFreshness(
     Runtime.instance().metricMeter,
@@ -166,9 +179,13 @@ async function runWithServers(
       taskQueue: env.temporal.taskQueue,
       vault: servers.vault.address,
       inventory: env.inventory,
-      workflowBundle: existsSync(WORKFLOW_BUNDLE_PATH) ? WORKFLOW_BUNDLE_PATH : 'bundled at start',
+      workflowBundle:
+        existsSync(WORKFLOW_BUNDLE_PATH) && codecKeys === undefined
+          ? WORKFLOW_BUNDLE_PATH
+          : 'bundled at start',
       healthPort: health.port,
       metricsPort: env.metricsPort,
+      payloadEncryption: codecKeys === undefined ? 'off' : `on, new payloads with key '${codecKeys.current}'`,
     },
     'worker started',
   );

@@ -10,6 +10,7 @@ import {
 import { NamespaceNotFoundError } from '@temporalio/common';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { encryptedDataConverter, readCodecKeys, type CodecKeys } from '../codec';
 import { readCliEnvironment, type CliEnvironment } from '../config/environment';
 import { temporalTlsConfig } from '../config/temporal-tls';
 import { loadInventory } from '../inventory/load';
@@ -50,6 +51,7 @@ export class CliError extends Error {
 export class CliContext {
   private connection: Connection | undefined;
   private environment: CliEnvironment | undefined;
+  private keys: Promise<CodecKeys | undefined> | undefined;
   exitCode: ExitCode = EXIT.ok;
 
   constructor(
@@ -82,7 +84,20 @@ export class CliContext {
         throw unreachable(address, error);
       }
     }
-    return new Client({ connection: this.connection, namespace });
+    return new Client({
+      connection: this.connection,
+      namespace,
+      dataConverter: encryptedDataConverter(await this.codecKeys()),
+    });
+  }
+
+  /** The payload codec's keys (ROTATOR_CODEC_KEYS_FILE or ROTATOR_CODEC_KEYS), read once; undefined if unset. */
+  codecKeys(): Promise<CodecKeys | undefined> {
+    this.keys ??= readCodecKeys(this.config.codec).catch((error: unknown) => {
+      if (error instanceof ValidationError) throw new CliError(error.message, EXIT.usage);
+      throw error;
+    });
+    return this.keys;
   }
 
   async close(): Promise<void> {

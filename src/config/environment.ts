@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { KEYS_FILE_VARIABLE, KEYS_VARIABLE, parseCodecKeys } from '../codec/keys';
 import { duration } from '../inventory/durations';
-import { crossFieldRule, parseOrThrow } from '../validation';
+import { crossFieldRule, parseOrThrow, type ValidationError } from '../validation';
 import { temporalTlsSettings } from './temporal-tls';
 
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
@@ -24,6 +25,16 @@ const port = z
 const durationText = z
   .string()
   .refine((text) => duration.safeParse(text).success, 'expected a duration such as "30s" or "2m"');
+
+// Key material: its errors name an entry by position and key id, never the key.
+const codecKeyList = z.string().transform((text, ctx) => {
+  try {
+    return parseCodecKeys(text, KEYS_VARIABLE, 'list');
+  } catch (error) {
+    for (const issue of (error as ValidationError).issues) ctx.addIssue({ code: 'custom', message: issue });
+    return z.NEVER;
+  }
+});
 
 /** Every variable the worker reads, with its default. The README's table lists the same ones. */
 export const workerVariablesSchema = z.object({
@@ -63,6 +74,9 @@ export const workerVariablesSchema = z.object({
   ROTATOR_DATA_DIR: z.string().default(DEFAULT_DATA_DIR),
   ROTATOR_EMBEDDED_TEMPORAL_PORT: port.prefault(EMBEDDED_TEMPORAL_PORT),
   ROTATOR_EMBEDDED_UI_PORT: port.prefault('8233'),
+  ROTATOR_CODEC_KEYS_FILE: z.string().optional(),
+  ROTATOR_CODEC_KEYS: codecKeyList.optional(),
+  ROTATOR_CODEC_SERVER_PORT: port.prefault('8234'),
 });
 
 type Variable = keyof typeof workerVariablesSchema.shape;
@@ -79,11 +93,19 @@ function bothOrNeither(
   if (has(second) && !has(first)) report([first], `required with ${second}`);
 }
 
+/** Two lists of keys would leave it unclear which one encrypts. */
+function eitherCodecKeys(variables: unknown, report: (path: string[], message: string) => void): void {
+  const has = (name: Variable) => (variables as Partial<Record<Variable, unknown>>)[name] !== undefined;
+  if (has(KEYS_VARIABLE) && has(KEYS_FILE_VARIABLE))
+    report([KEYS_VARIABLE], `set either ${KEYS_VARIABLE} or ${KEYS_FILE_VARIABLE}, not both`);
+}
+
 const environmentSchema = workerVariablesSchema
   .check(
     crossFieldRule((variables, report) => {
       const has = (name: Variable) => (variables as Partial<Record<Variable, unknown>>)[name] !== undefined;
       bothOrNeither(variables, report, 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY');
+      eitherCodecKeys(variables, report);
       // TLS settings or Vault credentials without an address were meant for a server elsewhere: starting
       // an embedded one instead would hide the mistake (and keep secrets in memory only).
       const tlsSet = (
@@ -147,7 +169,10 @@ const environmentSchema = workerVariablesSchema
         dataDir: variables.ROTATOR_DATA_DIR,
         temporalPort: variables.ROTATOR_EMBEDDED_TEMPORAL_PORT,
         uiPort: variables.ROTATOR_EMBEDDED_UI_PORT,
+        codecServerPort: variables.ROTATOR_CODEC_SERVER_PORT,
       },
+      /** Neither set: payloads are not encrypted. */
+      codec: { keysFile: variables.ROTATOR_CODEC_KEYS_FILE, keys: variables.ROTATOR_CODEC_KEYS },
       inventory: variables.ROTATOR_INVENTORY,
       auditLog: variables.ROTATOR_AUDIT_LOG,
       /** Without a webhook, alerts are logged. */
@@ -193,6 +218,9 @@ const cliEnvironmentSchema = workerVariablesSchema
     TEMPORAL_TLS_CA: true,
     TEMPORAL_TLS_SERVER_NAME: true,
     ROTATOR_INVENTORY: true,
+    ROTATOR_CODEC_KEYS_FILE: true,
+    ROTATOR_CODEC_KEYS: true,
+    ROTATOR_CODEC_SERVER_PORT: true,
   })
   .extend({
     // The CLI starts no server: unset, it talks to the worker's embedded one.
@@ -202,11 +230,14 @@ const cliEnvironmentSchema = workerVariablesSchema
       .default(DEFAULT_TEMPORAL_UI_URL),
     /** Who the CLI acts for when --requested-by is not given. */
     USER: z.string().optional(),
+    /** What `rotator codec-server` asks callers for, unless --token-file is given. */
+    ROTATOR_CODEC_SERVER_TOKEN: z.string().optional(),
   })
   .check(
-    crossFieldRule((variables, report) =>
-      bothOrNeither(variables, report, 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY'),
-    ),
+    crossFieldRule((variables, report) => {
+      bothOrNeither(variables, report, 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY');
+      eitherCodecKeys(variables, report);
+    }),
   )
   .transform((variables) => {
     return {
@@ -219,6 +250,8 @@ const cliEnvironmentSchema = workerVariablesSchema
       inventory: variables.ROTATOR_INVENTORY,
       uiUrl: variables.TEMPORAL_UI_URL.replace(/\/+$/, ''),
       user: variables.USER,
+      codec: { keysFile: variables.ROTATOR_CODEC_KEYS_FILE, keys: variables.ROTATOR_CODEC_KEYS },
+      codecServer: { port: variables.ROTATOR_CODEC_SERVER_PORT, token: variables.ROTATOR_CODEC_SERVER_TOKEN },
     };
   });
 

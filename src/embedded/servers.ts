@@ -1,17 +1,22 @@
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { randomCodecServerToken, startCodecServer, type CodecKeys } from '../codec';
 import type { WorkerEnvironment } from '../config/environment';
 import type { Inventory } from '../inventory/schema';
 import type { Logger } from '../logging';
+import { fixedToken, type VaultTokenSource } from '../vault';
+import { AppRoleSession } from '../vault-auth';
 import { findServerBinaries, type ServerBinaries } from './binaries';
+import { assertPortFree } from './processes';
 import { startEmbeddedTemporal } from './temporal';
 import { enableKvV2, inventoryMounts, startVaultDevServer } from './vault';
 
 /** The Temporal and Vault the worker uses: the ones its environment names, or dev servers it started. */
 export interface Servers {
   temporalAddress: string;
-  vault: { address: string; token: string; caCert?: string };
+  /** `token` gives the current token before each call: an AppRole session replaces it as it goes. */
+  vault: { address: string; token: VaultTokenSource; caCert?: string };
   /** With the embedded Vault: enables a KV v2 engine at every mount an inventory names, and returns them. */
   prepareVault?(inventory: Inventory): Promise<string[]>;
   /** Stops the dev servers the worker started; call it after the worker itself has stopped. */
@@ -27,6 +32,7 @@ export async function startServers(
   env: WorkerEnvironment,
   inventory: Inventory,
   logger: Logger,
+  codecKeys?: CodecKeys,
 ): Promise<Servers> {
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
@@ -42,12 +48,37 @@ export async function startServers(
   try {
     let temporalAddress = env.temporal.address;
     if (temporalAddress === undefined) {
+      // With codec keys, the dev server's Web UI decodes payloads through a codec server only it knows the
+      // token of: the token is part of the endpoint in the UI's configuration, and logged nowhere.
+      let uiCodecEndpoint: string | undefined;
+      if (codecKeys !== undefined) {
+        const token = randomCodecServerToken();
+        const uiPort = env.embedded.uiPort;
+        await assertPortFree(
+          env.embedded.codecServerPort,
+          'the payload codec server (ROTATOR_CODEC_SERVER_PORT)',
+        );
+        const codecServer = await startCodecServer({
+          keys: codecKeys,
+          token,
+          uiOrigins: [`http://localhost:${uiPort}`, `http://127.0.0.1:${uiPort}`],
+          host: '127.0.0.1',
+          port: env.embedded.codecServerPort,
+        });
+        stops.push(codecServer.close);
+        uiCodecEndpoint = `${codecServer.url}/${token}`;
+        logger.info(
+          { codecServer: codecServer.url },
+          `payload codec server for the Web UI on ${codecServer.url} (its token is in the Web UI's configuration)`,
+        );
+      }
       const temporal = await startEmbeddedTemporal({
         bin: binaries().temporalCli,
         dataDir,
         port: env.embedded.temporalPort,
         uiPort: env.embedded.uiPort,
         namespace: env.temporal.namespace,
+        uiCodecEndpoint,
       });
       stops.push(temporal.stop);
       temporalAddress = temporal.address;
@@ -59,13 +90,18 @@ export async function startServers(
 
     if (env.vault !== undefined) {
       const { address, caCertFile, auth } = env.vault;
-      if (auth.method !== 'token') {
-        throw new Error('Vault AppRole login is not supported yet: set VAULT_TOKEN instead of VAULT_ROLE_ID');
-      }
       const caCert = caCertFile === undefined ? undefined : await readFile(caCertFile, 'utf8');
+      const token =
+        auth.method === 'token'
+          ? fixedToken(auth.token)
+          : await AppRoleSession.start(
+              { endpoint: address, caCert, roleId: auth.roleId, secretIdFile: auth.secretIdFile },
+              logger,
+            );
+      if (token instanceof AppRoleSession) stops.push(() => token.close());
       return {
         temporalAddress,
-        vault: { address, token: auth.token, caCert },
+        vault: { address, token, caCert },
         stop,
       };
     }
@@ -87,7 +123,7 @@ export async function startServers(
     );
     return {
       temporalAddress,
-      vault: { address: vault.endpoint, token: vault.rootToken },
+      vault: { address: vault.endpoint, token: fixedToken(vault.rootToken) },
       prepareVault,
       stop,
     };

@@ -28,8 +28,10 @@ export async function startEmbeddedTemporal(options: {
   port: number;
   uiPort: number;
   namespace: string;
+  /** The codec server the Web UI decodes payloads with (`http://127.0.0.1:8234/<token>`). */
+  uiCodecEndpoint?: string;
 }): Promise<EmbeddedTemporal> {
-  const { bin, dataDir, port, uiPort, namespace } = options;
+  const { bin, dataDir, port, uiPort, namespace, uiCodecEndpoint } = options;
   await assertPortFree(port, 'the Temporal dev server');
   await assertPortFree(uiPort, "the Temporal dev server's Web UI");
   const dbFile = join(dataDir, 'temporal.sqlite');
@@ -47,6 +49,7 @@ export async function startEmbeddedTemporal(options: {
       // `default` always exists; any other namespace the worker polls must be created.
       ...(namespace === 'default' ? [] : [`--namespace=${namespace}`]),
       ...ROTATION_SEARCH_ATTRIBUTES.map((key) => `--search-attribute=${key.name}=Keyword`),
+      ...(uiCodecEndpoint === undefined ? [] : [`--ui-codec-endpoint=${uiCodecEndpoint}`]),
     ],
     { stdio: ['ignore', log, log], detached: true },
   );
