@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
@@ -16,7 +16,8 @@ import { testServers } from '../infra/test-servers';
 const servers = testServers();
 const vault = new VaultKvStore(servers.vault);
 const taskQueue = `codec-${randomUUID()}`;
-const keys = parseCodecKeys(`k1:${randomBytes(32).toString('base64')}`, 'ROTATOR_CODEC_KEYS', 'list');
+// The run's keys, so that the secret scan searches these histories decrypted as well.
+const keys = parseCodecKeys(servers.codecKeys, 'ROTATOR_CODEC_KEYS', 'list');
 let rotation: RotationWorld;
 let credential: SeededCredential;
 let rotatedByCli: SeededCredential;
@@ -161,7 +162,7 @@ describe('a rotation with payload encryption, on the real Temporal server', () =
       TEMPORAL_ADDRESS: servers.temporalAddress,
       TEMPORAL_TASK_QUEUE: taskQueue,
       ROTATOR_INVENTORY: rotation.inventoryPath,
-      ROTATOR_CODEC_KEYS: `k1:${keys.byId.get('k1')?.toString('base64')}`,
+      ROTATOR_CODEC_KEYS: servers.codecKeys,
     };
     const { code, stdout } = await rotator(
       ['rotate', rotatedByCli.id, '--force', '--wait', '--requested-by', 'bob'],

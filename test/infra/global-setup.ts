@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { findServerBinaries } from '../../src/embedded/binaries';
 import { enableKvV2, startVaultDevServer, type VaultDevServer } from '../../src/embedded/vault';
 import { createRunLogDir, startTemporalDevServer, type TemporalDevServer } from './dev-servers';
@@ -27,6 +28,7 @@ export default async function globalSetup(): Promise<void> {
     vault: { endpoint: running.vault.endpoint, token: running.vault.rootToken },
     runDir: logDir,
     binaries: { temporalCli: binaries.temporalCli, vault: binaries.vault },
+    codecKeys: `test-run:${randomBytes(32).toString('base64')}`,
   });
   process.stderr.write(
     `\n[servers] Temporal: ${running.temporal.version} at ${running.temporal.address}\n` +

@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { decryptHistoryPayloads, PayloadDecryptionError, type CodecKeys } from '../../src/codec';
 import { historyText } from '../helpers/history';
 import { describeLeak, filesUnder, readMintedValues, scanFiles, valuesFoundIn } from './scan-files';
 import { isTestRun, testServers } from './test-servers';
@@ -44,11 +45,11 @@ export interface SecretScanReport {
  * Searches every workflow history in the namespace and every file under the run's folder for every
  * minted value, then deletes the values, or hands them over to the scan of the test output.
  */
-export async function scanRun(address: string, runDir: string): Promise<SecretScanReport> {
+export async function scanRun(address: string, runDir: string, keys: CodecKeys): Promise<SecretScanReport> {
   const file = join(runDir, MINTED_FILE);
   const values = existsSync(file) ? readMintedValues(file) : [];
   try {
-    const histories = await scanHistories(address, values);
+    const histories = await scanHistories(address, values, keys);
     const files = scanFiles(filesUnder(runDir, [file]), values);
     return {
       histories: histories.histories,
@@ -65,6 +66,7 @@ export async function scanRun(address: string, runDir: string): Promise<SecretSc
 async function scanHistories(
   address: string,
   values: string[],
+  keys: CodecKeys,
 ): Promise<{ histories: number; leaks: string[] }> {
   const connection = await Connection.connect({ address });
   try {
@@ -72,10 +74,19 @@ async function scanHistories(
     const report = { histories: 0, leaks: [] as string[] };
     for await (const execution of client.workflow.list()) {
       const handle = client.workflow.getHandle(execution.workflowId, execution.runId);
-      const found = valuesFoundIn(historyText(await handle.fetchHistory()), values);
+      const workflow = `workflow ${execution.workflowId}/${execution.runId}`;
       report.histories += 1;
-      if (found.length > 0)
-        report.leaks.push(describeLeak(`workflow ${execution.workflowId}/${execution.runId}`, found));
+      let text: string;
+      try {
+        // Encrypted payloads are searched decrypted: encryption is the second line of defence, not the first.
+        text = historyText(decryptHistoryPayloads(await handle.fetchHistory(), keys));
+      } catch (error) {
+        if (!(error instanceof PayloadDecryptionError)) throw error;
+        report.leaks.push(`${workflow}: cannot be searched (${error.message}); use the run's codecKeys`);
+        continue;
+      }
+      const found = valuesFoundIn(text, values);
+      if (found.length > 0) report.leaks.push(describeLeak(workflow, found));
     }
     return report;
   } finally {

@@ -8,6 +8,11 @@ export interface TestServers {
   runDir: string;
   /** The servers' executables, for tests that start their own (the worker's embedded default, the sandbox). */
   binaries: { temporalCli: string; vault: string };
+  /**
+   * The payload codec keys (ROTATOR_CODEC_KEYS form) of this run: tests that encrypt payloads on the shared
+   * server use them, so that the secret scan can decrypt those histories and search them too.
+   */
+  codecKeys: string;
 }
 
 const VARIABLE = 'ROTATOR_TEST_SERVERS';
