@@ -279,13 +279,14 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     };
     await parking.stop();
 
-    // The inventory each load re-reads and validates in full.
+    // What parsing the inventory costs: the worker does it at start and whenever the file's text changed.
     const inventoryText = readFileSync(main.inventoryPath, 'utf8');
     loadInventory(inventoryText);
     const parsing = await pool(5, 1, async () => void loadInventory(inventoryText));
     results.inventory = { credentials: main.inventory, parseMs: percentiles(parsing.durations).median };
 
-    // The audit log each issue re-reads and re-verifies in full before it mints.
+    // What verifying the whole audit log costs: the worker does it at start, when the file changed under it,
+    // and `rotator audit verify` does it.
     const auditAt = performance.now();
     const audit = await verifyAuditLog(world.auditLog('growth'));
     results.audit = {
