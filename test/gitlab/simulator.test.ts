@@ -1,4 +1,5 @@
 import { Gitlab } from '@gitbeaker/rest';
+import { seededRandom } from '../sim/chaos';
 import { gitlabWorld, type GitLabWorld } from './world';
 
 let world: GitLabWorld;
@@ -52,6 +53,32 @@ describe('the GitLab simulator, through @gitbeaker/rest as it is', () => {
     ).rejects.toMatchObject({
       cause: { response: { status: 403 } },
     });
+  });
+
+  it('injects random faults when asked: refusals that change nothing, answers lost after the change', async () => {
+    const api = new Gitlab({ host: world.sim.url, token: world.adminToken.value });
+    const settings = { lostRate: 0, maxLatencyMs: 5, retryAfterSeconds: 1, random: seededRandom(7) };
+    world.sim.chaos.set({ ...settings, errorRate: 1 });
+    const tokensBefore = world.state.tokens.size;
+    const refused = await api.PersonalAccessTokens.create(world.maintainer.id, 'refused', ['read_api']).then(
+      () => undefined,
+      (error: { cause?: { response?: Response } }) => error.cause?.response,
+    );
+    expect([503, 429]).toContain(refused?.status);
+    if (refused?.status === 429) expect(refused.headers.get('retry-after')).toBe('1');
+    expect(world.state.tokens.size).toBe(tokensBefore);
+
+    world.sim.chaos.set({ ...settings, errorRate: 0, lostRate: 1 });
+    await expect(
+      api.PersonalAccessTokens.create(world.maintainer.id, 'lost', ['read_api']),
+    ).rejects.toThrow();
+    expect([...world.state.tokens.values()].map((token) => token.name)).toContain('lost');
+
+    world.sim.chaos.set(undefined);
+    await expect(api.PersonalAccessTokens.show()).resolves.toMatchObject({ id: world.adminToken.id });
+    const { injected } = world.sim.chaos;
+    expect(injected['refused-503'] + injected['rate-limited-429']).toBe(1);
+    expect(injected['lost-after-commit']).toBe(1);
   });
 
   it('keeps every minted value for secret scans', () => {

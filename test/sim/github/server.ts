@@ -1,3 +1,4 @@
+import { Chaos, type ChaosFault } from '../chaos';
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import sodium from 'libsodium-wrappers';
@@ -334,6 +335,8 @@ export interface GitHubSim {
   url: string;
   state: GitHubState;
   faults: Faults;
+  /** Random faults on any call, for the chaos run; off until `chaos.set`. */
+  chaos: Chaos;
   /** Every call that matched a route, in order, with its answer. */
   calls: SimCall[];
   /** How many calls matched since `calls` was last emptied, per `METHOD route`. */
@@ -353,11 +356,22 @@ function faultAnswer(fault: { status: number; retryAfterSeconds?: number }, docs
   };
 }
 
+/** A random fault as GitHub answers it: 503, or a secondary rate limit's 429 with `retry-after`. */
+function chaosFault(
+  fault: ChaosFault | undefined,
+  retryAfterSeconds: number,
+): { status: number; retryAfterSeconds?: number } | undefined {
+  if (fault === 'refused-503') return { status: 503 };
+  if (fault === 'rate-limited-429') return { status: 429, retryAfterSeconds };
+  return undefined;
+}
+
 /** Starts the simulator on a free loopback port. */
 export async function startGitHubSim(): Promise<GitHubSim> {
   await sodium.ready;
   const state = new GitHubState();
   const faults = new Faults();
+  const chaos = new Chaos();
   const routes = createRoutes(state).map((route) => ({ ...route, pattern: matcher(route.route) }));
   const calls: SimCall[] = [];
 
@@ -378,7 +392,7 @@ export async function startGitHubSim(): Promise<GitHubSim> {
       try {
         token = authenticate(state, request);
         spend(state, token);
-        const fault = faults.take(route);
+        const fault = faults.take(route) ?? chaosFault(await chaos.beforeHandling(), chaos.retryAfterSeconds);
         if (fault !== undefined) {
           answer = faultAnswer(fault, route.docs);
         } else {
@@ -408,6 +422,7 @@ export async function startGitHubSim(): Promise<GitHubSim> {
         headers: answered.headers,
         body: answered.body,
       });
+      if (chaos.losesAnswer()) return void request.socket.destroy();
       send(response, answered);
       faults.answered(route);
     })().catch((error: unknown) => {
@@ -423,6 +438,7 @@ export async function startGitHubSim(): Promise<GitHubSim> {
     url: `http://127.0.0.1:${port}`,
     state,
     faults,
+    chaos,
     calls,
     callCounts: () =>
       calls.reduce<Record<string, number>>((counts, call) => {

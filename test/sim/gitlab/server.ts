@@ -1,3 +1,4 @@
+import { Chaos } from '../chaos';
 import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type {
@@ -603,10 +604,17 @@ function send(response: ServerResponse, answer: Answer): void {
   }
 }
 
+/** https://docs.gitlab.com/security/rate_limits/: 429 with Retry-After and a plain-text body. */
+function rateLimited(retryAfterSeconds: number): Answer {
+  return { status: 429, body: 'Retry later', headers: { 'retry-after': String(retryAfterSeconds) } };
+}
+
 export interface GitLabSim {
   url: string;
   state: GitLabState;
   faults: Faults;
+  /** Random faults on any call, for the chaos run; off until `chaos.set`. */
+  chaos: Chaos;
   /** Every request that matched a route, in order. */
   calls: RouteCall[];
   /** How many calls matched since `calls` was last emptied, per `METHOD route`. */
@@ -622,6 +630,7 @@ export interface GitLabSim {
 export async function startGitLabSim(): Promise<GitLabSim> {
   const state = new GitLabState();
   const faults = new Faults();
+  const chaos = new Chaos();
   const routes = createRoutes(state).map((route) => ({ ...route, pattern: matcher(route.route) }));
   const calls: RouteCall[] = [];
   const seen = new Map<string, number>();
@@ -645,19 +654,23 @@ export async function startGitLabSim(): Promise<GitLabSim> {
 
       const failure = faults.failureFor(call, n);
       if (failure !== undefined) {
-        // https://docs.gitlab.com/security/rate_limits/: 429 with Retry-After and a plain-text body.
         return send(
           response,
           failure.status === 429
-            ? {
-                status: 429,
-                body: 'Retry later',
-                headers: { 'retry-after': String(failure.retryAfterSeconds ?? 60) },
-              }
+            ? rateLimited(failure.retryAfterSeconds ?? 60)
             : {
                 status: failure.status,
                 body: { message: `${failure.status} ${STATUS_CODES[failure.status] ?? ''}` },
               },
+        );
+      }
+      const refusal = await chaos.beforeHandling();
+      if (refusal !== undefined) {
+        return send(
+          response,
+          refusal === 'rate-limited-429'
+            ? rateLimited(chaos.retryAfterSeconds)
+            : { status: 503, body: { message: '503 Service Unavailable' } },
         );
       }
       let answer: Answer;
@@ -674,7 +687,7 @@ export async function startGitLabSim(): Promise<GitLabSim> {
         if (!(error instanceof HttpError)) throw error;
         answer = { status: error.status, body: error.body };
       }
-      if (faults.dropsAt(call, n)) return void request.socket.destroy();
+      if (faults.dropsAt(call, n) || chaos.losesAnswer()) return void request.socket.destroy();
       send(response, answer);
     })().catch((error: unknown) => {
       send(response, { status: 500, body: { message: `500 Internal Server Error: ${String(error)}` } });
@@ -686,6 +699,7 @@ export async function startGitLabSim(): Promise<GitLabSim> {
     url: `http://127.0.0.1:${port}`,
     state,
     faults,
+    chaos,
     calls,
     callCounts: () =>
       calls.reduce<Record<string, number>>((counts, call) => {
