@@ -15,6 +15,9 @@ const { sendAlert: send } = proxyActivities<Activities>(alerting);
  */
 export function sendAlert(alert: AlertRequest): Promise<void> {
   return CancellationScope.nonCancellable(() =>
-    send.executeWithOptions({ ...alerting, summary: `alert ${alert.kind}: ${alert.credentialId}` }, [alert]),
+    send.executeWithOptions(
+      { ...alerting, summary: `send the ${alert.kind} alert about ${alert.credentialId}` },
+      [alert],
+    ),
   );
 }

@@ -4,12 +4,16 @@ import {
   ParentClosePolicy,
   proxyActivities,
   startChild,
+  workflowInfo,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
+import type { RotationRequest } from '../activities/rotation';
 import type { CurrentVersion, HealthPlan } from '../activities/health';
 import type { AlertKind } from '../src/alerts';
 import type { CredentialState, TargetCheck } from '../src/providers/types';
+import { rotationDetails } from '../src/rotations';
 import { CREDENTIAL_ID } from '../src/search-attributes';
 import { sendAlert } from './alerts';
 import { messageOf } from './failures';
@@ -57,10 +61,13 @@ export interface HealthReport {
   credentials: CredentialHealth[];
 }
 
-const checks = proxyActivities<Activities>({
+const checking: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
-});
+};
+const checks = proxyActivities<Activities>(checking);
+/** Each check with its summary for the Web UI, in the operator's words. */
+const summarised = (summary: string): ActivityOptions => ({ ...checking, summary });
 /** Credentials checked at a time: a few, to stay far below the providers' rate limits. */
 const CONCURRENCY = 4;
 const DAY_MS = 86_400_000;
@@ -73,7 +80,10 @@ const DAY_MS = 86_400_000;
  */
 export async function healthCheck(request: HealthCheckRequest): Promise<HealthReport> {
   const checkedAt = new Date();
-  const { plans, unplanned } = await checks.healthCheckPlans();
+  const { plans, unplanned } = await checks.healthCheckPlans.executeWithOptions(
+    summarised('read every credential of the inventory'),
+    [],
+  );
   const results: CredentialHealth[] = unplanned.map(({ credentialId, reason }) => ({
     ...unknownHealth(credentialId),
     unchecked: [reason],
@@ -115,15 +125,22 @@ async function checkCredential({ plan, jitter }: HealthPlan, now: Date): Promise
   const health = unknownHealth(plan.credentialId);
   let current: CurrentVersion;
   try {
-    current = await checks.readCurrentVersion({ vault: plan.vault });
+    current = await checks.readCurrentVersion.executeWithOptions(
+      summarised(
+        `read the current version of ${plan.credentialId} in Vault ${plan.vault.mount}/${plan.vault.path}`,
+      ),
+      [{ vault: plan.vault }],
+    );
   } catch (error) {
     health.unchecked.push(`Vault: ${messageOf(error)}`);
     return health;
   }
   Object.assign(health, { tokenId: current.tokenId, vaultVersion: current.ref.version });
 
-  const token = await checks
-    .inspectCredential({ source: plan.source.ref, tokenId: current.tokenId, held: current.ref })
+  const token = await checks.inspectCredential
+    .executeWithOptions(summarised(`check that token ${current.tokenId} of ${plan.source.name} is valid`), [
+      { source: plan.source.ref, tokenId: current.tokenId, held: current.ref },
+    ])
     .catch((error: unknown) => {
       if (providerKind(error) === 'not-found') return 'missing' as const;
       health.unchecked.push(`${plan.source.name}: ${messageOf(error)}`);
@@ -132,8 +149,10 @@ async function checkCredential({ plan, jitter }: HealthPlan, now: Date): Promise
   health.targets = await Promise.all(
     plan.targets.map(async ({ name, ref }) => {
       const since = typeof token === 'object' ? token.createdAt : undefined;
-      const check = await checks
-        .checkTarget({ target: ref, value: current.ref, since })
+      const check = await checks.checkTarget
+        .executeWithOptions(summarised(`check that ${name} holds Vault v${current.ref.version}`), [
+          { target: ref, value: current.ref, since },
+        ])
         .catch((error: unknown): TargetCheck | undefined => {
           health.unchecked.push(`${name}: ${messageOf(error)}`);
           return undefined;
@@ -231,12 +250,19 @@ function providerKind(error: unknown): string | undefined {
 async function repair(credentialId: string, requestedBy: string): Promise<CredentialHealth['repair']> {
   const workflowId = `rotate/${credentialId}`;
   try {
+    const rotation: RotationRequest = {
+      credentialId,
+      reason: 'manual',
+      requestedBy: `${requestedBy} via health check`,
+      force: true,
+    };
     await startChild(rotateCredential, {
       workflowId,
-      args: [{ credentialId, reason: 'manual', requestedBy: `${requestedBy} via health check`, force: true }],
+      args: [rotation],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       typedSearchAttributes: [{ key: CREDENTIAL_ID, value: credentialId }],
       staticSummary: `rotate ${credentialId} (repair drift found by the health check)`,
+      staticDetails: rotationDetails(rotation, `health check ${workflowInfo().workflowId}`),
     });
     return { workflowId, started: true, detail: `rotation ${workflowId} started` };
   } catch (error) {

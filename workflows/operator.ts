@@ -1,4 +1,5 @@
 import { CancellationScope, condition, defineUpdate, setHandler } from '@temporalio/workflow';
+import { humanDuration } from './details';
 import type { RotationStatus } from './rotate-credential';
 
 /** Lets a rotation that awaits approval go on (an abort ends the wait too); answers when it was approved. */
@@ -133,7 +134,9 @@ export function approvalGate(status: RotationStatus) {
   );
   return async (timeoutMs: number): Promise<string | undefined> =>
     (await condition(() => status.approvedBy !== undefined || status.abortedBy !== undefined, timeoutMs, {
-      summary: 'awaiting approval',
+      summary:
+        `wait up to ${humanDuration(timeoutMs)} for approval (\`rotator approve ${status.credentialId}\`), ` +
+        'then cancel',
     }))
       ? status.approvedBy
       : undefined;
@@ -141,9 +144,9 @@ export function approvalGate(status: RotationStatus) {
 
 /**
  * The overlap window: a durable timer that `endOverlapNow` shortens, `extendOverlap` lengthens and `abort`
- * ends.
+ * ends. `changed` runs whenever its end moves, so that the Web UI shows the new end.
  */
-export function overlapWindow(status: RotationStatus) {
+export function overlapWindow(status: RotationStatus, changed: () => void) {
   let endsAt = 0;
   const whileOpen = (_request?: unknown) => {
     if (status.phase !== 'overlapping') throw new Error(`no overlap window is open (phase ${status.phase})`);
@@ -175,13 +178,16 @@ export function overlapWindow(status: RotationStatus) {
       },
     },
   );
-  return async (ms: number) => {
+  /** `before` says what the window comes before, such as `revoking old token 12`. */
+  return async (ms: number, before: string) => {
     endsAt = Date.now() + ms;
     while (Date.now() < endsAt && status.abortedBy === undefined) {
       const until = endsAt;
       status.overlapEndsAt = new Date(until).toISOString();
+      changed();
+      const wait = humanDuration(until - Date.now());
       await condition(() => endsAt !== until || status.abortedBy !== undefined, until - Date.now(), {
-        summary: `overlap: old and new token both valid until ${status.overlapEndsAt}`,
+        summary: `wait ${wait} overlap (until ${status.overlapEndsAt}) before ${before}`,
       });
     }
   };

@@ -5,9 +5,11 @@ import {
   defineQuery,
   setHandler,
   startChild,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { RotationRequest } from '../activities/rotation';
+import { rotationDetails, rotationSummary } from '../src/rotations';
 import { CREDENTIAL_ID } from '../src/search-attributes';
 import { rotateCredential, type RotationOutcome } from './rotate-credential';
 
@@ -61,22 +63,22 @@ export async function rotateAll(request: RotateAllRequest): Promise<RotateAllPro
 
   const rotate = async (credentialId: string): Promise<RotateAllResult> => {
     const workflowId = `rotate/${credentialId}`;
+    const rotation: RotationRequest = {
+      credentialId,
+      reason: request.reason,
+      requestedBy: request.requestedBy,
+      ...(request.force === true ? { force: true } : {}),
+      ...(request.dryRun === true ? { dryRun: true } : {}),
+    };
     let child;
     try {
       child = await startChild(rotateCredential, {
         workflowId,
-        args: [
-          {
-            credentialId,
-            reason: request.reason,
-            requestedBy: request.requestedBy,
-            ...(request.force === true ? { force: true } : {}),
-            ...(request.dryRun === true ? { dryRun: true } : {}),
-          },
-        ],
+        args: [rotation],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         typedSearchAttributes: [{ key: CREDENTIAL_ID, value: credentialId }],
-        staticSummary: `rotate ${credentialId} (${request.reason})`,
+        staticSummary: rotationSummary(rotation),
+        staticDetails: rotationDetails(rotation, `rotate-all ${workflowInfo().workflowId}`),
       });
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {

@@ -5,6 +5,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -23,8 +24,9 @@ import {
   ROTATION_PHASE,
 } from '../src/search-attributes';
 import { sendAlert } from './alerts';
+import { humanDuration, rotationCurrentDetails, type DetailsContext } from './details';
 import { abortGate, approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
-import { classifyFailure, messageOf, type ClassifiedFailure } from './failures';
+import { classifyFailure, messageOf, type ClassifiedFailure, type FailureClass } from './failures';
 import { recovering, type FailureRecord } from './recovery';
 import { compensate, rollbackReport, type Compensation } from './rollback';
 
@@ -122,11 +124,8 @@ const compensating = (maximumAttempts = 10): ActivityOptions => ({
 });
 const acts = proxyActivities<Activities>(retried);
 /** Reading the inventory is bookkeeping that changes nothing: a local activity, one history event. */
-const local = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: retried.retry,
-  summary: 'load the credential from the inventory',
-});
+const inventoryRead = { startToCloseTimeout: '30 seconds', retry: retried.retry } as const;
+const local = proxyLocalActivities<Activities>(inventoryRead);
 const summarised = (summary: string, options = retried): ActivityOptions => ({ ...options, summary });
 /** The least an overlap is extended by when the old token is still used after the switch. */
 const MIN_USED_EXTENSION_MS = 60_000;
@@ -173,7 +172,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   };
   setHandler(statusQuery, () => status);
   const approval = approvalGate(status);
-  const overlap = overlapWindow(status);
+  const overlap = overlapWindow(status, () => show());
   const operator = operatorGate(status);
   abortGate(status);
   const undoing = compensating(request.rollbackAttempts);
@@ -191,9 +190,14 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   if (listsEveryPhase || workflowInfo().typedSearchAttributes.get(CREDENTIAL_ID) === undefined)
     label({ key: CREDENTIAL_ID, value: id });
 
+  /** What the Web UI's current details show beyond the status: the plan once loaded, what is awaited. */
+  const shown: DetailsContext = {};
+  /** The Web UI's current details: not a command, so they change nothing in the history. */
+  const show = () => setCurrentDetails(rotationCurrentDetails(status, request, shown));
   const enter = (phase: RotationPhase) => {
     status.phase = phase;
     if (listsEveryPhase || LISTED_PHASES.has(phase)) list({ key: ROTATION_PHASE, value: phase });
+    show();
   };
   const step = async <T>(
     name: string,
@@ -202,13 +206,14 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     mark: { recovery?: true } = {},
   ): Promise<T> => {
     if (status.abortedBy !== undefined && FORWARD_PHASES.has(phase)) throw new RotationAborted();
-    enter(phase);
     const entry: RotationStatus['timeline'][number] = {
       step: name,
       startedAt: new Date().toISOString(),
       ...mark,
     };
+    // In the timeline first, so that the current details name the step.
     status.timeline.push(entry);
+    enter(phase);
     try {
       const result = await run();
       entry.result = 'ok';
@@ -240,6 +245,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   const finish = (outcome: RotationOutcome, detail: string) => {
     Object.assign(status, { phase: 'done', outcome, detail });
     list({ key: ROTATION_PHASE, value: 'done' }, { key: ROTATION_OUTCOME, value: outcome });
+    show();
     return status;
   };
 
@@ -256,8 +262,12 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   const plan = await step('load', 'loading', () =>
     listsEveryPhase
       ? acts.loadCredential.executeWithOptions(summarised(`load ${id} from the inventory`), [request])
-      : local.loadCredential(request),
+      : local.loadCredential.executeWithOptions(
+          { ...inventoryRead, summary: `load ${id} from the inventory` },
+          [request],
+        ),
   );
+  shown.plan = plan;
   label({ key: CREDENTIAL_KIND, value: plan.kind }, { key: ENVIRONMENT, value: plan.environment });
   status.targets = plan.targets.map(({ name }) => ({ name, state: 'unchanged' }));
   const source = plan.source.ref;
@@ -268,7 +278,9 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     awaitVault: () =>
       acts.awaitVault.executeWithOptions(
         {
-          ...summarised(`wait up to ${vaultWait}s for Vault to answer`),
+          ...summarised(
+            `wait up to ${humanDuration(vaultWait * 1000)} for Vault ${plan.vault.mount} to answer`,
+          ),
           startToCloseTimeout: `${vaultWait + 30} seconds`,
           retry: { maximumAttempts: 2 },
         },
@@ -284,15 +296,17 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   // Whatever a lost mint left behind was created after this.
   const detectedAt = new Date().toISOString();
   const detection = await step('detect', 'detecting', () =>
-    acts.detectRotation.executeWithOptions(summarised(`detect whether ${plan.source.name} is due`), [
-      { source, vault: plan.vault, staged: plan.staged, policy: plan.policy, request },
-    ]),
+    acts.detectRotation.executeWithOptions(
+      summarised(`check whether ${plan.source.name} is due for rotation`),
+      [{ source, vault: plan.vault, staged: plan.staged, policy: plan.policy, request }],
+    ),
   );
   status.vault.current = detection.current.version;
   status.oldTokenId = detection.currentTokenId;
   if (!detection.due) return finish('not-due', detection.why);
   if (request.dryRun === true) return finish('dry-run', wouldDo(plan, detection.why));
   if (plan.policy.requireApproval) {
+    shown.approvalUntil = new Date(Date.now() + plan.policy.approvalTimeout).toISOString();
     const approvedBy = await step('approve', 'awaiting-approval', () =>
       approval(plan.policy.approvalTimeout),
     );
@@ -316,13 +330,13 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   let markedOutcome: ClassifiedFailure['outcome'];
   const paused: { dependent: RotationPlan['dependents'][number]; record: { paused: number[] } }[] = [];
   const resume = ({ dependent, record }: (typeof paused)[number], step: string, options = retried) =>
-    acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name}`, options), [
+    acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name} as they were`, options), [
       { dependent: dependent.ref, record, audit: audit.context(step, dependent.name) },
     ]);
   const pauseAll = (step: string) =>
     inParallel(plan.dependents, async (dependent) => {
       const record = await recover(`pause ${dependent.name}`, () =>
-        acts.pauseDependent.executeWithOptions(summarised(`pause ${dependent.name}`), [
+        acts.pauseDependent.executeWithOptions(summarised(`pause ${dependent.name} while ${id} rotates`), [
           { dependent: dependent.ref, audit: audit.context(step, dependent.name) },
         ]),
       );
@@ -349,30 +363,35 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       recover(
         'issue',
         () =>
-          acts.issueCredential.executeWithOptions(summarised(`issue a new ${plan.source.name}`, once), [
-            {
-              source,
-              current: { tokenId: detection.currentTokenId },
-              held: detection.current,
-              stage,
-              recovery,
-              audit: audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
-            },
-          ]),
+          acts.issueCredential.executeWithOptions(
+            summarised(issueSummary(plan, detection.currentTokenId), once),
+            [
+              {
+                source,
+                current: { tokenId: detection.currentTokenId },
+                held: detection.current,
+                stage,
+                recovery,
+                audit: audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
+              },
+            ],
+          ),
         ['rate-limited'],
       );
     /** Once only: revoke what the lost mint left behind, then create afresh (rotating again is reuse). */
     const recoverLostMint = async () => {
       const orphans = await step('find orphans', 'recovering', () =>
-        acts.findOrphanCredentials.executeWithOptions(summarised('find tokens the lost mint left behind'), [
-          { source, since: detectedAt, known: [detection.currentTokenId], stage },
-        ]),
+        acts.findOrphanCredentials.executeWithOptions(
+          summarised(`find tokens the lost mint of ${plan.source.name} left behind`),
+          [{ source, since: detectedAt, known: [detection.currentTokenId], stage }],
+        ),
       );
       for (const { tokenId } of orphans) {
         await step(`revoke orphan token ${tokenId}`, 'recovering', () =>
-          acts.revokeCredential.executeWithOptions(summarised(`revoke orphan token ${tokenId}`), [
-            { source, tokenId, audit: audit.context('recover', plan.source.name) },
-          ]),
+          acts.revokeCredential.executeWithOptions(
+            summarised(`revoke orphan token ${tokenId} of ${plan.source.name}`),
+            [{ source, tokenId, audit: audit.context('recover', plan.source.name) }],
+          ),
         );
       }
       return step('issue afresh', 'issuing', () => issue({ orphansRevoked: orphans.map((o) => o.tokenId) }));
@@ -401,7 +420,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         what: `revoke new token ${issued.tokenId}`,
         run: () =>
           acts.revokeCredential.executeWithOptions(
-            summarised(`revoke new token ${issued.tokenId} (rollback)`, undoing),
+            summarised(`rollback: revoke new token ${issued.tokenId} of ${plan.source.name}`, undoing),
             [{ source, tokenId: issued.tokenId, audit: audit.context('rollback', plan.source.name) }],
           ),
       });
@@ -409,23 +428,27 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
 
     await step('verify', 'verifying', () =>
       recover('verify', () =>
-        acts.verifyCredential.executeWithOptions(summarised(`verify new token ${issued.tokenId}`), [
-          {
-            source,
-            tokenId: issued.tokenId,
-            staged: issued.staged,
-            expiresAt: issued.expiresAt,
-            audit: audit.context('verify', plan.source.name),
-          },
-        ]),
+        acts.verifyCredential.executeWithOptions(
+          summarised(`verify that new token ${issued.tokenId} works against its provider`),
+          [
+            {
+              source,
+              tokenId: issued.tokenId,
+              staged: issued.staged,
+              expiresAt: issued.expiresAt,
+              audit: audit.context('verify', plan.source.name),
+            },
+          ],
+        ),
       ),
     );
 
     const snapshotEach = (target: RotationPlan['targets'][number]) =>
       recover(`snapshot ${target.name}`, () =>
-        acts.snapshotTarget.executeWithOptions(summarised(`snapshot ${target.name}`), [
-          { target: target.ref },
-        ]),
+        acts.snapshotTarget.executeWithOptions(
+          summarised(`record the state of ${target.name}, for rollback`),
+          [{ target: target.ref }],
+        ),
       );
     await step('distribute', 'distributing', async () => {
       const snapshots = listsEveryPhase
@@ -434,7 +457,9 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           ? []
           : await recover('snapshot targets', () =>
               acts.snapshotTargets.executeWithOptions(
-                summarised(`snapshot ${plan.targets.map(({ name }) => name).join(', ')}`),
+                summarised(
+                  `record the state of ${plan.targets.map(({ name }) => name).join(', ')}, for rollback`,
+                ),
                 [{ targets: plan.targets.map(({ ref }) => ref) }],
               ),
             );
@@ -449,7 +474,10 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           run: async () => {
             try {
               await acts.restoreTarget.executeWithOptions(
-                summarised(`restore ${target.name} (rollback)`, undoing),
+                summarised(
+                  `rollback: restore ${target.name} as it was (old token ${detection.currentTokenId})`,
+                  undoing,
+                ),
                 [{ target: target.ref, snapshot, previous: detection.current }],
               );
               state('restored');
@@ -461,9 +489,10 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         });
         try {
           await recover(`write ${target.name}`, () =>
-            acts.writeTarget.executeWithOptions(summarised(`write ${target.name}`), [
-              { target: target.ref, value: issued.staged, audit: audit.context('distribute', target.name) },
-            ]),
+            acts.writeTarget.executeWithOptions(
+              summarised(`write new token ${issued.tokenId} to ${target.name}`),
+              [{ target: target.ref, value: issued.staged, audit: audit.context('distribute', target.name) }],
+            ),
           );
           state('written');
         } catch (error) {
@@ -478,14 +507,20 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       what: `keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
       run: () =>
         acts.rePromotePrevious.executeWithOptions(
-          summarised(`keep Vault at v${detection.current.version} (rollback)`, undoing),
+          summarised(
+            `rollback: keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
+            undoing,
+          ),
           [{ previous: detection.current, promotedTokenId: issued.tokenId }],
         ),
     });
     const promoted = await step('promote', 'promoting', () =>
       recover('promote', () =>
         acts.promoteStaged.executeWithOptions(
-          summarised(`promote staged v${issued.staged.version} to current`),
+          summarised(
+            `promote new token ${issued.tokenId} (staged v${issued.staged.version}) to current in Vault ` +
+              `${plan.vault.mount}/${plan.vault.path}`,
+          ),
           [
             {
               staged: issued.staged,
@@ -515,6 +550,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         `rollback is stuck: ${failed.map(({ what, result }) => `${what}: ${result ?? 'not run'}`).join('; ')}; ` +
           `run \`rotator retry-rollback ${id}\`, or undo it by hand and run \`rotator resolve ${id}\``,
       );
+      shown.stuck = failed.map(({ what }) => what).join('; ');
       const decision = await step('await operator', 'needs-operator', operator);
       if ('resolvedBy' in decision) return `; resolved by ${decision.resolvedBy}: ${decision.note}`;
       enter('rolling-back');
@@ -535,10 +571,18 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     // Rolled back is an all-clear only when nothing is left for anyone to do.
     const outcome =
       markedOutcome ?? (resolution === undefined && status.alerts.length === 0 ? 'rolled-back' : 'failed');
-    finish(outcome, abortedBy === undefined ? `${failed} failed` : `aborted by ${abortedBy.requestedBy}`);
-    const message =
-      `rotate ${id}: ${what}; rolled back: ` +
-      `${rollbackReport([...resumes, ...undo])}${leftOver}${resolution ?? ''}`;
+    // The result says what was restored and what to do: `status` and the Web UI show it.
+    // An abort is the operator's own doing, and a resolved rollback is in an operator's hands already.
+    const toDo =
+      abortedBy === undefined && resolution === undefined ? whatToDo(error, failed, id) : undefined;
+    const restored =
+      `rolled back: ${rollbackReport([...resumes, ...undo])}${leftOver}${resolution ?? ''}` +
+      (toDo === undefined ? '' : `; to do: ${toDo}`);
+    finish(
+      outcome,
+      `${abortedBy === undefined ? `${failed} failed` : `aborted by ${abortedBy.requestedBy}`}; ${restored}`,
+    );
+    const message = `rotate ${id}: ${what}; ${restored}`;
     const unrecorded = await audit.recordOutcome(
       outcome === 'rolled-back' ? 'rolled back' : 'failed',
       outcome,
@@ -588,7 +632,12 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     if (status.abortedBy === undefined) await step('resume dependents', 'resuming', resumeAll);
     if (status.abortedBy === undefined) {
       await step('overlap window', 'overlapping', async () => {
-        await overlap(plan.policy.overlap);
+        await overlap(
+          plan.policy.overlap,
+          issued.revokedTokenId === undefined
+            ? `revoking old token ${detection.currentTokenId}`
+            : `ending (rotating in place revoked token ${issued.revokedTokenId} already)`,
+        );
         if (issued.revokedTokenId !== undefined) return;
         alert = await oldTokenStillUsed();
         if (alert === undefined) return;
@@ -597,7 +646,10 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         // The alert goes out while the extended window runs, which an operator may end at once.
         const alerted = raiseAlert('old-token-still-used', alert);
         // Once only: after this extension the old token is revoked whoever still holds it.
-        await overlap(Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS));
+        await overlap(
+          Math.max(plan.policy.overlap, MIN_USED_EXTENSION_MS),
+          `revoking old token ${detection.currentTokenId}, still used after the switch`,
+        );
         await alerted;
       });
     }
@@ -605,7 +657,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       await step('revoke old', 'revoking', () =>
         recover('revoke old', () =>
           acts.revokeCredential.executeWithOptions(
-            summarised(`revoke old token ${detection.currentTokenId}`),
+            summarised(`revoke old token ${detection.currentTokenId} of ${plan.source.name}`),
             [
               {
                 source,
@@ -652,10 +704,33 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   return finish('rotated', `token ${detection.currentTokenId} replaced by token ${issued.tokenId}`);
 }
 
-/** The failure's class and its own message, for the rotation's failure message. */
+/** What an operator does about a failure that rolled a rotation back, by its class, before rotating again. */
+const WHAT_TO_DO: Record<Exclude<FailureClass, 'cancelled'>, string> = {
+  auth: "check that the provider's admin token is valid and allowed to do this",
+  permanent: 'fix what the message names, in the inventory or at the provider',
+  conflict: 'find out who else changed it',
+  transient: 'check that the provider is up',
+  'rate-limited': "let the provider's rate limit pass",
+  'lost-response': 'look at the provider for tokens the lost answer left behind',
+  'vault-unavailable': 'check that Vault is up and unsealed',
+};
+
+/** The failure's class and its own message (provider, resource, HTTP status), for the rotation's failure message. */
 function describeFailure(error: unknown): string {
   const failure = classifyFailure(error);
   return failure.class === 'cancelled' ? 'cancelled' : `${failure.class}: ${failure.message}`;
+}
+
+/** What an operator does about a failure that rolled a rotation back, then how to rotate again. */
+function whatToDo(error: unknown, failedStep: string, id: string): string | undefined {
+  const failure = classifyFailure(error);
+  if (failure.class === 'cancelled') return undefined;
+  // Verify uses the new token, not the admin token: refused, it lacks what the inventory gives it.
+  const toDo =
+    failure.class === 'auth' && failedStep === 'verify'
+      ? "check the new token's scopes and access level in the inventory"
+      : WHAT_TO_DO[failure.class];
+  return `${toDo}, then \`rotator rotate ${id} --force\``;
 }
 
 /** Runs `each` for every item at once and waits for all, so that rollback never races a step still running. */
@@ -663,6 +738,16 @@ async function inParallel<T>(items: T[], each: (item: T, index: number) => Promi
   const results = await Promise.allSettled(items.map(each));
   const failure = results.find((result) => result.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
+}
+
+/** The issue step in the operator's words: how the strategy mints, beside or instead of which token. */
+function issueSummary(plan: RotationPlan, currentTokenId: number): string {
+  const { strategy } = plan.source.ref.spec as { strategy?: string };
+  const name = plan.source.name;
+  if (strategy === 'create-then-revoke') return `create a new ${name} beside token ${currentTokenId}`;
+  if (strategy === 'rotate-in-place')
+    return `rotate ${name} in place: token ${currentTokenId} is revoked at once`;
+  return `issue a new ${name}, replacing token ${currentTokenId}`;
 }
 
 function wouldDo(plan: RotationPlan, why: string): string {
@@ -717,7 +802,7 @@ function auditTrail(request: RotationRequest, status: RotationStatus) {
     ): Promise<string> =>
       CancellationScope.nonCancellable(() =>
         acts.recordRotationOutcome.executeWithOptions(
-          summarised(`record "${event}" in the audit log`, compensating()),
+          summarised(`record "${event}" for ${request.credentialId} in the audit log`, compensating()),
           [
             {
               audit: { ...context(status.timeline.at(-1)?.step ?? 'load'), ...handedOut },

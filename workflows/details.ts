@@ -1,0 +1,117 @@
+import type { RotationPlan, RotationRequest } from '../activities/rotation';
+import type { RotationStatus } from './rotate-credential';
+
+/*
+ * What the Temporal Web UI shows beside a rotation while it runs: its current details (`setCurrentDetails`),
+ * markdown the UI renders (its static details come from src/rotations.ts). They are stored through the
+ * payload codec, yet carry names, ids, versions and times only, never a value, like all of the history.
+ */
+
+/** A duration as operators write it in the inventory: `15m`, `20s`, `1h30m`. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  const parts: [number, string][] = [
+    [Math.floor(seconds / 86_400), 'd'],
+    [Math.floor((seconds % 86_400) / 3600), 'h'],
+    [Math.floor((seconds % 3600) / 60), 'm'],
+    [seconds % 60, 's'],
+  ];
+  return (
+    parts
+      .filter(([count]) => count > 0)
+      .map(([count, unit]) => `${count}${unit}`)
+      .join('') || '0s'
+  );
+}
+
+/** What the workflow knows beyond its status: its plan, when an approval runs out, which undo steps are stuck. */
+export interface DetailsContext {
+  plan?: RotationPlan;
+  approvalUntil?: string;
+  stuck?: string;
+}
+
+/** What a rotation in `status.phase` waits for, with the command that ends the wait; undefined while it works. */
+function waitingFor(status: RotationStatus, context: DetailsContext): string | undefined {
+  const id = status.credentialId;
+  switch (status.phase) {
+    case 'awaiting-approval':
+      return `approval until ${context.approvalUntil ?? 'the approval timeout'}: \`rotator approve ${id}\``;
+    case 'overlapping': {
+      const then =
+        status.oldTokenId === undefined
+          ? 'then the old token is revoked'
+          : `then old token ${status.oldTokenId} is revoked`;
+      return (
+        `the overlap window to end at ${status.overlapEndsAt ?? 'its end'}, ${then}; ` +
+        `\`rotator end-overlap ${id}\` ends it now, \`rotator extend-overlap ${id} 30m\` lengthens it`
+      );
+    }
+    case 'recovering': {
+      const failure = status.failures.at(-1);
+      const recovery = status.timeline.at(-1)?.step ?? 'recovery';
+      return failure === undefined ? recovery : `${recovery}, after ${failure.step} was ${failure.class}`;
+    }
+    case 'needs-operator':
+      return (
+        `an operator, because rollback is stuck (${context.stuck ?? 'see the alerts'}): ` +
+        `\`rotator retry-rollback ${id}\` once the cause is fixed, or \`rotator resolve ${id}\` after undoing it by hand`
+      );
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The current details of a rotation: its phase and step, what it waits for, and where it stands, most
+ * important first (the UI 2.42 may cut off the last line of a long pane). Lists go one item to a line.
+ */
+export function rotationCurrentDetails(
+  status: RotationStatus,
+  request: RotationRequest,
+  context: DetailsContext,
+): string {
+  const id = status.credentialId;
+  const { plan } = context;
+  const lines = [`- **Phase:** ${status.phase}`];
+  const running = status.timeline.at(-1);
+  if (status.outcome !== undefined) {
+    lines.push(`- **Outcome:** ${status.outcome}`, ...subList((status.detail ?? '').split('; ')));
+  } else if (running !== undefined && running.endedAt === undefined) {
+    lines.push(`- **Step:** ${running.step}`);
+  }
+  const waiting = waitingFor(status, context);
+  if (waiting !== undefined) lines.push(`- **Waiting for:** ${waiting}`);
+  if (status.abortedBy !== undefined) {
+    lines.push(`- **Aborted by:** ${status.abortedBy.requestedBy} (${status.abortedBy.reason})`);
+  }
+  if (status.alerts.length > 0) lines.push('- **Alerts:**', ...subList(status.alerts));
+  lines.push(
+    plan === undefined
+      ? `- **Credential:** ${id}`
+      : `- **Credential:** ${id} (${plan.kind}, environment ${plan.environment})`,
+  );
+  if (plan !== undefined) lines.push(`- **Source:** ${plan.source.name}`);
+  lines.push(`- **Requested by:** ${request.requestedBy} (${request.reason})`);
+  if (status.approvedBy !== undefined) lines.push(`- **Approved by:** ${status.approvedBy}`);
+  const tokens = [
+    status.oldTokenId === undefined ? undefined : `old ${status.oldTokenId}`,
+    status.newTokenId === undefined ? undefined : `new ${status.newTokenId}`,
+  ].filter((token) => token !== undefined);
+  if (tokens.length > 0) lines.push(`- **Tokens:** ${tokens.join(', ')}`);
+  if (status.targets.length > 0) {
+    lines.push('- **Targets:**', ...subList(status.targets.map(({ name, state }) => `${name}: ${state}`)));
+  }
+  const { current, previous, staged } = status.vault;
+  if (current !== undefined) {
+    const versions = [
+      `current v${current}`,
+      ...(previous === undefined ? [] : [`previous v${previous}`]),
+      ...(staged === undefined ? [] : [`staged v${staged}`]),
+    ];
+    lines.push(`- **Vault:** ${versions.join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
+const subList = (items: string[]) => items.map((item) => `  - ${item}`);
