@@ -27,7 +27,7 @@ describe("the worker process's own variables", () => {
         ROTATOR_EMBEDDED_TEMPORAL_PORT: '17233',
         ROTATOR_EMBEDDED_UI_PORT: '18233',
       }).embedded,
-    ).toEqual({ dataDir: '/var/lib/rotator', temporalPort: 17233, uiPort: 18233 });
+    ).toEqual({ dataDir: '/var/lib/rotator', temporalPort: 17233, uiPort: 18233, codecServerPort: 8234 });
   });
 
   it.each([
