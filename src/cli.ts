@@ -10,6 +10,7 @@ import { registerSchedules } from './cli/schedules';
 import { registerHistory, registerStatus } from './cli/status';
 import { registerSteering } from './cli/steer';
 import { registerVaultPolicy } from './cli/vault-policy';
+import { registerVerifyState } from './cli/verify-state';
 
 export type { CliIo };
 
@@ -43,6 +44,7 @@ export async function runCli(
   registerHealth(program, cli);
   registerCodecServer(program, cli);
   registerVaultPolicy(program, cli);
+  registerVerifyState(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -104,9 +104,8 @@ export class CliContext {
     await this.connection?.close();
   }
 
-  /** The inventory the worker rotates from; an unreadable or invalid one stops the command. */
-  async inventory(): Promise<Inventory> {
-    const file = this.config.inventory;
+  /** The inventory the worker rotates from (or `file`); an unreadable or invalid one stops the command. */
+  async inventory(file: string = this.config.inventory): Promise<Inventory> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');

@@ -1,0 +1,43 @@
+import { createCredentialActivities } from '../../activities/credentials';
+import { createHealthActivities } from '../../activities/health';
+import type { AuditSink } from '../audit';
+import type { Inventory } from '../inventory/schema';
+import { allProviders } from '../providers/all';
+import { noteSecretsOf } from '../redaction';
+import type { SecretStore } from '../vault';
+
+/** The checker only reads: an audit entry from it would be a bug, so the sink refuses. */
+const readOnly: AuditSink = {
+  append: (event) =>
+    Promise.reject(new Error(`verify-state records nothing (asked to record "${event.event}")`)),
+  ready: () => Promise.resolve(),
+};
+
+/**
+ * The health check's own activities, called in this process: they read values from Vault by reference,
+ * compare them with what providers and targets hold, and answer without a value. Every value they read is
+ * noted, so that an error quoting one is redacted before it is printed.
+ */
+export function stateChecks(vault: SecretStore, inventory: Inventory) {
+  const providers = allProviders;
+  const store = noteSecretsOf(vault);
+  const credentials = createCredentialActivities({ vault: store, providers, audit: readOnly });
+  const health = createHealthActivities({
+    vault: store,
+    providers,
+    inventoryPath: 'the inventory',
+    readInventory: () => Promise.resolve({ ok: true, inventory }),
+  });
+  return {
+    vault: store,
+    activities: {
+      healthCheckPlans: health.healthCheckPlans,
+      readCurrentVersion: health.readCurrentVersion,
+      inspectCredential: credentials.inspectCredential,
+      checkTarget: credentials.checkTarget,
+      findOrphanCredentials: credentials.findOrphanCredentials,
+    },
+  };
+}
+
+export type StateChecks = ReturnType<typeof stateChecks>;

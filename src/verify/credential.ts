@@ -1,0 +1,164 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { CurrentVersion } from '../../activities/health';
+import type { RotationPlan } from '../inventory/plan';
+import type { CredentialState } from '../providers/types';
+import { rotationWorkflowId } from '../rotations';
+import { VaultError, type SecretStore } from '../vault';
+import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { StateChecks } from './checks';
+import type { CredentialVerdict, Finding, NoteKind, ViolationKind } from './report';
+
+/** The fields every rotation writes to the current version (issue, then promote copies them). */
+const ROTATION_FIELDS = ['token', 'tokenId', 'expiresAt'] as const;
+/** Orphans are listed from the beginning of time: a leftover of any rotation counts. */
+const SINCE_EVER = new Date(0).toISOString();
+
+/** What the checks of one credential found, before the verdict. */
+export type CredentialFindings = Pick<CredentialVerdict, 'vault' | 'violations' | 'notes'>;
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** The provider said the token does not exist (the adapters' `ProviderError` kind, as the activities map it). */
+const isNotFound = (error: unknown) =>
+  error instanceof ApplicationFailure && error.type === 'ProviderError:not-found';
+
+/**
+ * Checks one credential against its invariants: Vault's current version is whole, no staged token is
+ * stranded, the provider holds the current token active, every target holds it, and no other token the
+ * rotator minted is still active. `running` is the credential's open rotation, whose own tokens are not
+ * orphans. Values are read and compared inside the checks (the activities'), never returned.
+ */
+export async function checkCredential(
+  plan: RotationPlan,
+  running: RotationStatus | undefined,
+  { vault, activities }: StateChecks,
+): Promise<CredentialFindings> {
+  const violations: Finding<ViolationKind>[] = [];
+  const notes: Finding<NoteKind>[] = [];
+  const where = `Vault ${plan.vault.mount}/${plan.vault.path}`;
+  const violation = (kind: ViolationKind, message: string) => violations.push({ kind, message });
+
+  let current: CurrentVersion;
+  try {
+    current = await activities.readCurrentVersion({ vault: plan.vault });
+    const missing = await missingFields(vault, current);
+    if (missing.length > 0)
+      violation('vault-current', `${where} v${current.ref.version} lacks ${missing.join(', ')}`);
+  } catch (error) {
+    violation('vault-current', messageOf(error));
+    return { violations, notes };
+  }
+  const vaultRef = { ...plan.vault, version: current.ref.version, tokenId: current.tokenId };
+  const tokenName = `token ${current.tokenId} (${where} v${current.ref.version})`;
+  const source = plan.source.ref;
+
+  const token = await activities
+    .inspectCredential({ source, tokenId: current.tokenId, held: current.ref })
+    .catch((error: unknown) => {
+      if (isNotFound(error)) return 'missing' as const;
+      violation('unchecked', `${plan.source.name}: ${messageOf(error)}`);
+      return undefined;
+    });
+  if (token === 'missing') violation('token-not-active', `${tokenName} no longer exists at the provider`);
+  else if (token?.revoked === true) violation('token-not-active', `${tokenName} is revoked at the provider`);
+  else if (token?.active === false)
+    violation('token-not-active', `${tokenName} is no longer active at the provider (expired)`);
+
+  for (const { name, ref } of plan.targets) {
+    const since = typeof token === 'object' ? token.createdAt : undefined;
+    try {
+      const check = await activities.checkTarget({ target: ref, value: current.ref, since });
+      if (check.state === 'drifted') violation('target-not-current', `${name}: ${check.detail}`);
+      if (check.state === 'unverifiable')
+        notes.push({ kind: 'unverifiable', message: `${name}: ${check.detail}` });
+    } catch (error) {
+      violation('unchecked', `${name}: ${messageOf(error)}`);
+    }
+  }
+
+  // A rotation that runs owns its staged value; only one that nobody will promote is stranded.
+  const stranded =
+    running === undefined ? await strandedStaged(plan, current, { vault, activities }) : undefined;
+  if (stranded !== undefined) violation(stranded.kind, stranded.message);
+
+  const known = [current.tokenId, ...(stranded?.tokenId === undefined ? [] : [stranded.tokenId])];
+  const excused = exemptions(running);
+  try {
+    const orphans = await activities.findOrphanCredentials({ source, since: SINCE_EVER, known });
+    for (const orphan of orphans) {
+      const why = excused.get(orphan.tokenId);
+      if (why !== undefined) notes.push({ kind: 'exempt', message: `token ${orphan.tokenId}: ${why}` });
+      else violation('orphan-token', orphanMessage(orphan, tokenName));
+    }
+  } catch (error) {
+    violation('unchecked', `${plan.source.name}: orphans: ${messageOf(error)}`);
+  }
+  return { vault: vaultRef, violations, notes };
+}
+
+/** The rotation fields the current version lacks; the values are looked at here and go no further. */
+async function missingFields(vault: SecretStore, current: CurrentVersion): Promise<string[]> {
+  const { data } = await vault.read(current.ref, current.ref.version);
+  return ROTATION_FIELDS.filter((field) => (data[field] ?? '') === '');
+}
+
+/**
+ * A staged value written after the current version, naming another token that is still live: issue staged
+ * it, and no promote followed nor any revoke. One whose token is revoked (a rollback's) strands nothing.
+ */
+async function strandedStaged(
+  plan: RotationPlan,
+  current: CurrentVersion,
+  { vault, activities }: StateChecks,
+): Promise<(Finding<ViolationKind> & { tokenId?: number }) | undefined> {
+  let staged: Awaited<ReturnType<SecretStore['read']>>;
+  try {
+    staged = await vault.read(plan.staged);
+  } catch (error) {
+    // Never staged, or its latest version deleted: nothing waits there.
+    if (error instanceof VaultError && error.status === 404) return undefined;
+    return { kind: 'unchecked', message: `staged: ${messageOf(error)}` };
+  }
+  const tokenId = Number(staged.data.tokenId);
+  // An OAuth2 grant's "under way" marker names no token.
+  if (!Number.isSafeInteger(tokenId) || tokenId <= 0 || tokenId === current.tokenId) return undefined;
+  const stagedAt = await vault.writtenAt(staged.ref);
+  if (Date.parse(stagedAt) <= Date.parse(current.writtenAt)) return undefined;
+  const where = `Vault ${plan.staged.mount}/${plan.staged.path} v${staged.ref.version}`;
+  try {
+    const state = await activities.inspectCredential({
+      source: plan.source.ref,
+      tokenId,
+      held: staged.ref,
+    });
+    if (!state.active || state.revoked) return undefined;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    return { kind: 'unchecked', message: `staged token ${tokenId} (${where}): ${messageOf(error)}` };
+  }
+  return {
+    kind: 'stranded-staged',
+    tokenId,
+    message:
+      `token ${tokenId} (${where}, staged ${stagedAt}) is active at the provider and newer than the current ` +
+      `version, but no rotation runs to promote it: promote it by hand, or revoke it`,
+  };
+}
+
+/** The tokens a running rotation names: its new one while it runs, its old one inside the overlap window. */
+function exemptions(running: RotationStatus | undefined): Map<number, string> {
+  const excused = new Map<number, string>();
+  if (running === undefined) return excused;
+  const workflow = rotationWorkflowId(running.credentialId);
+  if (running.newTokenId !== undefined)
+    excused.set(running.newTokenId, `the new token of ${workflow} (phase ${running.phase})`);
+  if (running.oldTokenId !== undefined && ['overlapping', 'revoking'].includes(running.phase))
+    excused.set(running.oldTokenId, `the previous token, inside the overlap window of ${workflow}`);
+  return excused;
+}
+
+function orphanMessage(orphan: CredentialState, current: string): string {
+  return (
+    `token ${orphan.tokenId} "${orphan.name}" (created ${orphan.createdAt}) is active at the provider, ` +
+    `but the current one is ${current} and no rotation names it: revoke it`
+  );
+}

@@ -1,0 +1,107 @@
+/**
+ * What `rotator verify-state` finds, in the operator's words: the JSON document `--json` prints and the
+ * table it prints otherwise. Names, ids, versions and times only, never a value.
+ */
+
+/** Each breaks an invariant of issue 11; the message names the resource. */
+export type ViolationKind =
+  /** Vault's current version is unreadable, deleted, or lacks a field a rotation writes. */
+  | 'vault-current'
+  /** The staged path holds a live token newer than the current one, and no rotation runs to promote it. */
+  | 'stranded-staged'
+  /** The provider does not hold the current token active: revoked, expired or gone. */
+  | 'token-not-active'
+  /** A target holds something other than Vault's current version, or nothing. */
+  | 'target-not-current'
+  /** A token minted by the rotator is active at the provider, but is neither current nor an in-flight one. */
+  | 'orphan-token'
+  /** The last rotation ended in (or waits in) a terminal state without the alert or the audit entry it owes. */
+  | 'terminal-unproven'
+  /** A check could not run, so the invariant is not shown to hold. */
+  | 'unchecked';
+
+/** What is worth knowing without breaking an invariant. */
+export type NoteKind =
+  /** A target that cannot say what it holds (a hidden GitLab variable): not counted as a pass. */
+  | 'unverifiable'
+  /** A token that would be an orphan, excused because a running rotation names it. */
+  | 'exempt'
+  /** What a credential in a terminal state shows; its other findings are what the operator must repair. */
+  | 'terminal';
+
+export interface Finding<K extends string> {
+  kind: K;
+  message: string;
+}
+
+/**
+ * - `ok`: every invariant holds.
+ * - `unverified`: no violation, but a target could not say what it holds.
+ * - `terminal`: the last rotation is in a documented terminal state, with its alert and audit entry.
+ * - `rotating`: a rotation is in a step between its waits; the state is in flux and not judged (the run-wide
+ *   check says whether it is stuck).
+ * - `violation`: at least one invariant does not hold.
+ */
+export type Verdict = 'ok' | 'unverified' | 'terminal' | 'rotating' | 'violation';
+
+export interface CredentialVerdict {
+  credentialId: string;
+  verdict: Verdict;
+  /** One short line for the table: the kinds of violation, or why the verdict is what it is. */
+  reason: string;
+  /** Vault's current version and the token it names, when they could be read. */
+  vault?: { mount: string; path: string; version: number; tokenId: number };
+  /** The credential's newest rotation, if it has one. */
+  lastRotation?: { workflowId: string; runId: string; state: string; phase?: string };
+  violations: Finding<ViolationKind>[];
+  notes: Finding<NoteKind>[];
+}
+
+/**
+ * - `waiting`: in a documented wait (awaiting-approval, overlapping, recovering, needs-operator, rolling-back).
+ * - `under-way`: in a step, for less than `--stuck-after`.
+ * - `stuck`: in a step for longer than `--stuck-after` (a violation).
+ * - `unanswered`: no worker answered its status query (a violation: its state is unknown).
+ */
+export type OpenRotationState = 'waiting' | 'under-way' | 'stuck' | 'unanswered';
+
+export interface OpenRotation {
+  credentialId: string;
+  workflowId: string;
+  runId: string;
+  state: OpenRotationState;
+  phase?: string;
+  /** When its current step began (workflow time), when it is in a step. */
+  since?: string;
+  message: string;
+}
+
+export type AuditLogCheck =
+  { path: string; ok: true; entries: number } | { path: string; ok: false; line?: number; problem: string };
+
+export interface StateReport {
+  checkedAt: string;
+  /** No violation anywhere: every credential, every open rotation, every audit log. */
+  ok: boolean;
+  /** How many violations, over credentials, open rotations and audit logs. */
+  violations: number;
+  /** The task queue whose rotations were listed. */
+  taskQueue: string;
+  credentials: CredentialVerdict[];
+  openRotations: OpenRotation[];
+  auditLogs: AuditLogCheck[];
+}
+
+/** An open rotation that breaks the run-wide invariant: stuck in a step, or unknown. */
+export const isViolation = (rotation: Pick<OpenRotation, 'state'>) =>
+  rotation.state === 'stuck' || rotation.state === 'unanswered';
+
+/** The report's totals, from its parts. */
+export function stateReport(parts: Omit<StateReport, 'ok' | 'violations'>): StateReport {
+  const violations =
+    parts.credentials.reduce((total, credential) => total + credential.violations.length, 0) +
+    parts.openRotations.filter(isViolation).length +
+    parts.auditLogs.filter((log) => !log.ok).length;
+  const { checkedAt, taskQueue, credentials, openRotations, auditLogs } = parts;
+  return { checkedAt, ok: violations === 0, violations, taskQueue, credentials, openRotations, auditLogs };
+}

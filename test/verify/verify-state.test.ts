@@ -1,0 +1,399 @@
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { stagedPath } from '../../src/inventory/plan';
+import { rotationWorkflowId, startRotation } from '../../src/rotations';
+import { VaultKvStore } from '../../src/vault';
+import type { StateReport } from '../../src/verify';
+import { cliWorld, type CliWorld } from '../cli/world';
+import { defined } from '../gitlab/world';
+import { until, type SeededCredential } from '../helpers/rotation';
+import { httpRelay, type HttpRelay } from '../helpers/http-relay';
+import { recordMintedValue, scannedFile } from '../infra/secret-scan';
+import { testServers } from '../infra/test-servers';
+import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/server';
+
+/*
+ * `rotator verify-state` against the real dev server and Vault and the GitLab simulator: a world after a
+ * real rotation verifies clean; then each invariant is broken for real, one credential each, and named.
+ */
+let world: CliWorld;
+const seeded: Record<string, SeededCredential> = {};
+const NAMES = ['clean', 'overlap', 'stuck', 'slow', 'drift', 'revoked', 'orphan', 'staged'] as const;
+type Name = (typeof NAMES)[number];
+/** The OAuth2 authorization server, reached through a relay that can lose the answer to a grant. */
+let oauth2: AuthorizationServer;
+let relay: HttpRelay;
+/** An OAuth2 credential, for the compromised-or-lost end. */
+let lost: { id: string; key: string };
+/** Every OAuth2 value handed out here, for the search at the end. */
+const oauth2Values: string[] = [];
+/** Everything the command printed, searched at the end for token values. */
+const printed: string[] = [];
+
+const credential = (name: Name) => defined(seeded[name]);
+const sim = () => world.rotation.world.state;
+const vault = () => new VaultKvStore(testServers().vault);
+const verifyEnv = () => ({
+  VAULT_ADDR: testServers().vault.endpoint,
+  VAULT_TOKEN: testServers().vault.token,
+  ROTATOR_AUDIT_LOG: world.rotation.auditLog,
+});
+const run = async (...argv: string[]) => {
+  const result = await world.cli(['verify-state', ...argv], verifyEnv());
+  printed.push(result.stdout, result.stderr);
+  return result;
+};
+const verify = async (...argv: string[]) => {
+  const result = await run('--json', ...argv);
+  expect(result.stderr).toBe('');
+  return { code: result.code, report: JSON.parse(result.stdout) as StateReport };
+};
+const byId = (report: StateReport, id: string) =>
+  defined(report.credentials.find(({ credentialId }) => credentialId === id));
+const of = (report: StateReport, name: Name) => byId(report, credential(name).id);
+/** A project token named as the credential's own: what the rotator would have minted and left behind. */
+const leftover = (name: Name) =>
+  sim().addResourceToken(world.rotation.world.project, 'project', {
+    name: credential(name).old.name,
+    scopes: ['read_api'],
+    expiresAt: '2099-12-31',
+    accessLevel: 30,
+  });
+
+beforeAll(async () => {
+  world = await cliWorld('verify');
+  for (const name of NAMES) {
+    seeded[name] = await world.rotation.seed(name, name === 'overlap' ? { overlap: '10m' } : {});
+  }
+  lost = await seedOAuth2('lost');
+  world.rotation.writeInventory();
+  await world.startWorker();
+});
+
+/** An OAuth2 credential granted once by hand (as after a browser consent), its access token in a CI variable. */
+async function seedOAuth2(name: string) {
+  oauth2 = await startAuthorizationServer();
+  relay = await httpRelay(oauth2.url);
+  const clientSecret = world.rotation.vaultPath(`${name}-client`);
+  await vault().write(clientSecret, { secret: oauth2.clientSecret });
+  const { access_token: accessToken, refresh_token: refreshToken } = (
+    await oauth2.refresh(await oauth2.authorise())
+  ).body;
+  for (const value of [defined(accessToken), defined(refreshToken)]) {
+    oauth2Values.push(value);
+    recordMintedValue(value);
+  }
+  const id = world.rotation.credentialId(name);
+  const at = world.rotation.vaultPath(name);
+  await vault().write(at, {
+    token: defined(accessToken),
+    tokenId: '1',
+    accessToken: defined(accessToken),
+    refreshToken: defined(refreshToken),
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    issuedAt: new Date().toISOString(),
+  });
+  const key = `${id.toUpperCase().replace(/-/g, '_')}_AT`;
+  world.rotation.world.state.addVariable(world.rotation.world.project, {
+    key,
+    value: defined(accessToken),
+    masked: true,
+  });
+  world.rotation.addCredential({
+    id,
+    description: `OAuth2 test credential ${name}`,
+    environment: 'test',
+    owner: 'team-test',
+    source: {
+      kind: 'oauth2-refresh-token',
+      tokenUrl: `${relay.url}/token`,
+      clientId: oauth2.clientId,
+      clientSecret: { ...clientSecret, key: 'secret' },
+      introspectionUrl: `${oauth2.url}/token/introspection`,
+      revocationUrl: `${oauth2.url}/token/revocation`,
+    },
+    vault: at,
+    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: world.rotation.world.project.path, key }],
+    policy: { every: '1h' },
+  });
+  return { id, key };
+}
+
+afterAll(async () => {
+  for (const name of ['overlap', 'stuck'] as const) {
+    await world?.client.workflow
+      .getHandle(rotationWorkflowId(credential(name).id))
+      .terminate('verify-state test done')
+      .catch(() => undefined);
+  }
+  await world?.close();
+  await relay?.close();
+  await oauth2?.close();
+});
+
+describe('rotator verify-state', () => {
+  it('finds the world clean after a real rotation: every credential ok, the audit log intact, exit 0', async () => {
+    const rotated = await world.cli(['rotate', credential('clean').id, '--force', '--wait']);
+    expect(rotated.code).toBe(0);
+
+    const { code, report } = await verify();
+    expect(code).toBe(0);
+    expect(report).toMatchObject({ ok: true, violations: 0, taskQueue: world.taskQueue, openRotations: [] });
+    expect(report.auditLogs).toEqual([
+      { path: world.rotation.auditLog, ok: true, entries: expect.any(Number) },
+    ]);
+    for (const name of NAMES)
+      expect(of(report, name)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
+    expect(byId(report, lost.id)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
+    const fresh = defined(world.rotation.newTokens(credential('clean'))[0]);
+    expect(of(report, 'clean')).toMatchObject({
+      vault: { version: 2, tokenId: fresh.id },
+      lastRotation: { workflowId: rotationWorkflowId(credential('clean').id), state: 'rotated' },
+    });
+
+    const table = await run();
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^CREDENTIAL +VERDICT +REASON\n/);
+    expect(table.stdout).toMatch(new RegExp(`\n${credential('clean').id} +ok +every invariant holds\n`));
+    expect(table.stdout).toContain(`no violation: ${NAMES.length + 1} credentials checked`);
+  });
+
+  it('excuses the previous token inside its overlap window, and lists the rotation as waiting', async () => {
+    expect((await world.cli(['rotate', credential('overlap').id, '--force'])).code).toBe(0);
+    await world.untilPhase(credential('overlap').id, 'overlapping');
+    const { code, report } = await verify();
+    expect(code).toBe(0);
+    expect(of(report, 'overlap')).toMatchObject({
+      verdict: 'ok',
+      notes: [
+        {
+          kind: 'exempt',
+          message: expect.stringMatching(
+            new RegExp(
+              `^token ${credential('overlap').old.id}: the previous token, inside the overlap window`,
+            ),
+          ),
+        },
+      ],
+    });
+    expect(report.openRotations).toEqual([
+      expect.objectContaining({
+        credentialId: credential('overlap').id,
+        state: 'waiting',
+        phase: 'overlapping',
+      }),
+    ]);
+  });
+
+  it('accepts a rollback waiting in needs-operator, alerted and audited, as a documented terminal state', async () => {
+    const { sim: server } = world.rotation.world;
+    const route = '/projects/:id/variables/:key';
+    const n = server.callsTotal('PUT', route);
+    server.faults.failNth({ method: 'PUT', route, n: n + 1, status: 403 });
+    for (const k of [2, 3]) server.faults.failNth({ method: 'PUT', route, n: n + k, status: 500 });
+    await startRotation(world.client, world.taskQueue, {
+      credentialId: credential('stuck').id,
+      reason: 'manual',
+      requestedBy: 'alice',
+      force: true,
+      rollbackAttempts: 2,
+    });
+    await world.untilPhase(credential('stuck').id, 'needs-operator');
+
+    const { code, report } = await verify();
+    expect(code).toBe(0);
+    expect(of(report, 'stuck')).toMatchObject({
+      verdict: 'terminal',
+      reason: expect.stringMatching(/^needs-operator: rotate\/.*, alert sent and audited/),
+      lastRotation: { state: 'running', phase: 'needs-operator' },
+      violations: [],
+    });
+    expect(report.openRotations).toContainEqual(
+      expect.objectContaining({
+        credentialId: credential('stuck').id,
+        state: 'waiting',
+        phase: 'needs-operator',
+      }),
+    );
+  });
+
+  it('accepts an OAuth2 credential compromised-or-lost, alerted and audited, as a documented terminal state', async () => {
+    relay.loseAnswerOf((request) => request.url === '/token');
+    const handle = await startRotation(world.client, world.taskQueue, {
+      credentialId: lost.id,
+      reason: 'manual',
+      requestedBy: 'alice',
+      force: true,
+    });
+    await expect(handle.result()).rejects.toThrow();
+
+    const { code, report } = await verify();
+    expect(code).toBe(0);
+    expect(byId(report, lost.id)).toMatchObject({
+      verdict: 'terminal',
+      reason: expect.stringMatching(/^compromised-or-lost: rotate\/.*, alert sent and audited/),
+      lastRotation: { state: 'compromised-or-lost' },
+      violations: [],
+    });
+  });
+
+  it('refuses a terminal state the audit logs do not show', async () => {
+    const empty = scannedFile('audit', `verify-empty-${Date.now()}.jsonl`);
+    writeFileSync(empty, '');
+    const { code, report } = await verify('--audit-log', empty);
+    expect(code).toBe(1);
+    expect(of(report, 'stuck')).toMatchObject({
+      verdict: 'violation',
+      violations: [
+        {
+          kind: 'terminal-unproven',
+          message: expect.stringMatching(/is needs-operator, but the audit logs hold no entry of this run$/),
+        },
+      ],
+    });
+    expect(byId(report, lost.id).violations).toEqual([
+      {
+        kind: 'terminal-unproven',
+        message: expect.stringMatching(
+          /is compromised-or-lost, but the audit logs hold no "compromised-or-lost" outcome entry of this run$/,
+        ),
+      },
+    ]);
+  });
+
+  it('flags a rotation in one step for longer than --stuck-after, and leaves its credential unjudged', async () => {
+    const { sim: server } = world.rotation.world;
+    // The detect step's call to GitLab hangs for 5 s; the checker's own calls, made later, do not.
+    server.faults.latency(5_000);
+    await startRotation(world.client, world.taskQueue, {
+      credentialId: credential('slow').id,
+      reason: 'manual',
+      requestedBy: 'alice',
+      force: true,
+    });
+    await until(async () => server.inFlight() > 0);
+    server.faults.latency(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    const { code, report } = await verify('--stuck-after', '1s');
+    expect(code).toBe(1);
+    expect(report.openRotations).toContainEqual(
+      expect.objectContaining({
+        credentialId: credential('slow').id,
+        state: 'stuck',
+        phase: 'detecting',
+        message: expect.stringMatching(/^in step "detect" since .*, longer than --stuck-after \(1s\)$/),
+      }),
+    );
+    expect(of(report, 'slow')).toMatchObject({ verdict: 'rotating', violations: [] });
+    await world.client.workflow.getHandle(rotationWorkflowId(credential('slow').id)).result();
+  });
+
+  it('names a CI variable changed behind the rotator’s back, and exits 1', async () => {
+    const { owner, key } = defined(credential('drift').variables[0]);
+    defined(owner.variables.find((variable) => variable.key === key)).value = 'typed-by-hand-in-gitlab';
+    const { code, report } = await verify();
+    expect(code).toBe(1);
+    expect(report.ok).toBe(false);
+    expect(of(report, 'drift')).toMatchObject({
+      verdict: 'violation',
+      violations: [{ kind: 'target-not-current', message: expect.stringContaining(key) }],
+    });
+    expect(of(report, 'clean').verdict).toBe('ok');
+  });
+
+  it('names the current token revoked at the provider', async () => {
+    defined(sim().tokens.get(credential('revoked').old.id)).revoked = true;
+    const { report } = await verify();
+    expect(of(report, 'revoked').violations).toEqual([
+      {
+        kind: 'token-not-active',
+        message: expect.stringMatching(
+          new RegExp(`^token ${credential('revoked').old.id} .* is revoked at the provider$`),
+        ),
+      },
+    ]);
+  });
+
+  it('names an orphan: another token of the credential’s name still active at the provider', async () => {
+    const orphan = leftover('orphan');
+    const { report } = await verify();
+    expect(of(report, 'orphan').violations).toEqual([
+      {
+        kind: 'orphan-token',
+        message: expect.stringMatching(new RegExp(`^token ${orphan.id} "${orphan.name}" .* revoke it$`)),
+      },
+    ]);
+  });
+
+  it('names a live token left staged, newer than the current version, with no rotation running', async () => {
+    const stranded = leftover('staged');
+    await vault().write(stagedPath(credential('staged').vault), {
+      token: stranded.value,
+      tokenId: String(stranded.id),
+      expiresAt: '2099-12-31',
+    });
+    const { report } = await verify();
+    // Reported once, as stranded, rather than again as an orphan.
+    expect(of(report, 'staged').violations).toEqual([
+      {
+        kind: 'stranded-staged',
+        message: expect.stringMatching(
+          new RegExp(`^token ${stranded.id} \\(Vault .*/staged v1, staged .*\\) is active at the provider`),
+        ),
+      },
+    ]);
+  });
+
+  it('names a broken line of one of several audit logs', async () => {
+    const broken = scannedFile('audit', `verify-broken-${Date.now()}.jsonl`);
+    copyFileSync(world.rotation.auditLog, broken);
+    const lines = readFileSync(broken, 'utf8').split('\n');
+    lines[1] = defined(lines[1]).replace('"actor":"alice"', '"actor":"mallory"');
+    writeFileSync(broken, lines.join('\n'));
+    const { code, report } = await verify('--audit-log', world.rotation.auditLog, '--audit-log', broken);
+    expect(code).toBe(1);
+    expect(report.auditLogs).toEqual([
+      { path: world.rotation.auditLog, ok: true, entries: expect.any(Number) },
+      { path: broken, ok: false, line: 2, problem: expect.stringContaining('the line was changed') },
+    ]);
+  });
+
+  it('prints the table, every violation by name, the open rotations and the audit log', async () => {
+    const table = await run();
+    expect(table.code).toBe(1);
+    for (const name of ['drift', 'revoked', 'orphan', 'staged'] as const)
+      expect(table.stdout).toMatch(new RegExp(`\n${credential(name).id} +violation +[a-z-]+\n`));
+    expect(table.stdout).toMatch(new RegExp(`\n${credential('stuck').id} +terminal +needs-operator: `));
+    expect(table.stdout).toMatch(new RegExp(`\n${lost.id} +terminal +compromised-or-lost: `));
+    expect(table.stdout).toContain(`${credential('drift').id}: VIOLATION target-not-current: `);
+    expect(table.stdout).toContain(`open rotations on task queue ${world.taskQueue}:\n`);
+    expect(table.stdout).toMatch(/\n4 violations: 9 credentials checked at /);
+  });
+
+  it('refuses wrong arguments and a missing Vault token with exit 2, and exits 4 without Temporal', async () => {
+    expect(await run('--stuck-after', 'soon')).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^rotator: --stuck-after: /),
+    });
+    const noToken = await world.cli(['verify-state'], { ...verifyEnv(), VAULT_TOKEN: '' });
+    expect(noToken).toMatchObject({ code: 2, stderr: expect.stringContaining('VAULT_TOKEN') });
+    const noTemporal = await world.cli(['verify-state'], { ...verifyEnv(), TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(noTemporal).toMatchObject({
+      code: 4,
+      stderr: expect.stringMatching(/^rotator: cannot reach Temporal at 127\.0\.0\.1:1 /),
+    });
+  });
+
+  it('prints no token value: not the simulator’s, the OAuth2 server’s, nor the value typed by hand', async () => {
+    const values = [...sim().tokens.values()].map(({ value }) => value);
+    const everything = printed.join('\n');
+    for (const value of [
+      ...values,
+      ...oauth2Values,
+      oauth2.clientSecret,
+      'typed-by-hand-in-gitlab',
+      world.rotation.world.adminToken.value,
+    ])
+      expect(everything).not.toContain(value);
+  });
+});
