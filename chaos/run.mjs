@@ -1,0 +1,22 @@
+// `npm run chaos [-- --rotations N ...]`: checks the flags, then runs chaos/chaos.run.ts through jest (whose
+// global setup starts Vault; the run starts its own Temporal so that it can restart it), passing CHAOS_OPTIONS.
+import { join } from 'node:path';
+import { runWithFlags } from '../bench/flags-to-jest.mjs';
+
+const HERE = import.meta.dirname;
+
+runWithFlags({
+  config: join(HERE, 'jest.config.mjs'),
+  variable: 'CHAOS_OPTIONS',
+  defaults: {
+    credentials: 50,
+    rotations: 500,
+    concurrency: 20,
+    kills: 5,
+    vaultOutageSeconds: 30,
+    seed: 1,
+    out: join(HERE, 'results/latest.json'),
+  },
+  usage: `usage: npm run chaos -- [--credentials N] [--rotations N] [--concurrency N] [--kills N]
+                         [--vault-outage-seconds N] [--seed N] [--out FILE]`,
+});
