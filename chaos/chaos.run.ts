@@ -8,6 +8,7 @@ import { startEmbeddedTemporal, type EmbeddedTemporal } from '../src/embedded/te
 import { freeLoopbackPort } from '../src/embedded/processes';
 import { rotationWorkflowId, startRotation } from '../src/rotations';
 import { VaultKvStore } from '../src/vault';
+import { isViolation, type StateReport } from '../src/verify/report';
 import { percentiles, pool } from '../bench/measure';
 import { historyText } from '../test/helpers/history';
 import { httpRelay } from '../test/helpers/http-relay';
@@ -58,16 +59,29 @@ async function throughOutages<T>(call: () => Promise<T>, forMs = 120_000): Promi
   const temporalOptions = {
     bin: servers.binaries.temporalCli,
     dataDir,
-    port: await freeLoopbackPort(),
-    uiPort: await freeLoopbackPort(),
+    port: 0,
+    uiPort: 0,
     namespace: 'default',
   };
-  let temporal: EmbeddedTemporal = await startEmbeddedTemporal(temporalOptions);
+  // A free port can be taken by another process before the server binds it: pick new ones and try again.
+  const startTemporal = async (): Promise<EmbeddedTemporal> => {
+    for (let attempt = 1; ; attempt += 1) {
+      temporalOptions.port = await freeLoopbackPort();
+      temporalOptions.uiPort = await freeLoopbackPort();
+      try {
+        return await startEmbeddedTemporal(temporalOptions);
+      } catch (error) {
+        if (attempt === 3) throw error;
+      }
+    }
+  };
+  let temporal = await startTemporal();
   const world = await chaosWorld(vault, o.credentials, runId);
   log(`${o.credentials} credentials seeded; Temporal at ${temporal.address} (database ${temporal.dbFile})`);
 
   const build = buildWorker();
   const taskQueue = `chaos-${runId}`;
+  const auditLog = (slot: number) => scannedFile('audit', `chaos-${runId}-worker-${slot}.jsonl`);
   const workerEnv = (slot: number) => ({
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -75,7 +89,7 @@ async function throughOutages<T>(call: () => Promise<T>, forMs = 120_000): Promi
     VAULT_TOKEN: servers.vault.token,
     ROTATOR_INVENTORY: world.inventoryPath,
     // One file per worker: a restarted worker continues its own chain.
-    ROTATOR_AUDIT_LOG: scannedFile('audit', `chaos-${runId}-worker-${slot}.jsonl`),
+    ROTATOR_AUDIT_LOG: auditLog(slot),
     LOG_LEVEL: 'warn',
   });
   const workers: WorkerProcess[] = [
@@ -208,6 +222,41 @@ async function throughOutages<T>(call: () => Promise<T>, forMs = 120_000): Promi
   world.gitlab.sim.chaos.set(undefined);
   world.github.sim.chaos.set(undefined);
 
+  // The invariants, checked by the operator's own command while the workers still answer status queries.
+  log('rotator verify-state');
+  let verified = '';
+  const verifyExit = await runCli(
+    [
+      'verify-state',
+      '--json',
+      '--stuck-after',
+      '2m',
+      ...workers.flatMap((_, slot) => ['--audit-log', auditLog(slot)]),
+    ],
+    { stdout: (text) => (verified += text), stderr: (text) => log(text.trim()) },
+    {
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      ROTATOR_INVENTORY: world.inventoryPath,
+      VAULT_ADDR: servers.vault.endpoint,
+      VAULT_TOKEN: servers.vault.token,
+    },
+  );
+  const state = JSON.parse(verified) as StateReport;
+  const verdicts: Record<string, number> = {};
+  for (const { verdict } of state.credentials) verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
+  const violations = [
+    ...state.credentials.flatMap(({ credentialId, violations: found }) =>
+      found.map(({ kind, message }) => ({ credentialId, kind, message })),
+    ),
+    ...state.openRotations
+      .filter(isViolation)
+      .map(({ credentialId, state: kind, message }) => ({ credentialId, kind, message })),
+    ...state.auditLogs.flatMap((check) =>
+      check.ok ? [] : [{ credentialId: '', kind: 'audit-log', message: `${check.path}: ${check.problem}` }],
+    ),
+  ];
+
   log('searching every history for the minted token values');
   const values = readMintedValues(join(servers.runDir, 'minted-values'));
   let histories = 0;
@@ -227,6 +276,9 @@ async function throughOutages<T>(call: () => Promise<T>, forMs = 120_000): Promi
     failures,
     faults: { gitlab: world.gitlab.sim.chaos.injected, github: world.github.sim.chaos.injected },
     events,
+    verdicts,
+    violations,
+    orphans: violations.filter(({ kind }) => kind === 'orphan-token').length,
     secrets: { histories, values: values.length, found: leaks.length },
     durationsMs: percentiles(durations),
   };
@@ -242,5 +294,7 @@ async function throughOutages<T>(call: () => Promise<T>, forMs = 120_000): Promi
   build.remove();
 
   expect(leaks).toEqual([]);
+  expect(violations).toEqual([]);
+  expect(verifyExit).toBe(0);
   expect(events.workerKills).toBe(o.kills);
 });

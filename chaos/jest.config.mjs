@@ -8,4 +8,6 @@ export default {
   roots: ['<rootDir>/chaos'],
   testMatch: ['**/*.run.ts'],
   testTimeout: 3_600_000,
+  // The simulators' and servers' lingering keep-alive sockets must not hold a finished run open in CI.
+  forceExit: true,
 };
