@@ -35,8 +35,13 @@ const tokenIdSchema = z.number().int().positive();
 const audited = { audit: auditContextSchema.optional() };
 /** The field of a staged or current secret that holds the credential's value. */
 const VALUE_KEY = 'token';
-/** Tries at staging a freshly minted value (1 + 2 + 4 + 8 s apart). */
-const STAGE_ATTEMPTS = 5;
+/**
+ * How long a freshly minted value waits for an unavailable Vault before it is given up: the only copy is in
+ * this process, and rotating in place has already revoked the old token. Within issue's 1-minute timeout.
+ */
+const STAGE_PATIENCE_MS = 45_000;
+/** The longest pause between two tries at staging. */
+const STAGE_MAX_PAUSE_MS = 8_000;
 
 /** Where a new value is staged, and the version that path must be at now (0: must not exist). */
 const stageSchema = secretPathSchema.extend({ cas: z.number().int().min(0) }).strict();
@@ -218,21 +223,22 @@ export function createCredentialActivities({
   };
 
   /**
-   * The value exists only in this process until Vault has it: a Vault that is briefly unavailable is tried
-   * again (about 15 s in all) before the new credential is given up.
+   * The value exists only in this process until Vault has it: an unavailable Vault is tried again (1, 2, 4,
+   * 8, 8, ... s apart) for up to STAGE_PATIENCE_MS before the new credential is given up.
    */
   const persisting = async <T>(write: () => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + STAGE_PATIENCE_MS;
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await write();
       } catch (error) {
-        if (!(error instanceof VaultError && error.retryable) || attempt >= STAGE_ATTEMPTS) throw error;
-        await new Promise((wake) => setTimeout(wake, 1000 * 2 ** (attempt - 1)));
+        const pause = Math.min(1000 * 2 ** (attempt - 1), STAGE_MAX_PAUSE_MS);
+        if (!(error instanceof VaultError && error.retryable) || Date.now() + pause > deadline) throw error;
+        await new Promise((wake) => setTimeout(wake, pause));
       }
     }
   };
 
-  /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
   /**
    * For a source whose credential dies with the grant that replaces it: records in the staged path that a
    * grant for `current` is under way, before making it, so that an attempt after a lost answer knows. Answers

@@ -60,7 +60,9 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
   if (!(cause instanceof ApplicationFailure)) return classified('transient');
   const details = (cause.details?.[0] ?? {}) as FailureDetails;
   const type = cause.type ?? '';
-  if (type === 'CredentialLost') return classified('permanent', { alert: true });
+  // No live token is left: like a revoked OAuth2 chain, a person must make one (README, "left without").
+  if (type === 'CredentialLost')
+    return classified('permanent', { alert: true, outcome: 'compromised-or-lost' });
   if (type in OWN_TYPES) return classified(OWN_TYPES[type] as FailureClass);
   if (type === 'VaultError') {
     if (details.status === 400) return classified('conflict');

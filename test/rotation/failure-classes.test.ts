@@ -61,6 +61,10 @@ describe('classifyFailure: the runbook class of what a step raised once its retr
       retryAfterMs: 5000,
       alert: false,
     });
-    expect(classifyFailure(ownFailure('CredentialLost'))).toMatchObject({ class: 'permanent', alert: true });
+    expect(classifyFailure(ownFailure('CredentialLost'))).toMatchObject({
+      class: 'permanent',
+      alert: true,
+      outcome: 'compromised-or-lost',
+    });
   });
 });

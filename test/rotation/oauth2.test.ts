@@ -11,6 +11,7 @@ import { rotationWorld, type RotationWorld } from '../helpers/rotation';
 import type { TestWorker } from '../helpers/worker';
 import { recordMintedValue } from '../infra/secret-scan';
 import { testServers } from '../infra/test-servers';
+import { seedOAuth2Credential, type OAuth2Credential } from '../oauth2/credential';
 import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/server';
 
 const vault = new VaultKvStore(testServers().vault);
@@ -23,54 +24,18 @@ let running: TestWorker;
 /** Every token value the server gave anyone in these tests, for the secret scan at the end. */
 const seen = new Set<string>();
 
-interface OAuth2Credential {
-  id: string;
-  vault: SecretPath;
-  variable: { key: string };
-}
-
-/**
- * An OAuth2 credential whose access token lives in a GitLab CI variable. Its first grant is made here, as
- * an operator would after authorising the client in a browser: Vault gets the pair and its generation 1.
- */
+/** An OAuth2 credential in the inventory the worker reads, its token endpoint behind the relay. */
 async function seedOAuth2(name: string): Promise<OAuth2Credential> {
-  const id = rotation.credentialId(name);
-  const at = rotation.vaultPath(name);
-  const first = await server.refresh(await server.authorise());
-  const { access_token: accessToken, refresh_token: refreshToken } = first.body;
-  await vault.write(at, {
-    token: defined(accessToken),
-    tokenId: '1',
-    accessToken: defined(accessToken),
-    refreshToken: defined(refreshToken),
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    issuedAt: new Date().toISOString(),
-  });
-  const key = `${id.toUpperCase().replace(/-/g, '_')}_AT`;
-  rotation.world.state.addVariable(rotation.world.project, {
-    key,
-    value: defined(accessToken),
-    masked: true,
-  });
-  rotation.addCredential({
-    id,
-    description: `OAuth2 test credential ${name}`,
-    environment: 'test',
-    owner: 'team-test',
-    source: {
-      kind: 'oauth2-refresh-token',
-      tokenUrl: `${relay.url}/token`,
-      clientId: server.clientId,
-      clientSecret: { ...clientSecretAt, key: 'secret' },
-      introspectionUrl: `${server.url}/token/introspection`,
-      revocationUrl: `${server.url}/token/revocation`,
-    },
-    vault: at,
-    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: rotation.world.project.path, key }],
-    policy: { every: '1h' },
+  const credential = await seedOAuth2Credential({
+    rotation,
+    vault,
+    server,
+    tokenUrl: `${relay.url}/token`,
+    clientSecret: clientSecretAt,
+    name,
   });
   rotation.writeInventory();
-  return { id, vault: at, variable: { key } };
+  return credential;
 }
 
 let clientSecretAt: SecretPath;

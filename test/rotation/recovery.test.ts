@@ -179,7 +179,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
       /^rotate \S+-in-place-lost: issue failed \(permanent: issue: .* NO live token/,
     );
     const status = await handle.query(statusQuery);
-    expect(status.outcome).toBe('failed');
+    expect(status.outcome).toBe('compromised-or-lost');
     expect(status.alerts).toEqual([expect.stringContaining('An operator must create one by hand')]);
     expect(status.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'permanent' })]);
     // The old token died rotating; its replacement, which nobody could ever read, was revoked.
@@ -191,7 +191,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
     expect(rotation.audited(credential).map((entry) => [entry.event, entry.outcome])).toEqual([
       ['started', 'ok'],
       ['approved', 'ok'],
-      ['failed', 'failed'],
+      ['failed', 'compromised-or-lost'],
     ]);
   });
 });

@@ -9,6 +9,7 @@ import { until, type SeededCredential } from '../helpers/rotation';
 import { httpRelay, type HttpRelay } from '../helpers/http-relay';
 import { recordMintedValue, scannedFile } from '../infra/secret-scan';
 import { testServers } from '../infra/test-servers';
+import { seedOAuth2Credential } from '../oauth2/credential';
 import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/server';
 
 /*
@@ -75,47 +76,19 @@ async function seedOAuth2(name: string) {
   relay = await httpRelay(oauth2.url);
   const clientSecret = world.rotation.vaultPath(`${name}-client`);
   await vault().write(clientSecret, { secret: oauth2.clientSecret });
-  const { access_token: accessToken, refresh_token: refreshToken } = (
-    await oauth2.refresh(await oauth2.authorise())
-  ).body;
-  for (const value of [defined(accessToken), defined(refreshToken)]) {
+  const credential = await seedOAuth2Credential({
+    rotation: world.rotation,
+    vault: vault(),
+    server: oauth2,
+    tokenUrl: `${relay.url}/token`,
+    clientSecret,
+    name,
+  });
+  for (const value of [credential.accessToken, credential.refreshToken]) {
     oauth2Values.push(value);
     recordMintedValue(value);
   }
-  const id = world.rotation.credentialId(name);
-  const at = world.rotation.vaultPath(name);
-  await vault().write(at, {
-    token: defined(accessToken),
-    tokenId: '1',
-    accessToken: defined(accessToken),
-    refreshToken: defined(refreshToken),
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    issuedAt: new Date().toISOString(),
-  });
-  const key = `${id.toUpperCase().replace(/-/g, '_')}_AT`;
-  world.rotation.world.state.addVariable(world.rotation.world.project, {
-    key,
-    value: defined(accessToken),
-    masked: true,
-  });
-  world.rotation.addCredential({
-    id,
-    description: `OAuth2 test credential ${name}`,
-    environment: 'test',
-    owner: 'team-test',
-    source: {
-      kind: 'oauth2-refresh-token',
-      tokenUrl: `${relay.url}/token`,
-      clientId: oauth2.clientId,
-      clientSecret: { ...clientSecret, key: 'secret' },
-      introspectionUrl: `${oauth2.url}/token/introspection`,
-      revocationUrl: `${oauth2.url}/token/revocation`,
-    },
-    vault: at,
-    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: world.rotation.world.project.path, key }],
-    policy: { every: '1h' },
-  });
-  return { id, key };
+  return { id: credential.id, key: credential.variable.key };
 }
 
 afterAll(async () => {
