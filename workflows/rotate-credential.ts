@@ -410,8 +410,40 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       });
     status.newTokenId = issued.tokenId;
     status.vault.staged = issued.staged.version;
-    // Rotating in place has revoked the old token already: revoking the new one too would leave none.
-    if (issued.revokedTokenId !== undefined) {
+    // Rotating in place has revoked the old token already: nothing brings it back, and revoking the new one
+    // too would leave none. A failure from here on rolls forward to the new token instead (the chaos run
+    // found Vault and the targets all pointing at the revoked token); older histories left it staged.
+    const rollsForward = issued.revokedTokenId !== undefined && patched('roll-forward-in-place-v1');
+    if (rollsForward) {
+      undo.push({
+        what: `roll forward to new token ${issued.tokenId} in Vault and every target`,
+        run: async () => {
+          status.alerts.push(
+            `token ${detection.currentTokenId} was rotated in place, so the rotation rolled forward to new ` +
+              `token ${issued.tokenId} instead of back: find out why it failed`,
+          );
+          await acts.promoteStaged.executeWithOptions(
+            summarised(`roll forward: promote staged v${issued.staged.version} to current`, undoing),
+            [
+              {
+                staged: issued.staged,
+                current: plan.vault,
+                cas: detection.current.version,
+                audit: audit.context('rollback', `Vault ${plan.vault.mount}/${plan.vault.path}`),
+              },
+            ],
+          );
+          await inParallel(plan.targets, async (target, index) => {
+            await acts.writeTarget.executeWithOptions(
+              summarised(`roll forward: write new token ${issued.tokenId} to ${target.name}`, undoing),
+              [{ target: target.ref, value: issued.staged, audit: audit.context('rollback', target.name) }],
+            );
+            const entry = status.targets[index];
+            if (entry !== undefined) entry.state = 'written';
+          });
+        },
+      });
+    } else if (issued.revokedTokenId !== undefined) {
       leftOver =
         `; new token ${issued.tokenId} stays staged at v${issued.staged.version} because rotating in place ` +
         `revoked token ${issued.revokedTokenId}: an operator must promote or revoke it`;
@@ -469,24 +501,25 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           if (entry !== undefined) entry.state = value;
         };
         const snapshot = snapshots?.[index] ?? (await snapshotEach(target));
-        undo.push({
-          what: `restore ${target.name}`,
-          run: async () => {
-            try {
-              await acts.restoreTarget.executeWithOptions(
-                summarised(
-                  `rollback: restore ${target.name} as it was (old token ${detection.currentTokenId})`,
-                  undoing,
-                ),
-                [{ target: target.ref, snapshot, previous: detection.current }],
-              );
-              state('restored');
-            } catch (error) {
-              state('restore-failed');
-              throw error;
-            }
-          },
-        });
+        if (!rollsForward)
+          undo.push({
+            what: `restore ${target.name}`,
+            run: async () => {
+              try {
+                await acts.restoreTarget.executeWithOptions(
+                  summarised(
+                    `rollback: restore ${target.name} as it was (old token ${detection.currentTokenId})`,
+                    undoing,
+                  ),
+                  [{ target: target.ref, snapshot, previous: detection.current }],
+                );
+                state('restored');
+              } catch (error) {
+                state('restore-failed');
+                throw error;
+              }
+            },
+          });
         try {
           await recover(`write ${target.name}`, () =>
             acts.writeTarget.executeWithOptions(
@@ -503,17 +536,18 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     });
     status.switchedAt = new Date().toISOString();
 
-    undo.push({
-      what: `keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
-      run: () =>
-        acts.rePromotePrevious.executeWithOptions(
-          summarised(
-            `rollback: keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
-            undoing,
+    if (!rollsForward)
+      undo.push({
+        what: `keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
+        run: () =>
+          acts.rePromotePrevious.executeWithOptions(
+            summarised(
+              `rollback: keep Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`,
+              undoing,
+            ),
+            [{ previous: detection.current, promotedTokenId: issued.tokenId }],
           ),
-          [{ previous: detection.current, promotedTokenId: issued.tokenId }],
-        ),
-    });
+      });
     const promoted = await step('promote', 'promoting', () =>
       recover('promote', () =>
         acts.promoteStaged.executeWithOptions(

@@ -150,6 +150,7 @@ beforeAll(async () => {
   await seed('unapproved', 'project', { strategy: 'create-then-revoke', approvalTimeout: '2s' });
   await seed('lost-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
+  await seed('forward-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('restore-retried', 'project');
   await seed('restore-resolved', 'project');
   await seed('old-still-used', 'project', { strategy: 'create-then-revoke', overlap: '1h' });
@@ -297,6 +298,27 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       outcome: 'rolled-back',
       detail: cause?.message,
     });
+  });
+
+  it('rolls forward when a target write fails after rotating in place: the old token is gone, so Vault and every target get the new one', async () => {
+    const credential = defined(seeded[`${prefix}-forward-in-place`]);
+    const { handle, cause } = await failedRotation('forward-in-place', 'PUT', '/groups/:id/variables/:key');
+
+    const status = await handle.query(statusQuery);
+    const [fresh] = newTokens(credential).map(defined);
+    expect(cause?.message).toContain(
+      `roll forward to new token ${fresh?.id} in Vault and every target: done`,
+    );
+    expect(status).toMatchObject({ outcome: 'failed', newTokenId: fresh?.id });
+    expect(status.alerts).toEqual([expect.stringContaining('rolled forward to new token')]);
+    expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+    expect(world.state.isActive(defined(fresh))).toBe(true);
+    const { data, ref } = await current('forward-in-place');
+    expect(ref.version).toBe(2);
+    expect(data).toMatchObject({ token: fresh?.value, tokenId: String(fresh?.id) });
+    for (const target of credential.variables) expect(variable(target).value).toBe(fresh?.value);
+    expect(status.targets.map((target) => target.state)).toEqual(credential.variables.map(() => 'written'));
+    expect(schedulesActive()).toEqual([true, false]);
   });
 
   it.each([
