@@ -379,19 +379,46 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         ['rate-limited'],
       );
     /** Once only: revoke what the lost mint left behind, then create afresh (rotating again is reuse). */
+    const findOrphans = (options = retried) =>
+      acts.findOrphanCredentials.executeWithOptions(
+        summarised(`find tokens the lost mint of ${plan.source.name} left behind`, options),
+        [
+          {
+            source,
+            since: detectedAt,
+            known: [
+              detection.currentTokenId,
+              ...(status.newTokenId === undefined ? [] : [status.newTokenId]),
+            ],
+            stage,
+          },
+        ],
+      );
+    const revokeOrphan = (tokenId: number, context: string, options = retried) =>
+      acts.revokeCredential.executeWithOptions(
+        summarised(`revoke orphan token ${tokenId} of ${plan.source.name}`, options),
+        [{ source, tokenId, audit: audit.context(context, plan.source.name) }],
+      );
     const recoverLostMint = async () => {
+      // The chaos run found orphans left active when finding them failed: rollback now looks again, and
+      // the recovery itself waits out a rate limit or an unavailable Vault. Older histories did neither.
+      const orphanSafe = patched('orphans-on-rollback-v1');
+      if (orphanSafe) {
+        undo.push({
+          what: `revoke what the lost mint of ${plan.source.name} left behind`,
+          run: async () => {
+            for (const { tokenId } of await findOrphans(undoing))
+              await revokeOrphan(tokenId, 'rollback', undoing);
+          },
+        });
+      }
+      const guarded = <T>(name: string, run: () => Promise<T>) => (orphanSafe ? recover(name, run) : run());
       const orphans = await step('find orphans', 'recovering', () =>
-        acts.findOrphanCredentials.executeWithOptions(
-          summarised(`find tokens the lost mint of ${plan.source.name} left behind`),
-          [{ source, since: detectedAt, known: [detection.currentTokenId], stage }],
-        ),
+        guarded('find orphans', () => findOrphans()),
       );
       for (const { tokenId } of orphans) {
         await step(`revoke orphan token ${tokenId}`, 'recovering', () =>
-          acts.revokeCredential.executeWithOptions(
-            summarised(`revoke orphan token ${tokenId} of ${plan.source.name}`),
-            [{ source, tokenId, audit: audit.context('recover', plan.source.name) }],
-          ),
+          guarded(`revoke orphan token ${tokenId}`, () => revokeOrphan(tokenId, 'recover')),
         );
       }
       return step('issue afresh', 'issuing', () => issue({ orphansRevoked: orphans.map((o) => o.tokenId) }));

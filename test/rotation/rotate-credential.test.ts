@@ -151,6 +151,7 @@ beforeAll(async () => {
   await seed('lost-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('forward-in-place', 'group', { strategy: 'rotate-in-place' });
+  await seed('lost-orphan', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('restore-retried', 'project');
   await seed('restore-resolved', 'project');
   await seed('old-still-used', 'project', { strategy: 'create-then-revoke', overlap: '1h' });
@@ -319,6 +320,28 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     for (const target of credential.variables) expect(variable(target).value).toBe(fresh?.value);
     expect(status.targets.map((target) => target.state)).toEqual(credential.variables.map(() => 'written'));
     expect(schedulesActive()).toEqual([true, false]);
+  });
+
+  it('revokes what a lost mint left behind when finding it failed: rollback looks again', async () => {
+    const credential = defined(seeded[`${prefix}-lost-orphan`]);
+    const [create, list] = [
+      { method: 'POST', route: '/projects/:id/access_tokens' },
+      { method: 'GET', route: '/projects/:id/access_tokens' },
+    ];
+    world.sim.faults.dropAfterCommit({ ...create, n: world.sim.callsTotal(create.method, create.route) + 1 });
+    world.sim.faults.failNth({ ...list, n: world.sim.callsTotal(list.method, list.route) + 1, status: 403 });
+    const error = await (await start('lost-orphan', { force: true })).result().catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const message = defined((error as WorkflowFailedError).cause).message;
+    expect(message).toMatch(/find orphans failed \(auth: /);
+    expect(message).toContain('revoke what the lost mint of');
+    expect(message).not.toContain('FAILED');
+    const minted = newTokens(credential);
+    expect(minted).toHaveLength(1);
+    expect(defined(minted[0]).revoked).toBe(true);
+    expect(world.state.isActive(credential.old)).toBe(true);
+    expect((await current('lost-orphan')).ref.version).toBe(1);
   });
 
   it.each([
