@@ -423,10 +423,33 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       }
       return step('issue afresh', 'issuing', () => issue({ orphansRevoked: orphans.map((o) => o.tokenId) }));
     };
+    /**
+     * After a lost mint whose recovery failed too: the lost call may have rotated the old token in place.
+     * Then no live token is left, which is `compromised-or-lost`, not a rollback (patch lost-in-place-v1).
+     */
+    const noLiveTokenLeft = async (error: unknown): Promise<never> => {
+      if (!patched('lost-in-place-v1')) throw error;
+      const old = await acts.inspectCredential
+        .executeWithOptions(summarised(`check whether old token ${detection.currentTokenId} is still live`), [
+          { source, tokenId: detection.currentTokenId, held: detection.current },
+        ])
+        .catch(() => undefined);
+      if (old?.revoked !== true) throw error;
+      const message =
+        `NO live token is left: the lost call revoked old token ${detection.currentTokenId} by rotating it ` +
+        `in place, and a fresh token could not be made (${messageOf(error)}). An operator must create one ` +
+        `by hand and write it to Vault ${plan.vault.mount}/${plan.vault.path} (fields token, tokenId, expiresAt)`;
+      throw ApplicationFailure.create({
+        type: 'CredentialLost',
+        nonRetryable: true,
+        message,
+        cause: error instanceof Error ? error : undefined,
+      });
+    };
     const issued = await step('issue', 'issuing', () => issue())
       .catch((error: unknown) => {
         if (classifyFailure(error).class !== 'lost-response') throw error;
-        return recoverLostMint();
+        return recoverLostMint().catch(noLiveTokenLeft);
       })
       .catch((error: unknown) => {
         const failure = classifyFailure(error);

@@ -152,6 +152,7 @@ beforeAll(async () => {
   await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('forward-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('lost-orphan', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('lost-in-place-twice', 'group', { strategy: 'rotate-in-place' });
   await seed('restore-retried', 'project');
   await seed('restore-resolved', 'project');
   await seed('old-still-used', 'project', { strategy: 'create-then-revoke', overlap: '1h' });
@@ -342,6 +343,30 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(defined(minted[0]).revoked).toBe(true);
     expect(world.state.isActive(credential.old)).toBe(true);
     expect((await current('lost-orphan')).ref.version).toBe(1);
+  });
+
+  it('ends compromised-or-lost when a lost rotate-in-place revoked the old token and no fresh one can be made', async () => {
+    const credential = defined(seeded[`${prefix}-lost-in-place-twice`]);
+    const [rotate, create] = [
+      { method: 'POST', route: '/groups/:id/access_tokens/:token_id/rotate' },
+      { method: 'POST', route: '/groups/:id/access_tokens' },
+    ];
+    world.sim.faults.dropAfterCommit({ ...rotate, n: world.sim.callsTotal(rotate.method, rotate.route) + 1 });
+    world.sim.faults.failNth({
+      ...create,
+      n: world.sim.callsTotal(create.method, create.route) + 1,
+      status: 403,
+    });
+    const handle = await start('lost-in-place-twice', { force: true });
+    const error = await handle.result().catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const status = await handle.query(statusQuery);
+    expect(status.outcome).toBe('compromised-or-lost');
+    expect(status.alerts).toEqual([expect.stringContaining('NO live token is left')]);
+    expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+    expect(newTokens(credential).map((token) => token.revoked)).toEqual([true]);
+    expect(audited('lost-in-place-twice').at(-1)).toMatchObject({ outcome: 'compromised-or-lost' });
   });
 
   it.each([
