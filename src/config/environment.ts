@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { KEYS_FILE_VARIABLE, KEYS_VARIABLE, parseCodecKeys } from '../codec/keys';
 import { duration } from '../inventory/durations';
 import { crossFieldRule, parseOrThrow, type ValidationError } from '../validation';
-import { temporalTlsSettings } from './temporal-tls';
+import { temporalTlsSettings, type TemporalTlsVariables } from './temporal-tls';
 
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
 /** The inventory `rotator config check` reads when given no file and ROTATOR_INVENTORY is unset. */
@@ -82,6 +82,22 @@ export const workerVariablesSchema = z.object({
 type Variable = keyof typeof workerVariablesSchema.shape;
 
 /** Reports whichever of two variables that only make sense together is missing. */
+/** Where the worker and the CLI find Temporal: both read the same variables (the CLI has an address default). */
+function temporalSettings<
+  Variables extends TemporalTlsVariables & {
+    TEMPORAL_ADDRESS?: string;
+    TEMPORAL_NAMESPACE: string;
+    TEMPORAL_TASK_QUEUE: string;
+  },
+>(variables: Variables) {
+  return {
+    address: variables.TEMPORAL_ADDRESS as Variables['TEMPORAL_ADDRESS'],
+    namespace: variables.TEMPORAL_NAMESPACE,
+    taskQueue: variables.TEMPORAL_TASK_QUEUE,
+    tls: temporalTlsSettings(variables),
+  };
+}
+
 function bothOrNeither(
   variables: unknown,
   report: (path: string[], message: string) => void,
@@ -141,12 +157,7 @@ const environmentSchema = workerVariablesSchema
   )
   .transform((variables) => {
     return {
-      temporal: {
-        address: variables.TEMPORAL_ADDRESS,
-        namespace: variables.TEMPORAL_NAMESPACE,
-        taskQueue: variables.TEMPORAL_TASK_QUEUE,
-        tls: temporalTlsSettings(variables),
-      },
+      temporal: temporalSettings(variables),
       /** Undefined: start a Vault dev server, in memory. */
       vault:
         variables.VAULT_ADDR === undefined
@@ -241,12 +252,7 @@ const cliEnvironmentSchema = workerVariablesSchema
   )
   .transform((variables) => {
     return {
-      temporal: {
-        address: variables.TEMPORAL_ADDRESS,
-        namespace: variables.TEMPORAL_NAMESPACE,
-        taskQueue: variables.TEMPORAL_TASK_QUEUE,
-        tls: temporalTlsSettings(variables),
-      },
+      temporal: temporalSettings(variables),
       inventory: variables.ROTATOR_INVENTORY,
       uiUrl: variables.TEMPORAL_UI_URL.replace(/\/+$/, ''),
       user: variables.USER,

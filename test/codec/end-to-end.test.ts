@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import { FileAuditSink } from '../../src/audit';
 import { decryptHistoryPayloads, encryptedDataConverter, parseCodecKeys } from '../../src/codec';
 import { rotationWorkflowId, startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
-import { createRotationWorker } from '../../src/worker';
 import { rotator } from '../helpers/cli';
 import { historyText } from '../helpers/history';
 import { rotationWorld, type RotationWorld, type SeededCredential } from '../helpers/rotation';
+import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
 
 const servers = testServers();
@@ -21,10 +20,7 @@ const keys = parseCodecKeys(servers.codecKeys, 'ROTATOR_CODEC_KEYS', 'list');
 let rotation: RotationWorld;
 let credential: SeededCredential;
 let rotatedByCli: SeededCredential;
-let nativeConnection: NativeConnection;
-let connection: Connection;
-let worker: Worker;
-let running: Promise<void>;
+let running: TestWorker;
 /** The operator's client: it has the keys. */
 let client: Client;
 /** Anyone reading Temporal's database or API without the keys. */
@@ -35,27 +31,19 @@ beforeAll(async () => {
   credential = await rotation.seed('encrypted');
   rotatedByCli = await rotation.seed('by-cli');
   rotation.writeInventory();
-  nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
-  connection = await Connection.connect({ address: servers.temporalAddress });
-  worker = await createRotationWorker({
-    connection: nativeConnection,
-    namespace: 'default',
+  running = await startTestWorker({
     taskQueue,
     vault,
     inventoryPath: rotation.inventoryPath,
     audit: new FileAuditSink(rotation.auditLog),
     dataConverter: encryptedDataConverter(keys),
   });
-  running = worker.run();
-  client = new Client({ connection, dataConverter: encryptedDataConverter(keys) });
-  outsider = new Client({ connection });
+  client = running.client;
+  outsider = new Client({ connection: running.connection });
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await connection?.close();
-  await nativeConnection?.close();
+  await running?.stop();
   await rotation?.close();
 });
 

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { ApplicationFailure, Client, WorkflowFailedError } from '@temporalio/client';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { FileAuditSink } from '../../src/audit';
 import {
@@ -15,8 +14,8 @@ import {
 import { startEmbeddedTemporal, type EmbeddedTemporal } from '../../src/embedded/temporal';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
-import { createRotationWorker } from '../../src/worker';
 import type { RotationStatus } from '../../workflows/rotate-credential';
+import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
 import { freeLoopbackPort } from '../infra/dev-servers';
 import { testServers } from '../infra/test-servers';
@@ -33,7 +32,11 @@ const vault = new VaultKvStore(servers.vault);
 const keys = parseCodecKeys(`k1:${randomBytes(32).toString('base64')}`, 'ROTATOR_CODEC_KEYS', 'list');
 const taskQueue = 'web-ui';
 /** Committed beside the README, which shows them; each run also leaves its own in the run folder. */
-const SCREENSHOT_DIRS = [join(__dirname, '../../docs/screenshots'), join(servers.runDir, 'screenshots')];
+/** The run's folder always; the README's pictures only when asked (`npm run screenshots:record`). */
+const SCREENSHOT_DIRS = [
+  join(servers.runDir, 'screenshots'),
+  ...(process.env.ROTATOR_RECORD_SCREENSHOTS === '1' ? [join(__dirname, '../../docs/screenshots')] : []),
+];
 /** The UI renders after its API calls and the codec server answer; a slow, busy machine takes its time. */
 const UI_TIMEOUT_MS = 30_000;
 
@@ -44,10 +47,7 @@ let temporal: EmbeddedTemporal;
 let rotation: RotationWorld;
 let happy: SeededCredential;
 let broken: SeededCredential;
-let nativeConnection: NativeConnection;
-let connection: Connection;
-let worker: Worker;
-let running: Promise<void>;
+let running: TestWorker;
 let client: Client;
 let browser: Browser;
 let page: Page;
@@ -80,20 +80,15 @@ beforeAll(async () => {
   happy = await rotation.seed('happy', { groupVariable: true, pausesSchedules: true, overlap: '1h' });
   broken = await rotation.seed('broken', { groupVariable: true, pausesSchedules: true });
   rotation.writeInventory();
-  const dataConverter = encryptedDataConverter(keys);
-  nativeConnection = await NativeConnection.connect({ address: temporal.address });
-  connection = await Connection.connect({ address: temporal.address });
-  worker = await createRotationWorker({
-    connection: nativeConnection,
-    namespace: 'default',
+  running = await startTestWorker({
+    address: temporal.address,
     taskQueue,
     vault,
     inventoryPath: rotation.inventoryPath,
     audit: new FileAuditSink(rotation.auditLog),
-    dataConverter,
+    dataConverter: encryptedDataConverter(keys),
   });
-  running = worker.run();
-  client = new Client({ connection, dataConverter });
+  client = running.client;
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -105,10 +100,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  worker?.shutdown();
-  await running;
-  await connection?.close();
-  await nativeConnection?.close();
+  await running?.stop();
   await temporal?.stop();
   await codec?.close();
   await rotation?.close();
