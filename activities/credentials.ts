@@ -126,7 +126,7 @@ export interface IssuedRef {
 type AdapterRef = z.infer<typeof adapterRefSchema>;
 
 const recoveredDetail = (orphans: number[]) =>
-  `the answer to the first mint was lost; ${
+  `the first mint's outcome was unknown (its answer lost, or a 5xx); ${
     orphans.length === 0
       ? 'it left no token behind'
       : `revoked what it left behind: token ${orphans.join(', ')}`

@@ -127,10 +127,20 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  private site(spec: AccessTokenSpec, step: string, tokenId?: number, mutates = false): GitLabCallSite {
+  private site(
+    spec: AccessTokenSpec,
+    step: string,
+    tokenId?: number,
+    change: 'reads' | 'mutates' | 'mints' = 'reads',
+  ): GitLabCallSite {
     const token =
       tokenId === undefined ? `token "${spec.tokenName}"` : `token "${spec.tokenName}" (id ${tokenId})`;
-    return { step, resource: `${describeOwner(spec)} ${spec.scope} access ${token}`, mutates };
+    return {
+      step,
+      resource: `${describeOwner(spec)} ${spec.scope} access ${token}`,
+      mutates: change !== 'reads',
+      mints: change === 'mints',
+    };
   }
 
   /** The expiry a token issued now gets: `lifetimeDays` from today, as GitLab's `YYYY-MM-DD`. */
@@ -154,7 +164,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     const expiresAt = this.expiryFor(spec);
     const endpoints = endpointsFor(spec);
     if (strategy === 'create-then-revoke') {
-      const site = this.site(spec, 'issue (create-then-revoke)', undefined, true);
+      const site = this.site(spec, 'issue (create-then-revoke)', undefined, 'mints');
       const answer = await this.client.call(site, (api) => endpoints.create(api, spec, expiresAt));
       const minted = parseAnswer(mintedSchema, answer, site);
       return { tokenId: minted.id, value: minted.token, expiresAt: minted.expires_at };
@@ -167,7 +177,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
         reason: 'rotate-in-place needs the id of the token to rotate',
       });
     }
-    const site = this.site(spec, 'issue (rotate-in-place)', current.tokenId, true);
+    const site = this.site(spec, 'issue (rotate-in-place)', current.tokenId, 'mints');
     const answer = await this.client.call(site, (api) => endpoints.rotate(api, current.tokenId, expiresAt));
     const minted = parseAnswer(mintedSchema, answer, site);
     return {
@@ -208,7 +218,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
   }
 
   async revoke(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<void> {
-    const site = this.site(spec, 'revoke', tokenId, true);
+    const site = this.site(spec, 'revoke', tokenId, 'mutates');
     const endpoints = endpointsFor(spec);
     try {
       await this.client.call(site, (api) => endpoints.revoke(api, tokenId));

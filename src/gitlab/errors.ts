@@ -8,6 +8,12 @@ export interface GitLabCallSite {
   resource: string;
   /** The call changes state at GitLab (POST/PUT/DELETE): a lost answer leaves its outcome unknown. */
   mutates?: boolean;
+  /**
+   * The call mints a token, which must not simply be repeated: a 5xx may come from a proxy or a failure after
+   * GitLab made the token, so it leaves the outcome unknown too (RFC 9110, section 15.6), and the caller
+   * looks for what it left before minting again.
+   */
+  mints?: boolean;
 }
 
 const failedResponseSchema = z.object({
@@ -50,6 +56,7 @@ export function toProviderError(error: unknown, site: GitLabCallSite): ProviderE
         ...base,
         status,
         kind: kindOf(status),
+        outcomeUnknown: status >= 500 && site.mints === true,
         retryAfterMs: status === 429 ? retryAfterMs(headers) : undefined,
         reason: failed.data.description || 'no reason given',
       });

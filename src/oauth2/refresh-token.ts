@@ -243,14 +243,15 @@ export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
       error: problem.success ? problem.data.error : undefined,
     };
     if (response.ok || answer.error === 'invalid_grant') return answer;
-    throw this.error(
-      spec,
-      step,
-      kindOf(response.status, answer.error),
-      reasonOf(response, problem.data),
-      response.status,
-      retryAfterMs(response),
-    );
+    throw new ProviderError({
+      ...this.site(spec, step),
+      kind: kindOf(response.status, answer.error),
+      reason: reasonOf(response, problem.data),
+      status: response.status,
+      retryAfterMs: retryAfterMs(response),
+      // A 5xx may come after the server granted (a proxy, a failure on the way out): the old token may be spent.
+      outcomeUnknown: outcomeUnknown && response.status >= 500,
+    });
   }
 
   private parse<S extends z.ZodType>(

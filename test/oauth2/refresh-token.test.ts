@@ -125,8 +125,14 @@ async function cannedServer(status: number, body: string, headers: Record<string
 
 describe('the OAuth2 source’s answers it cannot use', () => {
   it.each([
-    [429, '{"error":"slow_down"}', { 'retry-after': '7' }, { kind: 'rate-limited', retryAfterMs: 7000 }],
-    [503, '<html>down</html>', {}, { kind: 'transient', retryable: true }],
+    [
+      429,
+      '{"error":"slow_down"}',
+      { 'retry-after': '7' },
+      { kind: 'rate-limited', retryAfterMs: 7000, outcomeUnknown: false },
+    ],
+    // A 5xx may come after the server granted, which spent the old refresh token: outcome unknown.
+    [503, '<html>down</html>', {}, { kind: 'transient', retryable: true, outcomeUnknown: true }],
     [200, '{"access_token":"at","token_type":"Bearer","expires_in":60}', {}, { kind: 'permanent' }],
     [200, 'not json', {}, { kind: 'permanent' }],
   ])('HTTP %d %s', async (status, body, headers, expected) => {

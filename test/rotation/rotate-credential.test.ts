@@ -152,6 +152,9 @@ beforeAll(async () => {
   await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('forward-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('lost-orphan', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('refused-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('failed-after-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('refused-in-place', 'group', { strategy: 'rotate-in-place', overlap: '0s' });
   await seed('lost-in-place-twice', 'group', { strategy: 'rotate-in-place' });
   await seed('restore-retried', 'project');
   await seed('restore-resolved', 'project');
@@ -411,8 +414,48 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
         ...(revokeOld === undefined ? [['revoked', credential.old.id]] : [['verified', fresh?.id]]),
       ]);
       expect(audited(name).find((entry) => entry.event === 'recovered')?.detail).toBe(
-        `the answer to the first mint was lost; revoked what it left behind: token ${orphan?.id}; created afresh`,
+        `the first mint's outcome was unknown (its answer lost, or a 5xx); revoked what it left behind: token ${orphan?.id}; created afresh`,
       );
+    },
+  );
+
+  it.each([
+    ['refused-create', '/projects/:id/access_tokens', 'refused', 503],
+    ['failed-after-create', '/projects/:id/access_tokens', 'made', 502],
+    ['refused-in-place', '/groups/:id/access_tokens/:token_id/rotate', 'refused', 500],
+  ] as const)(
+    'mints afresh once when %s is answered with a 5xx: a mint it %s is revoked, one fresh token live everywhere',
+    async (name, route, happened, status) => {
+      const credential = defined(seeded[`${prefix}-${name}`]);
+      const fault = { method: 'POST', route, n: world.sim.callsTotal('POST', route) + 1, status };
+      if (happened === 'made') world.sim.faults.failAfterCommit(fault);
+      else world.sim.faults.failNth(fault);
+      const result = await (await start(name, { force: true })).result();
+
+      const minted = newTokens(credential).map(defined);
+      const fresh = defined(minted.at(-1));
+      const orphans = minted.slice(0, -1);
+      expect(orphans).toHaveLength(happened === 'made' ? 1 : 0);
+      for (const orphan of orphans) expect(orphan.revoked).toBe(true);
+      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh.id, vault: { current: 2 } });
+      expect(result.failures).toEqual([
+        expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: false }),
+      ]);
+      expect(result.timeline.map((entry) => entry.step)).toEqual([
+        'load',
+        'detect',
+        'pause dependents',
+        'issue',
+        'find orphans',
+        ...orphans.map((orphan) => `revoke orphan token ${orphan.id}`),
+        'issue afresh',
+        ...['verify', 'distribute', 'promote', 'resume dependents', 'overlap window', 'revoke old'],
+      ]);
+      // The refused rotate-in-place changed nothing: the fresh token is made beside the old, then the old goes.
+      expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+      expect(world.state.isActive(fresh)).toBe(true);
+      expect((await current(name)).data).toMatchObject({ token: fresh.value, tokenId: String(fresh.id) });
+      for (const target of credential.variables) expect(variable(target).value).toBe(fresh.value);
     },
   );
 

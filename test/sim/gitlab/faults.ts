@@ -15,6 +15,7 @@ interface Failure extends RouteCall {
 export class Faults {
   private failures: Failure[] = [];
   private drops: (RouteCall & { n: number })[] = [];
+  private afterCommit: Failure[] = [];
   private delayMs = 0;
 
   /** Answers the Nth call with `status` instead of handling it (nothing changes at GitLab). */
@@ -27,6 +28,11 @@ export class Faults {
     this.drops.push(drop);
   }
 
+  /** Handles the Nth call and commits its change, then answers `status` anyway, as a failing proxy would. */
+  failAfterCommit(failure: Failure): void {
+    this.afterCommit.push(failure);
+  }
+
   /** Delays every answer by `ms`. */
   latency(ms: number): void {
     this.delayMs = ms;
@@ -35,6 +41,7 @@ export class Faults {
   clear(): void {
     this.failures = [];
     this.drops = [];
+    this.afterCommit = [];
     this.delayMs = 0;
   }
 
@@ -43,10 +50,22 @@ export class Faults {
   }
 
   failureFor(call: RouteCall, n: number): Failure | undefined {
-    return this.failures.find((f) => f.method === call.method && f.route === call.route && f.n === n);
+    return matching(this.failures, call, n);
+  }
+
+  failureAfterCommit(call: RouteCall, n: number): Failure | undefined {
+    return matching(this.afterCommit, call, n);
   }
 
   dropsAt(call: RouteCall, n: number): boolean {
-    return this.drops.some((d) => d.method === call.method && d.route === call.route && d.n === n);
+    return matching(this.drops, call, n) !== undefined;
   }
+}
+
+function matching<F extends RouteCall & { n: number }>(
+  faults: F[],
+  call: RouteCall,
+  n: number,
+): F | undefined {
+  return faults.find((f) => f.method === call.method && f.route === call.route && f.n === n);
 }

@@ -605,6 +605,11 @@ function send(response: ServerResponse, answer: Answer): void {
 }
 
 /** https://docs.gitlab.com/security/rate_limits/: 429 with Retry-After and a plain-text body. */
+/** GitLab's own error body for a status: `{"message": "503 Service Unavailable"}`. */
+function failed(status: number): Answer {
+  return { status, body: { message: `${status} ${STATUS_CODES[status] ?? ''}` } };
+}
+
 function rateLimited(retryAfterSeconds: number): Answer {
   return { status: 429, body: 'Retry later', headers: { 'retry-after': String(retryAfterSeconds) } };
 }
@@ -656,21 +661,14 @@ export async function startGitLabSim(): Promise<GitLabSim> {
       if (failure !== undefined) {
         return send(
           response,
-          failure.status === 429
-            ? rateLimited(failure.retryAfterSeconds ?? 60)
-            : {
-                status: failure.status,
-                body: { message: `${failure.status} ${STATUS_CODES[failure.status] ?? ''}` },
-              },
+          failure.status === 429 ? rateLimited(failure.retryAfterSeconds ?? 60) : failed(failure.status),
         );
       }
       const refusal = await chaos.beforeHandling();
       if (refusal !== undefined) {
         return send(
           response,
-          refusal === 'rate-limited-429'
-            ? rateLimited(chaos.retryAfterSeconds)
-            : { status: 503, body: { message: '503 Service Unavailable' } },
+          refusal === 'rate-limited-429' ? rateLimited(chaos.retryAfterSeconds) : failed(503),
         );
       }
       let answer: Answer;
@@ -688,7 +686,8 @@ export async function startGitLabSim(): Promise<GitLabSim> {
         answer = { status: error.status, body: error.body };
       }
       if (faults.dropsAt(call, n) || chaos.losesAnswer()) return void request.socket.destroy();
-      send(response, answer);
+      const afterCommit = faults.failureAfterCommit(call, n);
+      send(response, afterCommit === undefined ? answer : failed(afterCommit.status));
     })().catch((error: unknown) => {
       send(response, { status: 500, body: { message: `500 Internal Server Error: ${String(error)}` } });
     });
