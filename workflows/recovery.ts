@@ -45,42 +45,52 @@ export function recovering(deps: RecoveryDeps) {
     if (failure.class === 'conflict') return 're-read and re-checked: someone else changed it, so roll back';
     return 'none for this class: roll back';
   };
-  return async <T>(
+  /** After `call` failed with `error` once its retries were spent: recovers as above, or rethrows. */
+  const recoverFrom = async <T>(
     what: string,
+    error: unknown,
     call: () => Promise<T>,
     recoverable: readonly WaitingClass[] = ['rate-limited', 'vault-unavailable'],
+  ): Promise<T> => {
+    const failure = classifyFailure(error);
+    const record: FailureRecord = {
+      step: what,
+      class: failure.class,
+      message: failure.message,
+      at: new Date().toISOString(),
+      recovery: noteFor(failure),
+      recovered: false,
+    };
+    deps.failures.push(record);
+    if (!(recoverable as readonly FailureClass[]).includes(failure.class)) throw error;
+    if (failure.class === 'rate-limited') {
+      const waitMs = Math.min(failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS, MAX_RATE_LIMIT_WAIT_MS);
+      record.recovery = `waited ${waitMs / 1000}s for the rate limit, then tried once more`;
+      await deps.recoveryStep(`wait out the rate limit (${waitMs / 1000}s)`, () =>
+        sleep(waitMs, { summary: `${what}: rate-limited; wait ${waitMs / 1000}s, then try once more` }),
+      );
+    } else {
+      record.recovery = 'waited for Vault to answer, then tried once more';
+      await deps.recoveryStep('wait for Vault', deps.awaitVault).catch((waitError: unknown) => {
+        record.recovery = `waited for Vault in vain (${classifyFailure(waitError).message})`;
+        throw error;
+      });
+    }
+    deps.recovered(`${what} was ${failure.class}: ${record.recovery}`);
+    const result = await call();
+    record.recovered = true;
+    return result;
+  };
+  const recover = async <T>(
+    what: string,
+    call: () => Promise<T>,
+    recoverable?: readonly WaitingClass[],
   ): Promise<T> => {
     try {
       return await call();
     } catch (error) {
-      const failure = classifyFailure(error);
-      const record: FailureRecord = {
-        step: what,
-        class: failure.class,
-        message: failure.message,
-        at: new Date().toISOString(),
-        recovery: noteFor(failure),
-        recovered: false,
-      };
-      deps.failures.push(record);
-      if (!(recoverable as readonly FailureClass[]).includes(failure.class)) throw error;
-      if (failure.class === 'rate-limited') {
-        const waitMs = Math.min(failure.retryAfterMs ?? DEFAULT_RATE_LIMIT_WAIT_MS, MAX_RATE_LIMIT_WAIT_MS);
-        record.recovery = `waited ${waitMs / 1000}s for the rate limit, then tried once more`;
-        await deps.recoveryStep(`wait out the rate limit (${waitMs / 1000}s)`, () =>
-          sleep(waitMs, { summary: `${what}: rate-limited; wait ${waitMs / 1000}s, then try once more` }),
-        );
-      } else {
-        record.recovery = 'waited for Vault to answer, then tried once more';
-        await deps.recoveryStep('wait for Vault', deps.awaitVault).catch((waitError: unknown) => {
-          record.recovery = `waited for Vault in vain (${classifyFailure(waitError).message})`;
-          throw error;
-        });
-      }
-      deps.recovered(`${what} was ${failure.class}: ${record.recovery}`);
-      const result = await call();
-      record.recovered = true;
-      return result;
+      return recoverFrom(what, error, call, recoverable);
     }
   };
+  return Object.assign(recover, { from: recoverFrom });
 }

@@ -259,6 +259,76 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     return result;
   };
 
+  // Each step that changes something pushes its undo right beside it; rollback runs them in reverse.
+  const undo: Compensation[] = [];
+  /** Resuming the paused dependents: always the last undo, whenever they were paused. */
+  const resumes: Compensation[] = [];
+  /** What rollback cannot undo, for the operator. */
+  let leftOver = '';
+  /** An outcome the failure itself decides, such as `compromised` for a stolen refresh token. */
+  let markedOutcome: ClassifiedFailure['outcome'];
+
+  /** Runs every undo; while some fail, an operator retries them or takes over (answers their words then). */
+  const rollBack = async (): Promise<string | undefined> => {
+    enter('rolling-back');
+    let failed = await compensate([...resumes, ...undo]);
+    while (failed.length > 0) {
+      await raiseAlert(
+        'needs-operator',
+        `rollback is stuck: ${failed.map(({ what, result }) => `${what}: ${result ?? 'not run'}`).join('; ')}; ` +
+          `run \`rotator retry-rollback ${id}\`, or undo it by hand and run \`rotator resolve ${id}\``,
+      );
+      shown.stuck = failed.map(({ what }) => what).join('; ');
+      const decision = await step('await operator', 'needs-operator', operator);
+      if ('resolvedBy' in decision) return `; resolved by ${decision.resolvedBy}: ${decision.note}`;
+      enter('rolling-back');
+      failed = await compensate(failed);
+    }
+    return undefined;
+  };
+
+  /** Rolls back, records the end and fails the workflow with a message that says what was undone. */
+  const rolledBack = async (error: unknown): Promise<never> => {
+    const failed = failedStep('load');
+    const { abortedBy } = status;
+    const what =
+      abortedBy === undefined
+        ? `${failed} failed (${describeFailure(error)})`
+        : `aborted by ${abortedBy.requestedBy} while ${abortedBy.phase} (${abortedBy.reason})`;
+    const resolution = await rollBack();
+    // Rolled back is an all-clear only when nothing is left for anyone to do.
+    const outcome =
+      markedOutcome ?? (resolution === undefined && status.alerts.length === 0 ? 'rolled-back' : 'failed');
+    // The result says what was restored and what to do: `status` and the Web UI show it.
+    // An abort is the operator's own doing, and a resolved rollback is in an operator's hands already.
+    const toDo =
+      abortedBy === undefined && resolution === undefined ? whatToDo(error, failed, id) : undefined;
+    const restored =
+      `rolled back: ${rollbackReport([...resumes, ...undo])}${leftOver}${resolution ?? ''}` +
+      (toDo === undefined ? '' : `; to do: ${toDo}`);
+    finish(
+      outcome,
+      `${abortedBy === undefined ? `${failed} failed` : `aborted by ${abortedBy.requestedBy}`}; ${restored}`,
+    );
+    const message = `rotate ${id}: ${what}; ${restored}`;
+    const unrecorded = await audit.recordOutcome(
+      outcome === 'rolled-back' ? 'rolled back' : 'failed',
+      outcome,
+      message,
+    );
+    await raiseAlert(markedOutcome ?? 'rollback', message + unrecorded);
+    throw ApplicationFailure.create({
+      type: 'RotationRolledBack',
+      nonRetryable: true,
+      message: message + unrecorded,
+      cause: error instanceof Error && !(error instanceof RotationAborted) ? error : undefined,
+    });
+  };
+
+  /** A step before anything changed failed: nothing to undo, but the end says which and why (patch). */
+  const failedUnchanged = (error: unknown): Promise<never> =>
+    patched('unchanged-failure-v1') ? rolledBack(error) : Promise.reject(error);
+
   const plan = await step('load', 'loading', () =>
     listsEveryPhase
       ? acts.loadCredential.executeWithOptions(summarised(`load ${id} from the inventory`), [request])
@@ -266,7 +336,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
           { ...inventoryRead, summary: `load ${id} from the inventory` },
           [request],
         ),
-  );
+  ).catch(failedUnchanged);
   shown.plan = plan;
   label({ key: CREDENTIAL_KIND, value: plan.kind }, { key: ENVIRONMENT, value: plan.environment });
   status.targets = plan.targets.map(({ name }) => ({ name, state: 'unchanged' }));
@@ -295,12 +365,17 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
 
   // Whatever a lost mint left behind was created after this.
   const detectedAt = new Date().toISOString();
-  const detection = await step('detect', 'detecting', () =>
+  const detect = () =>
     acts.detectRotation.executeWithOptions(
       summarised(`check whether ${plan.source.name} is due for rotation`),
       [{ source, vault: plan.vault, staged: plan.staged, policy: plan.policy, request }],
+    );
+  // Before the patch a detect that failed failed the workflow as it was; now it recovers like any step.
+  const detection = await step('detect', 'detecting', () =>
+    detect().catch((error: unknown) =>
+      patched('unchanged-failure-v1') ? recover.from('detect', error, detect) : Promise.reject(error),
     ),
-  );
+  ).catch(failedUnchanged);
   status.vault.current = detection.current.version;
   status.oldTokenId = detection.currentTokenId;
   if (!detection.due) return finish('not-due', detection.why);
@@ -320,14 +395,6 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     audit.approved(approvedBy);
   }
 
-  // Each step that changes something pushes its undo right beside it; rollback runs them in reverse.
-  const undo: Compensation[] = [];
-  /** Resuming the paused dependents: always the last undo, whenever they were paused. */
-  const resumes: Compensation[] = [];
-  /** What rollback cannot undo, for the operator. */
-  let leftOver = '';
-  /** An outcome the failure itself decides, such as `compromised` for a stolen refresh token. */
-  let markedOutcome: ClassifiedFailure['outcome'];
   const paused: { dependent: RotationPlan['dependents'][number]; record: { paused: number[] } }[] = [];
   const resume = ({ dependent, record }: (typeof paused)[number], step: string, options = retried) =>
     acts.resumeDependent.executeWithOptions(summarised(`resume ${dependent.name} as they were`, options), [
@@ -622,63 +689,6 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
       staged: issued.staged.version,
     };
     return issued;
-  };
-
-  /** Runs every undo; while some fail, an operator retries them or takes over (answers their words then). */
-  const rollBack = async (): Promise<string | undefined> => {
-    enter('rolling-back');
-    let failed = await compensate([...resumes, ...undo]);
-    while (failed.length > 0) {
-      await raiseAlert(
-        'needs-operator',
-        `rollback is stuck: ${failed.map(({ what, result }) => `${what}: ${result ?? 'not run'}`).join('; ')}; ` +
-          `run \`rotator retry-rollback ${id}\`, or undo it by hand and run \`rotator resolve ${id}\``,
-      );
-      shown.stuck = failed.map(({ what }) => what).join('; ');
-      const decision = await step('await operator', 'needs-operator', operator);
-      if ('resolvedBy' in decision) return `; resolved by ${decision.resolvedBy}: ${decision.note}`;
-      enter('rolling-back');
-      failed = await compensate(failed);
-    }
-    return undefined;
-  };
-
-  /** Rolls back, records the end and fails the workflow with a message that says what was undone. */
-  const rolledBack = async (error: unknown): Promise<never> => {
-    const failed = failedStep('load');
-    const { abortedBy } = status;
-    const what =
-      abortedBy === undefined
-        ? `${failed} failed (${describeFailure(error)})`
-        : `aborted by ${abortedBy.requestedBy} while ${abortedBy.phase} (${abortedBy.reason})`;
-    const resolution = await rollBack();
-    // Rolled back is an all-clear only when nothing is left for anyone to do.
-    const outcome =
-      markedOutcome ?? (resolution === undefined && status.alerts.length === 0 ? 'rolled-back' : 'failed');
-    // The result says what was restored and what to do: `status` and the Web UI show it.
-    // An abort is the operator's own doing, and a resolved rollback is in an operator's hands already.
-    const toDo =
-      abortedBy === undefined && resolution === undefined ? whatToDo(error, failed, id) : undefined;
-    const restored =
-      `rolled back: ${rollbackReport([...resumes, ...undo])}${leftOver}${resolution ?? ''}` +
-      (toDo === undefined ? '' : `; to do: ${toDo}`);
-    finish(
-      outcome,
-      `${abortedBy === undefined ? `${failed} failed` : `aborted by ${abortedBy.requestedBy}`}; ${restored}`,
-    );
-    const message = `rotate ${id}: ${what}; ${restored}`;
-    const unrecorded = await audit.recordOutcome(
-      outcome === 'rolled-back' ? 'rolled back' : 'failed',
-      outcome,
-      message,
-    );
-    await raiseAlert(markedOutcome ?? 'rollback', message + unrecorded);
-    throw ApplicationFailure.create({
-      type: 'RotationRolledBack',
-      nonRetryable: true,
-      message: message + unrecorded,
-      cause: error instanceof Error && !(error instanceof RotationAborted) ? error : undefined,
-    });
   };
 
   let issued: Awaited<ReturnType<typeof untilPromoted>>;
