@@ -86,9 +86,9 @@ export function registerVerifyState(program: Command, cli: CliContext): void {
       .description(
         'check every credential of the inventory: Vault holds a whole current version and no stranded ' +
           'staged token, the provider holds that token active, every target holds it, no other token the ' +
-          'rotator minted is active (except a previous one inside its overlap window), or the last ' +
-          'rotation is in a terminal state (needs-operator, compromised, compromised-or-lost) with its ' +
-          'alert sent and audited. Then every audit log verifies and every open rotation waits in a ' +
+          'rotator minted is active (except a previous one inside its overlap window), or a rotation ' +
+          'since the last rotated one is in a terminal state (needs-operator, compromised, ' +
+          'compromised-or-lost) with its alert sent and audited. Then every audit log verifies and every open rotation waits in a ' +
           'documented state. Reads Vault (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT); never prints a value. ' +
           'Exits 0 with no violation, 1 with any',
       )

@@ -8,10 +8,10 @@ import { stateChecks, type StateChecks } from './checks';
 import { checkCredential } from './credential';
 import { stateReport, type CredentialVerdict, type StateReport } from './report';
 import {
-  lastRotation,
   openRotations,
+  rotationsSinceRotated,
   terminalEvidence,
-  terminalStateOf,
+  terminalRotation,
   type RunningRotation,
 } from './rotations';
 
@@ -82,14 +82,18 @@ export async function verifyState(options: VerifyStateOptions): Promise<StateRep
   });
 }
 
-/** One credential's verdict: judged whole, in a documented terminal state, or left alone while it rotates. */
+/**
+ * One credential's verdict: in a documented terminal state (from any rotation since its last `rotated` one),
+ * judged whole, or left alone while it rotates.
+ */
 async function judge(
   plan: RotationPlan,
   { client, checks, running, audit }: Run,
 ): Promise<CredentialVerdict> {
   const credentialId = plan.credentialId;
   const open = running.get(credentialId);
-  const last = open?.run ?? (await lastRotation(client, credentialId));
+  const runs = await rotationsSinceRotated(client, credentialId, open);
+  const last = runs[0];
   const phase = open?.status?.phase ?? last?.phase;
   const lastRotationOf =
     last === undefined
@@ -102,7 +106,8 @@ async function judge(
             ...(phase === undefined ? {} : { phase }),
           },
         };
-  const terminal = last === undefined ? undefined : terminalStateOf(last, open?.status);
+  const terminal = terminalRotation(runs, open);
+  // A rotation under way after a terminal end leaves the verdict terminal: only its ending `rotated` clears it.
   if (open !== undefined && terminal === undefined && !JUDGED_WAITS.has(phase ?? '')) {
     return {
       credentialId,
@@ -114,17 +119,28 @@ async function judge(
     };
   }
   const found = await checkCredential(plan, open?.status, checks);
-  if (terminal !== undefined && last !== undefined) {
-    const unproven = await terminalEvidence(client, terminal, last, open?.status, audit);
+  if (terminal !== undefined) {
+    const { state, run: by, later } = terminal;
+    const known = by.runId === open?.run.runId ? open.status : undefined;
+    const unproven = await terminalEvidence(client, state, by, known, audit);
     if (unproven.length === 0) {
+      const after = later.map(({ runId, state: ended }) => `run ${runId} ${ended}`).join(', ');
       return {
         credentialId,
         verdict: 'terminal',
-        reason: `${terminal}: ${last.workflowId}, alert sent and audited: a person takes over`,
+        reason: `${state}: ${by.workflowId} (run ${by.runId}), alert sent and audited: a person takes over`,
         ...(found.vault === undefined ? {} : { vault: found.vault }),
         ...lastRotationOf,
         violations: [],
         notes: [
+          ...(later.length === 0
+            ? []
+            : [
+                {
+                  kind: 'terminal' as const,
+                  message: `still ${state}: no rotation after run ${by.runId} ended rotated (${after})`,
+                },
+              ]),
           ...found.violations.map(({ kind, message }) => ({
             kind: 'terminal' as const,
             message: `${kind}: ${message}`,

@@ -15,7 +15,8 @@ export type ViolationKind =
   | 'target-not-current'
   /** A token minted by the rotator is active at the provider, but is neither current nor an in-flight one. */
   | 'orphan-token'
-  /** The last rotation ended in (or waits in) a terminal state without the alert or the audit entry it owes. */
+  /** A rotation since the last `rotated` one ended in (or waits in) a terminal state without the alert or the
+   * audit entry it owes. */
   | 'terminal-unproven'
   /** A check could not run, so the invariant is not shown to hold. */
   | 'unchecked';
@@ -37,7 +38,8 @@ export interface Finding<K extends string> {
 /**
  * - `ok`: every invariant holds.
  * - `unverified`: no violation, but a target could not say what it holds.
- * - `terminal`: the last rotation is in a documented terminal state, with its alert and audit entry.
+ * - `terminal`: a rotation since the last `rotated` one ended in (or waits in) a documented terminal state,
+ *   with its alert and audit entry; a later rotation that failed or rolled back does not clear it.
  * - `rotating`: a rotation is in a step between its waits; the state is in flux and not judged (the run-wide
  *   check says whether it is stuck).
  * - `violation`: at least one invariant does not hold.

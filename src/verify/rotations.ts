@@ -76,9 +76,21 @@ export async function openRotations(
   );
 }
 
-/** The credential's newest rotation, open or closed, from visibility. */
-export async function lastRotation(client: Client, credentialId: string): Promise<RotationRun | undefined> {
-  return (await rotationRuns(client, credentialId))[0];
+/**
+ * The credential's rotations, newest first, down to its last `rotated` one (all of them when none rotated):
+ * the ones that can leave it in a terminal state. The open one comes from `openRotations`, with its status.
+ */
+export async function rotationsSinceRotated(
+  client: Client,
+  credentialId: string,
+  open: RunningRotation | undefined,
+): Promise<RotationRun[]> {
+  const listed = await rotationRuns(client, credentialId);
+  // Visibility may not list a rotation that just started; only one runs at a time, so it is the newest.
+  const runs =
+    open === undefined ? listed : [open.run, ...listed.filter(({ runId }) => runId !== open.run.runId)];
+  const rotated = runs.findIndex(({ state }) => state === 'rotated');
+  return rotated === -1 ? runs : runs.slice(0, rotated + 1);
 }
 
 /** The ends a person must take over, each announced by the alert of the same kind. */
@@ -90,6 +102,31 @@ export function terminalStateOf(
 ): TerminalState | undefined {
   if (run.state === 'running') return status?.phase === 'needs-operator' ? 'needs-operator' : undefined;
   return run.outcome === 'compromised' || run.outcome === 'compromised-or-lost' ? run.outcome : undefined;
+}
+
+/** The rotation that put a credential in a terminal state, and the rotations after it. */
+export interface TerminalRotation {
+  state: TerminalState;
+  run: RotationRun;
+  /** Rotations started after it, newest first: none ended `rotated`, so none cleared it. */
+  later: RotationRun[];
+}
+
+/**
+ * The newest rotation since the last `rotated` one that ended in (or waits in) a terminal state. A later
+ * rotation that failed or rolled back leaves the credential as that end left it, so it does not clear the
+ * state (a chaos run found one hiding a compromised-or-lost end); only a `rotated` one does.
+ */
+export function terminalRotation(
+  runs: RotationRun[],
+  open: RunningRotation | undefined,
+): TerminalRotation | undefined {
+  for (const [index, run] of runs.entries()) {
+    if (run.state === 'rotated') return undefined;
+    const state = terminalStateOf(run, run.runId === open?.run.runId ? open.status : undefined);
+    if (state !== undefined) return { state, run, later: runs.slice(0, index) };
+  }
+  return undefined;
 }
 
 /**

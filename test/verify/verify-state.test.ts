@@ -1,11 +1,12 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { stagedPath } from '../../src/inventory/plan';
 import { rotationWorkflowId, startRotation } from '../../src/rotations';
-import { VaultKvStore } from '../../src/vault';
+import { VaultKvStore, type SecretPath } from '../../src/vault';
 import type { StateReport } from '../../src/verify';
+import type { RotationStatus } from '../../workflows/rotate-credential';
 import { cliWorld, type CliWorld } from '../cli/world';
 import { defined } from '../gitlab/world';
-import { until, type SeededCredential } from '../helpers/rotation';
+import { until, type SeededCredential, type SeedOptions } from '../helpers/rotation';
 import { httpRelay, type HttpRelay } from '../helpers/http-relay';
 import { recordMintedValue, scannedFile } from '../infra/secret-scan';
 import { testServers } from '../infra/test-servers';
@@ -18,13 +19,34 @@ import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/se
  */
 let world: CliWorld;
 const seeded: Record<string, SeededCredential> = {};
-const NAMES = ['clean', 'overlap', 'stuck', 'slow', 'drift', 'revoked', 'orphan', 'staged'] as const;
+const NAMES = [
+  'clean',
+  'overlap',
+  'stuck',
+  'slow',
+  'drift',
+  'revoked',
+  'orphan',
+  'staged',
+  'in-place',
+] as const;
 type Name = (typeof NAMES)[number];
+const SEED_OPTIONS: Partial<Record<Name, SeedOptions>> = {
+  overlap: { overlap: '10m' },
+  'in-place': { strategy: 'rotate-in-place' },
+};
 /** The OAuth2 authorization server, reached through a relay that can lose the answer to a grant. */
 let oauth2: AuthorizationServer;
 let relay: HttpRelay;
-/** An OAuth2 credential, for the compromised-or-lost end. */
-let lost: { id: string; key: string };
+/** OAuth2 credentials, for the compromised-or-lost and the compromised ends. */
+let lost: OAuth2;
+let stolen: OAuth2;
+interface OAuth2 {
+  id: string;
+  vault: SecretPath;
+}
+/** The rotation of `in-place` that ended compromised-or-lost, before one that rolled back. */
+let lostInPlace: string;
 /** Every OAuth2 value handed out here, for the search at the end. */
 const oauth2Values: string[] = [];
 /** Everything the command printed, searched at the end for token values. */
@@ -62,18 +84,17 @@ const leftover = (name: Name) =>
 
 beforeAll(async () => {
   world = await cliWorld('verify');
-  for (const name of NAMES) {
-    seeded[name] = await world.rotation.seed(name, name === 'overlap' ? { overlap: '10m' } : {});
-  }
+  for (const name of NAMES) seeded[name] = await world.rotation.seed(name, SEED_OPTIONS[name]);
+  oauth2 = await startAuthorizationServer();
+  relay = await httpRelay(oauth2.url);
   lost = await seedOAuth2('lost');
+  stolen = await seedOAuth2('stolen');
   world.rotation.writeInventory();
   await world.startWorker();
 });
 
 /** An OAuth2 credential granted once by hand (as after a browser consent), its access token in a CI variable. */
-async function seedOAuth2(name: string) {
-  oauth2 = await startAuthorizationServer();
-  relay = await httpRelay(oauth2.url);
+async function seedOAuth2(name: string): Promise<OAuth2> {
   const clientSecret = world.rotation.vaultPath(`${name}-client`);
   await vault().write(clientSecret, { secret: oauth2.clientSecret });
   const credential = await seedOAuth2Credential({
@@ -88,7 +109,7 @@ async function seedOAuth2(name: string) {
     oauth2Values.push(value);
     recordMintedValue(value);
   }
-  return { id: credential.id, key: credential.variable.key };
+  return { id: credential.id, vault: credential.vault };
 }
 
 afterAll(async () => {
@@ -116,7 +137,8 @@ describe('rotator verify-state', () => {
     ]);
     for (const name of NAMES)
       expect(of(report, name)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
-    expect(byId(report, lost.id)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
+    for (const { id } of [lost, stolen])
+      expect(byId(report, id)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
     const fresh = defined(world.rotation.newTokens(credential('clean'))[0]);
     expect(of(report, 'clean')).toMatchObject({
       vault: { version: 2, tokenId: fresh.id },
@@ -127,7 +149,7 @@ describe('rotator verify-state', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^CREDENTIAL +VERDICT +REASON\n/);
     expect(table.stdout).toMatch(new RegExp(`\n${credential('clean').id} +ok +every invariant holds\n`));
-    expect(table.stdout).toContain(`no violation: ${NAMES.length + 1} credentials checked`);
+    expect(table.stdout).toContain(`no violation: ${NAMES.length + 2} credentials checked`);
   });
 
   it('excuses the previous token inside its overlap window, and lists the rotation as waiting', async () => {
@@ -203,10 +225,86 @@ describe('rotator verify-state', () => {
     expect(code).toBe(0);
     expect(byId(report, lost.id)).toMatchObject({
       verdict: 'terminal',
-      reason: expect.stringMatching(/^compromised-or-lost: rotate\/.*, alert sent and audited/),
+      reason:
+        `compromised-or-lost: ${rotationWorkflowId(lost.id)} (run ${handle.firstExecutionRunId}), ` +
+        'alert sent and audited: a person takes over',
       lastRotation: { state: 'compromised-or-lost' },
       violations: [],
     });
+  });
+
+  it('accepts an OAuth2 credential compromised by a stolen refresh token, alerted and audited, as a documented terminal state', async () => {
+    const { refreshToken } = (await vault().read(stolen.vault)).data;
+    // A copy of the refresh token leaked, and the thief refreshes first.
+    const thief = await oauth2.refresh(defined(refreshToken));
+    expect(thief.status).toBe(200);
+    oauth2Values.push(defined(thief.body.access_token), defined(thief.body.refresh_token));
+    const handle = await startRotation(world.client, world.taskQueue, {
+      credentialId: stolen.id,
+      reason: 'manual',
+      requestedBy: 'alice',
+      force: true,
+    });
+    await expect(handle.result()).rejects.toThrow();
+
+    const { code, report } = await verify();
+    expect(code).toBe(0);
+    expect(byId(report, stolen.id)).toMatchObject({
+      verdict: 'terminal',
+      reason:
+        `compromised: ${rotationWorkflowId(stolen.id)} (run ${handle.firstExecutionRunId}), ` +
+        'alert sent and audited: a person takes over',
+      lastRotation: { state: 'compromised' },
+      violations: [],
+    });
+  });
+
+  it('keeps a compromised-or-lost end terminal when a later rotation of the credential rolls back', async () => {
+    const { sim: server } = world.rotation.world;
+    const { id, old } = credential('in-place');
+    const request = { credentialId: id, reason: 'manual' as const, requestedBy: 'alice', force: true };
+    const [rotate, create] = [
+      { method: 'POST', route: '/projects/:id/access_tokens/:token_id/rotate' },
+      { method: 'POST', route: '/projects/:id/access_tokens' },
+    ];
+    // The rotation in place revokes the old token but its answer is lost, and the fresh mint is refused.
+    server.faults.dropAfterCommit({ ...rotate, n: server.callsTotal(rotate.method, rotate.route) + 1 });
+    server.faults.failNth({ ...create, n: server.callsTotal(create.method, create.route) + 1, status: 403 });
+    const first = await startRotation(world.client, world.taskQueue, request);
+    await expect(first.result()).rejects.toThrow();
+    expect((await first.query<RotationStatus>('status')).outcome).toBe('compromised-or-lost');
+    lostInPlace = first.firstExecutionRunId;
+    // As the chaos load did: the credential is rotated again, and GitLab refuses to rotate the revoked token.
+    const second = await startRotation(world.client, world.taskQueue, request);
+    await expect(second.result()).rejects.toMatchObject({
+      cause: { message: expect.stringContaining('Token already revoked') },
+    });
+    expect((await second.query<RotationStatus>('status')).outcome).toBe('rolled-back');
+
+    const { code, report } = await verify();
+    expect(code).toBe(0);
+    expect(of(report, 'in-place')).toMatchObject({
+      verdict: 'terminal',
+      reason:
+        `compromised-or-lost: ${rotationWorkflowId(id)} (run ${lostInPlace}), ` +
+        'alert sent and audited: a person takes over',
+      lastRotation: { runId: second.firstExecutionRunId, state: 'rolled-back' },
+      violations: [],
+    });
+    expect(of(report, 'in-place').notes).toEqual([
+      {
+        kind: 'terminal',
+        message:
+          `still compromised-or-lost: no rotation after run ${lostInPlace} ended rotated ` +
+          `(run ${second.firstExecutionRunId} rolled-back)`,
+      },
+      {
+        kind: 'terminal',
+        message: expect.stringMatching(
+          new RegExp(`^token-not-active: token ${old.id} .* is revoked at the provider$`),
+        ),
+      },
+    ]);
   });
 
   it('refuses a terminal state the audit logs do not show', async () => {
@@ -231,6 +329,21 @@ describe('rotator verify-state', () => {
         ),
       },
     ]);
+    expect(byId(report, stolen.id).violations).toEqual([
+      {
+        kind: 'terminal-unproven',
+        message: expect.stringMatching(
+          /is compromised, but the audit logs hold no "compromised" outcome entry/,
+        ),
+      },
+    ]);
+    // The evidence asked for is the terminal rotation's, not the later one's.
+    expect(of(report, 'in-place').violations).toContainEqual({
+      kind: 'terminal-unproven',
+      message: expect.stringContaining(
+        `(run ${lostInPlace}) is compromised-or-lost, but the audit logs hold no`,
+      ),
+    });
   });
 
   it('flags a rotation in one step for longer than --stuck-after, and leaves its credential unjudged', async () => {
@@ -340,7 +453,39 @@ describe('rotator verify-state', () => {
     expect(table.stdout).toMatch(new RegExp(`\n${lost.id} +terminal +compromised-or-lost: `));
     expect(table.stdout).toContain(`${credential('drift').id}: VIOLATION target-not-current: `);
     expect(table.stdout).toContain(`open rotations on task queue ${world.taskQueue}:\n`);
-    expect(table.stdout).toMatch(/\n4 violations: 9 credentials checked at /);
+    expect(table.stdout).toContain(`\n4 violations: ${NAMES.length + 2} credentials checked at `);
+  });
+
+  it('clears the terminal state once a later rotation ends rotated: the credential is judged in full again', async () => {
+    const { id, vault: at, variables } = credential('in-place');
+    // What the alert asks of a person: a fresh token made by hand, written to Vault and the CI variable.
+    const fresh = leftover('in-place');
+    await vault().write(at, { token: fresh.value, tokenId: String(fresh.id), expiresAt: '2099-12-31' });
+    for (const { owner, key } of variables)
+      defined(owner.variables.find((variable) => variable.key === key)).value = fresh.value;
+    expect((await world.cli(['rotate', id, '--force', '--wait'])).code).toBe(0);
+
+    const { report } = await verify();
+    expect(of(report, 'in-place')).toMatchObject({
+      verdict: 'ok',
+      reason: 'every invariant holds',
+      lastRotation: { state: 'rotated' },
+      violations: [],
+      notes: [],
+    });
+    // The compromised-or-lost rotation before it is no longer asked for its audit entry.
+    const empty = scannedFile('audit', `verify-empty-${Date.now()}.jsonl`);
+    writeFileSync(empty, '');
+    const { report: unaudited } = await verify('--audit-log', empty);
+    expect(of(unaudited, 'in-place')).toMatchObject({ verdict: 'ok', violations: [] });
+    // Normal checks apply again: a revoked current token is a violation, not a terminal note.
+    const current = defined(sim().tokens.get(defined(of(report, 'in-place').vault).tokenId));
+    current.revoked = true;
+    const { report: revoked } = await verify();
+    expect(of(revoked, 'in-place')).toMatchObject({
+      verdict: 'violation',
+      violations: [{ kind: 'token-not-active', message: expect.stringContaining(`token ${current.id} `) }],
+    });
   });
 
   it('refuses wrong arguments and a missing Vault token with exit 2, and exits 4 without Temporal', async () => {
