@@ -115,3 +115,22 @@ export function rotationCurrentDetails(
 }
 
 const subList = (items: string[]) => items.map((item) => `  - ${item}`);
+
+/** The issue step in the operator's words: how the strategy mints, beside or instead of which token. */
+export function issueSummary(plan: RotationPlan, currentTokenId: number): string {
+  const { strategy } = plan.source.ref.spec as { strategy?: string };
+  const name = plan.source.name;
+  if (strategy === 'create-then-revoke') return `create a new ${name} beside token ${currentTokenId}`;
+  if (strategy === 'rotate-in-place')
+    return `rotate ${name} in place: token ${currentTokenId} is revoked at once`;
+  return `issue a new ${name}, replacing token ${currentTokenId}`;
+}
+
+/** What a dry run would have done, in one sentence. */
+export function wouldDo(plan: RotationPlan, why: string): string {
+  const names = (list: { name: string }[]) => list.map(({ name }) => name).join(', ') || 'none';
+  return (
+    `would rotate ${plan.source.name} (${why}); pause: ${names(plan.dependents)}; ` +
+    `write: ${names(plan.targets)}; overlap ${plan.policy.overlap / 1000}s`
+  );
+}

@@ -83,3 +83,32 @@ export function messageOf(error: unknown): string {
   if (error instanceof ActivityFailure) return error.cause?.message ?? error.message;
   return error instanceof Error ? error.message : String(error);
 }
+
+/** What an operator does about a failure that rolled a rotation back, by its class, before rotating again. */
+const WHAT_TO_DO: Record<Exclude<FailureClass, 'cancelled'>, string> = {
+  auth: "check that the provider's admin token is valid and allowed to do this",
+  permanent: 'fix what the message names, in the inventory or at the provider',
+  conflict: 'find out who else changed it',
+  transient: 'check that the provider is up',
+  'rate-limited': "let the provider's rate limit pass",
+  'lost-response': 'look at the provider for tokens the lost answer left behind',
+  'vault-unavailable': 'check that Vault is up and unsealed',
+};
+
+/** The failure's class and its own message (provider, resource, HTTP status), for the rotation's failure message. */
+export function describeFailure(error: unknown): string {
+  const failure = classifyFailure(error);
+  return failure.class === 'cancelled' ? 'cancelled' : `${failure.class}: ${failure.message}`;
+}
+
+/** What an operator does about a failure that rolled a rotation back, then how to rotate again. */
+export function whatToDo(error: unknown, failedStep: string, id: string): string | undefined {
+  const failure = classifyFailure(error);
+  if (failure.class === 'cancelled') return undefined;
+  // Verify uses the new token, not the admin token: refused, it lacks what the inventory gives it.
+  const toDo =
+    failure.class === 'auth' && failedStep === 'verify'
+      ? "check the new token's scopes and access level in the inventory"
+      : WHAT_TO_DO[failure.class];
+  return `${toDo}, then \`rotator rotate ${id} --force\``;
+}

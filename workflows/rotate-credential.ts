@@ -1,6 +1,5 @@
 import {
   ApplicationFailure,
-  CancellationScope,
   defineQuery,
   patched,
   proxyActivities,
@@ -13,8 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { AuditContext } from '../activities/audit';
-import type { RotationOutcomeInput, RotationPlan, RotationRequest } from '../activities/rotation';
+import type { RotationPlan, RotationRequest } from '../activities/rotation';
 import type { AlertKind } from '../src/alerts';
 import {
   CREDENTIAL_ID,
@@ -24,11 +22,12 @@ import {
   ROTATION_PHASE,
 } from '../src/search-attributes';
 import { sendAlert } from './alerts';
-import { humanDuration, rotationCurrentDetails, type DetailsContext } from './details';
+import { auditTrail } from './audit-trail';
+import { humanDuration, issueSummary, rotationCurrentDetails, wouldDo, type DetailsContext } from './details';
 import { abortGate, approvalGate, operatorGate, overlapWindow, recordDecision } from './operator';
-import { classifyFailure, messageOf, type ClassifiedFailure, type FailureClass } from './failures';
+import { classifyFailure, describeFailure, messageOf, whatToDo, type ClassifiedFailure } from './failures';
 import { recovering, type FailureRecord } from './recovery';
-import { compensate, rollbackReport, type Compensation } from './rollback';
+import { compensate, compensating, HEARTBEAT_TIMEOUT, rollbackReport, type Compensation } from './rollback';
 
 export { abort, approve, endOverlapNow, extendOverlap, resolve, retryRollback } from './operator';
 
@@ -98,8 +97,6 @@ export interface RotationStatus {
 
 export const statusQuery = defineQuery<RotationStatus>('status');
 
-/** A worker that dies mid-step is noticed this soon: the activities heartbeat every 2 s. */
-const HEARTBEAT_TIMEOUT = '10 seconds';
 const retried: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
@@ -116,12 +113,6 @@ const once: ActivityOptions = {
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 1 },
 };
-/** Rollback must get through, so it tries longer before it calls an operator. */
-const compensating = (maximumAttempts = 10): ActivityOptions => ({
-  startToCloseTimeout: '30 seconds',
-  heartbeatTimeout: HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts },
-});
 const acts = proxyActivities<Activities>(retried);
 /** Reading the inventory is bookkeeping that changes nothing: a local activity, one history event. */
 const inventoryRead = { startToCloseTimeout: '30 seconds', retry: retried.retry } as const;
@@ -798,117 +789,9 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
   return finish('rotated', `token ${detection.currentTokenId} replaced by token ${issued.tokenId}`);
 }
 
-/** What an operator does about a failure that rolled a rotation back, by its class, before rotating again. */
-const WHAT_TO_DO: Record<Exclude<FailureClass, 'cancelled'>, string> = {
-  auth: "check that the provider's admin token is valid and allowed to do this",
-  permanent: 'fix what the message names, in the inventory or at the provider',
-  conflict: 'find out who else changed it',
-  transient: 'check that the provider is up',
-  'rate-limited': "let the provider's rate limit pass",
-  'lost-response': 'look at the provider for tokens the lost answer left behind',
-  'vault-unavailable': 'check that Vault is up and unsealed',
-};
-
-/** The failure's class and its own message (provider, resource, HTTP status), for the rotation's failure message. */
-function describeFailure(error: unknown): string {
-  const failure = classifyFailure(error);
-  return failure.class === 'cancelled' ? 'cancelled' : `${failure.class}: ${failure.message}`;
-}
-
-/** What an operator does about a failure that rolled a rotation back, then how to rotate again. */
-function whatToDo(error: unknown, failedStep: string, id: string): string | undefined {
-  const failure = classifyFailure(error);
-  if (failure.class === 'cancelled') return undefined;
-  // Verify uses the new token, not the admin token: refused, it lacks what the inventory gives it.
-  const toDo =
-    failure.class === 'auth' && failedStep === 'verify'
-      ? "check the new token's scopes and access level in the inventory"
-      : WHAT_TO_DO[failure.class];
-  return `${toDo}, then \`rotator rotate ${id} --force\``;
-}
-
 /** Runs `each` for every item at once and waits for all, so that rollback never races a step still running. */
 async function inParallel<T>(items: T[], each: (item: T, index: number) => Promise<unknown>): Promise<void> {
   const results = await Promise.allSettled(items.map(each));
   const failure = results.find((result) => result.status === 'rejected');
   if (failure !== undefined) throw failure.reason;
-}
-
-/** The issue step in the operator's words: how the strategy mints, beside or instead of which token. */
-function issueSummary(plan: RotationPlan, currentTokenId: number): string {
-  const { strategy } = plan.source.ref.spec as { strategy?: string };
-  const name = plan.source.name;
-  if (strategy === 'create-then-revoke') return `create a new ${name} beside token ${currentTokenId}`;
-  if (strategy === 'rotate-in-place')
-    return `rotate ${name} in place: token ${currentTokenId} is revoked at once`;
-  return `issue a new ${name}, replacing token ${currentTokenId}`;
-}
-
-function wouldDo(plan: RotationPlan, why: string): string {
-  const names = (list: { name: string }[]) => list.map(({ name }) => name).join(', ') || 'none';
-  return (
-    `would rotate ${plan.source.name} (${why}); pause: ${names(plan.dependents)}; ` +
-    `write: ${names(plan.targets)}; overlap ${plan.policy.overlap / 1000}s`
-  );
-}
-
-/** The audit context each step activity records its events with, and the ends the workflow records itself. */
-function auditTrail(request: RotationRequest, status: RotationStatus) {
-  /*
-   * An approval or a recovery is recorded by the next step activity, before its own event. Until a step
-   * succeeds, what it was handed may be unrecorded, so the outcome entry of a failed rotation carries it.
-   */
-  let unrecorded: Pick<AuditContext, 'approvedBy' | 'recovered'> = {};
-  let handedOut: typeof unrecorded = {};
-  const context = (step: string, resource?: string): AuditContext => {
-    const audit = {
-      credentialId: request.credentialId,
-      step,
-      actor: request.requestedBy,
-      reason: request.reason,
-      resource,
-      ...unrecorded,
-    };
-    handedOut = { ...handedOut, ...unrecorded };
-    unrecorded = {};
-    return audit;
-  };
-  return {
-    context,
-    approved: (approvedBy: string) => {
-      unrecorded.approvedBy = approvedBy;
-    },
-    recovered: (detail: string) => {
-      unrecorded.recovered = detail;
-    },
-    /** A step succeeded: every activity in it recorded what it was handed. */
-    stepSucceeded: () => {
-      handedOut = {};
-    },
-    /**
-     * Records an end that the workflow decided rather than a step; cancellation cannot keep it out of the
-     * log. Answers what to add to the failure message should recording fail.
-     */
-    recordOutcome: async (
-      event: RotationOutcomeInput['event'],
-      outcome: RotationOutcomeInput['outcome'],
-      detail: string,
-    ): Promise<string> =>
-      CancellationScope.nonCancellable(() =>
-        acts.recordRotationOutcome.executeWithOptions(
-          summarised(`record "${event}" for ${request.credentialId} in the audit log`, compensating()),
-          [
-            {
-              audit: { ...context(status.timeline.at(-1)?.step ?? 'load'), ...handedOut },
-              event,
-              outcome,
-              detail,
-            },
-          ],
-        ),
-      ).then(
-        () => '',
-        (error: unknown) => `; recording it in the audit log FAILED (${messageOf(error)})`,
-      ),
-  };
 }
