@@ -29,7 +29,7 @@ beforeAll(async () => {
   for (const name of ['verify-refused', 'conflict']) {
     seeded[name] = await rotation.seed(name, { groupVariable: true, pausesSchedules: true });
   }
-  for (const name of ['unavailable', 'rate-limited', 'detect-rate-limited', 'detect-refused'])
+  for (const name of ['unavailable', 'rate-limited', 'detect-rate-limited'])
     seeded[name] = await rotation.seed(name);
   rotation.writeInventory();
   running = await rotation.startWorker(taskQueue);
@@ -197,28 +197,5 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
       ...ROTATION_STEPS.slice(2),
     ]);
     await rotation.expectRotatedOnce(credential);
-  });
-
-  it('ends a rotation whose detect GitLab refuses with a message naming the step, nothing changed', async () => {
-    const credential = defined(seeded['detect-refused']);
-    const route = '/projects/:id/access_tokens/:token_id';
-    const { sim } = rotation.world;
-    sim.faults.failNth({ method: 'GET', route, n: sim.callsTotal('GET', route) + 1, status: 403 });
-    const handle = await start(credential);
-    const cause = await rolledBackCause(handle);
-
-    expect(cause).toMatchObject({ type: 'RotationRolledBack' });
-    expect(cause.message).toMatch(
-      /^rotate \S+-detect-refused: detect failed \(auth: gitlab inspect .*HTTP 403.*\); rolled back: nothing had changed; to do: check that the provider's admin token is valid/,
-    );
-    expect(await steps(handle)).toEqual([
-      ['load', 'ok'],
-      ['detect', 'failed'],
-    ]);
-    expect(await handle.query(statusQuery)).toMatchObject({ phase: 'done', outcome: 'rolled-back' });
-    expect(rotation.newTokens(credential)).toEqual([]);
-    expect(rotation.audited(credential).map((entry) => [entry.event, entry.outcome])).toEqual([
-      ['rolled back', 'rolled-back'],
-    ]);
   });
 });

@@ -15,15 +15,22 @@ const fixtures = versions.flatMap((version) =>
 );
 
 describe('the committed rotation histories (npm run fixtures:record refreshes them)', () => {
-  it('cover, for every code version, a rotation, a rollback, an approval, a lost mint and a rollback that needed an operator', () => {
-    expect(versions.sort()).toEqual(['before-lean-history-v1', 'lean-history-v1']);
+  it('cover, for every code version, a rotation, a rollback, an approval, a lost mint and a rollback that needed an operator, and what each later patch changed', () => {
+    const FULL_SET = ['approval', 'happy-path', 'lost-mint-recovered', 'needs-operator', 'rollback'];
+    /** What each version recorded: the full set, and from unchanged-failure-v1 on the paths that patch changed. */
+    const expected: Record<string, string[]> = {
+      'before-lean-history-v1': FULL_SET,
+      'lean-history-v1': FULL_SET,
+      'unchanged-failure-v1': [...FULL_SET, 'detect-refused', 'mint-5xx-recovered'].sort(),
+    };
+    expect(versions.sort()).toEqual(Object.keys(expected));
     for (const version of versions) {
       expect(
         fixtures
           .filter(({ workflowId }) => workflowId.startsWith(`${version}/`))
           .map(({ workflowId }) => workflowId.slice(version.length + 1))
           .sort(),
-      ).toEqual(['approval', 'happy-path', 'lost-mint-recovered', 'needs-operator', 'rollback']);
+      ).toEqual(expected[version]);
     }
   });
 

@@ -41,6 +41,8 @@ const FIXTURES = {
   approval: 'approved',
   'lost-mint-recovered': 'lost-create',
   'needs-operator': 'restore-retried',
+  'mint-5xx-recovered': 'failed-after-create',
+  'detect-refused': 'detect-refused',
 };
 /** Every rotation these tests start, for the secret scan and the replay at the end. */
 const started: string[] = [];
@@ -152,6 +154,7 @@ beforeAll(async () => {
   await seed('lost-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('forward-in-place', 'group', { strategy: 'rotate-in-place' });
   await seed('lost-orphan', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('detect-refused', 'project');
   await seed('refused-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('failed-after-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('refused-in-place', 'group', { strategy: 'rotate-in-place', overlap: '0s' });
@@ -324,6 +327,30 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     for (const target of credential.variables) expect(variable(target).value).toBe(fresh?.value);
     expect(status.targets.map((target) => target.state)).toEqual(credential.variables.map(() => 'written'));
     expect(schedulesActive()).toEqual([true, false]);
+  });
+
+  it('ends a rotation whose detect GitLab refuses like any other: the step named, nothing changed, audited', async () => {
+    const credential = defined(seeded[`${prefix}-detect-refused`]);
+    const { handle, cause } = await failedRotation(
+      'detect-refused',
+      'GET',
+      '/projects/:id/access_tokens/:token_id',
+    );
+
+    expect(cause).toMatchObject({ type: 'RotationRolledBack' });
+    expect(cause?.message).toMatch(
+      /^rotate \S+-detect-refused: detect failed \(auth: gitlab inspect .*HTTP 403.*\); rolled back: nothing had changed; to do: check that the provider's admin token is valid/,
+    );
+    const status = await handle.query(statusQuery);
+    expect(status).toMatchObject({ phase: 'done', outcome: 'rolled-back' });
+    expect(status.timeline.map((entry) => [entry.step, entry.result])).toEqual([
+      ['load', 'ok'],
+      ['detect', 'failed'],
+    ]);
+    expect(newTokens(credential)).toEqual([]);
+    expect(audited('detect-refused').map((entry) => [entry.event, entry.outcome])).toEqual([
+      ['rolled back', 'rolled-back'],
+    ]);
   });
 
   it('revokes what a lost mint left behind when finding it failed: rollback looks again', async () => {
