@@ -10,6 +10,7 @@ export async function httpRelay(upstream: string) {
   let down = false;
   let goDownOn: ((request: IncomingMessage) => boolean) | undefined;
   let loseAnswerOf: ((request: IncomingMessage) => boolean) | undefined;
+  let refuse: { matches: (request: IncomingMessage) => boolean; status: number } | undefined;
   /** Every request that reached the relay, for counting calls (the benchmark); empty it at will. */
   const requests: { method: string; path: string }[] = [];
   const server = createServer((request, response) => {
@@ -17,6 +18,11 @@ export async function httpRelay(upstream: string) {
     if (!down && goDownOn?.(request) === true) down = true;
     if (down) {
       request.socket.destroy();
+      return;
+    }
+    if (refuse?.matches(request) === true) {
+      response.writeHead(refuse.status, { 'content-type': 'text/plain' }).end('relay refused the request');
+      refuse = undefined;
       return;
     }
     const lose = loseAnswerOf?.(request) === true;
@@ -49,6 +55,10 @@ export async function httpRelay(upstream: string) {
     /** The next request that matches reaches the server, whose answer is then lost. */
     loseAnswerOf(predicate: (request: IncomingMessage) => boolean) {
       loseAnswerOf = predicate;
+    },
+    /** The next request that matches never reaches the server: the relay answers `status`, as a failing proxy would. */
+    refuseNext(matches: (request: IncomingMessage) => boolean, status: number) {
+      refuse = { matches, status };
     },
     up() {
       down = false;

@@ -138,6 +138,23 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     expect(events.at(-1)).toEqual(['failed', 'compromised-or-lost']);
   });
 
+  it('grants once more when the token endpoint answers 503 without granting: the refresh token was not spent, so it rotates', async () => {
+    const credential = await seedOAuth2('refused');
+    const before = await current(credential);
+    relay.refuseNext((request) => request.url === '/token', 503);
+    const result = await (await rotate(credential)).result();
+
+    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: 1, newTokenId: 2 });
+    expect(result.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'lost-response' })]);
+    expect(result.timeline.map((entry) => entry.step)).toEqual(
+      expect.arrayContaining(['issue', 'find orphans', 'issue afresh']),
+    );
+    const after = await current(credential);
+    expect(after.data.refreshToken).not.toBe(before.data.refreshToken);
+    expect(variableValue(credential)).toBe(after.data.accessToken);
+    expect(await server.active(defined(after.data.refreshToken))).toBe(true);
+  });
+
   it('treats a refresh token someone else used as stolen: critical alert, our access token revoked', async () => {
     const credential = await seedOAuth2('stolen');
     const before = await current(credential);
