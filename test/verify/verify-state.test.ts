@@ -213,24 +213,7 @@ describe('rotator verify-state', () => {
 
   it('accepts an OAuth2 credential compromised-or-lost, alerted and audited, as a documented terminal state', async () => {
     relay.loseAnswerOf((request) => request.url === '/token');
-    const handle = await startRotation(world.client, world.taskQueue, {
-      credentialId: lost.id,
-      reason: 'manual',
-      requestedBy: 'alice',
-      force: true,
-    });
-    await expect(handle.result()).rejects.toThrow();
-
-    const { code, report } = await verify();
-    expect(code).toBe(0);
-    expect(byId(report, lost.id)).toMatchObject({
-      verdict: 'terminal',
-      reason:
-        `compromised-or-lost: ${rotationWorkflowId(lost.id)} (run ${handle.firstExecutionRunId}), ` +
-        'alert sent and audited: a person takes over',
-      lastRotation: { state: 'compromised-or-lost' },
-      violations: [],
-    });
+    await expectTerminalAfterRotating(lost, 'compromised-or-lost');
   });
 
   it('accepts an OAuth2 credential compromised by a stolen refresh token, alerted and audited, as a documented terminal state', async () => {
@@ -239,8 +222,13 @@ describe('rotator verify-state', () => {
     const thief = await oauth2.refresh(defined(refreshToken));
     expect(thief.status).toBe(200);
     oauth2Values.push(defined(thief.body.access_token), defined(thief.body.refresh_token));
+    await expectTerminalAfterRotating(stolen, 'compromised');
+  });
+
+  /** Rotates the credential, which fails into `state`; verify-state must call that a documented end. */
+  async function expectTerminalAfterRotating(credential: { id: string }, state: string) {
     const handle = await startRotation(world.client, world.taskQueue, {
-      credentialId: stolen.id,
+      credentialId: credential.id,
       reason: 'manual',
       requestedBy: 'alice',
       force: true,
@@ -249,15 +237,15 @@ describe('rotator verify-state', () => {
 
     const { code, report } = await verify();
     expect(code).toBe(0);
-    expect(byId(report, stolen.id)).toMatchObject({
+    expect(byId(report, credential.id)).toMatchObject({
       verdict: 'terminal',
       reason:
-        `compromised: ${rotationWorkflowId(stolen.id)} (run ${handle.firstExecutionRunId}), ` +
+        `${state}: ${rotationWorkflowId(credential.id)} (run ${handle.firstExecutionRunId}), ` +
         'alert sent and audited: a person takes over',
-      lastRotation: { state: 'compromised' },
+      lastRotation: { state },
       violations: [],
     });
-  });
+  }
 
   it('keeps a compromised-or-lost end terminal when a later rotation of the credential rolls back', async () => {
     const { sim: server } = world.rotation.world;
