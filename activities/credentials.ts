@@ -214,7 +214,12 @@ export function createCredentialActivities({
       const { ref, data } = await vault.read(stage);
       // A grant under way (see `grantUnderWay`) has no value yet.
       return ref.version > stage.cas && data[VALUE_KEY] !== undefined && data.tokenId !== undefined
-        ? { tokenId: Number(data.tokenId), expiresAt: data.expiresAt ?? '', staged: ref }
+        ? {
+            tokenId: Number(data.tokenId),
+            expiresAt: data.expiresAt ?? '',
+            // The version only: the check-and-set of `stage` is not part of what was staged.
+            staged: { mount: ref.mount, path: ref.path, version: ref.version },
+          }
         : undefined;
     } catch (error) {
       if (error instanceof VaultError && error.status === 404) return undefined;
@@ -257,6 +262,21 @@ export function createCredentialActivities({
     return { afterLostAnswer: false, cas: written.version };
   };
 
+  /**
+   * After a lost answer: whether the lost attempt took the current credential with it. A lost rotate-in-place
+   * has revoked the old token (the provider says so), and a grant spends the credential it replaces, so the
+   * rotation must neither revoke it again nor roll back to it.
+   */
+  const goneAfterLostAnswer = async (
+    ref: AdapterRef,
+    { current, held }: Pick<IssueCredentialInput, 'current' | 'held'>,
+  ): Promise<boolean> => {
+    if (current === undefined) return false;
+    const source = await adapter(providers.sources, ref, 'credential source');
+    if (source.keepsStateInVault === true) return true;
+    return (await source.inspect(ref.spec, current, await heldBy(source, held))).revoked;
+  };
+
   /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
   const mint = async (
     ref: AdapterRef,
@@ -264,11 +284,7 @@ export function createCredentialActivities({
   ): Promise<IssuedRef> => {
     const source = await adapter(providers.sources, ref, 'credential source');
     const heldSecret = await heldBy(source, held);
-    // A lost rotate-in-place has revoked the old token already: the rotation must not revoke it again.
-    const oldRevoked =
-      recovery !== undefined &&
-      current !== undefined &&
-      (await source.inspect(ref.spec, current, heldSecret)).revoked;
+    const oldRevoked = recovery !== undefined && (await goneAfterLostAnswer(ref, { current, held }));
     const underWay = source.keepsStateInVault ? await grantUnderWay(stage, current?.tokenId) : undefined;
     const issued = await source.issue(
       ref.spec,
@@ -316,6 +332,9 @@ export function createCredentialActivities({
         const { source: ref, current, stage, recovery, audit: context } = parsed;
         // Issue runs once, so only a recovery from a lost answer can find a token staged by an earlier try.
         let issued = recovery === undefined ? undefined : await alreadyStaged(stage);
+        if (issued !== undefined && current !== undefined && (await goneAfterLostAnswer(ref, parsed))) {
+          issued = { ...issued, revokedTokenId: current.tokenId };
+        }
         if (issued === undefined) {
           // A log that cannot take the entry refuses now, before there is a token to strand.
           if (context !== undefined) await audit.ready();

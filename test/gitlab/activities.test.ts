@@ -70,7 +70,7 @@ describe('credential activities with GitLab and the real Vault', () => {
     expect((await activities.inspectCredential({ source, tokenId: issued.tokenId })).active).toBe(true);
   });
 
-  it('an issueCredential recovering from a lost answer finds the staged value instead of minting again', async () => {
+  it('an issueCredential recovering from a lost answer finds the staged value instead of minting again, as the first try answered it', async () => {
     const { source, current } = projectSource('rotate-in-place');
     const stage = { ...fresh('staged'), cas: 0 };
     const first = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
@@ -82,8 +82,16 @@ describe('credential activities with GitLab and the real Vault', () => {
       stage,
       recovery: { orphansRevoked: [] },
     });
-    expect(again).toMatchObject({ tokenId: first.tokenId, staged: first.staged });
+    // The same answer, down to the old token it rotated away: the rotation neither revokes it nor rolls back to it.
+    expect(again).toEqual(first);
     expect(world.state.minted.length).toBe(mintedBefore);
+    // What the chaos run found: the answer once carried the stage's check-and-set, which verify refused.
+    await activities.verifyCredential({
+      source,
+      tokenId: again.tokenId,
+      staged: again.staged,
+      expiresAt: again.expiresAt,
+    });
     expect(
       world.state
         .family(current)

@@ -1,9 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createCredentialActivities } from '../../activities/credentials';
 import { ProviderError } from '../../src/providers/errors';
 import { OAuth2RefreshTokens, type RefreshTokenSpec } from '../../src/oauth2/refresh-token';
 import { refreshToken as specOf } from '../../src/oauth2/specs';
+import { VaultKvStore } from '../../src/vault';
 import { defined } from '../gitlab/world';
+import { noAudit } from '../helpers/audit';
+import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { startAuthorizationServer, type AuthorizationServer } from './server';
 
 let server: AuthorizationServer;
@@ -158,5 +163,41 @@ describe('the OAuth2 source’s answers it cannot use', () => {
       ['rt-secret'],
     );
     expect(error).toMatchObject({ kind: 'transient', outcomeUnknown: true });
+  });
+});
+
+describe('the issue activity for an OAuth2 credential, with the real Vault', () => {
+  it('recovering from a lost answer, finds the grant it staged and answers as the first try did: the old refresh token spent', async () => {
+    const vault = new VaultKvStore(testServers().vault);
+    const activities = createCredentialActivities({ vault, audit: noAudit });
+    const base = { mount: TEST_KV_MOUNT, path: `oauth2-activities/${randomUUID()}` };
+    const clientSecret = { mount: TEST_KV_MOUNT, path: `${base.path}-client` };
+    await vault.write(clientSecret, { secret: server.clientSecret });
+    const { refreshToken } = await held();
+    const current = await vault.write(base, { token: 'at-1', tokenId: '1', refreshToken });
+    const source = {
+      kind: 'oauth2-refresh-token',
+      connection: { url: `${server.url}/token`, credential: { ...clientSecret, key: 'secret' } },
+      spec: spec(),
+    };
+    const input = {
+      source,
+      current: { tokenId: 1 },
+      held: current,
+      stage: { mount: base.mount, path: `${base.path}/staged`, cas: 0 },
+    };
+    const first = await activities.issueCredential(input);
+    const again = await activities.issueCredential({ ...input, recovery: { orphansRevoked: [] } });
+
+    // The chaos run found the second answer without revokedTokenId: rollback then tried to revoke the new
+    // token by id, which an OAuth2 server cannot do, and stuck.
+    expect(first).toMatchObject({ tokenId: 2, revokedTokenId: 1 });
+    expect(again).toEqual(first);
+    await activities.verifyCredential({
+      source,
+      tokenId: 2,
+      staged: again.staged,
+      expiresAt: again.expiresAt,
+    });
   });
 });
