@@ -4,8 +4,12 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { VaultKvStore } from '../src/vault';
 import { githubWorld } from '../test/github/world';
-import { gitlabWorld } from '../test/gitlab/world';
+import { defined, gitlabWorld } from '../test/gitlab/world';
+import { httpRelay } from '../test/helpers/http-relay';
+import { recordMintedValue } from '../test/infra/secret-scan';
 import { TEST_KV_MOUNT } from '../test/infra/test-servers';
+import { startAuthorizationServer } from '../test/oauth2/server';
+import { Chaos } from '../test/sim/chaos';
 
 /** The mixes the chaos run cycles through, so that every source, strategy and target kind is under fire. */
 export const CREDENTIAL_MIXES = [
@@ -13,19 +17,49 @@ export const CREDENTIAL_MIXES = [
   'group token rotated in place, group CI variable and environment secret',
   'personal token, create then revoke, repository secret',
   'project token, create then revoke, no overlap, two CI variables',
+  'OAuth2 refresh token rotated by the refresh grant, CI variable and repository secret',
 ] as const;
 
+/** Every fourth credential is rotated by its Temporal Schedule during the load, not by hand. */
+export const isScheduled = (index: number) => index % 4 === 3;
+
 /**
- * Both simulators with `count` credentials live (the token current in Vault and in every target), and the
- * inventory naming them, which every worker of the run reads.
+ * Both simulators and the OAuth2 authorization server with `count` credentials live (the token current in
+ * Vault and in every target), and the inventory naming them, which every worker of the run reads. The
+ * scheduled share (`isScheduled`) rotates every `scheduledEvery`, the others every 7 days.
  */
-export async function chaosWorld(vault: VaultKvStore, count: number, runId: string) {
+export async function chaosWorld(vault: VaultKvStore, count: number, runId: string, scheduledEvery: string) {
   const gitlab = await gitlabWorld();
   const github = await githubWorld();
+  const oauth2 = await startAuthorizationServer();
+  // Every token the authorization server issues, seen in its answers: the simulators' minted-values file
+  // does not hold them, and the run searches for them too.
+  const oauth2Values = new Set<string>();
+  const keep = (value: unknown) => {
+    if (typeof value !== 'string' || value === '' || oauth2Values.has(value)) return;
+    oauth2Values.add(value);
+    recordMintedValue(value);
+  };
+  const oauth2Chaos = new Chaos();
+  const oauth2Relay = await httpRelay(oauth2.url, {
+    chaos: oauth2Chaos,
+    onAnswer: (body) => {
+      try {
+        const answer = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        keep(answer.access_token);
+        keep(answer.refresh_token);
+        keep(answer.id_token);
+      } catch {
+        // Not JSON (an error page): it carries no token.
+      }
+    },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'rotator-chaos-'));
   const base = `chaos/${runId}`;
   const admins = { mount: TEST_KV_MOUNT, path: `${base}/admins` };
   await vault.write(admins, { gitlab: gitlab.adminToken.value, github: github.adminToken.value });
+  const clientSecret = { mount: TEST_KV_MOUNT, path: `${base}/oauth2-client` };
+  await vault.write(clientSecret, { secret: oauth2.clientSecret });
   const providers = {
     gitlab: { sim: { url: gitlab.sim.url, credential: { ...admins, key: 'gitlab' } } },
     github: { 'gh-sim': { apiUrl: github.sim.url, credential: { ...admins, key: 'github' } } },
@@ -33,6 +67,8 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
   const project = gitlab.project.path;
   const repository = 'acme/app';
   const credentials: Record<string, unknown>[] = [];
+  /** Where the OAuth2 credentials live in Vault, for the values they hold at the end of the run. */
+  const oauth2Vaults: { mount: string; path: string }[] = [];
 
   for (let index = 0; index < count; index += 1) {
     const id = `chaos-${index}`;
@@ -52,6 +88,40 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
       key: `${key}_${suffix}`,
     });
     const repositorySecret = { kind: 'github-actions-secret', github: 'gh-sim', repository, name: key };
+    const every = isScheduled(index) ? scheduledEvery : '7d';
+    if (mix === 4) {
+      // The first grant, as an operator makes it after authorising the client in a browser.
+      const first = await oauth2.refresh(await oauth2.authorise());
+      const accessToken = defined(first.body.access_token);
+      const refreshToken = defined(first.body.refresh_token);
+      keep(accessToken);
+      keep(refreshToken);
+      oauth2Vaults.push(common.vault);
+      credentials.push({
+        ...common,
+        source: {
+          kind: 'oauth2-refresh-token',
+          tokenUrl: `${oauth2Relay.url}/token`,
+          clientId: oauth2.clientId,
+          clientSecret: { ...clientSecret, key: 'secret' },
+          introspectionUrl: `${oauth2Relay.url}/token/introspection`,
+          revocationUrl: `${oauth2Relay.url}/token/revocation`,
+        },
+        targets: [projectVariable('AT'), repositorySecret],
+        policy: { every, overlap: '0s' },
+      });
+      gitlab.state.addVariable(gitlab.project, { key: `${key}_AT`, value: accessToken, masked: true });
+      github.state.setSecret(github.app, key, accessToken);
+      await vault.write(common.vault, {
+        token: accessToken,
+        tokenId: '1',
+        accessToken,
+        refreshToken,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        issuedAt: new Date().toISOString(),
+      });
+      continue;
+    }
     let token;
     if (mix === 1) {
       token = gitlab.state.addResourceToken(gitlab.group, 'group', {
@@ -76,7 +146,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
           { kind: 'gitlab-ci-variable', gitlab: 'sim', group: gitlab.group.path, key: `${key}_G` },
           { ...repositorySecret, environment: 'production' },
         ],
-        policy: { every: '7d', overlap: '0s' },
+        policy: { every, overlap: '0s' },
       });
       gitlab.state.addVariable(gitlab.group, { key: `${key}_G`, value: token.value, masked: true });
       github.state.setSecret(github.production, key, token.value);
@@ -98,7 +168,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
           lifetimeDays: 30,
         },
         targets: [repositorySecret],
-        policy: { every: '7d', overlap: '0s' },
+        policy: { every, overlap: '0s' },
       });
       github.state.setSecret(github.app, key, token.value);
     } else {
@@ -123,7 +193,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
         },
         targets,
         ...(mix === 0 ? { dependents: [{ kind: 'gitlab-pipeline-schedules', gitlab: 'sim', project }] } : {}),
-        policy: { every: '7d', overlap: mix === 0 ? '2s' : '0s' },
+        policy: { every, overlap: mix === 0 ? '2s' : '0s' },
       });
       gitlab.state.addVariable(gitlab.project, { key: `${key}_P`, value: token.value, masked: true });
       if (mix === 0) github.state.setSecret(github.app, key, token.value);
@@ -146,12 +216,22 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
   return {
     gitlab,
     github,
+    oauth2: {
+      server: oauth2,
+      relay: oauth2Relay,
+      chaos: oauth2Chaos,
+      values: oauth2Values,
+      vaults: oauth2Vaults,
+    },
     dir,
     inventoryPath,
     ids: credentials.map(({ id }) => String(id)),
+    scheduledIds: credentials.map(({ id }) => String(id)).filter((_, index) => isScheduled(index)),
     close: async () => {
       await gitlab.sim.close();
       await github.sim.close();
+      await oauth2Relay.close();
+      await oauth2.close();
     },
   };
 }
