@@ -437,7 +437,11 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         ['rate-limited'],
       );
     /** Once only: revoke what the lost mint left behind, then create afresh (rotating again is reuse). */
-    const findOrphans = (options = retried) =>
+    /**
+     * A token a lost attempt staged is kept for `issue afresh` to take up; rollback has nobody to take it up,
+     * so there it is an orphan too (the chaos run found one left active).
+     */
+    const findOrphans = (options = retried, staged: 'kept' | 'orphaned' = 'kept') =>
       acts.findOrphanCredentials.executeWithOptions(
         summarised(`find tokens the lost mint of ${plan.source.name} left behind`, options),
         [
@@ -448,7 +452,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
               detection.currentTokenId,
               ...(status.newTokenId === undefined ? [] : [status.newTokenId]),
             ],
-            stage,
+            ...(staged === 'kept' ? { stage } : {}),
           },
         ],
       );
@@ -465,7 +469,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
         undo.push({
           what: `revoke what the lost mint of ${plan.source.name} left behind`,
           run: async () => {
-            for (const { tokenId } of await findOrphans(undoing))
+            for (const { tokenId } of await findOrphans(undoing, 'orphaned'))
               await revokeOrphan(tokenId, 'rollback', undoing);
           },
         });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { RotationPhase } from '../../workflows/rotate-credential';
 import { verifyAuditLog } from '../../src/audit';
 import { startRotation } from '../../src/rotations';
@@ -12,6 +12,7 @@ import {
   type RotationWorld,
   type SeededCredential,
 } from '../helpers/rotation';
+import { httpRelay } from '../helpers/http-relay';
 import { buildWorker, killWorkers, spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 import { defined } from '../gitlab/world';
 import { testServers } from '../infra/test-servers';
@@ -40,11 +41,11 @@ afterAll(async () => {
   build?.remove();
 });
 
-async function startWorker(): Promise<WorkerProcess> {
+async function startWorker(vaultAddress = servers.vault.endpoint): Promise<WorkerProcess> {
   const worker = await spawnWorker(build.dir, {
     TEMPORAL_ADDRESS: servers.temporalAddress,
     TEMPORAL_TASK_QUEUE: taskQueue,
-    VAULT_ADDR: servers.vault.endpoint,
+    VAULT_ADDR: vaultAddress,
     VAULT_TOKEN: servers.vault.token,
     ROTATOR_INVENTORY: rotation.inventoryPath,
     ROTATOR_AUDIT_LOG: rotation.auditLog,
@@ -123,6 +124,48 @@ describe('a worker process killed mid-rotation (SIGKILL), then replaced', () => 
     expect(data.tokenId).toBe(String(result.newTokenId));
     expect(rotation.targetValues(credential)).toEqual([defined(live[0]).value]);
     expect(rotation.audited(credential).filter((entry) => entry.event === 'issued')).toHaveLength(1);
+  });
+
+  it('revokes the token a mint staged before its worker died, when the recovery cannot go on and rolls back', async () => {
+    const credential = await rotation.seed('staged-crash');
+    rotation.writeInventory();
+    killWorkers();
+    // The first worker reaches Vault through a relay that lets the staging write through, loses its answer
+    // and kills the worker: the token is minted and staged, and nobody hears of it.
+    const relay = await httpRelay(servers.vault.endpoint);
+    const first = await startWorker(relay.url);
+    let crashed: Promise<void> | undefined;
+    relay.loseAnswerOf((request) => {
+      const staging = request.method !== 'GET' && (request.url ?? '').endsWith('/staged');
+      if (staging) crashed = first.crash();
+      return staging;
+    });
+    // Finding what the lost mint left is refused, so the rotation rolls back instead of taking the token up.
+    const list = { method: 'GET', route: '/projects/:id/access_tokens' };
+    const { sim } = rotation.world;
+    sim.faults.failNth({ ...list, n: sim.callsTotal(list.method, list.route) + 1, status: 403 });
+    try {
+      const handle = await startRotation(client, taskQueue, {
+        credentialId: credential.id,
+        reason: 'manual',
+        requestedBy: 'alice',
+        force: true,
+      });
+      await until(async () => crashed !== undefined);
+      await crashed;
+      await startWorker();
+      const error = await handle.result().catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause?.message).toMatch(/find orphans failed \(auth: /);
+      const minted = rotation.newTokens(credential);
+      expect(minted).toHaveLength(1);
+      expect(minted.map((token) => token.revoked)).toEqual([true]);
+      expect(rotation.world.state.isActive(credential.old)).toBe(true);
+      expect((await vault.read(credential.vault)).ref.version).toBe(1);
+    } finally {
+      await relay.close();
+    }
   });
 
   it('finishes a rotation whose worker died during the overlap window: rotated once, old token revoked', async () => {
