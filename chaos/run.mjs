@@ -14,9 +14,10 @@ runWithFlags({
     concurrency: 20,
     kills: 5,
     vaultOutageSeconds: 30,
+    minutes: 15,
     seed: 1,
     out: join(HERE, 'results/latest.json'),
   },
   usage: `usage: npm run chaos -- [--credentials N] [--rotations N] [--concurrency N] [--kills N]
-                         [--vault-outage-seconds N] [--seed N] [--out FILE]`,
+                         [--vault-outage-seconds N] [--minutes N] [--seed N] [--out FILE]`,
 });
