@@ -41,6 +41,13 @@ const tokenSchema = z.object({
 const mintedSchema = tokenSchema.extend({ token: z.string().min(1), expires_at: z.string() });
 type GitLabToken = z.infer<typeof tokenSchema>;
 
+/**
+ * Finding what a lost mint left lists only active tokens, 100 a page (GitLab's most): on an owner with many
+ * revoked tokens, fewer calls that a rate limit or a 5xx can break. GitLab before 17.2 ignores `state` for
+ * project and group tokens; the answer is filtered here as well.
+ */
+const ACTIVE_ONLY = { state: 'active', perPage: 100 } as const;
+
 /** The calls that differ between personal, project and group tokens; everything else is shared. */
 interface TokenEndpoints {
   list(api: GitLabApi, name: string): Promise<unknown>;
@@ -53,7 +60,7 @@ interface TokenEndpoints {
 // https://docs.gitlab.com/api/personal_access_tokens/ and https://docs.gitlab.com/api/user_tokens/
 function personalEndpoints(userId: number): TokenEndpoints {
   return {
-    list: (api, name) => api.PersonalAccessTokens.all({ userId, search: name }),
+    list: (api, name) => api.PersonalAccessTokens.all({ userId, search: name, ...ACTIVE_ONLY }),
     show: (api, tokenId) => api.PersonalAccessTokens.show({ tokenId }),
     create: (api, spec, expiresAt) =>
       api.PersonalAccessTokens.create(userId, spec.tokenName, spec.scopes, { expiresAt }),
@@ -70,8 +77,10 @@ function resourceEndpoints(
   // Gitbeaker's unions lag GitLab's (no `self_rotate` scope, no planner role): GitLab validates these.
   type Scopes = Parameters<GitLabApi['ProjectAccessTokens']['create']>[2];
   type Level = NonNullable<Parameters<GitLabApi['ProjectAccessTokens']['create']>[4]>['accessLevel'];
+  // https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens: `state` since 17.2.
+  type ListOptions = NonNullable<Parameters<GitLabApi['ProjectAccessTokens']['all']>[1]>;
   return {
-    list: (api) => api[resource].all(id),
+    list: (api) => api[resource].all(id, ACTIVE_ONLY as ListOptions),
     show: (api, tokenId) => api[resource].show(id, tokenId),
     create: (api, spec, expiresAt) =>
       api[resource].create(id, spec.tokenName, spec.scopes as Scopes, expiresAt, {

@@ -177,6 +177,29 @@ describe.each(scopes)('%s access tokens', (scope) => {
     expect(world.state.family(current).filter((t) => world.state.isActive(t))).toEqual([]);
   });
 
+  it('finds orphans with one call among 150 revoked tokens of the owner: active ones only, 100 a page', async () => {
+    const { spec, current } = seed(scope, 'create-then-revoke');
+    const since = world.state.now().toISOString();
+    const owner = scope === 'project' ? world.project : world.group;
+    for (let k = 0; k < 150; k += 1) {
+      const token = { name: spec.tokenName, scopes: ['read_api'], expiresAt: '2099-12-31' };
+      const old =
+        scope === 'personal'
+          ? world.state.addToken({ ...token, userId: world.maintainer.id })
+          : world.state.addResourceToken(owner, scope, { ...token, accessLevel: 30 });
+      old.revoked = true;
+    }
+    dropNextAnswer(MINT_ROUTE[scope].create);
+    await source.issue(spec, { tokenId: current.id }).catch(() => undefined);
+
+    let orphans: Awaited<ReturnType<typeof source.findOrphans>> = [];
+    const calls = await countCalls(world.sim, async () => {
+      orphans = await source.findOrphans(spec, since, [{ tokenId: current.id }]);
+    });
+    expect(Object.values(calls).reduce((a, b) => a + b, 0)).toBe(1);
+    expect(orphans).toHaveLength(1);
+  });
+
   it('makes one GitLab call per operation', async () => {
     const { spec, current } = seed(scope, 'rotate-in-place');
     const counts = {

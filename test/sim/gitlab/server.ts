@@ -131,6 +131,15 @@ function scheduleJson(state: GitLabState, schedule: SimSchedule) {
   } satisfies CondensedPipelineScheduleSchema;
 }
 
+/** The `state` filter of the token lists: `active` or `inactive`; any other value is GitLab's 400. */
+function inState(state: GitLabState, token: SimToken, ctx: Context): boolean {
+  const wanted = ctx.query.get('state');
+  if (wanted === null) return true;
+  if (wanted !== 'active' && wanted !== 'inactive')
+    throw new HttpError(400, { error: 'state does not have a valid value' });
+  return state.isActive(token) === (wanted === 'active');
+}
+
 /**
  * Offset pagination: https://docs.gitlab.com/api/rest/#offset-based-pagination (`page`, `per_page` default
  * 20, max 100; `x-total`, `x-next-page`, ... headers and a `link` header).
@@ -272,10 +281,13 @@ export function createRoutes(state: GitLabState): Route[] {
         method: 'GET',
         route: base,
         needs: 'read',
-        // https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens: active and inactive.
+        // https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens: active and inactive,
+        // or those of one `state` (GitLab 17.2 and later).
         handle: (ctx) => {
           const namespace = maintainerOf(kind, ctx);
-          const tokens = [...state.tokens.values()].filter((t) => t.resource === `${kind}:${namespace.id}`);
+          const tokens = [...state.tokens.values()].filter(
+            (t) => t.resource === `${kind}:${namespace.id}` && inState(state, t, ctx),
+          );
           return paginated(
             ctx,
             tokens.map((t) => tokenJson(state, t)),
@@ -450,7 +462,8 @@ export function createRoutes(state: GitLabState): Route[] {
           (t) =>
             (ctx.caller.user.admin || t.userId === ctx.caller.user.id) &&
             (userId === null || t.userId === Number(userId)) &&
-            (search === null || t.name.toLowerCase().includes(search.toLowerCase())),
+            (search === null || t.name.toLowerCase().includes(search.toLowerCase())) &&
+            inState(state, t, ctx),
         );
         return paginated(
           ctx,
