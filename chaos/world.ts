@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { VaultKvStore } from '../src/vault';
 import { githubWorld } from '../test/github/world';
-import { defined, gitlabWorld } from '../test/gitlab/world';
+import { gitlabWorld } from '../test/gitlab/world';
 import { httpRelay } from '../test/helpers/http-relay';
 import { recordMintedValue } from '../test/infra/secret-scan';
 import { TEST_KV_MOUNT } from '../test/infra/test-servers';
+import { firstGrant } from '../test/oauth2/credential';
 import { startAuthorizationServer } from '../test/oauth2/server';
 import { Chaos } from '../test/sim/chaos';
 
@@ -90,10 +91,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
     const repositorySecret = { kind: 'github-actions-secret', github: 'gh-sim', repository, name: key };
     const every = isScheduled(index) ? scheduledEvery : '7d';
     if (mix === 4) {
-      // The first grant, as an operator makes it after authorising the client in a browser.
-      const first = await oauth2.refresh(await oauth2.authorise());
-      const accessToken = defined(first.body.access_token);
-      const refreshToken = defined(first.body.refresh_token);
+      const { accessToken, refreshToken } = await firstGrant(oauth2, vault, common.vault);
       keep(accessToken);
       keep(refreshToken);
       oauth2Vaults.push(common.vault);
@@ -112,14 +110,6 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
       });
       gitlab.state.addVariable(gitlab.project, { key: `${key}_AT`, value: accessToken, masked: true });
       github.state.setSecret(github.app, key, accessToken);
-      await vault.write(common.vault, {
-        token: accessToken,
-        tokenId: '1',
-        accessToken,
-        refreshToken,
-        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-        issuedAt: new Date().toISOString(),
-      });
       continue;
     }
     let token;

@@ -13,6 +13,25 @@ export interface OAuth2Credential {
 }
 
 /**
+ * The first grant, as an operator makes it after authorising the client in a browser: Vault at `at` gets the
+ * pair as generation 1, in the fields the OAuth2 source reads.
+ */
+export async function firstGrant(server: AuthorizationServer, vault: SecretStore, at: SecretPath) {
+  const first = await server.refresh(await server.authorise());
+  const accessToken = defined(first.body.access_token);
+  const refreshToken = defined(first.body.refresh_token);
+  await vault.write(at, {
+    token: accessToken,
+    tokenId: '1',
+    accessToken,
+    refreshToken,
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    issuedAt: new Date().toISOString(),
+  });
+  return { accessToken, refreshToken };
+}
+
+/**
  * An OAuth2 credential whose access token lives in a GitLab CI variable. Its first grant is made here, as
  * an operator would after authorising the client in a browser: Vault gets the pair and its generation 1.
  * The worker reaches the token endpoint at `tokenUrl` (a relay, in tests that lose answers).
@@ -28,17 +47,7 @@ export async function seedOAuth2Credential(options: {
   const { rotation, vault, server, name } = options;
   const id = rotation.credentialId(name);
   const at = rotation.vaultPath(name);
-  const first = await server.refresh(await server.authorise());
-  const accessToken = defined(first.body.access_token);
-  const refreshToken = defined(first.body.refresh_token);
-  await vault.write(at, {
-    token: accessToken,
-    tokenId: '1',
-    accessToken,
-    refreshToken,
-    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
-    issuedAt: new Date().toISOString(),
-  });
+  const { accessToken, refreshToken } = await firstGrant(server, vault, at);
   const key = `${id.toUpperCase().replace(/-/g, '_')}_AT`;
   rotation.world.state.addVariable(rotation.world.project, { key, value: accessToken, masked: true });
   rotation.addCredential({
