@@ -309,8 +309,12 @@ const tally = (ends: Ended[]) => {
     const operatorWait = async (): Promise<Settled> => {
       while (!settled) {
         await sleep(3_000);
-        // Unanswered while no worker runs, or Temporal restarts: asked again later.
-        const status = await handle.query(statusQuery).catch(() => undefined);
+        // Unanswered while no worker runs, or Temporal restarts: asked again later. Abandoned with the wait,
+        // so that no query is left on the connection when the run closes it (grpc-js would retry it on a
+        // closed channel once Temporal stops, and throw from a timer).
+        const status = await connection
+          .withAbortSignal(abandon.signal, () => handle.query(statusQuery))
+          .catch(() => undefined);
         if (status?.phase === 'needs-operator') return { kind: 'waiting', status };
       }
       return closed;
@@ -609,8 +613,12 @@ const tally = (ends: Ended[]) => {
   writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 
+  // The CLI's rotate-all ends with its last child; left running, its calls would outlive Temporal.
+  await Promise.race([rotateAll, sleep(30_000)]);
   for (const worker of workers) await worker.crash();
-  await connection.close();
+  // The run's connection stays open until the process ends (jest's forceExit). A call still under way on it
+  // when Temporal stops (a status query or a result the run stopped waiting for) fails UNAVAILABLE, and the
+  // client's retry interceptor retries it after a backoff: on a closed channel grpc-js throws from that timer.
   await temporal.stop();
   await world.close();
   await vaultRelay.close();
