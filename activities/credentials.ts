@@ -248,6 +248,9 @@ export function createCredentialActivities({
    * For a source whose credential dies with the grant that replaces it: records in the staged path that a
    * grant for `current` is under way, before making it, so that an attempt after a lost answer knows. Answers
    * whether an earlier attempt had recorded one, and the staged version the result must be written over.
+   * An earlier attempt may belong to an earlier rotation that gave up (a lost grant, then a refused one, rolls
+   * back): its record stays until a grant for `current` succeeds, so that a refusal then reads as lost rather
+   * than stolen (the chaos run found a false `compromised` that way).
    */
   const grantUnderWay = async (stage: IssueCredentialInput['stage'], current: number | undefined) => {
     const marker = { grantFor: String(current ?? 0), startedAt: new Date().toISOString() };
@@ -255,7 +258,7 @@ export function createCredentialActivities({
       if (error instanceof VaultError && error.status === 404) return undefined;
       throw error;
     });
-    if (before !== undefined && before.ref.version > stage.cas && before.data.grantFor === marker.grantFor) {
+    if (before !== undefined && before.data.grantFor === marker.grantFor) {
       return { afterLostAnswer: true, cas: before.ref.version };
     }
     const written = await vault.write(stage, marker, { cas: stage.cas });

@@ -160,8 +160,8 @@ export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
         spec,
         'refresh',
         'credential-lost',
-        'the answer to the last refresh grant was lost, and the authorization server refused the refresh ' +
-          `token it replaced (invalid_grant), revoking the chain. ${REAUTHORISE}`,
+        'the answer to the last refresh grant was lost (or a 5xx), and the authorization server refused the ' +
+          `refresh token it replaced (invalid_grant), revoking the chain. ${REAUTHORISE}`,
         400,
       );
     }

@@ -115,7 +115,7 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     const cause = await failureOf(handle);
 
     expect(cause.message).toMatch(
-      /issue afresh failed \(permanent: oauth2 refresh client ci-pipelines .* the answer to the last refresh grant was lost/,
+      /issue afresh failed \(permanent: oauth2 refresh client ci-pipelines .* the answer to the last refresh grant was lost \(or a 5xx\)/,
     );
     const status = await handle.query(statusQuery);
     expect(status.outcome).toBe('compromised-or-lost');
@@ -153,6 +153,26 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     expect(after.data.refreshToken).not.toBe(before.data.refreshToken);
     expect(variableValue(credential)).toBe(after.data.accessToken);
     expect(await server.active(defined(after.data.refreshToken))).toBe(true);
+  });
+
+  it('after a lost grant whose retry was refused, the next rotation calls the spent refresh token lost, not stolen', async () => {
+    const credential = await seedOAuth2('lost-then-refused');
+    const before = await current(credential);
+    // The first grant happens and its answer is lost; the grant once more is refused (503) before the server.
+    relay.loseAnswerOf((request) => {
+      const grant = request.url === '/token';
+      if (grant) relay.refuseNext((again) => again.url === '/token', 503);
+      return grant;
+    });
+    const first = await failureOf(await rotate(credential));
+    expect(first.message).toMatch(/issue afresh failed \(lost-response: /);
+    expect(await server.active(defined(before.data.refreshToken))).toBe(false);
+
+    const handle = await rotate(credential);
+    const cause = await failureOf(handle);
+    expect(cause.message).toMatch(/the answer to the last refresh grant was lost \(or a 5xx\)/);
+    expect((await handle.query(statusQuery)).outcome).toBe('compromised-or-lost');
+    expect(variableValue(credential)).toBe(before.data.accessToken);
   });
 
   it('treats a refresh token someone else used as stolen: critical alert, our access token revoked', async () => {
