@@ -6,7 +6,13 @@ import { noteSecrets } from '../src/redaction';
 import { allProviders } from '../src/providers/all';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
-import type { CredentialState, PauseRecord, TargetCheck, TargetSnapshot } from '../src/providers/types';
+import type {
+  CredentialRef,
+  CredentialState,
+  PauseRecord,
+  TargetCheck,
+  TargetSnapshot,
+} from '../src/providers/types';
 import { parseOrThrow } from '../src/validation';
 import {
   VaultError,
@@ -265,6 +271,12 @@ export function createCredentialActivities({
     return { afterLostAnswer: false, cas: written.version };
   };
 
+  /** The credential source of `ref`, and the current secret for a source whose state lives in Vault. */
+  const sourceOf = async (ref: AdapterRef, held: IssueCredentialInput['held']) => {
+    const source = await adapter(providers.sources, ref, 'credential source');
+    return { source, heldSecret: await heldBy(source, held) };
+  };
+
   /**
    * After a lost answer: whether the lost attempt took the current credential with it. A lost rotate-in-place
    * has revoked the old token (the provider says so), and a grant spends the credential it replaces, so the
@@ -272,22 +284,20 @@ export function createCredentialActivities({
    */
   const goneAfterLostAnswer = async (
     ref: AdapterRef,
-    { current, held }: Pick<IssueCredentialInput, 'current' | 'held'>,
-  ): Promise<boolean> => {
-    if (current === undefined) return false;
-    const source = await adapter(providers.sources, ref, 'credential source');
-    if (source.keepsStateInVault === true) return true;
-    return (await source.inspect(ref.spec, current, await heldBy(source, held))).revoked;
-  };
+    current: CredentialRef,
+    { source, heldSecret }: Awaited<ReturnType<typeof sourceOf>>,
+  ): Promise<boolean> =>
+    source.keepsStateInVault === true || (await source.inspect(ref.spec, current, heldSecret)).revoked;
 
   /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
   const mint = async (
     ref: AdapterRef,
     { current, stage, recovery, held }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery' | 'held'>,
   ): Promise<IssuedRef> => {
-    const source = await adapter(providers.sources, ref, 'credential source');
-    const heldSecret = await heldBy(source, held);
-    const oldRevoked = recovery !== undefined && (await goneAfterLostAnswer(ref, { current, held }));
+    const adapted = await sourceOf(ref, held);
+    const { source, heldSecret } = adapted;
+    const oldRevoked =
+      recovery !== undefined && current !== undefined && (await goneAfterLostAnswer(ref, current, adapted));
     const underWay = source.keepsStateInVault ? await grantUnderWay(stage, current?.tokenId) : undefined;
     const issued = await source.issue(
       ref.spec,
@@ -335,7 +345,11 @@ export function createCredentialActivities({
         const { source: ref, current, stage, recovery, audit: context } = parsed;
         // Issue runs once, so only a recovery from a lost answer can find a token staged by an earlier try.
         let issued = recovery === undefined ? undefined : await alreadyStaged(stage);
-        if (issued !== undefined && current !== undefined && (await goneAfterLostAnswer(ref, parsed))) {
+        if (
+          issued !== undefined &&
+          current !== undefined &&
+          (await goneAfterLostAnswer(ref, current, await sourceOf(ref, parsed.held)))
+        ) {
           issued = { ...issued, revokedTokenId: current.tokenId };
         }
         if (issued === undefined) {
@@ -392,8 +406,7 @@ export function createCredentialActivities({
           tokenId,
           held,
         } = parseOrThrow(inspectInputSchema, input, 'inspectCredential input');
-        const source = await adapter(providers.sources, ref, 'credential source');
-        const heldSecret = await heldBy(source, held);
+        const { source, heldSecret } = await sourceOf(ref, held);
         return source.inspect(ref.spec, { tokenId }, heldSecret);
       });
     },

@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { FileAuditSink } from '../../src/audit';
 import { decryptHistoryPayloads, encryptedDataConverter, parseCodecKeys } from '../../src/codec';
 import { rotationWorkflowId, startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { rotator } from '../helpers/cli';
 import { historyText } from '../helpers/history';
 import { rotationWorld, type RotationWorld, type SeededCredential } from '../helpers/rotation';
-import { startTestWorker, type TestWorker } from '../helpers/worker';
+import type { TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
 
 const servers = testServers();
@@ -31,13 +30,7 @@ beforeAll(async () => {
   credential = await rotation.seed('encrypted');
   rotatedByCli = await rotation.seed('by-cli');
   rotation.writeInventory();
-  running = await startTestWorker({
-    taskQueue,
-    vault,
-    inventoryPath: rotation.inventoryPath,
-    audit: new FileAuditSink(rotation.auditLog),
-    dataConverter: encryptedDataConverter(keys),
-  });
+  running = await rotation.startWorker(taskQueue, { dataConverter: encryptedDataConverter(keys) });
   client = running.client;
   outsider = new Client({ connection: running.connection });
 });

@@ -174,8 +174,11 @@ export async function rotationWorld(vault: VaultKvStore) {
     },
 
     /** A worker in this process, rotating this world's credentials on `taskQueue`. */
-    startWorker: (taskQueue: string) =>
-      startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog) }),
+    /** A worker on this world's inventory and audit log; `options` for an encrypting one, or another server. */
+    startWorker: (
+      taskQueue: string,
+      options: Pick<Parameters<typeof startTestWorker>[0], 'dataConverter' | 'address'> = {},
+    ) => startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog), ...options }),
 
     async close(): Promise<void> {
       await world.sim.close();

@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure, Client, WorkflowFailedError } from '@temporalio/client';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { FileAuditSink } from '../../src/audit';
 import {
   encryptedDataConverter,
   parseCodecKeys,
@@ -15,7 +14,7 @@ import { startEmbeddedTemporal, type EmbeddedTemporal } from '../../src/embedded
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import type { RotationStatus } from '../../workflows/rotate-credential';
-import { startTestWorker, type TestWorker } from '../helpers/worker';
+import type { TestWorker } from '../helpers/worker';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
 import { freeLoopbackPort } from '../infra/dev-servers';
 import { testServers } from '../infra/test-servers';
@@ -80,12 +79,8 @@ beforeAll(async () => {
   happy = await rotation.seed('happy', { groupVariable: true, pausesSchedules: true, overlap: '1h' });
   broken = await rotation.seed('broken', { groupVariable: true, pausesSchedules: true });
   rotation.writeInventory();
-  running = await startTestWorker({
+  running = await rotation.startWorker(taskQueue, {
     address: temporal.address,
-    taskQueue,
-    vault,
-    inventoryPath: rotation.inventoryPath,
-    audit: new FileAuditSink(rotation.auditLog),
     dataConverter: encryptedDataConverter(keys),
   });
   client = running.client;
