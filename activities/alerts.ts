@@ -4,6 +4,7 @@ import { ALERT_KINDS, alertPayload, postAlert } from '../src/alerts';
 import { DEFAULT_TEMPORAL_UI_URL } from '../src/config/environment';
 import { parseOrThrow } from '../src/validation';
 import { asActivity } from './failures';
+import { FAILURE_TYPES } from '../src/failure-types';
 
 export const alertRequestSchema = z
   .object({
@@ -41,7 +42,7 @@ export function createAlertActivities({
         if (info.workflowExecution === undefined) {
           throw ApplicationFailure.nonRetryable(
             'sendAlert: an alert links to the workflow that raised it, so only a workflow can send one',
-            'ValidationError',
+            FAILURE_TYPES.validation,
           );
         }
         const payload = alertPayload(

@@ -25,6 +25,7 @@ import {
 } from '../src/vault';
 import { auditContextSchema, auditRecorder } from './audit';
 import { asActivity } from './failures';
+import { FAILURE_TYPES } from '../src/failure-types';
 
 export type { ProviderRegistry };
 
@@ -113,7 +114,6 @@ export type VerifyCredentialInput = z.infer<typeof verifyInputSchema>;
 export type SourceTokenInput = z.infer<typeof sourceTokenSchema>;
 export type InspectCredentialInput = z.infer<typeof inspectInputSchema>;
 export type FindOrphansInput = z.infer<typeof orphansInputSchema>;
-export type TargetInput = z.infer<typeof targetInputSchema>;
 export type SnapshotTargetsInput = z.infer<typeof snapshotTargetsInputSchema>;
 export type WriteTargetInput = z.infer<typeof writeInputSchema>;
 export type CheckTargetInput = z.infer<typeof checkTargetInputSchema>;
@@ -328,7 +328,7 @@ export function createCredentialActivities({
           `to stage its replacement, token ${issued.tokenId} (${error instanceof Error ? error.message : 'unknown error'}), ` +
           `${revokedNew}: NO live token is left. An operator must create one by hand and write it ` +
           `to Vault ${stage.mount}/${stage.path.replace(/\/staged$/, '')} (fields token, tokenId, expiresAt).`,
-        'CredentialLost',
+        FAILURE_TYPES.credentialLost,
       );
     }
   };
@@ -449,13 +449,6 @@ export function createCredentialActivities({
         const { targets } = parseOrThrow(snapshotTargetsInputSchema, input, 'snapshotTargets input');
         return Promise.all(targets.map(snapshotOf));
       });
-    },
-
-    /** Rotations started before the workflow's patch lean-history-v1 snapshot each target on its own. */
-    async snapshotTarget(input: TargetInput): Promise<TargetSnapshot> {
-      return providerActivity(async () =>
-        snapshotOf(parseOrThrow(targetInputSchema, input, 'snapshotTarget input').target),
-      );
     },
 
     async writeTarget(input: WriteTargetInput): Promise<void> {

@@ -3,6 +3,7 @@ import { ProviderError } from '../src/providers/errors';
 import { redactSecrets, withSecretScope } from '../src/redaction';
 import { ValidationError } from '../src/validation';
 import { VaultError } from '../src/vault';
+import { providerFailureType } from '../src/failure-types';
 
 /** Often enough for the shortest heartbeat timeout the workflow sets (10 s); the SDK throttles the rest. */
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -69,7 +70,7 @@ function toFailure(error: unknown): unknown {
     };
     return ApplicationFailure.create({
       message: error.message,
-      type: `${error.name}:${error.kind}`,
+      type: providerFailureType(error.kind),
       nonRetryable: !error.retryable,
       nextRetryDelay: error.retryAfterMs,
       details: [details],

@@ -6,6 +6,7 @@ import type { ProviderRegistry } from '../src/providers/registry';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, type SecretStore, type SecretVersion } from '../src/vault';
 import { asActivity } from './failures';
+import { FAILURE_TYPES } from '../src/failure-types';
 
 /** A credential as the health check sees it: its rotation plan, and its schedule's jitter. */
 export interface HealthPlan {
@@ -50,7 +51,7 @@ export function createHealthActivities({
         if (!loaded.ok) {
           throw ApplicationFailure.nonRetryable(
             `health check: the inventory ${inventoryPath} is invalid: ${loaded.errors.join('; ')}`,
-            'InventoryError',
+            FAILURE_TYPES.inventory,
           );
         }
         const result: HealthPlans = { plans: [], unplanned: [] };

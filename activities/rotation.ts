@@ -16,6 +16,7 @@ import {
 import { auditContextSchema, auditRecorder } from './audit';
 import type { createCredentialActivities } from './credentials';
 import { asActivity } from './failures';
+import { FAILURE_TYPES } from '../src/failure-types';
 
 export type { RotationPlan };
 
@@ -173,7 +174,7 @@ export function createRotationActivities({
         if (!loaded.ok) {
           throw ApplicationFailure.nonRetryable(
             `load ${request.credentialId}: the inventory ${inventoryPath} is invalid: ${loaded.errors.join('; ')}`,
-            'InventoryError',
+            FAILURE_TYPES.inventory,
           );
         }
         try {
@@ -182,7 +183,7 @@ export function createRotationActivities({
           if (!(error instanceof PlanError)) throw error;
           throw ApplicationFailure.nonRetryable(
             `load: ${error.message} (${inventoryPath})`,
-            'InventoryError',
+            FAILURE_TYPES.inventory,
           );
         }
       });
@@ -253,7 +254,7 @@ export function createRotationActivities({
           throw ApplicationFailure.nonRetryable(
             `promote: Vault ${describe(current)} is at v${now.ref.version}, not v${cas} as read at detect: ` +
               'someone else changed it, so it is not overwritten',
-            'PromoteConflict',
+            FAILURE_TYPES.promoteConflict,
           );
         });
         await record(context, {
@@ -297,7 +298,7 @@ export function createRotationActivities({
             if (Date.now() >= deadline) {
               throw ApplicationFailure.nonRetryable(
                 `Vault did not come back within ${withinSeconds}s: ${error.message}`,
-                'VaultUnavailable',
+                FAILURE_TYPES.storeUnavailable,
               );
             }
           }

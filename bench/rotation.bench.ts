@@ -12,7 +12,7 @@ import { VaultKvStore } from '../src/vault';
 import { httpRelay } from '../test/helpers/http-relay';
 import { buildWorker, spawnWorker, type WorkerProcess } from '../test/helpers/worker-process';
 import { testServers } from '../test/infra/test-servers';
-import type { RotationStatus } from '../workflows/rotate-credential';
+import type { RotationStatus } from '../workflows/status';
 import { findProcess, historyCost, percentiles, pool, rssMb, tally, watch, type Usage } from './measure';
 import { renderTable, type BenchOptions, type BenchResults } from './report';
 import { benchWorld, type BenchWorld } from './world';

@@ -15,7 +15,8 @@ import { SCHEDULE_PREFIX } from '../src/cli/schedules';
 import { duration } from '../src/inventory/durations';
 import { startEmbeddedTemporal, type EmbeddedTemporal } from '../src/embedded/temporal';
 import { freeLoopbackPort } from '../src/embedded/processes';
-import { rotationWorkflowId, startRotation } from '../src/rotations';
+import { startRotation } from '../src/rotations';
+import { rotationWorkflowId } from '../src/rotation-names';
 import { ROTATION_OUTCOME } from '../src/search-attributes';
 import { VaultKvStore } from '../src/vault';
 import { isViolation, type StateReport } from '../src/verify/report';
@@ -28,7 +29,7 @@ import { scannedFile } from '../test/infra/secret-scan';
 import { testServers } from '../test/infra/test-servers';
 import { seededRandom } from '../test/sim/chaos';
 import { statusQuery, type rotateCredential } from '../workflows';
-import type { RotationStatus } from '../workflows/rotate-credential';
+import type { RotationStatus } from '../workflows/status';
 import { chaosWorld } from './world';
 
 export interface ChaosOptions {

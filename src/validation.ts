@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FAILURE_TYPES } from './failure-types';
 
 /** Renders a zod issue path the way operators read it: `credentials[3].targets[0].key`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -41,7 +42,7 @@ export function formatIssues(error: z.ZodError): string[] {
 
 /** Bad input at an edge of the system: names what was being read and every problem found in it. */
 export class ValidationError extends Error {
-  override readonly name = 'ValidationError';
+  override readonly name = FAILURE_TYPES.validation;
 
   constructor(
     readonly subject: string,

@@ -12,6 +12,7 @@ import {
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
 import { ROTATION_OUTCOME } from './search-attributes';
+import { FAILURE_TYPES } from './failure-types';
 
 /** The workflow this module measures; others (the self-check) pass through. */
 const ROTATION_WORKFLOW = 'rotateCredential';
@@ -57,7 +58,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
             metricMeter
               .createCounter(METRICS.finished, undefined, 'Rotations finished, by credential and outcome')
               .add(1, { ...tags, outcome: outcomeOf(error) });
-            if (error instanceof ApplicationFailure && error.type === 'RotationRolledBack') {
+            if (error instanceof ApplicationFailure && error.type === FAILURE_TYPES.rolledBack) {
               metricMeter
                 .createCounter(METRICS.rollbacks, undefined, 'Rotations rolled back after a failed step')
                 .add(1, { ...tags, outcome: outcomeOf(error) });

@@ -3,8 +3,8 @@ import type { Activities } from '../activities';
 import type { AuditContext } from '../activities/audit';
 import type { RotationOutcomeInput, RotationRequest } from '../activities/rotation';
 import { messageOf } from './failures';
-import { compensating } from './rollback';
-import type { RotationStatus } from './rotate-credential';
+import { compensating } from './calls';
+import type { RotationStatus } from './status';
 
 /** An outcome entry must get through like an undo: it is the audit log's only record of the end. */
 const recording = compensating();

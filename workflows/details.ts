@@ -1,28 +1,11 @@
 import type { RotationPlan, RotationRequest } from '../activities/rotation';
-import type { RotationStatus } from './rotate-credential';
+import type { RotationStatus } from './status';
 
 /*
  * What the Temporal Web UI shows beside a rotation while it runs: its current details (`setCurrentDetails`),
  * markdown the UI renders (its static details come from src/rotations.ts). They are stored through the
  * payload codec, yet carry names, ids, versions and times only, never a value, like all of the history.
  */
-
-/** A duration as operators write it in the inventory: `15m`, `20s`, `1h30m`. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  const parts: [number, string][] = [
-    [Math.floor(seconds / 86_400), 'd'],
-    [Math.floor((seconds % 86_400) / 3600), 'h'],
-    [Math.floor((seconds % 3600) / 60), 'm'],
-    [seconds % 60, 's'],
-  ];
-  return (
-    parts
-      .filter(([count]) => count > 0)
-      .map(([count, unit]) => `${count}${unit}`)
-      .join('') || '0s'
-  );
-}
 
 /** What the workflow knows beyond its status: its plan, when an approval runs out, which undo steps are stuck. */
 export interface DetailsContext {

@@ -1,8 +1,9 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation } from '@temporalio/workflow';
 import type { FailureDetails } from '../activities/failures';
+import { FAILURE_TYPES, providerKindOf } from '../src/failure-types';
 
 /**
- * The runbook's classes of failure (DESIGN.md; issue "rotation workflow", failure handling), each with its
+ * The runbook's classes of failure (docs/design.md, "The rotation, as a state machine"), each with its
  * own recovery: `rate-limited` waits the provider out, `vault-unavailable` waits (bounded) for Vault,
  * `lost-response` looks before minting again; the rest roll back.
  */
@@ -29,11 +30,10 @@ export interface ClassifiedFailure {
 
 /** Failure types the activities raise themselves, by class. */
 const OWN_TYPES: Record<string, FailureClass> = {
-  ValidationError: 'permanent',
-  InventoryError: 'permanent',
-  PromoteConflict: 'conflict',
-  CredentialLost: 'permanent',
-  VaultUnavailable: 'vault-unavailable',
+  [FAILURE_TYPES.validation]: 'permanent',
+  [FAILURE_TYPES.inventory]: 'permanent',
+  [FAILURE_TYPES.promoteConflict]: 'conflict',
+  [FAILURE_TYPES.storeUnavailable]: 'vault-unavailable',
 };
 const PROVIDER_KINDS: Record<string, FailureClass> = {
   auth: 'auth',
@@ -61,14 +61,14 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
   const details = (cause.details?.[0] ?? {}) as FailureDetails;
   const type = cause.type ?? '';
   // No live token is left: like a revoked OAuth2 chain, a person must make one (README, "left without").
-  if (type === 'CredentialLost')
+  if (type === FAILURE_TYPES.credentialLost)
     return classified('permanent', { alert: true, outcome: 'compromised-or-lost' });
   if (type in OWN_TYPES) return classified(OWN_TYPES[type] as FailureClass);
-  if (type === 'VaultError') {
+  if (type === FAILURE_TYPES.store) {
     if (details.status === 400) return classified('conflict');
     return classified(cause.nonRetryable ? 'permanent' : 'vault-unavailable');
   }
-  const kind = type.startsWith('ProviderError:') ? type.slice('ProviderError:'.length) : undefined;
+  const kind = providerKindOf(type);
   if (kind === undefined) return classified(cause.nonRetryable ? 'permanent' : 'transient');
   if (details.outcomeUnknown === true) return classified('lost-response');
   if (kind === 'credential-lost')

@@ -1,23 +1,19 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  ParentClosePolicy,
   proxyActivities,
-  startChild,
-  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { RotationRequest } from '../activities/rotation';
 import type { CurrentVersion, HealthPlan } from '../activities/health';
 import type { AlertKind } from '../src/alerts';
 import type { CredentialState, TargetCheck } from '../src/providers/types';
-import { rotationDetails } from '../src/rotations';
-import { CREDENTIAL_ID } from '../src/search-attributes';
+import { providerKindOf } from '../src/failure-types';
+import { inLanes } from '../src/parallel';
+import { rotationWorkflowId } from '../src/rotation-names';
 import { sendAlert } from './alerts';
 import { messageOf } from './failures';
-import { rotateCredential } from './rotate-credential';
+import { startRotationChild } from './start-rotation';
 
 export interface HealthCheckRequest {
   /** Who asked: `schedule`, or the operator running `rotator health`. */
@@ -88,26 +84,22 @@ export async function healthCheck(request: HealthCheckRequest): Promise<HealthRe
     ...unknownHealth(credentialId),
     unchecked: [reason],
   }));
-  const queue = [...plans];
-  const lane = async () => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      const health = await checkCredential(next, checkedAt);
-      if (request.repair === true && health.problems.some(({ kind }) => kind === 'drift')) {
-        health.repair = await repair(health.credentialId, request.requestedBy);
-      }
-      for (const problem of health.problems) {
-        const message =
-          problem.kind === 'drift' && health.repair !== undefined
-            ? `${problem.message}; repair: ${health.repair.detail}`
-            : problem.message;
-        await sendAlert({ kind: problem.kind, credentialId: health.credentialId, message }).catch(
-          (error: unknown) => health.alertsFailed.push(`${problem.kind}: ${messageOf(error)}`),
-        );
-      }
-      results.push(health);
+  await inLanes(plans, CONCURRENCY, async (plan) => {
+    const health = await checkCredential(plan, checkedAt);
+    if (request.repair === true && health.problems.some(({ kind }) => kind === 'drift')) {
+      health.repair = await repair(health.credentialId, request.requestedBy);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, lane));
+    for (const problem of health.problems) {
+      const message =
+        problem.kind === 'drift' && health.repair !== undefined
+          ? `${problem.message}; repair: ${health.repair.detail}`
+          : problem.message;
+      await sendAlert({ kind: problem.kind, credentialId: health.credentialId, message }).catch(
+        (error: unknown) => health.alertsFailed.push(`${problem.kind}: ${messageOf(error)}`),
+      );
+    }
+    results.push(health);
+  });
   results.sort((a, b) => a.credentialId.localeCompare(b.credentialId));
   return {
     checkedAt: checkedAt.toISOString(),
@@ -238,8 +230,7 @@ function judge(
 /** The `ProviderError` kind an activity failed with (`not-found`, `auth`, ...), if any. */
 function providerKind(error: unknown): string | undefined {
   const cause = error instanceof ActivityFailure ? error.cause : error;
-  const type = cause instanceof ApplicationFailure ? cause.type : undefined;
-  return type?.startsWith('ProviderError:') === true ? type.slice('ProviderError:'.length) : undefined;
+  return providerKindOf(cause instanceof ApplicationFailure ? cause.type : undefined);
 }
 
 /**
@@ -248,25 +239,13 @@ function providerKind(error: unknown): string | undefined {
  * approval and its overlap window; a rotation already running will write every target itself.
  */
 async function repair(credentialId: string, requestedBy: string): Promise<CredentialHealth['repair']> {
-  const workflowId = `rotate/${credentialId}`;
-  try {
-    const rotation: RotationRequest = {
-      credentialId,
-      reason: 'manual',
-      requestedBy: `${requestedBy} via health check`,
-      force: true,
-    };
-    await startChild(rotateCredential, {
-      workflowId,
-      args: [rotation],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [{ key: CREDENTIAL_ID, value: credentialId }],
-      staticSummary: `rotate ${credentialId} (repair drift found by the health check)`,
-      staticDetails: rotationDetails(rotation, `health check ${workflowInfo().workflowId}`),
-    });
-    return { workflowId, started: true, detail: `rotation ${workflowId} started` };
-  } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    return { workflowId, started: false, detail: `rotation ${workflowId} is already running` };
-  }
+  const workflowId = rotationWorkflowId(credentialId);
+  const started = await startRotationChild(
+    { credentialId, reason: 'manual', requestedBy: `${requestedBy} via health check`, force: true },
+    'health check',
+    `rotate ${credentialId} (repair drift found by the health check)`,
+  );
+  return started === undefined
+    ? { workflowId, started: false, detail: `rotation ${workflowId} is already running` }
+    : { workflowId, started: true, detail: `rotation ${workflowId} started` };
 }

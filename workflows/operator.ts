@@ -1,6 +1,6 @@
 import { CancellationScope, condition, defineUpdate, setHandler } from '@temporalio/workflow';
-import { humanDuration } from './details';
-import type { RotationStatus } from './rotate-credential';
+import { humanDuration } from '../src/human-duration';
+import type { RotationStatus } from './status';
 
 /** Lets a rotation that awaits approval go on (an abort ends the wait too); answers when it was approved. */
 export const approve = defineUpdate<string, [{ approvedBy: string }]>('approve');

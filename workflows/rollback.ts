@@ -1,14 +1,6 @@
-import { CancellationScope, type ActivityOptions } from '@temporalio/workflow';
+import { CancellationScope } from '@temporalio/workflow';
 import { messageOf } from './failures';
 
-/** A worker that dies mid-step is noticed this soon: the activities heartbeat every 2 s. */
-export const HEARTBEAT_TIMEOUT = '10 seconds';
-/** Rollback must get through, so it tries longer before it calls an operator. */
-export const compensating = (maximumAttempts = 10): ActivityOptions => ({
-  startToCloseTimeout: '30 seconds',
-  heartbeatTimeout: HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute', maximumAttempts },
-});
 /** One step's undo, pushed right beside the step; rollback runs them newest first. */
 export interface Compensation {
   /** What undoing does, such as `restore project platform/web CI variable DEPLOY_TOKEN`. */

@@ -1,17 +1,10 @@
-import {
-  ApplicationFailure,
-  ChildWorkflowFailure,
-  ParentClosePolicy,
-  defineQuery,
-  setHandler,
-  startChild,
-  workflowInfo,
-} from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, ChildWorkflowFailure, defineQuery, setHandler } from '@temporalio/workflow';
 import type { RotationRequest } from '../activities/rotation';
-import { rotationDetails, rotationSummary } from '../src/rotations';
-import { CREDENTIAL_ID } from '../src/search-attributes';
-import { rotateCredential, type RotationOutcome } from './rotate-credential';
+import { inLanes } from '../src/parallel';
+import { rotationWorkflowId } from '../src/rotation-names';
+import { startRotationChild } from './start-rotation';
+import type { RotationOutcome } from './status';
+import { FAILURE_TYPES } from '../src/failure-types';
 
 /** Rotates many credentials, each as its own `rotateCredential` child, so many at a time. */
 export interface RotateAllRequest {
@@ -59,38 +52,20 @@ export async function rotateAll(request: RotateAllRequest): Promise<RotateAllPro
   if (!Number.isInteger(request.concurrency) || request.concurrency < 1) {
     throw ApplicationFailure.nonRetryable('concurrency: expected a whole number of at least 1');
   }
-  const queue = [...request.credentialIds];
-
   const rotate = async (credentialId: string): Promise<RotateAllResult> => {
-    const workflowId = `rotate/${credentialId}`;
-    const rotation: RotationRequest = {
-      credentialId,
-      reason: request.reason,
-      requestedBy: request.requestedBy,
-      ...(request.force === true ? { force: true } : {}),
-      ...(request.dryRun === true ? { dryRun: true } : {}),
-    };
-    let child;
-    try {
-      child = await startChild(rotateCredential, {
-        workflowId,
-        args: [rotation],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        typedSearchAttributes: [{ key: CREDENTIAL_ID, value: credentialId }],
-        staticSummary: rotationSummary(rotation),
-        staticDetails: rotationDetails(rotation, `rotate-all ${workflowInfo().workflowId}`),
-      });
-    } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError) {
-        return {
-          credentialId,
-          workflowId,
-          outcome: 'already-running',
-          detail: 'another rotation was running',
-        };
-      }
-      throw error;
-    }
+    const workflowId = rotationWorkflowId(credentialId);
+    const child = await startRotationChild(
+      {
+        credentialId,
+        reason: request.reason,
+        requestedBy: request.requestedBy,
+        ...(request.force === true ? { force: true } : {}),
+        ...(request.dryRun === true ? { dryRun: true } : {}),
+      },
+      'rotate-all',
+    );
+    if (child === undefined)
+      return { credentialId, workflowId, outcome: 'already-running', detail: 'another rotation was running' };
     const runId = child.firstExecutionRunId;
     try {
       const status = await child.result();
@@ -104,7 +79,7 @@ export async function rotateAll(request: RotateAllRequest): Promise<RotateAllPro
     } catch (error) {
       // A rotation that rolled back fails with RotationRolledBack; one that failed after promote, otherwise.
       const cause = error instanceof ChildWorkflowFailure ? error.cause : undefined;
-      const rolledBack = cause instanceof ApplicationFailure && cause.type === 'RotationRolledBack';
+      const rolledBack = cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.rolledBack;
       return {
         credentialId,
         workflowId,
@@ -115,14 +90,11 @@ export async function rotateAll(request: RotateAllRequest): Promise<RotateAllPro
     }
   };
 
-  const lane = async () => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      progress.running.push(next);
-      const result = await rotate(next);
-      progress.running = progress.running.filter((id) => id !== next);
-      progress.results.push(result);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(request.concurrency, queue.length) }, lane));
+  await inLanes(request.credentialIds, request.concurrency, async (credentialId) => {
+    progress.running.push(credentialId);
+    const result = await rotate(credentialId);
+    progress.running = progress.running.filter((id) => id !== credentialId);
+    progress.results.push(result);
+  });
   return progress;
 }

@@ -297,19 +297,6 @@ export function table(heading: string[], rows: string[][]): string {
   return [line(heading), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** A duration in the inventory's words, largest units first: `6d 23h`, `15m`, `40s`. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.round(Math.abs(ms) / 1000);
-  const parts: [number, string][] = [
-    [Math.floor(seconds / 86_400), 'd'],
-    [Math.floor((seconds % 86_400) / 3_600), 'h'],
-    [Math.floor((seconds % 3_600) / 60), 'm'],
-    [seconds % 60, 's'],
-  ];
-  const shown = parts.filter(([amount]) => amount > 0).slice(0, 2);
-  return shown.length === 0 ? '0s' : shown.map(([amount, unit]) => `${amount}${unit}`).join(' ');
-}
-
 /** A moment as operators read it in a table: UTC to the second. */
 export function moment(iso: string | undefined): string {
   return iso === undefined ? '-' : iso.replace(/\.\d+Z$/, 'Z');

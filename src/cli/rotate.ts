@@ -10,14 +10,14 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { ROTATION_REASONS, type RotationRequest } from '../../activities/rotation';
 import { ROTATION_OUTCOME, ROTATION_PHASE } from '../search-attributes';
-import { rotationWorkflowId, startRotation } from '../rotations';
-import type { RotationStatus, rotateCredential } from '../../workflows/rotate-credential';
+import { startRotation } from '../rotations';
+import { rotationWorkflowId } from '../rotation-names';
+import type { rotateCredential } from '../../workflows/rotate-credential';
+import { statusQuery, type RotationStatus } from '../../workflows/status';
 import { CliContext, EXIT, parseOptions, withJson, type ExitCode } from './context';
 
 /** Outcomes after which nothing is left to do; any other ending needs a look. */
 export const SUCCESSFUL_OUTCOMES: ReadonlySet<string> = new Set(['rotated', 'not-due', 'dry-run']);
-/** The rotation's `status` query, by name: src/ imports only types from workflows/. */
-export const STATUS_QUERY = 'status';
 /** How often a follower asks a running rotation for its status. */
 const POLL_MS = 500;
 
@@ -145,7 +145,7 @@ export async function follow(
   void result.then(() => (ended = true));
   const observe = async () => {
     try {
-      const status = await handle.query<RotationStatus>(STATUS_QUERY);
+      const status = await handle.query(statusQuery);
       if (status.phase !== phases.at(-1)) {
         phases.push(status.phase);
         onPhase(status);

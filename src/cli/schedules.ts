@@ -10,17 +10,8 @@ import { duration } from '../inventory/durations';
 import type { Credential } from '../inventory/schema';
 import type { HealthCheckRequest } from '../../workflows/health-check';
 import type { RotateAllRequest } from '../../workflows/rotate-all';
-import {
-  CliContext,
-  CliError,
-  EXIT,
-  humanDuration,
-  isNotFound,
-  moment,
-  parseOptions,
-  table,
-  withJson,
-} from './context';
+import { CliContext, CliError, EXIT, isNotFound, moment, parseOptions, table, withJson } from './context';
+import { humanDuration } from '../human-duration';
 
 /** Only schedules with this prefix belong to `schedules sync`; it leaves every other schedule alone. */
 export const SCHEDULE_PREFIX = 'rotate-schedule/';

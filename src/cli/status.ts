@@ -1,18 +1,9 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Credential } from '../inventory/schema';
-import type { RotationStatus } from '../../workflows/rotate-credential';
-import {
-  CliContext,
-  EXIT,
-  humanDuration,
-  moment,
-  rotationRuns,
-  table,
-  withJson,
-  type RotationRun,
-} from './context';
-import { STATUS_QUERY } from './rotate';
+import { statusQuery, type RotationStatus } from '../../workflows/status';
+import { CliContext, EXIT, moment, rotationRuns, table, withJson, type RotationRun } from './context';
+import { humanDuration } from '../human-duration';
 
 /** One credential's line in `rotator status`. */
 interface CredentialRow {
@@ -62,7 +53,7 @@ export function registerStatus(program: Command, cli: CliContext): void {
                 ? `running (${row.last.phase ?? 'starting'})`
                 : row.last.state,
             moment(row.lastRotatedAt),
-            row.ageSeconds === undefined ? '-' : humanDuration(row.ageSeconds * 1000),
+            row.ageSeconds === undefined ? '-' : humanDuration(row.ageSeconds * 1000, 2),
             row.nextDueAt === undefined
               ? 'now (never rotated)'
               : `${moment(row.nextDueAt)}${row.overdue ? ' OVERDUE' : ''}`,
@@ -110,7 +101,7 @@ async function showRotation(cli: CliContext, id: string, json: boolean) {
   let status: RotationStatus | undefined;
   let unanswered: string | undefined;
   try {
-    status = await client.workflow.getHandle(last.workflowId, last.runId).query<RotationStatus>(STATUS_QUERY);
+    status = await client.workflow.getHandle(last.workflowId, last.runId).query(statusQuery);
   } catch (error) {
     // A query is answered by a worker, which replays an ended rotation to do so.
     unanswered =

@@ -2,7 +2,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { duration } from '../inventory/durations';
-import { rotationWorkflowId } from '../rotations';
+import { rotationWorkflowId } from '../rotation-names';
 import { ROTATION_OUTCOME } from '../search-attributes';
 import { CliContext, CliError, EXIT, isNotFound, parseOptions, withJson } from './context';
 

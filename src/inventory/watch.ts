@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { FAILURE_TYPES } from '../failure-types';
 import type { Logger } from '../logging';
 import { loadInventory, type InventoryResult } from './load';
 import type { Inventory } from './schema';
@@ -26,7 +27,7 @@ export async function readInventoryFile(path: string): Promise<InventoryResult> 
 
 /** An inventory that failed its first read: the worker cannot start on nothing. */
 export class InventoryError extends Error {
-  override readonly name = 'InventoryError';
+  override readonly name = FAILURE_TYPES.inventory;
 
   constructor(
     readonly path: string,

@@ -1,5 +1,5 @@
 /**
- * The seams between the rotation and the systems it touches (see DESIGN.md, "Seams"). Everything that
+ * The seams between the rotation and the systems it touches (see docs/design.md, "Seams"). Everything that
  * crosses them is plain and serialisable, and carries no secret value except the minted value `issue`
  * returns and the value handed to `write` and `restore`.
  */

@@ -2,11 +2,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { CurrentVersion } from '../../activities/health';
 import type { RotationPlan } from '../inventory/plan';
 import type { CredentialState } from '../providers/types';
-import { rotationWorkflowId } from '../rotations';
+import { rotationWorkflowId } from '../rotation-names';
 import { VaultError, type SecretStore } from '../vault';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { RotationStatus } from '../../workflows/status';
 import type { StateChecks } from './checks';
 import type { CredentialVerdict, Finding, NoteKind, ViolationKind } from './report';
+import { providerKindOf } from '../failure-types';
 
 /** The fields every rotation writes to the current version (issue, then promote copies them). */
 const ROTATION_FIELDS = ['token', 'tokenId', 'expiresAt'] as const;
@@ -19,7 +20,7 @@ export type CredentialFindings = Pick<CredentialVerdict, 'vault' | 'violations' 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 /** The provider said the token does not exist (the adapters' `ProviderError` kind, as the activities map it). */
 const isNotFound = (error: unknown) =>
-  error instanceof ApplicationFailure && error.type === 'ProviderError:not-found';
+  error instanceof ApplicationFailure && providerKindOf(error.type) === 'not-found';
 
 /**
  * Checks one credential against its invariants: Vault's current version is whole, no staged token is

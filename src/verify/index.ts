@@ -14,6 +14,7 @@ import {
   terminalRotation,
   type RunningRotation,
 } from './rotations';
+import { inLanes } from '../parallel';
 
 export type { StateReport } from './report';
 
@@ -66,12 +67,9 @@ export async function verifyState(options: VerifyStateOptions): Promise<StateRep
     violations: [{ kind: 'unchecked', message: reason }],
     notes: [],
   }));
-  const queue = [...plans];
-  const lane = async () => {
-    for (let next = queue.shift(); next !== undefined; next = queue.shift())
-      credentials.push(await judge(next.plan, run));
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, queue.length) }, lane));
+  await inLanes(plans, CONCURRENCY, async ({ plan }) => {
+    credentials.push(await judge(plan, run));
+  });
   credentials.sort((a, b) => a.credentialId.localeCompare(b.credentialId));
   return stateReport({
     checkedAt: checkedAt.toISOString(),

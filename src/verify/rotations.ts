@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { AuditEntry } from '../audit';
 import { rotationRun, rotationRuns, type RotationRun } from '../cli/context';
-import type { RotationPhase, RotationStatus } from '../../workflows/rotate-credential';
+import { statusQuery, type RotationPhase, type RotationStatus } from '../../workflows/status';
 import type { Finding, OpenRotation, ViolationKind } from './report';
 
 /** The waits README documents; a rotation found in any other phase is in a step, which takes seconds. */
@@ -27,7 +27,7 @@ export interface RunningRotation {
 async function statusOf(client: Client, run: RotationRun): Promise<RotationStatus | undefined> {
   const handle = client.workflow.getHandle(run.workflowId, run.runId);
   return client.connection
-    .withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query<RotationStatus>('status'))
+    .withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query(statusQuery))
     .catch(() => undefined);
 }
 

@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { rotationWorkflowId } from '../../src/rotations';
+import { rotationWorkflowId } from '../../src/rotation-names';
 import { defined } from '../gitlab/world';
 import { until, type SeededCredential } from '../helpers/rotation';
 import { cliWorld, type CliWorld } from './world';

@@ -1,6 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { startRotation } from '../../src/rotations';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { RotationStatus } from '../../workflows/status';
 import { defined } from '../gitlab/world';
 import type { SeededCredential } from '../helpers/rotation';
 import { cliWorld, type CliWorld } from './world';

@@ -177,7 +177,8 @@ describe('credential activities with GitLab and the real Vault', () => {
     const previous = await vault.write(at, { token: 'previous-value-123' });
     const next = await vault.write(at, { token: 'next-value-4567890' });
 
-    const snapshot = await activities.snapshotTarget({ target });
+    const [snapshot] = await activities.snapshotTargets({ targets: [target] });
+    if (snapshot === undefined) throw new Error('no snapshot');
     await activities.writeTarget({ target, value: next });
     expect(world.project.variables.find((v) => v.key === key)?.value).toBe('next-value-4567890');
     await activities.restoreTarget({ target, snapshot, previous });
@@ -197,7 +198,7 @@ describe('credential activities with GitLab and the real Vault', () => {
 
   it('refuses an unknown kind for good', async () => {
     await expect(
-      activities.snapshotTarget({ target: { kind: 'carrier-pigeon', connection, spec: {} } }),
+      activities.snapshotTargets({ targets: [{ kind: 'carrier-pigeon', connection, spec: {} }] }),
     ).rejects.toMatchObject({ type: 'ProviderError:permanent', nonRetryable: true });
   });
 });

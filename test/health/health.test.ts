@@ -1,5 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { rotationWorkflowId, startRotation } from '../../src/rotations';
+import { startRotation } from '../../src/rotations';
+import { rotationWorkflowId } from '../../src/rotation-names';
 import { retryRollback, statusQuery } from '../../workflows';
 import type { HealthReport } from '../../workflows/health-check';
 import { defined } from '../gitlab/world';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import type { RotationPhase } from '../../workflows/rotate-credential';
+import type { RotationPhase } from '../../workflows/status';
 import { verifyAuditLog } from '../../src/audit';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { HISTORY_FIXTURES, historyFromFixture, historyText } from '../helpers/history';
 
-/** One folder per workflow code version (named after its newest patch), each recorded by that version. */
+/** One folder per released workflow code version, each recorded by that version (docs/design.md, versioning). */
 const versions = readdirSync(HISTORY_FIXTURES);
 const fixtures = versions.flatMap((version) =>
   readdirSync(join(HISTORY_FIXTURES, version))
@@ -15,13 +15,29 @@ const fixtures = versions.flatMap((version) =>
 );
 
 describe('the committed rotation histories (npm run fixtures:record refreshes them)', () => {
-  it('cover, for every code version, a rotation, a rollback, an approval, a lost mint and a rollback that needed an operator, and what each later patch changed', () => {
-    const FULL_SET = ['approval', 'happy-path', 'lost-mint-recovered', 'needs-operator', 'rollback'];
-    /** What each version recorded: the full set, and from unchanged-failure-v1 on the paths that patch changed. */
+  it('cover, for every release, every end a rotation can reach: rotated, rolled back, rolled forward, lost, cancelled, failed', () => {
+    /** What each release recorded; a release that changes workflow commands adds its own folder. */
     const expected: Record<string, string[]> = {
-      'before-lean-history-v1': FULL_SET,
-      'lean-history-v1': FULL_SET,
-      'unchanged-failure-v1': [...FULL_SET, 'detect-refused', 'mint-5xx-recovered'].sort(),
+      '0.2.0': [
+        'approval',
+        'approval-timeout',
+        'cancelled-mid-distribute',
+        'detect-refused',
+        'dry-run',
+        'failed-after-promote',
+        'happy-path',
+        'in-place',
+        'lost-in-place',
+        'lost-in-place-recovered',
+        'lost-mint-orphan-on-rollback',
+        'lost-mint-recovered',
+        'mint-5xx-recovered',
+        'needs-operator',
+        'needs-operator-resolved',
+        'old-token-still-used',
+        'roll-forward',
+        'rollback',
+      ],
     };
     expect(versions.sort()).toEqual(Object.keys(expected));
     for (const version of versions) {

@@ -13,7 +13,8 @@ import { stringify } from 'yaml';
 import type { RotationRequest } from '../../activities/rotation';
 import { FileAuditSink, verifyAuditLog } from '../../src/audit';
 import { ROTATION_OUTCOME, ROTATION_PHASE } from '../../src/search-attributes';
-import { rotationWorkflowId, startRotation } from '../../src/rotations';
+import { startRotation } from '../../src/rotations';
+import { rotationWorkflowId } from '../../src/rotation-names';
 import { VaultKvStore } from '../../src/vault';
 import { approve, endOverlapNow, resolve, retryRollback, statusQuery } from '../../workflows';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
@@ -34,15 +35,29 @@ const auditLog = auditLogFile('rotate-credential');
 let world: GitLabWorld;
 let running: TestWorker;
 let client: Client;
-/** The rotations whose histories `npm run fixtures:record` commits, by fixture name. */
+/**
+ * The rotations whose histories `npm run fixtures:record` commits, by fixture name: every end the workflow
+ * can reach here (the OAuth2 ends, compromised among them, are replayed from test/rotation/oauth2.test.ts).
+ */
 const FIXTURES = {
   'happy-path': 'project-create',
+  'in-place': 'group-in-place',
   rollback: 'rollback',
   approval: 'approved',
+  'approval-timeout': 'unapproved',
+  'cancelled-mid-distribute': 'cancelled',
   'lost-mint-recovered': 'lost-create',
+  'lost-in-place-recovered': 'lost-in-place',
+  'lost-in-place': 'lost-in-place-twice',
+  'lost-mint-orphan-on-rollback': 'lost-orphan',
+  'roll-forward': 'forward-in-place',
   'needs-operator': 'restore-retried',
+  'needs-operator-resolved': 'restore-resolved',
   'mint-5xx-recovered': 'failed-after-create',
   'detect-refused': 'detect-refused',
+  'failed-after-promote': 'revoke-fails',
+  'old-token-still-used': 'old-still-used',
+  'dry-run': 'not-due',
 };
 /** Every rotation these tests start, for the secret scan and the replay at the end. */
 const started: string[] = [];
@@ -768,7 +783,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     }
     expect(replayed).toBe(histories.length);
 
-    // The folder is named after the workflow's newest patch: earlier folders stay, and keep replaying.
+    // The folder is named after the release that recorded it: earlier folders stay, and keep replaying.
     const version = process.env.ROTATOR_RECORD_HISTORIES;
     if (version === undefined) return;
     mkdirSync(join(HISTORY_FIXTURES, version), { recursive: true });

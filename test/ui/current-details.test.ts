@@ -1,7 +1,8 @@
 import type { RotationPlan, RotationRequest } from '../../activities/rotation';
-import { rotationDetails } from '../../src/rotations';
-import { humanDuration, rotationCurrentDetails } from '../../workflows/details';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import { rotationDetails } from '../../src/rotation-names';
+import { humanDuration } from '../../src/human-duration';
+import { rotationCurrentDetails } from '../../workflows/details';
+import type { RotationStatus } from '../../workflows/status';
 
 /* What the Web UI shows beside a rotation in the phases the browser test does not wait in. */
 
@@ -125,5 +126,10 @@ describe('humanDuration', () => {
     [90_061_000, '1d1h1m1s'],
   ])('writes %i ms as %s', (ms, written) => {
     expect(humanDuration(ms)).toBe(written);
+  });
+
+  it('keeps only the largest units a table asks for', () => {
+    expect(humanDuration(90_061_000, 2)).toBe('1d1h');
+    expect(humanDuration(-5_400_000, 2)).toBe('1h30m');
   });
 });

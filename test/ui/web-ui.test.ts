@@ -13,7 +13,7 @@ import {
 import { startEmbeddedTemporal, type EmbeddedTemporal } from '../../src/embedded/temporal';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { RotationStatus } from '../../workflows/status';
 import type { TestWorker } from '../helpers/worker';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
 import { freeLoopbackPort } from '../infra/dev-servers';

@@ -1,9 +1,10 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { stagedPath } from '../../src/inventory/plan';
-import { rotationWorkflowId, startRotation } from '../../src/rotations';
+import { startRotation } from '../../src/rotations';
+import { rotationWorkflowId } from '../../src/rotation-names';
 import { VaultKvStore, type SecretPath } from '../../src/vault';
 import type { StateReport } from '../../src/verify';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { RotationStatus } from '../../workflows/status';
 import { cliWorld, type CliWorld } from '../cli/world';
 import { defined } from '../gitlab/world';
 import { until, type SeededCredential, type SeedOptions } from '../helpers/rotation';

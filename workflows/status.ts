@@ -1,0 +1,68 @@
+import { defineQuery } from '@temporalio/workflow';
+import type { FailureRecord } from './recovery';
+
+export type RotationPhase =
+  | 'loading'
+  | 'detecting'
+  | 'awaiting-approval'
+  | 'pausing'
+  | 'issuing'
+  | 'recovering'
+  | 'verifying'
+  | 'distributing'
+  | 'promoting'
+  | 'resuming'
+  | 'overlapping'
+  | 'revoking'
+  | 'rolling-back'
+  | 'needs-operator'
+  | 'done';
+export type RotationOutcome =
+  | 'rotated'
+  | 'not-due'
+  | 'dry-run'
+  | 'cancelled'
+  | 'rolled-back'
+  | 'failed'
+  /** The credential is gone and a person must re-authorise (an OAuth2 chain revoked after a lost answer). */
+  | 'compromised-or-lost'
+  /** Someone else used the credential: treat it as stolen. */
+  | 'compromised';
+export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
+
+/** What the `status` query answers: references, ids and times, never a value. */
+export interface RotationStatus {
+  credentialId: string;
+  phase: RotationPhase;
+  outcome?: RotationOutcome;
+  /** Why the rotation did what it did, in a sentence. */
+  detail?: string;
+  /** The steps in order; `recovery` marks a recovery the runbook ran between tries of a step. */
+  timeline: {
+    step: string;
+    startedAt: string;
+    endedAt?: string;
+    result?: 'ok' | 'failed';
+    recovery?: true;
+  }[];
+  vault: { current?: number; previous?: number; staged?: number };
+  targets: { name: string; state: TargetState }[];
+  oldTokenId?: number;
+  newTokenId?: number;
+  /** Who approved the rotation, when the inventory requires approval. */
+  approvedBy?: string;
+  /** Who aborted the rotation, and why. */
+  abortedBy?: { requestedBy: string; reason: string; phase: RotationPhase };
+  overlapEndsAt?: string;
+  /** When every target had the new token (the end of distribute), by workflow time. */
+  switchedAt?: string;
+  /** Each step failure once its retries were spent: its class and what recovery did about it. */
+  failures: FailureRecord[];
+  /**
+   * What someone must look at, also in the audit detail of the next audited step; the alerts sent
+   * (`sendAlert`) cover these and every end that needs a person. Ids and times, never a value.
+   */
+  alerts: string[];
+}
+
+export const statusQuery = defineQuery<RotationStatus>('status');

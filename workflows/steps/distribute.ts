@@ -1,0 +1,85 @@
+import { ApplicationFailure, type ActivityOptions } from '@temporalio/workflow';
+import { inParallel } from '../../src/parallel';
+import { retried, run } from '../calls';
+import type { Rotation } from '../rotation';
+import type { TargetState } from '../status';
+
+type Target = Rotation['plan']['targets'][number];
+
+const mark = (r: Rotation, index: number, state: TargetState) => {
+  const entry = r.status.targets[index];
+  if (entry !== undefined) entry.state = state;
+};
+
+/** Writes the new token to one target; `rollback` when rolling forward to it instead of back. */
+const writeNewToken = async (
+  r: Rotation,
+  target: Target,
+  index: number,
+  step: 'distribute' | 'rollback',
+  options: ActivityOptions,
+) => {
+  const { issued } = r;
+  const rollingForward = step === 'rollback' ? 'roll forward: ' : '';
+  await run(
+    'writeTarget',
+    `${rollingForward}write new token ${issued.tokenId} to ${target.name}`,
+    [{ target: target.ref, value: issued.staged, audit: r.audit.context(step, target.name) }],
+    options,
+  );
+  mark(r, index, 'written');
+};
+
+/** Writes the new token to every target, each with its undo: restore the target exactly as it was. */
+export async function distribute(r: Rotation): Promise<void> {
+  const { plan, detection } = r;
+  await r.step('distribute', 'distributing', async () => {
+    const snapshots =
+      plan.targets.length === 0
+        ? []
+        : await r.recover('snapshot targets', () =>
+            run(
+              'snapshotTargets',
+              `record the state of ${plan.targets.map(({ name }) => name).join(', ')}, for rollback`,
+              [{ targets: plan.targets.map(({ ref }) => ref) }],
+            ),
+          );
+    await inParallel(plan.targets, async (target, index) => {
+      const snapshot = snapshots[index];
+      if (snapshot === undefined)
+        throw ApplicationFailure.nonRetryable(`distribute: no snapshot of ${target.name}`);
+      if (!r.rollsForward)
+        r.undo.push({
+          what: `restore ${target.name}`,
+          run: async () => {
+            try {
+              await run(
+                'restoreTarget',
+                `rollback: restore ${target.name} as it was (old token ${detection.currentTokenId})`,
+                [{ target: target.ref, snapshot, previous: detection.current }],
+                r.undoing,
+              );
+              mark(r, index, 'restored');
+            } catch (error) {
+              mark(r, index, 'restore-failed');
+              throw error;
+            }
+          },
+        });
+      await r
+        .recover(`write ${target.name}`, () => writeNewToken(r, target, index, 'distribute', retried))
+        .catch((error: unknown) => {
+          mark(r, index, 'failed');
+          throw error;
+        });
+    });
+  });
+  r.status.switchedAt = new Date().toISOString();
+}
+
+/** Rolling forward: the new token goes to every target, as distribute would have written it. */
+export function writeEveryTarget(r: Rotation): Promise<void> {
+  return inParallel(r.plan.targets, (target, index) =>
+    writeNewToken(r, target, index, 'rollback', r.undoing),
+  );
+}
