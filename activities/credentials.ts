@@ -3,9 +3,10 @@ import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { AdminSecrets } from '../src/providers/admin-secrets';
 import { noteSecrets } from '../src/redaction';
-import { allProviders } from '../src/providers/all';
 import { ProviderError } from '../src/providers/errors';
-import type { ProviderConnection, ProviderRegistry } from '../src/providers/registry';
+import { allKinds } from '../src/kinds';
+import type { KindRegistry } from '../src/kinds/define';
+import type { ProviderConnection } from '../src/providers/registry';
 import type {
   CredentialRef,
   CredentialState,
@@ -27,7 +28,7 @@ import { auditContextSchema, auditRecorder } from './audit';
 import { asActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
 
-export type { ProviderRegistry };
+export type { KindRegistry };
 
 /** Where a provider is and where Vault keeps its admin token (and an optional fallback). */
 const connectionRefSchema = z
@@ -144,11 +145,11 @@ const recoveredDetail = (orphans: number[]) =>
  */
 export function createCredentialActivities({
   vault,
-  providers = allProviders,
+  providers = allKinds,
   audit,
 }: {
   vault: SecretStore;
-  providers?: ProviderRegistry;
+  providers?: KindRegistry;
   audit: AuditSink;
 }) {
   const record = auditRecorder(audit);
@@ -195,12 +196,12 @@ export function createCredentialActivities({
     );
 
   const adapter = async <A>(
-    group: Record<string, (c: ProviderConnection) => A>,
+    kinds: ReadonlyMap<string, { adapter(connection: ProviderConnection): A }>,
     ref: AdapterRef,
     role: string,
   ) => {
-    const factory = group[ref.kind];
-    if (factory === undefined)
+    const kind = kinds.get(ref.kind);
+    if (kind === undefined)
       throw new ProviderError({
         provider: ref.kind,
         step: 'lookup',
@@ -208,7 +209,7 @@ export function createCredentialActivities({
         kind: 'permanent',
         reason: `no ${role} of kind "${ref.kind}"`,
       });
-    return factory(await connect(ref));
+    return kind.adapter(await connect(ref));
   };
 
   const snapshotOf = async (ref: AdapterRef) =>

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type RotationPlan } from '../src/inventory/plan';
-import type { ProviderRegistry } from '../src/providers/registry';
+import type { KindRegistry } from '../src/kinds/define';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, type SecretStore, type SecretVersion } from '../src/vault';
 import { asActivity } from './failures';
@@ -39,7 +39,7 @@ export function createHealthActivities({
   readInventory,
 }: {
   vault: SecretStore;
-  providers: ProviderRegistry;
+  providers: KindRegistry;
   inventoryPath: string;
   readInventory: () => Promise<InventoryResult>;
 }) {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { createAlertActivities, type AlertSettings } from './alerts';
-import { createCredentialActivities, type ProviderRegistry } from './credentials';
+import { createCredentialActivities, type KindRegistry } from './credentials';
 import { asActivity } from './failures';
 import { createHealthActivities } from './health';
 import { createRotationActivities } from './rotation';
 import { inventoryReader, type InventoryWatcher } from '../src/inventory/watch';
-import { allProviders } from '../src/providers/all';
+import { allKinds } from '../src/kinds';
 import { noteSecretsOf } from '../src/redaction';
 import { parseOrThrow } from '../src/validation';
 import { secretPathSchema, secretVersionSchema, type SecretStore, type SecretVersion } from '../src/vault';
@@ -20,7 +20,7 @@ export type CopySecretVersionInput = z.infer<typeof copySecretVersionInputSchema
 export interface ActivityDependencies {
   vault: SecretStore;
   /** The provider adapters by kind; the worker passes the real ones. */
-  providers?: ProviderRegistry;
+  providers?: KindRegistry;
   /** The inventory file, read anew at the start of each rotation unless `inventory` holds it. */
   inventoryPath: string;
   /** The last good inventory, kept current by the worker process (src/inventory/watch.ts). */
@@ -33,7 +33,7 @@ export interface ActivityDependencies {
 
 export function createActivities({
   vault: store,
-  providers = allProviders,
+  providers = allKinds,
   inventoryPath,
   inventory,
   audit,

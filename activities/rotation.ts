@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { auditEventSchema, type AuditSink } from '../src/audit';
 import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
-import type { ProviderRegistry } from '../src/providers/registry';
+import type { KindRegistry } from '../src/kinds/define';
 import { parseOrThrow } from '../src/validation';
 import {
   VaultError,
@@ -149,7 +149,7 @@ export function createRotationActivities({
   audit,
 }: {
   vault: SecretStore;
-  providers: ProviderRegistry;
+  providers: KindRegistry;
   inventoryPath: string;
   readInventory: () => Promise<InventoryResult>;
   credentials: ReturnType<typeof createCredentialActivities>;

@@ -19,7 +19,7 @@ import { FileAuditSink } from '../src/audit';
 import { readWorkerEnvironment } from '../src/config/environment';
 import { startServers } from '../src/embedded/servers';
 import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
-import { projectAccessToken } from '../src/gitlab/specs';
+import { gitlabProjectAccessToken } from '../src/kinds/gitlab-access-tokens';
 import { loadInventory } from '../src/inventory/load';
 import type { Credential, Inventory } from '../src/inventory/schema';
 import { InventoryWatcher } from '../src/inventory/watch';
@@ -114,7 +114,7 @@ async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitHubSim, 
       scopes: source.scopes,
       expiresAt,
       // Always set for a project token; the type is the one personal tokens, which have none, share.
-      accessLevel: projectAccessToken(source).spec.accessLevel ?? 0,
+      accessLevel: gitlabProjectAccessToken.spec(source).spec.accessLevel ?? 0,
     });
     await store.write(credential.vault, { token: token.value, tokenId: String(token.id), expiresAt });
     for (const target of credential.targets) {

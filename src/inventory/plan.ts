@@ -1,4 +1,4 @@
-import type { AdapterSpec, ProviderRegistry, SpecMapping } from '../providers/registry';
+import type { KindRegistry } from '../kinds/define';
 import type { SecretField, SecretPath } from '../vault';
 import { PROVIDER_KINDS } from './providers';
 import { stringAt } from './rules';
@@ -54,19 +54,18 @@ export function stagedPath(vault: SecretPath): SecretPath {
 export function rotationPlan(
   inventory: Inventory,
   credentialId: string,
-  registry: ProviderRegistry,
+  registry: KindRegistry,
 ): RotationPlan {
   const credential = inventory.credentials.find((entry) => entry.id === credentialId);
   if (credential === undefined) {
     throw new PlanError(`credential "${credentialId}" is not in the inventory`);
   }
-  const adapter = (entry: Entry, where: string): NamedAdapter => {
-    const mapping: SpecMapping | undefined = registry.specs[entry.kind];
-    if (mapping === undefined) {
+  const adapter = (kinds: KindRegistry[keyof KindRegistry], entry: Entry, where: string): NamedAdapter => {
+    const adapted = kinds.get(entry.kind)?.specOf(entry);
+    if (adapted === undefined) {
       throw new PlanError(`credential "${credentialId}" ${where}: kind ${entry.kind} cannot be rotated yet`);
     }
-    // The inventory schema has validated the entry for its kind, which is what the mapping takes.
-    const { name, spec, connection }: AdapterSpec = mapping(entry as never);
+    const { name, spec, connection } = adapted;
     return {
       name,
       ref: { kind: entry.kind, connection: connection ?? connectionOf(inventory, entry), spec },
@@ -76,9 +75,13 @@ export function rotationPlan(
     credentialId,
     kind: credential.source.kind,
     environment: credential.environment,
-    source: adapter(credential.source, 'source'),
-    targets: credential.targets.map((target, index) => adapter(target, `targets[${index}]`)),
-    dependents: credential.dependents.map((dependent, index) => adapter(dependent, `dependents[${index}]`)),
+    source: adapter(registry.sources, credential.source, 'source'),
+    targets: credential.targets.map((target, index) =>
+      adapter(registry.targets, target, `targets[${index}]`),
+    ),
+    dependents: credential.dependents.map((dependent, index) =>
+      adapter(registry.dependents, dependent, `dependents[${index}]`),
+    ),
     vault: credential.vault,
     staged: stagedPath(credential.vault),
     policy: credential.policy,

@@ -1,38 +1,23 @@
 import { z } from 'zod';
+import { entriesOf } from '../kinds/define';
+import { DEPENDENTS, SOURCES, TARGETS } from '../kinds';
 import { secretPathSchema } from '../vault';
-import { gitlabPipelineSchedules } from './dependents/gitlab-pipeline-schedules';
 import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
 import { providerKindsSchema } from './providers';
 import { credentialRules, inventoryRules } from './rules';
-import {
-  gitlabGroupAccessToken,
-  gitlabPersonalAccessToken,
-  gitlabProjectAccessToken,
-} from './sources/gitlab-access-tokens';
-import { oauth2RefreshToken } from './sources/oauth2-refresh-token';
-import { githubActionsSecret } from './targets/github-actions-secret';
-import { gitlabCiVariable } from './targets/gitlab-ci-variable';
 
-/*
- * Adding a kind of source, target or dependent: write its strict object (with `kind` as a literal) in
- * its own file under sources/, targets/ or dependents/, and add it to the union below.
- */
+/* The kinds of source, target and dependent are listed in src/kinds/index.ts, one module each. */
 export const sourceSchema = z
-  .discriminatedUnion('kind', [
-    gitlabProjectAccessToken,
-    gitlabGroupAccessToken,
-    gitlabPersonalAccessToken,
-    oauth2RefreshToken,
-  ])
+  .discriminatedUnion('kind', entriesOf(SOURCES))
   .describe('where the credential is minted');
 
 export const targetSchema = z
-  .discriminatedUnion('kind', [gitlabCiVariable, githubActionsSecret])
+  .discriminatedUnion('kind', entriesOf(TARGETS))
   .describe('where each new value is written');
 
 export const dependentSchema = z
-  .discriminatedUnion('kind', [gitlabPipelineSchedules])
+  .discriminatedUnion('kind', entriesOf(DEPENDENTS))
   .describe('what is paused while the credential rotates');
 
 const DEFAULT_OVERLAP = '15m';

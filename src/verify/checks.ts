@@ -2,7 +2,7 @@ import { createCredentialActivities } from '../../activities/credentials';
 import { createHealthActivities } from '../../activities/health';
 import type { AuditSink } from '../audit';
 import type { Inventory } from '../inventory/schema';
-import { allProviders } from '../providers/all';
+import { allKinds } from '../kinds';
 import { noteSecretsOf } from '../redaction';
 import type { SecretStore } from '../vault';
 
@@ -19,7 +19,7 @@ const readOnly: AuditSink = {
  * noted, so that an error quoting one is redacted before it is printed.
  */
 export function stateChecks(vault: SecretStore, inventory: Inventory) {
-  const providers = allProviders;
+  const providers = allKinds;
   const store = noteSecretsOf(vault);
   const credentials = createCredentialActivities({ vault: store, providers, audit: readOnly });
   const health = createHealthActivities({

@@ -1,7 +1,6 @@
 import { ProviderError } from '../../src/providers/errors';
 import type { ActionsSecretSpec } from '../../src/github/scopes';
-import { actionsSecret } from '../../src/github/specs';
-import { githubActionsSecret } from '../../src/inventory/targets/github-actions-secret';
+import { githubActionsSecret } from '../../src/kinds/github-actions-secret';
 import { countCalls, githubWorld, secretsOf, type GitHubWorld } from './world';
 
 let world: GitHubWorld;
@@ -192,11 +191,11 @@ describe('the inventory entry as a spec', () => {
       { scope: 'organization', org: 'acme', visibility: 'all', selectedRepositories: [], name: 'X' },
     ],
   ])('%j is %s', (fields, name, spec) => {
-    const entry = githubActionsSecret.parse({
+    const entry = githubActionsSecret.entry.parse({
       kind: 'github-actions-secret',
       github: 'github-com',
       ...fields,
     });
-    expect(actionsSecret(entry)).toEqual({ name, spec });
+    expect(githubActionsSecret.spec(entry)).toEqual({ name, spec });
   });
 });

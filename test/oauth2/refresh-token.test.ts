@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createCredentialActivities } from '../../activities/credentials';
 import { ProviderError } from '../../src/providers/errors';
 import { OAuth2RefreshTokens, type RefreshTokenSpec } from '../../src/oauth2/refresh-token';
-import { refreshToken as specOf } from '../../src/oauth2/specs';
+import { oauth2RefreshToken } from '../../src/kinds/oauth2-refresh-token';
 import { VaultKvStore } from '../../src/vault';
 import { defined } from '../gitlab/world';
 import { noAudit } from '../helpers/audit';
@@ -99,7 +99,7 @@ describe('the OAuth2 refresh-token source against oidc-provider', () => {
   });
 
   it('takes its connection from the inventory entry: token URL and client secret field', () => {
-    const mapped = specOf({
+    const mapped = oauth2RefreshToken.spec({
       kind: 'oauth2-refresh-token',
       tokenUrl: 'https://login.example.com/oauth/token',
       clientId: 'ci',

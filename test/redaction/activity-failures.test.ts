@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../activities';
-import type { ProviderRegistry } from '../../activities/credentials';
+import { z } from 'zod';
+import { defineSource, kindRegistry } from '../../src/kinds/define';
 import { ProviderError } from '../../src/providers/errors';
 import type { CredentialSource } from '../../src/providers/types';
 import { REDACTED, redactSecrets } from '../../src/redaction';
@@ -29,17 +30,21 @@ const careless: CredentialSource<unknown> = {
   verify: (_spec, value) => Promise.reject(echo(value, adminToken)),
 };
 let adminToken = '';
-const providers: ProviderRegistry = {
-  sources: {
-    careless: (connection) => {
-      adminToken = connection.token;
-      return careless;
-    },
-  },
-  targets: {},
-  dependents: {},
-  specs: {},
-};
+const providers = kindRegistry({
+  sources: [
+    defineSource({
+      kind: 'careless',
+      entry: z.object({ kind: z.literal('careless') }),
+      spec: () => ({ name: 'careless', spec: {} }),
+      adapter: (connection) => {
+        adminToken = connection.token;
+        return careless;
+      },
+    }),
+  ],
+  targets: [],
+  dependents: [],
+});
 const activities = createActivities({ vault, providers, inventoryPath: 'unused.yaml', audit: noAudit });
 
 /** Stages `value`, runs verifyCredential on it through the mock activity context, and returns its failure. */

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createActivities } from '../../activities';
 import { decideRotation } from '../../activities/rotation';
-import { gitlabProviders } from '../../src/gitlab';
+import { kindRegistry } from '../../src/kinds/define';
+import { DEPENDENTS, SOURCES } from '../../src/kinds';
+import { gitlabCiVariable } from '../../src/kinds/gitlab-ci-variable';
 import { VaultKvStore } from '../../src/vault';
 import { noAudit } from '../helpers/audit';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
@@ -99,7 +101,12 @@ describe('loadCredential', () => {
       message: `load: credential "nope" is not in the inventory (${inventoryPath})`,
     });
     // A worker built without the GitHub adapters, such as one of an older version.
-    const gitlabOnly = createActivities({ vault, inventoryPath, audit: noAudit, providers: gitlabProviders });
+    const gitlabOnly = createActivities({
+      vault,
+      inventoryPath,
+      audit: noAudit,
+      providers: kindRegistry({ sources: SOURCES, targets: [gitlabCiVariable], dependents: DEPENDENTS }),
+    });
     await expect(gitlabOnly.loadCredential(request('to-github'))).rejects.toMatchObject({
       type: 'InventoryError',
       message: expect.stringContaining('targets[0]: kind github-actions-secret cannot be rotated yet'),

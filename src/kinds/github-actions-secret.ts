@@ -1,13 +1,17 @@
 import { z } from 'zod';
-import { distinctList } from '../fields';
-import { providerReference } from '../providers';
-import { crossFieldRule } from '../../validation';
-import { exactlyOneOf, isSet, stringAt } from '../rules';
+import { GitHubActionsSecrets } from '../github/actions-secrets';
+import { GitHubClient } from '../github/client';
+import { describeSecret, type ActionsSecretSpec } from '../github/scopes';
+import { distinctList } from '../inventory/fields';
+import { providerReference } from '../inventory/providers';
+import { exactlyOneOf, isSet, stringAt } from '../inventory/rules';
+import { crossFieldRule } from '../validation';
+import { defineTarget } from './define';
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** A repository secret, a deployment environment's secret, or an organization secret. */
-export const githubActionsSecret = z
+const entry = z
   .object({
     kind: z.literal('github-actions-secret'),
     github: providerReference('github'),
@@ -61,3 +65,31 @@ export const githubActionsSecret = z
       }
     }),
   );
+
+/** The entry as the adapter's spec: which secret, at which level. */
+function actionsSecretSpec(secret: z.output<typeof entry>): ActionsSecretSpec {
+  const { name } = secret;
+  if (secret.repository !== undefined) {
+    const [owner = '', repo = ''] = secret.repository.split('/');
+    return secret.environment === undefined
+      ? { scope: 'repository', owner, repo, name }
+      : { scope: 'environment', owner, repo, environment: secret.environment, name };
+  }
+  return {
+    scope: 'organization',
+    org: secret.organization ?? '',
+    name,
+    visibility: secret.visibility ?? 'private',
+    selectedRepositories: secret.selectedRepositories ?? [],
+  };
+}
+
+export const githubActionsSecret = defineTarget({
+  kind: 'github-actions-secret',
+  entry,
+  spec: (secret) => {
+    const spec = actionsSecretSpec(secret);
+    return { name: describeSecret(spec), spec };
+  },
+  adapter: (connection) => new GitHubActionsSecrets(new GitHubClient(connection)),
+});

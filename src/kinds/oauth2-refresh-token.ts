@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import { secretFieldSchema } from '../../vault';
-import { distinctList, serverUrl } from '../fields';
+import { distinctList, serverUrl } from '../inventory/fields';
+import { OAuth2RefreshTokens } from '../oauth2/refresh-token';
+import { secretFieldSchema } from '../vault';
+import { defineSource } from './define';
 
 /** RFC 6749 scope tokens: printable ASCII without space, `"` or `\`. */
 const oauth2Scope = z
   .string()
   .regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected an OAuth2 scope without spaces');
 
-export const oauth2RefreshToken = z
+const entry = z
   .object({
     kind: z.literal('oauth2-refresh-token'),
     tokenUrl: serverUrl.describe("the authorization server's token endpoint"),
@@ -32,3 +34,15 @@ export const oauth2RefreshToken = z
       .describe('the refresh grant returns a new refresh token and invalidates the old one at once'),
   })
   .strict();
+
+/** It names no provider: it carries its token URL and client secret itself, the secret as the connection's token. */
+export const oauth2RefreshToken = defineSource({
+  kind: 'oauth2-refresh-token',
+  entry,
+  spec: ({ clientId, scopes, deliver, introspectionUrl, revocationUrl, tokenUrl, clientSecret }) => ({
+    name: `OAuth2 refresh token of client ${clientId} at ${new URL(tokenUrl).origin}`,
+    spec: { clientId, scopes, deliver, introspectionUrl, revocationUrl },
+    connection: { url: tokenUrl, credential: clientSecret },
+  }),
+  adapter: (connection) => new OAuth2RefreshTokens(connection),
+});

@@ -1,0 +1,26 @@
+import { kindRegistry } from './define';
+import { githubActionsSecret } from './github-actions-secret';
+import {
+  gitlabGroupAccessToken,
+  gitlabPersonalAccessToken,
+  gitlabProjectAccessToken,
+} from './gitlab-access-tokens';
+import { gitlabCiVariable } from './gitlab-ci-variable';
+import { gitlabPipelineSchedules } from './gitlab-pipeline-schedules';
+import { oauth2RefreshToken } from './oauth2-refresh-token';
+
+/*
+ * Every kind the inventory accepts. Adding one: define it in a module of its own beside these (its inventory
+ * entry, its spec and its adapter; see gitlab-pipeline-schedules.ts for the smallest), then add it to one
+ * list below. The inventory schema, its JSON Schema and the activities' registry are built from these lists.
+ */
+export const SOURCES = [
+  gitlabProjectAccessToken,
+  gitlabGroupAccessToken,
+  gitlabPersonalAccessToken,
+  oauth2RefreshToken,
+] as const;
+export const TARGETS = [gitlabCiVariable, githubActionsSecret] as const;
+export const DEPENDENTS = [gitlabPipelineSchedules] as const;
+
+export const allKinds = kindRegistry({ sources: SOURCES, targets: TARGETS, dependents: DEPENDENTS });
