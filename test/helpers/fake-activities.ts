@@ -231,8 +231,8 @@ export interface Rotation {
   status(): Promise<RotationStatus>;
   /** Waits until the status satisfies `ready`, and answers it. */
   until(ready: (status: RotationStatus) => boolean): Promise<RotationStatus>;
-  /** Waits for the end: the final status, and the failure the workflow ended with, if any. */
-  ended(): Promise<{ status: RotationStatus; failure?: { type?: string; message: string } }>;
+  /** Waits for the end: the final status, and the type of failure the workflow ended with, if any. */
+  ended(): Promise<{ status: RotationStatus; failedWith?: string | null }>;
 }
 
 /** How long `until` waits for a status before it fails the test, saying what it saw last. */
@@ -313,12 +313,11 @@ export async function fakeActivityWorker() {
             return { status: await handle.result() };
           } catch (error) {
             if (!(error instanceof WorkflowFailedError)) throw error;
-            const cause = error.cause;
-            const failure =
-              cause instanceof ApplicationFailure
-                ? { type: cause.type ?? undefined, message: cause.message }
-                : { message: String(cause?.message) };
-            return { status: await status(), failure };
+            const { cause } = error;
+            return {
+              status: await status(),
+              failedWith: cause instanceof ApplicationFailure ? cause.type : cause?.name,
+            };
           }
         },
       };

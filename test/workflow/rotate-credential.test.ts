@@ -60,6 +60,7 @@ const longOverlap: Partial<Fakes> = { loadCredential: async () => planWith({ pol
 const toGroupVariable = ({ target }: InputOf<'writeTarget'>) => isDeepStrictEqual(target, groupVariable);
 /** A mint whose answer was lost: GitLab may have made the token. */
 const lostAnswer = () => providerError('transient', { outcomeUnknown: true });
+/** GitLab's rotate endpoint: the old token is revoked as the new one is made. */
 const rotatedInPlace: Fakes['issueCredential'] = async (input) => ({
   ...(await HAPPY.issueCredential(input)),
   revokedTokenId: OLD_TOKEN_ID,
@@ -77,6 +78,7 @@ const CREATE_THEN_REVOKE: ActivityName[] = [
   'writeTarget',
   'promoteStaged',
   'resumeDependent',
+  // Whether the old token is still used after the switch, before it is revoked.
   'inspectCredential',
   'revokeCredential',
 ];
@@ -84,9 +86,9 @@ const CREATE_THEN_REVOKE: ActivityName[] = [
 describe('rotateCredential with scripted activities', () => {
   it('rotates create-then-revoke: pauses, issues, verifies, writes both targets, promotes, resumes, revokes old', async () => {
     const rotation = await rotate();
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure).toBeUndefined();
+    expect(failedWith).toBeUndefined();
     expect(status).toMatchObject({
       phase: 'done',
       outcome: 'rotated',
@@ -122,9 +124,9 @@ describe('rotateCredential with scripted activities', () => {
       loadCredential: async () => planWith({ strategy: 'rotate-in-place' }),
       issueCredential: rotatedInPlace,
     });
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure).toBeUndefined();
+    expect(failedWith).toBeUndefined();
     expect(status).toMatchObject({ outcome: 'rotated', newTokenId: NEW_TOKEN_ID, alerts: [] });
     expect(stepsOf(status)).toEqual(ROTATION_STEPS.filter((step) => step !== 'revoke old'));
     expect(rotation.called()).toEqual(
@@ -134,9 +136,9 @@ describe('rotateCredential with scripted activities', () => {
 
   it('skips a credential that is not due, changing nothing', async () => {
     const rotation = await rotate({ detectRotation: freshToken() });
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure).toBeUndefined();
+    expect(failedWith).toBeUndefined();
     expect(status).toMatchObject({
       phase: 'done',
       outcome: 'not-due',
@@ -147,9 +149,9 @@ describe('rotateCredential with scripted activities', () => {
 
   it('reports what a dry run would do and changes nothing', async () => {
     const rotation = await rotate({}, { dryRun: true });
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure).toBeUndefined();
+    expect(failedWith).toBeUndefined();
     expect(status.outcome).toBe('dry-run');
     for (const { name } of [...PLAN.targets, ...PLAN.dependents]) expect(status.detail).toContain(name);
     expect(rotation.called()).toEqual(['loadCredential', 'detectRotation']);
@@ -244,7 +246,7 @@ describe('rotateCredential with scripted activities', () => {
       const rotation = await rotate(script);
       const ended = await rotation.ended();
 
-      expect(ended.failure?.type).toBe('RotationRolledBack');
+      expect(ended.failedWith).toBe('RotationRolledBack');
       expect(ended.status).toMatchObject({
         phase: 'done',
         outcome: 'rolled-back',
@@ -431,9 +433,9 @@ describe('rotateCredential with scripted activities', () => {
         ...lostFirst,
         issueCredential: failing(lostAnswer),
       });
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure?.type).toBe('RotationRolledBack');
+      expect(failedWith).toBe('RotationRolledBack');
       expect(status).toMatchObject({
         outcome: 'rolled-back',
         detail: expect.stringMatching(/^issue afresh failed/),
@@ -461,9 +463,9 @@ describe('rotateCredential with scripted activities', () => {
         ),
         inspectCredential: async ({ tokenId }) => ({ ...OLD_TOKEN, tokenId, active: false, revoked: true }),
       });
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure?.type).toBe('RotationRolledBack');
+      expect(failedWith).toBe('RotationRolledBack');
       expect(status).toMatchObject({ phase: 'done', outcome: 'compromised-or-lost' });
       expect(status.alerts).toEqual([expect.stringContaining(`${PLAN.vault.mount}/${PLAN.vault.path}`)]);
       expect(rotation.inputsTo('inspectCredential')).toMatchObject([
@@ -494,9 +496,9 @@ describe('rotateCredential with scripted activities', () => {
       issueCredential: rotatedInPlace,
       ...script,
     });
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure?.type).toBe('RotationRolledBack');
+    expect(failedWith).toBe('RotationRolledBack');
     // An alert is left for someone to find out why: not an all-clear.
     expect(status).toMatchObject({
       outcome: 'failed',
@@ -529,9 +531,9 @@ describe('rotateCredential with scripted activities', () => {
       const rotation = await rotate(needsApproval(DAY_MS));
       await rotation.until(({ phase }) => phase === 'awaiting-approval');
       await rotation.handle.executeUpdate(abort, { args: [ABORT] });
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure).toBeUndefined();
+      expect(failedWith).toBeUndefined();
       expect(status).toMatchObject({
         outcome: 'cancelled',
         detail: expect.stringContaining('nothing was changed'),
@@ -564,9 +566,9 @@ describe('rotateCredential with scripted activities', () => {
       await hold.reached;
       await rotation.handle.executeUpdate(abort, { args: [ABORT] });
       hold.release();
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure?.type).toBe('RotationRolledBack');
+      expect(failedWith).toBe('RotationRolledBack');
       expect(status).toMatchObject({
         outcome: 'rolled-back',
         detail: expect.stringMatching(/^aborted by bob/),
@@ -598,9 +600,9 @@ describe('rotateCredential with scripted activities', () => {
         await steer.reached(rotation);
         await rotation.handle.executeUpdate(abort, { args: [ABORT] });
         steer.release();
-        const { status, failure } = await rotation.ended();
+        const { status, failedWith } = await rotation.ended();
 
-        expect(failure?.type).toBe('RotationRolledBack');
+        expect(failedWith).toBe('RotationRolledBack');
         expect(status).toMatchObject({
           outcome: 'rolled-back',
           abortedBy: { ...ABORT, phase },
@@ -655,9 +657,9 @@ describe('rotateCredential with scripted activities', () => {
 
     it('cancels, changing nothing, when nobody approves within approvalTimeout', async () => {
       const rotation = await rotate(needsApproval(200));
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure).toBeUndefined();
+      expect(failedWith).toBeUndefined();
       expect(status).toMatchObject({
         outcome: 'cancelled',
         detail: expect.stringContaining('nothing was changed'),
@@ -744,9 +746,9 @@ describe('rotateCredential with scripted activities', () => {
       const { rotation, fix } = await stuckRollback();
       fix();
       await rotation.handle.executeUpdate(retryRollback, { args: [{ requestedBy: 'carol' }] });
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure?.type).toBe('RotationRolledBack');
+      expect(failedWith).toBe('RotationRolledBack');
       expect(status).toMatchObject({ phase: 'done', outcome: 'rolled-back' });
       // Only the undo that failed runs again.
       expect(callsAfter(rotation, 'verifyCredential')).toEqual([
@@ -766,9 +768,9 @@ describe('rotateCredential with scripted activities', () => {
       const { rotation } = await stuckRollback();
       const note = `revoked token ${NEW_TOKEN_ID} by hand`;
       await rotation.handle.executeUpdate(resolve, { args: [{ resolvedBy: 'carol', note }] });
-      const { status, failure } = await rotation.ended();
+      const { status, failedWith } = await rotation.ended();
 
-      expect(failure?.type).toBe('RotationRolledBack');
+      expect(failedWith).toBe('RotationRolledBack');
       expect(status).toMatchObject({
         phase: 'done',
         outcome: 'failed',
@@ -785,9 +787,9 @@ describe('rotateCredential with scripted activities', () => {
     const rotation = await rotate({
       revokeCredential: failing(() => providerError('permanent', { status: 403 })),
     });
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure?.type).toBe('RotationIncomplete');
+    expect(failedWith).toBe('RotationIncomplete');
     expect(status).toMatchObject({
       phase: 'done',
       outcome: 'failed',
@@ -821,9 +823,9 @@ describe('rotateCredential with scripted activities', () => {
     },
   ])('ends $outcome, with an alert, when issue fails with $type', async ({ error, outcome }) => {
     const rotation = await rotate({ issueCredential: failing(error) });
-    const { status, failure } = await rotation.ended();
+    const { status, failedWith } = await rotation.ended();
 
-    expect(failure?.type).toBe('RotationRolledBack');
+    expect(failedWith).toBe('RotationRolledBack');
     expect(status).toMatchObject({ phase: 'done', outcome, alerts: [expect.any(String)] });
     expect(callsAfter(rotation, 'issueCredential')).toEqual(['resumeDependent', ...ROLLBACK_END]);
     expect(rotation.inputsTo('sendAlert')).toMatchObject([{ kind: outcome }]);
