@@ -174,9 +174,24 @@ describe('rotateCredential with scripted activities', () => {
     step: string;
     script: Partial<Fakes>;
     failedAt: ActivityName;
-    failure: { step: string; class: string };
+    /** The failure record, for steps that classify and recover; loading the inventory does neither. */
+    failure?: { step: string; class: string };
     undo: ActivityName[];
   }>([
+    {
+      step: 'load',
+      script: {
+        loadCredential: failing(() =>
+          ApplicationFailure.create({
+            type: 'InventoryError',
+            message: 'load: no such id',
+            nonRetryable: true,
+          }),
+        ),
+      },
+      failedAt: 'loadCredential',
+      undo: [],
+    },
     {
       step: 'detect',
       script: { detectRotation: failing(() => providerError('auth', { status: 401 })) },
@@ -251,7 +266,7 @@ describe('rotateCredential with scripted activities', () => {
         phase: 'done',
         outcome: 'rolled-back',
         detail: expect.stringMatching(new RegExp(`^${step} failed; rolled back`)),
-        failures: [expect.objectContaining({ ...failure, recovered: false })],
+        failures: failure === undefined ? [] : [expect.objectContaining({ ...failure, recovered: false })],
         alerts: [],
       });
       expect(stepsOf(ended.status).at(-1)).toBe(step);
@@ -267,6 +282,23 @@ describe('rotateCredential with scripted activities', () => {
       ]);
     },
   );
+
+  it('records an alert that cannot be sent among the failures, and ends as it would have', async () => {
+    const rotation = await rotate({
+      verifyCredential: failing(() => providerError('auth', { status: 403 })),
+      sendAlert: failing(() => ApplicationFailure.create({ message: 'webhook: 500', nonRetryable: true })),
+    });
+    const { status, failedWith } = await rotation.ended();
+
+    expect(failedWith).toBe('RotationRolledBack');
+    expect(status).toMatchObject({
+      outcome: 'rolled-back',
+      failures: [
+        expect.objectContaining({ step: 'verify' }),
+        expect.objectContaining({ step: 'alert rollback', recovered: false }),
+      ],
+    });
+  });
 
   it('hands each undo what its step changed: Vault back to the version detect read, each target its own snapshot', async () => {
     const rotation = await rotate({
