@@ -43,6 +43,8 @@ export function recovering(deps: RecoveryDeps) {
   const noteFor = (failure: ClassifiedFailure): string => {
     if (failure.class === 'auth') return deps.authNote;
     if (failure.class === 'conflict') return 're-read and re-checked: someone else changed it, so roll back';
+    if (failure.class === 'lost-response')
+      return 'look for what the lost call left behind, revoke it, and issue afresh once';
     return 'none for this class: roll back';
   };
   /** After `call` failed with `error` once its retries were spent: recovers as above, or rethrows. */

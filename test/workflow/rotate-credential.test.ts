@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import { abort, approve, endOverlapNow, extendOverlap, resolve, retryRollback } from '../../workflows';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { RotationStatus } from '../../workflows/status';
 import {
   CURRENT,
   HAPPY,
@@ -429,7 +429,9 @@ describe('rotateCredential with scripted activities', () => {
 
       expectRecovery(rotation);
       expect(status).toMatchObject({ outcome: 'rotated', newTokenId: NEW_TOKEN_ID });
-      expect(status.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'lost-response' })]);
+      expect(status.failures).toEqual([
+        expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: true }),
+      ]);
       expect(stepsOf(status)).toEqual(
         expect.arrayContaining([
           'issue',
@@ -457,7 +459,9 @@ describe('rotateCredential with scripted activities', () => {
 
       expectRecovery(rotation);
       expect(status.outcome).toBe('rotated');
-      expect(status.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'lost-response' })]);
+      expect(status.failures).toEqual([
+        expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: true }),
+      ]);
     });
 
     it('rolls back, looking again for orphans, when issuing afresh fails too', async () => {
@@ -581,11 +585,11 @@ describe('rotateCredential with scripted activities', () => {
       { phase: 'pausing', held: 'pauseDependent', undo: ['resumeDependent'] },
       { phase: 'issuing', held: 'issueCredential', undo: ['revokeCredential', 'resumeDependent'] },
       { phase: 'verifying', held: 'verifyCredential', undo: ['revokeCredential', 'resumeDependent'] },
-      // Promote's undo is in place once distribute is done: it keeps Vault at the version detect read.
+      // Promote never started, so Vault is left alone.
       {
         phase: 'distributing',
         held: 'writeTarget',
-        undo: ['rePromotePrevious', 'restoreTarget', 'restoreTarget', 'revokeCredential', 'resumeDependent'],
+        undo: ['restoreTarget', 'restoreTarget', 'revokeCredential', 'resumeDependent'],
       },
       {
         phase: 'promoting',
@@ -639,6 +643,8 @@ describe('rotateCredential with scripted activities', () => {
           outcome: 'rolled-back',
           abortedBy: { ...ABORT, phase },
           targets: PLAN.targets.map(({ name }) => ({ name, state: 'restored' })),
+          // The version rollback wrote the old value back as.
+          vault: { current: CURRENT.version },
         });
         expect(rotation.called().filter((name) => name === 'pauseDependent')).toHaveLength(2);
         expect(callsAfter(rotation, 'pauseDependent')).toEqual([
@@ -754,6 +760,24 @@ describe('rotateCredential with scripted activities', () => {
         { tokenId: OLD_TOKEN_ID, audit: { alert: status.alerts[0] } },
       ]);
     });
+  });
+
+  it('aborted in the overlap, leaves the old token alone whoever still uses it: no extension, no alert', async () => {
+    const rotation = await rotate({
+      ...longOverlap,
+      inspectCredential: async ({ tokenId }) => ({
+        ...OLD_TOKEN,
+        tokenId,
+        lastUsedAt: new Date().toISOString(),
+      }),
+    });
+    await rotation.until(({ phase }) => phase === 'overlapping');
+    await rotation.handle.executeUpdate(abort, { args: [{ requestedBy: 'bob', reason: 'runner leaked' }] });
+    const { status } = await rotation.ended();
+
+    expect(status).toMatchObject({ outcome: 'rolled-back', alerts: [] });
+    expect(rotation.inputsTo('inspectCredential')).toEqual([]);
+    expect(rotation.inputsTo('sendAlert')).toMatchObject([{ kind: 'rollback' }]);
   });
 
   describe('a rollback step that keeps failing', () => {

@@ -15,9 +15,12 @@ import { promoteStaged } from './promote';
 export async function issue(r: Rotation): Promise<void> {
   const issued = await r
     .step('issue', 'issuing', () => mint(r))
-    .catch((error: unknown) => {
+    .catch(async (error: unknown) => {
       if (classifyFailure(error).class !== 'lost-response') throw error;
-      return recoverLostMint(r).catch((lost: unknown) => noLiveTokenLeft(r, lost));
+      const lost = r.status.failures.at(-1);
+      const afresh = await recoverLostMint(r).catch((failed: unknown) => noLiveTokenLeft(r, failed));
+      if (lost !== undefined) lost.recovered = true;
+      return afresh;
     })
     .catch((error: unknown) => {
       const failure = classifyFailure(error);

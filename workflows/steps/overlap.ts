@@ -20,6 +20,8 @@ export function overlap(r: Rotation): Promise<string | undefined> {
       return undefined;
     }
     await r.overlap(plan.policy.overlap, `revoking old token ${detection.currentTokenId}`);
+    // Aborted in the window: the old token stays, so whoever still uses it is no concern.
+    if (r.aborted) return undefined;
     const alert = await oldTokenStillUsed(r);
     if (alert === undefined) return undefined;
     r.status.alerts.push(alert);

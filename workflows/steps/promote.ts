@@ -29,20 +29,23 @@ export function promoteStaged(r: Rotation, step: 'promote' | 'rollback', options
 export async function promote(r: Rotation): Promise<void> {
   const { issued, plan, detection } = r;
   const kept = `Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`;
-  if (!r.rollsForward)
-    r.undo.push({
-      what: `keep ${kept}`,
-      run: () =>
-        run(
-          'rePromotePrevious',
-          `rollback: keep ${kept}`,
-          [{ previous: detection.current, promotedTokenId: issued.tokenId }],
-          r.undoing,
-        ),
-    });
-  const promoted = await r.step('promote', 'promoting', () =>
-    r.recover('promote', () => promoteStaged(r, 'promote')),
-  );
+  const promoted = await r.step('promote', 'promoting', () => {
+    // Pushed once promote starts: a promote whose answer was lost may have happened.
+    if (!r.rollsForward)
+      r.undo.push({
+        what: `keep ${kept}`,
+        run: async () => {
+          const restored = await run(
+            'rePromotePrevious',
+            `rollback: keep ${kept}`,
+            [{ previous: detection.current, promotedTokenId: issued.tokenId }],
+            r.undoing,
+          );
+          r.status.vault.current = restored.version;
+        },
+      });
+    return r.recover('promote', () => promoteStaged(r, 'promote'));
+  });
   r.status.vault = {
     current: promoted.version,
     previous: detection.current.version,
