@@ -1,4 +1,14 @@
-import { parseInventory } from '../../src/inventory/load';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import {
+  MAX_INVENTORY_BYTES,
+  MAX_INVENTORY_NODES,
+  MAX_LISTED_ERRORS,
+  parseInventory,
+} from '../../src/inventory/load';
+import { rotator } from '../helpers/cli';
 
 /** A small valid inventory: one production GitLab token and one staging OAuth2 refresh token. */
 function validInventory(): Record<string, unknown> {
@@ -448,5 +458,60 @@ describe('a malformed inventory is refused with every error, each naming its pat
 
   it.each(cases)('%s', (_description, edits, errors) => {
     expect(parseInventory(edited(edits))).toEqual({ ok: false, errors });
+  });
+});
+
+describe('an inventory file too large to check is refused with one clear error', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'rotator-limits-'));
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+  const check = (file: string) => rotator(['config', 'check', file]);
+
+  it('refuses a file over 32 MiB without reading it', async () => {
+    const file = join(directory, 'huge.yaml');
+    writeFileSync(file, stringify(validInventory()));
+    // Sparse: the size is what is checked, and nothing of it need be written.
+    truncateSync(file, MAX_INVENTORY_BYTES + 1);
+    expect(await check(file)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${file}: the file is too large: ${MAX_INVENTORY_BYTES + 1} bytes, more than the ${MAX_INVENTORY_BYTES} ` +
+        'bytes (32 MiB) an inventory may have; split it across workers\n' +
+        `${file} is invalid: 1 error\n`,
+    });
+  });
+
+  it('refuses a small file with more YAML nodes than an inventory may have', async () => {
+    const file = join(directory, 'dense.yaml');
+    // Each `1,` is a value and a comma: two nodes in two bytes.
+    writeFileSync(file, `credentials: [${'1,'.repeat(MAX_INVENTORY_NODES / 2)}1]\n`);
+    expect(await check(file)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${file}: the file has more than ${MAX_INVENTORY_NODES} YAML keys, values and list items, more than ` +
+        'an inventory may have; split it across workers\n' +
+        `${file} is invalid: 1 error\n`,
+    });
+  });
+
+  it('lists the first 100 errors and counts the rest', async () => {
+    const file = join(directory, 'broken.yaml');
+    // Each credential lacks six required fields.
+    const credentials = Array.from({ length: 1000 }, (_, index) => ({ id: `broken-${index}` }));
+    writeFileSync(file, stringify({ credentials }));
+    const { code, stdout, stderr } = await check(file);
+    const lines = stderr.split('\n');
+
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+    expect(lines).toHaveLength(MAX_LISTED_ERRORS + 3);
+    expect(lines[0]).toBe(`${file}:2:5: credentials[0].description: required: expected string`);
+    expect(lines.slice(-3)).toEqual([`${file}: and 5900 more errors`, `${file} is invalid: 6000 errors`, '']);
+  });
+
+  it('lists at most 100 errors of data that is not a file', () => {
+    const result = parseInventory({ credentials: Array.from({ length: 50 }, () => ({})) });
+    expect(result).toMatchObject({ ok: false, total: 50 * 7 });
+    expect(result.ok ? [] : result.errors.slice(MAX_LISTED_ERRORS)).toEqual(['and 250 more errors']);
   });
 });
