@@ -94,6 +94,11 @@ const IN_PLACE_OVERLAP =
   'must be 0 for a source that rotates in place (strategy rotate-in-place, or an OAuth2 refresh token): ' +
   'the old value stops working the moment the new one is issued, so there is nothing to overlap';
 
+const KEEP_APART =
+  'keep it in a field other than token, tokenId, expiresAt, refreshToken, accessToken, issuedAt, or in a secret of its own';
+const SAME_VARIABLE = 'the same CI variable (project or group, key and environment scope)';
+const ONE_CREDENTIAL = 'a target takes the values of one credential only';
+
 const cases: [description: string, edits: Record<string, unknown>, errors: string[]][] = [
   // Unknown keys, missing fields, wrong types
   ['an unknown top-level key', { credential: [] }, ['credential: unknown key']],
@@ -255,6 +260,60 @@ const cases: [description: string, edits: Record<string, unknown>, errors: strin
     ['credentials[1].vault: credentials[0] is stored at the same mount and path'],
   ],
 
+  [
+    'a credential stored where another stages its new values',
+    {
+      'credentials[1].environment': 'production',
+      'credentials[1].vault': { mount: 'kv-production', path: 'gitlab/deployer/staged' },
+    },
+    [
+      'credentials[1].vault: is where credentials[0] stages each new value (its path plus "/staged"), ' +
+        'which would overwrite this secret',
+    ],
+  ],
+  [
+    'an admin token stored where a credential stages its new values',
+    {
+      'providers.gitlab.gitlab-main.credential': {
+        mount: 'kv-production',
+        path: 'gitlab/deployer/staged',
+        key: 'token',
+      },
+    },
+    [
+      'providers.gitlab.gitlab-main.credential: is where credentials[0] stages each new value ' +
+        '(its path plus "/staged"), which would overwrite it',
+    ],
+  ],
+  [
+    'a fallback admin token in the field a rotation writes its value to',
+    {
+      'providers.github.github-com.fallbackCredential': {
+        mount: 'kv-production',
+        path: 'gitlab/deployer',
+        key: 'token',
+      },
+    },
+    [
+      'providers.github.github-com.fallbackCredential: is field "token" of the secret of credentials[0], ' +
+        `which each of its rotations overwrites: ${KEEP_APART}`,
+    ],
+  ],
+  [
+    'an OAuth2 client secret in the refresh token field of its own secret',
+    {
+      'credentials[1].source.clientSecret': {
+        mount: 'kv-staging',
+        path: 'oauth2/uploader',
+        key: 'refreshToken',
+      },
+    },
+    [
+      'credentials[1].source.clientSecret: is field "refreshToken" of the secret of credentials[1], ' +
+        `which each of its rotations overwrites: ${KEEP_APART}`,
+    ],
+  ],
+
   // Policy and durations
   [
     'a duration in words',
@@ -390,6 +449,46 @@ const cases: [description: string, edits: Record<string, unknown>, errors: strin
     ],
   ],
 
+  [
+    'two credentials writing the same CI variable, the project written in other case',
+    {
+      'credentials[1].targets[0]': {
+        kind: 'gitlab-ci-variable',
+        gitlab: 'gitlab-main',
+        project: 'Platform/Web',
+        key: 'DEPLOY_TOKEN',
+        environmentScope: '*',
+      },
+    },
+    [`credentials[1].targets[0]: writes ${SAME_VARIABLE} as credentials[0].targets[0]: ${ONE_CREDENTIAL}`],
+  ],
+  [
+    'one credential writing the same group CI variable twice',
+    {
+      'credentials[0].targets': [
+        { kind: 'gitlab-ci-variable', gitlab: 'gitlab-main', group: 'platform', key: 'DEPLOY_TOKEN' },
+        { kind: 'gitlab-ci-variable', gitlab: 'gitlab-main', project: 'platform/web', key: 'DEPLOY_TOKEN' },
+        { kind: 'gitlab-ci-variable', gitlab: 'gitlab-main', group: 'platform', key: 'DEPLOY_TOKEN' },
+      ],
+    },
+    [`credentials[0].targets[2]: writes ${SAME_VARIABLE} as credentials[0].targets[0]: ${ONE_CREDENTIAL}`],
+  ],
+  [
+    'GitHub secrets TOKEN and token of one repository',
+    {
+      'credentials[0].targets[1]': {
+        kind: 'github-actions-secret',
+        github: 'github-com',
+        repository: 'ACME/web',
+        name: 'upload_token',
+      },
+    },
+    [
+      'credentials[1].targets[0]: writes the same GitHub secret (secret names ignore case) as ' +
+        `credentials[0].targets[1]: ${ONE_CREDENTIAL}`,
+    ],
+  ],
+
   // Providers
   [
     'a source naming an unknown GitLab',
@@ -458,6 +557,31 @@ describe('a malformed inventory is refused with every error, each naming its pat
 
   it.each(cases)('%s', (_description, edits, errors) => {
     expect(parseInventory(edited(edits))).toEqual({ ok: false, errors });
+  });
+
+  it('accepts what only looks like those: a client secret beside the rotated fields, a variable per scope', () => {
+    const accepted = edited({
+      'credentials[1].source.clientSecret': {
+        mount: 'kv-staging',
+        path: 'oauth2/uploader',
+        key: 'clientSecret',
+      },
+      'credentials[0].targets[1]': {
+        kind: 'gitlab-ci-variable',
+        gitlab: 'gitlab-main',
+        project: 'platform/web',
+        key: 'DEPLOY_TOKEN',
+        environmentScope: 'production',
+      },
+      'credentials[0].targets[2]': {
+        kind: 'github-actions-secret',
+        github: 'github-com',
+        repository: 'acme/web',
+        environment: 'production',
+        name: 'UPLOAD_TOKEN',
+      },
+    });
+    expect(parseInventory(accepted)).toMatchObject({ ok: true });
   });
 });
 
