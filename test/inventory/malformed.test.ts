@@ -8,7 +8,9 @@ import {
   MAX_LISTED_ERRORS,
   parseInventory,
 } from '../../src/inventory/load';
+import { ROTATED_FIELDS, storedSecretProblems } from '../../src/stored-secret';
 import { rotator } from '../helpers/cli';
+import { recordMintedValue } from '../infra/secret-scan';
 
 /** A small valid inventory: one production GitLab token and one staging OAuth2 refresh token. */
 function validInventory(): Record<string, unknown> {
@@ -637,5 +639,36 @@ describe('an inventory file too large to check is refused with one clear error',
     const result = parseInventory({ credentials: Array.from({ length: 50 }, () => ({})) });
     expect(result).toMatchObject({ ok: false, total: 50 * 7 });
     expect(result.ok ? [] : result.errors.slice(MAX_LISTED_ERRORS)).toEqual(['and 250 more errors']);
+  });
+});
+
+describe('a credential secret in Vault with a stray character in a field the rotation reads', () => {
+  const token = 'glpat-Zq3vT8pLmN4xR7sW2yKd';
+  recordMintedValue(token);
+
+  it.each(['\n', '\r\n', ' ', '\t', '\u0000', '\u007f'])(
+    'refuses %j in any of them, naming the field only',
+    (stray) => {
+      for (const field of ROTATED_FIELDS) {
+        const problems = storedSecretProblems({ tokenId: '7', [field]: `${token}${stray}` });
+        expect(problems).toEqual([
+          `field ${field} holds whitespace or a control character (such as the trailing newline that ` +
+            '`vault kv put field=@file` keeps): write it again without',
+        ]);
+        expect(problems.join('')).not.toContain(token);
+      }
+    },
+  );
+
+  it('accepts the fields as the rotation writes them, and any other field as it is', () => {
+    expect(
+      storedSecretProblems({
+        token,
+        tokenId: '7',
+        expiresAt: '2099-12-31',
+        issuedAt: '2026-01-01T00:00:00.000Z',
+        note: 'ask team-ci first\n',
+      }),
+    ).toEqual([]);
   });
 });
