@@ -79,7 +79,31 @@ async function checkInventory(file: string, io: CliIo): Promise<ExitCode> {
     return EXIT.failed;
   }
   io.stdout(summary(file, result.inventory));
+  for (const note of maskingNotes(result.inventory)) io.stderr(`${file}: note: ${note}\n`);
   return EXIT.ok;
+}
+
+/**
+ * Source kinds whose tokens may hold characters GitLab cannot mask: RFC 6749 lets OAuth2 tokens be any
+ * printable ASCII (VSCHAR). GitLab's own tokens are letters, digits, "-", "_" and ".", which it can mask.
+ */
+const MAYBE_UNMASKABLE = new Set(['oauth2-refresh-token']);
+
+/** Masked CI variables that take tokens GitLab may be unable to mask. */
+function maskingNotes({ credentials }: Inventory): string[] {
+  return credentials.flatMap((credential, index) =>
+    MAYBE_UNMASKABLE.has(credential.source.kind)
+      ? credential.targets.flatMap((target, targetIndex) =>
+          target.kind === 'gitlab-ci-variable' && target.masked
+            ? [
+                `credentials[${index}].targets[${targetIndex}] is a masked CI variable, and ${credential.source.kind} ` +
+                  'tokens may hold characters GitLab cannot mask (RFC 6749 allows any printable ASCII): a new value ' +
+                  'it cannot mask fails the rotation at verify, before any target is written',
+              ]
+            : [],
+        )
+      : [],
+  );
 }
 
 /** Credentials by source kind and environment, as a table with totals. */
