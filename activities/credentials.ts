@@ -74,8 +74,13 @@ const issueInputSchema = z
 const sourceTokenSchema = z.object({ source: adapterRefSchema, tokenId: tokenIdSchema, ...audited }).strict();
 /** `held`: the current Vault version, read for sources whose state lives there. */
 const inspectInputSchema = sourceTokenSchema.extend({ held: secretVersionSchema.optional() }).strict();
+/** `targets`: checked for whether each can hold the new value, before any is written. */
 const verifyInputSchema = sourceTokenSchema
-  .extend({ staged: secretVersionSchema, expiresAt: z.string() })
+  .extend({
+    staged: secretVersionSchema,
+    expiresAt: z.string(),
+    targets: z.array(adapterRefSchema).optional(),
+  })
   .strict();
 const orphansInputSchema = z
   .object({
@@ -392,10 +397,24 @@ export function createCredentialActivities({
           tokenId,
           staged,
           expiresAt,
+          targets = [],
           audit: context,
         } = parseOrThrow(verifyInputSchema, input, 'verifyCredential input');
         const source = await adapter(providers.sources, ref, 'credential source');
-        await source.verify(ref.spec, await valueAt(staged), { tokenId, expiresAt });
+        const value = await valueAt(staged);
+        for (const target of targets) {
+          const refusal = (await adapter(providers.targets, target, 'target')).refuses?.(target.spec, value);
+          if (refusal !== undefined) {
+            throw new ProviderError({
+              provider: target.kind,
+              step: 'verify',
+              resource: `new token ${tokenId}`,
+              kind: 'permanent',
+              reason: refusal,
+            });
+          }
+        }
+        await source.verify(ref.spec, value, { tokenId, expiresAt });
         await record(context, { event: 'verified', tokenId, vault: { staged: staged.version } });
       });
     },

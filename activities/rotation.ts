@@ -4,7 +4,8 @@ import { auditEventSchema, type AuditSink } from '../src/audit';
 import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
 import type { KindRegistry } from '../src/kinds/define';
-import { parseOrThrow } from '../src/validation';
+import { ROTATED_FIELDS, storedSecretProblems } from '../src/stored-secret';
+import { ValidationError, parseOrThrow } from '../src/validation';
 import {
   VaultError,
   secretPathSchema,
@@ -199,6 +200,10 @@ export function createRotationActivities({
           request,
         } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
         const { data, ref: current } = await vault.read(at);
+        // Before any provider call: a stray newline in a refresh token would spend a grant and read as theft.
+        const problems = storedSecretProblems(data);
+        if (problems.length > 0)
+          throw new ValidationError(`detect: Vault ${describe(at)} v${current.version}`, problems);
         const currentTokenId = Number(data.tokenId);
         if (!Number.isSafeInteger(currentTokenId) || currentTokenId <= 0) {
           throw ApplicationFailure.nonRetryable(
@@ -246,17 +251,21 @@ export function createRotationActivities({
           audit: context,
         } = parseOrThrow(promoteInputSchema, input, 'promoteStaged input');
         const { data } = await vault.read(staged, staged.version);
-        const promoted = await vault.write(current, data, { cas }).catch(async (error: unknown) => {
-          if (!(error instanceof VaultError && error.status === 400)) throw error;
-          // A retry after a lost answer finds its own write in place.
-          const now = await vault.read(current);
-          if (now.ref.version === cas + 1 && now.data.tokenId === data.tokenId) return now.ref;
-          throw ApplicationFailure.nonRetryable(
-            `promote: Vault ${describe(current)} is at v${now.ref.version}, not v${cas} as read at detect: ` +
-              'someone else changed it, so it is not overwritten',
-            FAILURE_TYPES.promoteConflict,
-          );
-        });
+        const replaced = (await vault.read(current, cas)).data;
+        const kept = Object.entries(replaced).filter(([field]) => !ROTATED_FIELDS.includes(field));
+        const promoted = await vault
+          .write(current, { ...Object.fromEntries(kept), ...data }, { cas })
+          .catch(async (error: unknown) => {
+            if (!(error instanceof VaultError && error.status === 400)) throw error;
+            // A retry after a lost answer finds its own write in place.
+            const now = await vault.read(current);
+            if (now.ref.version === cas + 1 && now.data.tokenId === data.tokenId) return now.ref;
+            throw ApplicationFailure.nonRetryable(
+              `promote: Vault ${describe(current)} is at v${now.ref.version}, not v${cas} as read at detect: ` +
+                'someone else changed it, so it is not overwritten',
+              FAILURE_TYPES.promoteConflict,
+            );
+          });
         await record(context, {
           event: 'promoted',
           tokenId: Number(data.tokenId),

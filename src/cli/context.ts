@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { encryptedDataConverter, readCodecKeys, type CodecKeys } from '../codec';
 import { readCliEnvironment, type CliEnvironment } from '../config/environment';
 import { temporalTlsConfig } from '../config/temporal-tls';
-import { loadInventory } from '../inventory/load';
+import { InventoryTooLarge, loadInventory, readInventoryText } from '../inventory/load';
 import type { Credential, Inventory } from '../inventory/schema';
 import { ROTATION_OUTCOME, ROTATION_PHASE } from '../search-attributes';
 import { ValidationError, problemsIn, validate } from '../validation';
@@ -108,8 +108,10 @@ export class CliContext {
   async inventory(file: string = this.config.inventory): Promise<Inventory> {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readInventoryText(file);
     } catch (error) {
+      if (error instanceof InventoryTooLarge)
+        throw new CliError(`the inventory ${file} is invalid: ${error.message}`, EXIT.usage);
       throw new CliError(
         `cannot read the inventory ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'}): ` +
           'set ROTATOR_INVENTORY to its path',
@@ -118,8 +120,9 @@ export class CliContext {
     }
     const result = loadInventory(text);
     if (!result.ok) {
+      const total = result.total ?? result.errors.length;
       throw new CliError(
-        `the inventory ${file} is invalid (${result.errors.length === 1 ? '1 error' : `${result.errors.length} errors`}): run \`rotator config check ${file}\``,
+        `the inventory ${file} is invalid (${total === 1 ? '1 error' : `${total} errors`}): run \`rotator config check ${file}\``,
         EXIT.usage,
       );
     }

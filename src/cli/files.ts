@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { verifyAuditText } from '../audit';
 import { DEFAULT_AUDIT_LOG, DEFAULT_INVENTORY } from '../config/environment';
-import { loadInventory } from '../inventory/load';
+import { InventoryTooLarge, loadInventory, readInventoryText, type InventoryResult } from '../inventory/load';
 import { inventoryJsonSchema, type Inventory } from '../inventory/schema';
 import { CliContext, EXIT, type CliIo, type ExitCode } from './context';
 
@@ -40,19 +40,18 @@ export function registerFileCommands(program: Command, cli: CliContext): void {
     );
 }
 
-/** A file's text, or undefined once the reason it cannot be read is written. */
-async function readOrReport(file: string, io: CliIo): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    io.stderr(`rotator: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})\n`);
-    return undefined;
-  }
+function cannotRead(file: string, error: unknown, io: CliIo): ExitCode {
+  io.stderr(`rotator: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unknown error'})\n`);
+  return EXIT.usage;
 }
 
 async function verifyAudit(file: string, io: CliIo): Promise<ExitCode> {
-  const text = await readOrReport(file, io);
-  if (text === undefined) return EXIT.usage;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return cannotRead(file, error, io);
+  }
   const result = verifyAuditText(text);
   if (!result.ok) {
     io.stderr(`${file}:${result.line}: ${result.problem}\n${file} is broken\n`);
@@ -64,20 +63,47 @@ async function verifyAudit(file: string, io: CliIo): Promise<ExitCode> {
 }
 
 async function checkInventory(file: string, io: CliIo): Promise<ExitCode> {
-  const text = await readOrReport(file, io);
-  if (text === undefined) return EXIT.usage;
-  const result = loadInventory(text);
+  let result: InventoryResult;
+  try {
+    result = loadInventory(await readInventoryText(file));
+  } catch (error) {
+    if (!(error instanceof InventoryTooLarge)) return cannotRead(file, error, io);
+    result = { ok: false, errors: [error.message] };
+  }
   if (!result.ok) {
     // Errors located in the text read `file:line:column: ...`, as compilers write them.
     for (const error of result.errors)
       io.stderr(/^\d+:\d+: /.test(error) ? `${file}:${error}\n` : `${file}: ${error}\n`);
-    io.stderr(
-      `${file} is invalid: ${result.errors.length} ${result.errors.length === 1 ? 'error' : 'errors'}\n`,
-    );
+    const total = result.total ?? result.errors.length;
+    io.stderr(`${file} is invalid: ${total} ${total === 1 ? 'error' : 'errors'}\n`);
     return EXIT.failed;
   }
   io.stdout(summary(file, result.inventory));
+  for (const note of maskingNotes(result.inventory)) io.stderr(`${file}: note: ${note}\n`);
   return EXIT.ok;
+}
+
+/**
+ * Source kinds whose tokens may hold characters GitLab cannot mask: RFC 6749 lets OAuth2 tokens be any
+ * printable ASCII (VSCHAR). GitLab's own tokens are letters, digits, "-", "_" and ".", which it can mask.
+ */
+const MAYBE_UNMASKABLE = new Set(['oauth2-refresh-token']);
+
+/** Masked CI variables that take tokens GitLab may be unable to mask. */
+function maskingNotes({ credentials }: Inventory): string[] {
+  return credentials.flatMap((credential, index) =>
+    MAYBE_UNMASKABLE.has(credential.source.kind)
+      ? credential.targets.flatMap((target, targetIndex) =>
+          target.kind === 'gitlab-ci-variable' && target.masked
+            ? [
+                `credentials[${index}].targets[${targetIndex}] is a masked CI variable, and ${credential.source.kind} ` +
+                  'tokens may hold characters GitLab cannot mask (RFC 6749 allows any printable ASCII): a new value ' +
+                  'it cannot mask fails the rotation at verify, before any target is written',
+              ]
+            : [],
+        )
+      : [],
+  );
 }
 
 /** Credentials by source kind and environment, as a table with totals. */

@@ -49,6 +49,15 @@ function variables(api: GitLabApi, owner: CiVariableOwner) {
     : { resource: api.GroupVariables, id: owner.groupId };
 }
 
+/**
+ * The values GitLab can mask: 8 characters or more from the Base64 alphabet (RFC 4648) plus `@`, `:`, `.`,
+ * `~`, `-` and `_`, on one line (GitLab's app/models/concerns/ci/maskable.rb;
+ * https://docs.gitlab.com/ci/variables/#mask-a-cicd-variable). A raw variable may mask any 8 non-space
+ * characters, but whether an existing variable is raw is known only from its snapshot, so every value is
+ * held to the stricter rule.
+ */
+export const MASKABLE = /^[a-zA-Z0-9_+=/@:.~-]{8,}$/;
+
 /** GitLab CI/CD variables of a project or group, as a target that can be written and restored exactly. */
 export class GitLabCiVariables implements CredentialTarget<CiVariableSpec> {
   constructor(private readonly client: GitLabClient) {}
@@ -65,6 +74,14 @@ export class GitLabCiVariables implements CredentialTarget<CiVariableSpec> {
   // `filter[environment_scope]` picks one of several variables sharing a key; without it GitLab answers 409.
   private filter(spec: CiVariableSpec) {
     return { filter: { environment_scope: spec.environmentScope } };
+  }
+
+  refuses(spec: CiVariableSpec, value: string): string | undefined {
+    if (!spec.masked || MASKABLE.test(value)) return undefined;
+    return (
+      `${this.site(spec, 'check').resource} is masked, and GitLab cannot mask the new value: masking needs at ` +
+      'least 8 characters, all from the Base64 alphabet or "@:.~-_"'
+    );
   }
 
   async snapshot(spec: CiVariableSpec): Promise<TargetSnapshot> {

@@ -1,9 +1,12 @@
+import { readFile, stat } from 'node:fs/promises';
 import {
+  CST,
   isAlias,
   isMap,
   isNode,
   isScalar,
   isSeq,
+  Lexer,
   LineCounter,
   parseDocument,
   visit,
@@ -22,15 +25,82 @@ const QUOTING_ERRORS: Partial<Record<ErrorCode, string>> = {
   UNEXPECTED_TOKEN: 'unexpected text here',
 };
 
-/** Bad input never throws: it comes back as every problem found, each naming its path. */
-export type InventoryResult = { ok: true; inventory: Inventory } | { ok: false; errors: string[] };
+/**
+ * The largest inventory file read, about three times a 10,000-credential inventory (11 MB of YAML): a
+ * larger one is refused before it is read.
+ */
+export const MAX_INVENTORY_BYTES = 32 * 1024 * 1024;
+/**
+ * The most YAML nodes parsed (scalars, collections, `-` and `:` indicators, counted by the lexer before a
+ * document is built). Parsing takes memory per node, not per byte: 3 MB of `[1,1,...]` took 2.4 GB. A
+ * 10,000-credential inventory has about 880,000.
+ */
+export const MAX_INVENTORY_NODES = 2_000_000;
+/** Errors listed for one inventory; the rest are counted, so that a broken file does not flood a terminal or log. */
+export const MAX_LISTED_ERRORS = 100;
+
+/**
+ * Bad input never throws: it comes back as the problems found, each naming its path, at most
+ * MAX_LISTED_ERRORS of them and then a line saying how many more; `total` counts them all then.
+ */
+export type InventoryResult =
+  { ok: true; inventory: Inventory } | { ok: false; errors: string[]; total?: number };
+
+/** An inventory file that is not read at all, because it is too large. */
+export class InventoryTooLarge extends Error {
+  override readonly name = 'InventoryTooLarge';
+}
+
+/** The text of an inventory file; one larger than MAX_INVENTORY_BYTES is refused before it is read. */
+export async function readInventoryText(path: string): Promise<string> {
+  const { size } = await stat(path);
+  if (size > MAX_INVENTORY_BYTES) throw new InventoryTooLarge(tooLarge(`${size} bytes`));
+  return readFile(path, 'utf8');
+}
+
+function tooLarge(size: string): string {
+  return (
+    `the file is too large: ${size}, more than the ${MAX_INVENTORY_BYTES} bytes (32 MiB) an inventory may have; ` +
+    'split it across workers'
+  );
+}
+
+/** The first MAX_LISTED_ERRORS errors, then how many more of the `total` there are. */
+function listed(errors: string[], total = errors.length): InventoryResult {
+  if (total <= MAX_LISTED_ERRORS) return { ok: false, errors };
+  const more = total - MAX_LISTED_ERRORS;
+  return {
+    ok: false,
+    errors: [...errors.slice(0, MAX_LISTED_ERRORS), `and ${more} more ${more === 1 ? 'error' : 'errors'}`],
+    total,
+  };
+}
 
 /** Validates an inventory that is already data (a parsed file, or one a test builds). */
 export function parseInventory(value: unknown): InventoryResult {
   const result = validate(inventorySchema, value);
-  return result.success
-    ? { ok: true, inventory: result.data }
-    : { ok: false, errors: formatIssues(result.error) };
+  return result.success ? { ok: true, inventory: result.data } : listed(formatIssues(result.error));
+}
+
+/** Whether the text has more YAML nodes than MAX_INVENTORY_NODES; the lexer counts them in constant memory. */
+function tooManyNodes(text: string): boolean {
+  let nodes = 0;
+  for (const token of new Lexer().lex(text)) {
+    switch (CST.tokenType(token)) {
+      case 'scalar':
+      case 'single-quoted-scalar':
+      case 'double-quoted-scalar':
+      case 'flow-map-start':
+      case 'flow-seq-start':
+      case 'seq-item-ind':
+      case 'map-value-ind':
+      case 'explicit-key-ind':
+      case 'comma':
+        nodes += 1;
+        if (nodes > MAX_INVENTORY_NODES) return true;
+    }
+  }
+  return false;
 }
 
 /**
@@ -38,6 +108,17 @@ export function parseInventory(value: unknown): InventoryResult {
  * problem is found in the text, and come in the order of the file.
  */
 export function loadInventory(text: string): InventoryResult {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_INVENTORY_BYTES) return { ok: false, errors: [tooLarge(`${bytes} bytes`)] };
+  if (tooManyNodes(text)) {
+    return {
+      ok: false,
+      errors: [
+        `the file has more than ${MAX_INVENTORY_NODES} YAML keys, values and list items, more than an ` +
+          'inventory may have; split it across workers',
+      ],
+    };
+  }
   const lineCounter = new LineCounter();
   // prettyErrors would quote the offending line, which may hold a pasted secret.
   const document = parseDocument(text, { lineCounter, prettyErrors: false });
@@ -53,7 +134,7 @@ export function loadInventory(text: string): InventoryResult {
       (offset) => `${position(offset)}invalid YAML: an alias to an anchor that is not set before it`,
     ),
   ];
-  if (yamlErrors.length > 0) return { ok: false, errors: yamlErrors };
+  if (yamlErrors.length > 0) return listed(yamlErrors);
 
   let value: unknown;
   try {
@@ -70,12 +151,13 @@ export function loadInventory(text: string): InventoryResult {
     offset: offsetOf(document, problem.path),
   }));
   located.sort((a, b) => (a.offset ?? Infinity) - (b.offset ?? Infinity));
-  return {
-    ok: false,
-    errors: located.map(({ problem, offset }) =>
+  // Only the listed errors are formatted: a broken file can have millions.
+  const errors = located
+    .slice(0, MAX_LISTED_ERRORS)
+    .map(({ problem, offset }) =>
       offset === undefined ? formatProblem(problem) : `${position(offset)}${formatProblem(problem)}`,
-    ),
-  };
+    );
+  return listed(errors, located.length);
 }
 
 /**

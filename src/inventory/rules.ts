@@ -1,4 +1,5 @@
-import { crossFieldRule } from '../validation';
+import { ROTATED_FIELDS } from '../stored-secret';
+import { crossFieldRule, formatPath } from '../validation';
 import { PROVIDER_KINDS } from './providers';
 
 const DAY_MS = 86_400_000;
@@ -30,6 +31,12 @@ export function stringAt(value: unknown, ...path: PropertyKey[]): string | undef
 function numberAt(value: unknown, ...path: PropertyKey[]): number | undefined {
   const found = at(value, path);
   return typeof found === 'number' ? found : undefined;
+}
+
+/** GitLab projects and groups are named by numeric id or by path. */
+function idAt(value: unknown, ...path: PropertyKey[]): string | undefined {
+  const found = at(value, path);
+  return typeof found === 'string' || typeof found === 'number' ? String(found) : undefined;
 }
 
 function listAt(value: unknown, ...path: PropertyKey[]): unknown[] {
@@ -88,12 +95,79 @@ export const credentialRules = crossFieldRule((credential, report) => {
   }
 });
 
+/**
+ * What a target writes, as a key two targets share exactly when they write the same thing; undefined while
+ * the target is too malformed to say. GitLab and GitHub find projects, groups, repositories, organizations
+ * and environments by name whatever its case, and GitHub secret names are case-insensitive
+ * (https://docs.github.com/en/actions/security-for-github-actions/security-guides/about-secrets); GitLab
+ * variable keys are case-sensitive. A project named by id and by path cannot be told apart here.
+ */
+const TARGET_WRITES: Record<string, { writes: (target: unknown) => string | undefined; same: string }> = {
+  'gitlab-ci-variable': {
+    writes: (target) => {
+      const provider = stringAt(target, 'gitlab');
+      const owner = isSet(target, 'project') ? 'project' : 'group';
+      const id = idAt(target, owner)?.toLowerCase();
+      const key = stringAt(target, 'key');
+      const scope = stringAt(target, 'environmentScope') ?? '*';
+      return provider === undefined || id === undefined || key === undefined
+        ? undefined
+        : JSON.stringify([provider, owner, id, key, scope]);
+    },
+    same: 'the same CI variable (project or group, key and environment scope)',
+  },
+  'github-actions-secret': {
+    writes: (target) => {
+      const provider = stringAt(target, 'github');
+      const owner = isSet(target, 'repository')
+        ? [stringAt(target, 'repository'), stringAt(target, 'environment') ?? '']
+        : [stringAt(target, 'organization')];
+      const name = stringAt(target, 'name');
+      return provider === undefined || owner[0] === undefined || name === undefined
+        ? undefined
+        : JSON.stringify([provider, ...owner.map((part) => part?.toLowerCase()), name.toUpperCase()]);
+    },
+    same: 'the same GitHub secret (secret names ignore case)',
+  },
+};
+
+/** A Vault reference of the inventory that the worker only reads: an admin token, a client secret. */
+function secretReferences(inventory: unknown): { path: PropertyKey[]; at: string; key: string }[] {
+  const references: { path: PropertyKey[]; at: string; key: string }[] = [];
+  const add = (path: PropertyKey[]) => {
+    const mount = stringAt(inventory, ...path, 'mount');
+    const secret = stringAt(inventory, ...path, 'path');
+    const key = stringAt(inventory, ...path, 'key');
+    if (mount !== undefined && secret !== undefined && key !== undefined)
+      references.push({ path, at: `${mount}/${secret}`, key });
+  };
+  for (const kind of PROVIDER_KINDS) {
+    for (const name of keysAt(inventory, 'providers', kind)) {
+      add(['providers', kind, name, 'credential']);
+      add(['providers', kind, name, 'fallbackCredential']);
+    }
+  }
+  listAt(inventory, 'credentials').forEach((_, index) =>
+    add(['credentials', index, 'source', 'clientSecret']),
+  );
+  return references;
+}
+
 /** Rules across credentials, and between credentials and the providers they name. */
 export const inventoryRules = crossFieldRule((inventory, report) => {
   const credentials = listAt(inventory, 'credentials');
   const firstWithId = new Map<string, number>();
   const firstWithSecret = new Map<string, number>();
   const firstOnMount = new Map<string, { index: number; environment: string }>();
+  const firstWriting = new Map<string, string>();
+  /** Where each credential stages its new values, a path of its own below its secret (see plan.ts). */
+  const stagedBy = new Map<string, number>();
+  credentials.forEach((credential, index) => {
+    const mount = stringAt(credential, 'vault', 'mount');
+    const path = stringAt(credential, 'vault', 'path');
+    if (mount !== undefined && path !== undefined && !stagedBy.has(`${mount}/${path}/staged`))
+      stagedBy.set(`${mount}/${path}/staged`, index);
+  });
 
   credentials.forEach((credential, index) => {
     const id = stringAt(credential, 'id');
@@ -111,7 +185,28 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       if (first === undefined) firstWithSecret.set(secret, index);
       else
         report(['credentials', index, 'vault'], `credentials[${first}] is stored at the same mount and path`);
+      const stager = stagedBy.get(secret);
+      if (stager !== undefined) {
+        report(
+          ['credentials', index, 'vault'],
+          `is where credentials[${stager}] stages each new value (its path plus "/staged"), which would overwrite this secret`,
+        );
+      }
     }
+
+    listAt(credential, 'targets').forEach((target, targetIndex) => {
+      const kind = TARGET_WRITES[stringAt(target, 'kind') ?? ''];
+      const writes = kind?.writes(target);
+      if (kind === undefined || writes === undefined) return;
+      const here = formatPath(['credentials', index, 'targets', targetIndex]);
+      const first = firstWriting.get(writes);
+      if (first === undefined) firstWriting.set(writes, here);
+      else
+        report(
+          ['credentials', index, 'targets', targetIndex],
+          `writes ${kind.same} as ${first}: a target takes the values of one credential only`,
+        );
+    });
 
     const environment = stringAt(credential, 'environment');
     if (mount !== undefined && environment !== undefined) {
@@ -144,4 +239,21 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       }
     }
   });
+
+  for (const { path, at: secret, key } of secretReferences(inventory)) {
+    const stager = stagedBy.get(secret);
+    const owner = firstWithSecret.get(secret);
+    if (stager !== undefined) {
+      report(
+        path,
+        `is where credentials[${stager}] stages each new value (its path plus "/staged"), which would overwrite it`,
+      );
+    } else if (owner !== undefined && ROTATED_FIELDS.includes(key)) {
+      report(
+        path,
+        `is field "${key}" of the secret of credentials[${owner}], which each of its rotations overwrites: ` +
+          `keep it in a field other than ${ROTATED_FIELDS.join(', ')}, or in a secret of its own`,
+      );
+    }
+  }
 });

@@ -1,10 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { FAILURE_TYPES } from '../failure-types';
 import type { Logger } from '../logging';
-import { loadInventory, type InventoryResult } from './load';
+import { InventoryTooLarge, loadInventory, readInventoryText, type InventoryResult } from './load';
 import type { Inventory } from './schema';
 
 type Read = { text: string; result: InventoryResult };
@@ -12,9 +11,11 @@ type Read = { text: string; result: InventoryResult };
 /** A file that cannot be read comes back as an error, like bad YAML; the message names the cause, never content. */
 async function read(path: string): Promise<Read> {
   try {
-    const text = await readFile(path, 'utf8');
+    const text = await readInventoryText(path);
     return { text, result: loadInventory(text) };
   } catch (error) {
+    if (error instanceof InventoryTooLarge)
+      return { text: '', result: { ok: false, errors: [error.message] } };
     const cause = (error as NodeJS.ErrnoException).code ?? String(error);
     return { text: '', result: { ok: false, errors: [`cannot read the file: ${cause}`] } };
   }
@@ -89,7 +90,7 @@ export class InventoryWatcher extends EventEmitter<WatcherEvents> {
 
   private async readAgain(trigger: string): Promise<boolean> {
     // Every rotation re-reads the file: an unchanged one is not parsed and validated again.
-    const unchanged = await readFile(this.path, 'utf8').then(
+    const unchanged = await readInventoryText(this.path).then(
       (text) => text === this.goodText,
       () => false,
     );

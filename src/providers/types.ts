@@ -99,6 +99,11 @@ export interface TargetCheck {
 }
 
 export interface CredentialTarget<Spec> {
+  /**
+   * Why the target would refuse `value`, in words without it, or undefined when it would take it: asked
+   * before any target is written, so that a value one target cannot hold is found before the first write.
+   */
+  refuses?(spec: Spec, value: string): string | undefined;
   snapshot(spec: Spec): Promise<TargetSnapshot>;
   /** Whether the target holds `expected` now: by value where the provider returns it, else by write time. */
   holds(spec: Spec, expected: ExpectedValue): Promise<TargetCheck>;

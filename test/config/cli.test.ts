@@ -19,7 +19,11 @@ describe('rotator config check', () => {
   it('summarises a valid inventory by source kind and environment, and exits 0', async () => {
     expect(await rotator(['config', 'check', EXAMPLE])).toEqual({
       code: 0,
-      stderr: '',
+      // The example's OAuth2 access token goes to a masked CI variable.
+      stderr:
+        `${EXAMPLE}: note: credentials[3].targets[0] is a masked CI variable, and oauth2-refresh-token tokens ` +
+        'may hold characters GitLab cannot mask (RFC 6749 allows any printable ASCII): a new value it cannot ' +
+        'mask fails the rotation at verify, before any target is written\n',
       stdout: [
         `${EXAMPLE} is valid: 4 credentials`,
         '',
@@ -73,6 +77,18 @@ describe('rotator config check', () => {
         `${file}:4:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]\n` +
         `${file} is invalid: 1 error\n`,
     });
+  });
+
+  it('names both paths when a credential is stored where another stages its new values', async () => {
+    const text = readFileSync(EXAMPLE, 'utf8').replace(
+      'path: gitlab/release-bot',
+      'path: gitlab/deployer/staged',
+    );
+    const { code, stderr } = await rotator(['config', 'check', inventoryFile('staged.yaml', text)]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /: credentials\[\d\]\.vault: is where credentials\[0\] stages each new value \(its path plus "\/staged"\)/,
+    );
   });
 
   it('exits 2 when the file cannot be read', async () => {

@@ -12,10 +12,11 @@ import {
   type RotationRequest,
 } from '../../activities/rotation';
 import type { CredentialState, IssueStrategy, TargetSnapshot } from '../../src/providers/types';
-import { rotationWorkflowId, startRotation } from '../../src/rotations';
+import { rotationWorkflowId } from '../../src/rotation-names';
+import { startRotation } from '../../src/rotations';
 import type { SecretVersion } from '../../src/vault';
 import { statusQuery, type rotateCredential } from '../../workflows';
-import type { RotationStatus } from '../../workflows/rotate-credential';
+import type { RotationStatus } from '../../workflows/status';
 import { testServers } from '../infra/test-servers';
 
 const DAY_MS = 86_400_000;

@@ -1,4 +1,16 @@
-import { parseInventory } from '../../src/inventory/load';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import {
+  MAX_INVENTORY_BYTES,
+  MAX_INVENTORY_NODES,
+  MAX_LISTED_ERRORS,
+  parseInventory,
+} from '../../src/inventory/load';
+import { ROTATED_FIELDS, storedSecretProblems } from '../../src/stored-secret';
+import { rotator } from '../helpers/cli';
+import { recordMintedValue } from '../infra/secret-scan';
 
 /** A small valid inventory: one production GitLab token and one staging OAuth2 refresh token. */
 function validInventory(): Record<string, unknown> {
@@ -83,6 +95,11 @@ const DURATION = 'expected a duration such as "15m", "24h" or "7d"';
 const IN_PLACE_OVERLAP =
   'must be 0 for a source that rotates in place (strategy rotate-in-place, or an OAuth2 refresh token): ' +
   'the old value stops working the moment the new one is issued, so there is nothing to overlap';
+
+const KEEP_APART =
+  'keep it in a field other than token, tokenId, expiresAt, refreshToken, accessToken, issuedAt, or in a secret of its own';
+const SAME_VARIABLE = 'the same CI variable (project or group, key and environment scope)';
+const ONE_CREDENTIAL = 'a target takes the values of one credential only';
 
 const cases: [description: string, edits: Record<string, unknown>, errors: string[]][] = [
   // Unknown keys, missing fields, wrong types
@@ -245,6 +262,60 @@ const cases: [description: string, edits: Record<string, unknown>, errors: strin
     ['credentials[1].vault: credentials[0] is stored at the same mount and path'],
   ],
 
+  [
+    'a credential stored where another stages its new values',
+    {
+      'credentials[1].environment': 'production',
+      'credentials[1].vault': { mount: 'kv-production', path: 'gitlab/deployer/staged' },
+    },
+    [
+      'credentials[1].vault: is where credentials[0] stages each new value (its path plus "/staged"), ' +
+        'which would overwrite this secret',
+    ],
+  ],
+  [
+    'an admin token stored where a credential stages its new values',
+    {
+      'providers.gitlab.gitlab-main.credential': {
+        mount: 'kv-production',
+        path: 'gitlab/deployer/staged',
+        key: 'token',
+      },
+    },
+    [
+      'providers.gitlab.gitlab-main.credential: is where credentials[0] stages each new value ' +
+        '(its path plus "/staged"), which would overwrite it',
+    ],
+  ],
+  [
+    'a fallback admin token in the field a rotation writes its value to',
+    {
+      'providers.github.github-com.fallbackCredential': {
+        mount: 'kv-production',
+        path: 'gitlab/deployer',
+        key: 'token',
+      },
+    },
+    [
+      'providers.github.github-com.fallbackCredential: is field "token" of the secret of credentials[0], ' +
+        `which each of its rotations overwrites: ${KEEP_APART}`,
+    ],
+  ],
+  [
+    'an OAuth2 client secret in the refresh token field of its own secret',
+    {
+      'credentials[1].source.clientSecret': {
+        mount: 'kv-staging',
+        path: 'oauth2/uploader',
+        key: 'refreshToken',
+      },
+    },
+    [
+      'credentials[1].source.clientSecret: is field "refreshToken" of the secret of credentials[1], ' +
+        `which each of its rotations overwrites: ${KEEP_APART}`,
+    ],
+  ],
+
   // Policy and durations
   [
     'a duration in words',
@@ -380,6 +451,46 @@ const cases: [description: string, edits: Record<string, unknown>, errors: strin
     ],
   ],
 
+  [
+    'two credentials writing the same CI variable, the project written in other case',
+    {
+      'credentials[1].targets[0]': {
+        kind: 'gitlab-ci-variable',
+        gitlab: 'gitlab-main',
+        project: 'Platform/Web',
+        key: 'DEPLOY_TOKEN',
+        environmentScope: '*',
+      },
+    },
+    [`credentials[1].targets[0]: writes ${SAME_VARIABLE} as credentials[0].targets[0]: ${ONE_CREDENTIAL}`],
+  ],
+  [
+    'one credential writing the same group CI variable twice',
+    {
+      'credentials[0].targets': [
+        { kind: 'gitlab-ci-variable', gitlab: 'gitlab-main', group: 'platform', key: 'DEPLOY_TOKEN' },
+        { kind: 'gitlab-ci-variable', gitlab: 'gitlab-main', project: 'platform/web', key: 'DEPLOY_TOKEN' },
+        { kind: 'gitlab-ci-variable', gitlab: 'gitlab-main', group: 'platform', key: 'DEPLOY_TOKEN' },
+      ],
+    },
+    [`credentials[0].targets[2]: writes ${SAME_VARIABLE} as credentials[0].targets[0]: ${ONE_CREDENTIAL}`],
+  ],
+  [
+    'GitHub secrets TOKEN and token of one repository',
+    {
+      'credentials[0].targets[1]': {
+        kind: 'github-actions-secret',
+        github: 'github-com',
+        repository: 'ACME/web',
+        name: 'upload_token',
+      },
+    },
+    [
+      'credentials[1].targets[0]: writes the same GitHub secret (secret names ignore case) as ' +
+        `credentials[0].targets[1]: ${ONE_CREDENTIAL}`,
+    ],
+  ],
+
   // Providers
   [
     'a source naming an unknown GitLab',
@@ -448,5 +559,116 @@ describe('a malformed inventory is refused with every error, each naming its pat
 
   it.each(cases)('%s', (_description, edits, errors) => {
     expect(parseInventory(edited(edits))).toEqual({ ok: false, errors });
+  });
+
+  it('accepts what only looks like those: a client secret beside the rotated fields, a variable per scope', () => {
+    const accepted = edited({
+      'credentials[1].source.clientSecret': {
+        mount: 'kv-staging',
+        path: 'oauth2/uploader',
+        key: 'clientSecret',
+      },
+      'credentials[0].targets[1]': {
+        kind: 'gitlab-ci-variable',
+        gitlab: 'gitlab-main',
+        project: 'platform/web',
+        key: 'DEPLOY_TOKEN',
+        environmentScope: 'production',
+      },
+      'credentials[0].targets[2]': {
+        kind: 'github-actions-secret',
+        github: 'github-com',
+        repository: 'acme/web',
+        environment: 'production',
+        name: 'UPLOAD_TOKEN',
+      },
+    });
+    expect(parseInventory(accepted)).toMatchObject({ ok: true });
+  });
+});
+
+describe('an inventory file too large to check is refused with one clear error', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'rotator-limits-'));
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+  const check = (file: string) => rotator(['config', 'check', file]);
+
+  it('refuses a file over 32 MiB without reading it', async () => {
+    const file = join(directory, 'huge.yaml');
+    writeFileSync(file, stringify(validInventory()));
+    // Sparse: the size is what is checked, and nothing of it need be written.
+    truncateSync(file, MAX_INVENTORY_BYTES + 1);
+    expect(await check(file)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${file}: the file is too large: ${MAX_INVENTORY_BYTES + 1} bytes, more than the ${MAX_INVENTORY_BYTES} ` +
+        'bytes (32 MiB) an inventory may have; split it across workers\n' +
+        `${file} is invalid: 1 error\n`,
+    });
+  });
+
+  it('refuses a small file with more YAML nodes than an inventory may have', async () => {
+    const file = join(directory, 'dense.yaml');
+    // Each `1,` is a value and a comma: two nodes in two bytes.
+    writeFileSync(file, `credentials: [${'1,'.repeat(MAX_INVENTORY_NODES / 2)}1]\n`);
+    expect(await check(file)).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `${file}: the file has more than ${MAX_INVENTORY_NODES} YAML keys, values and list items, more than ` +
+        'an inventory may have; split it across workers\n' +
+        `${file} is invalid: 1 error\n`,
+    });
+  });
+
+  it('lists the first 100 errors and counts the rest', async () => {
+    const file = join(directory, 'broken.yaml');
+    // Each credential lacks six required fields.
+    const credentials = Array.from({ length: 1000 }, (_, index) => ({ id: `broken-${index}` }));
+    writeFileSync(file, stringify({ credentials }));
+    const { code, stdout, stderr } = await check(file);
+    const lines = stderr.split('\n');
+
+    expect({ code, stdout }).toEqual({ code: 1, stdout: '' });
+    expect(lines).toHaveLength(MAX_LISTED_ERRORS + 3);
+    expect(lines[0]).toBe(`${file}:2:5: credentials[0].description: required: expected string`);
+    expect(lines.slice(-3)).toEqual([`${file}: and 5900 more errors`, `${file} is invalid: 6000 errors`, '']);
+  });
+
+  it('lists at most 100 errors of data that is not a file', () => {
+    const result = parseInventory({ credentials: Array.from({ length: 50 }, () => ({})) });
+    expect(result).toMatchObject({ ok: false, total: 50 * 7 });
+    expect(result.ok ? [] : result.errors.slice(MAX_LISTED_ERRORS)).toEqual(['and 250 more errors']);
+  });
+});
+
+describe('a credential secret in Vault with a stray character in a field the rotation reads', () => {
+  const token = 'glpat-Zq3vT8pLmN4xR7sW2yKd';
+  recordMintedValue(token);
+
+  it.each(['\n', '\r\n', ' ', '\t', '\u0000', '\u007f'])(
+    'refuses %j in any of them, naming the field only',
+    (stray) => {
+      for (const field of ROTATED_FIELDS) {
+        const problems = storedSecretProblems({ tokenId: '7', [field]: `${token}${stray}` });
+        expect(problems).toEqual([
+          `field ${field} holds whitespace or a control character (such as the trailing newline that ` +
+            '`vault kv put field=@file` keeps): write it again without',
+        ]);
+        expect(problems.join('')).not.toContain(token);
+      }
+    },
+  );
+
+  it('accepts the fields as the rotation writes them, and any other field as it is', () => {
+    expect(
+      storedSecretProblems({
+        token,
+        tokenId: '7',
+        expiresAt: '2099-12-31',
+        issuedAt: '2026-01-01T00:00:00.000Z',
+        note: 'ask team-ci first\n',
+      }),
+    ).toEqual([]);
   });
 });

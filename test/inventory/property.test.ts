@@ -89,7 +89,13 @@ function expectValidOrErrors(text: string): void {
     return;
   }
   expect(result.errors.length).toBeGreaterThan(0);
-  for (const error of result.errors) {
+  // Past the first MAX_LISTED_ERRORS, one last line counts the rest.
+  const listed = result.total === undefined ? result.errors : result.errors.slice(0, -1);
+  const more = (result.total ?? 0) - listed.length;
+  expect(result.errors.slice(listed.length)).toEqual(
+    result.total === undefined ? [] : [`and ${more} more ${more === 1 ? 'error' : 'errors'}`],
+  );
+  for (const error of listed) {
     expect(error).toMatch(/^(\d+:\d+: )?\S[^\n]*: \S/);
     expect(error).not.toContain(PASTED_TOKEN);
   }

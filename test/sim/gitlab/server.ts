@@ -354,11 +354,14 @@ export function createRoutes(state: GitLabState): Route[] {
     return matches[0] as SimVariable;
   };
 
-  /** https://docs.gitlab.com/ci/variables/#mask-a-cicd-variable: at least 8 characters, no spaces. */
+  /**
+   * GitLab's rule for masked values (app/models/concerns/ci/maskable.rb, and
+   * https://docs.gitlab.com/ci/variables/#mask-a-cicd-variable): 8 characters or more of the Base64
+   * alphabet plus `@ : . ~ - _`; a raw (unexpanded) variable takes any 8 or more non-space characters.
+   */
   const checkMaskable = (variable: SimVariable) => {
-    if (variable.masked && (variable.value.length < 8 || /\s/.test(variable.value))) {
-      throw message(400, { value: ['is invalid'] });
-    }
+    const maskable = variable.raw ? /^\S{8,}$/ : /^[a-zA-Z0-9_+=/@:.~-]{8,}$/;
+    if (variable.masked && !maskable.test(variable.value)) throw message(400, { value: ['is invalid'] });
   };
 
   const variableRoutes = (kind: 'project' | 'group'): Route[] => {
