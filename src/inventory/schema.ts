@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secretPathSchema } from '../vault';
+import { approverRules, approversSchema, policyApprovers } from './approvers';
 import { gitlabPipelineSchedules } from './dependents/gitlab-pipeline-schedules';
 import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
@@ -57,6 +58,7 @@ const policySchema = z
     approvalTimeout: positiveDuration
       .prefault('24h')
       .describe('with requireApproval: how long a rotation waits for approval before it is cancelled'),
+    approvers: policyApprovers,
   })
   .strict();
 
@@ -92,9 +94,11 @@ export const inventorySchema = z
       .prefault({})
       .describe('GitLab and GitHub instances and the admin credentials the worker uses'),
     credentials: z.array(credentialSchema).min(1, 'expected at least one credential'),
+    approvers: approversSchema.default([]),
   })
   .strict()
   .check(inventoryRules)
+  .check(approverRules)
   .meta({
     title: 'cred-rotator inventory',
     description: 'What cred-rotator rotates: see README, "The inventory".',
