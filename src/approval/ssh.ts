@@ -72,9 +72,22 @@ export function fingerprintOf(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
+/** Key types SSH users have; only these are named back, since anything else may be a pasted secret. */
+const OTHER_KEY_TYPES: ReadonlySet<string> = new Set([
+  'ssh-rsa',
+  'ssh-dss',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'sk-ssh-ed25519@openssh.com',
+  'sk-ecdsa-sha2-nistp256@openssh.com',
+]);
+
 function refuseType(type: string): never {
   throw new SshKeyError(
-    `expected an ${ED25519} key, not ${type}: approvals are signed with ed25519 keys (ssh-keygen -t ed25519)`,
+    OTHER_KEY_TYPES.has(type)
+      ? `expected an ${ED25519} key, not "${type}": approvals are signed with ed25519 keys (ssh-keygen -t ed25519)`
+      : `expected an OpenSSH public key such as "${ED25519} AAAA... comment"`,
   );
 }
 
@@ -82,7 +95,7 @@ function refuseType(type: string): never {
 export function publicKeyFromBlob(blob: Buffer): SshPublicKey {
   const reader = new SshReader(blob, 'the public key');
   const type = reader.text();
-  if (type !== ED25519) refuseType(JSON.stringify(type));
+  if (type !== ED25519) refuseType(type);
   const key = reader.string();
   if (key.length !== ED25519_KEY_BYTES || !reader.done) {
     throw new SshKeyError(`the ${ED25519} public key is malformed: expected ${ED25519_KEY_BYTES} key bytes`);
@@ -95,7 +108,7 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /** Parses one line of an authorized_keys or `.pub` file: `ssh-ed25519 AAAA... comment` (no options). */
 export function parsePublicKey(line: string): SshPublicKey {
   const [type = '', data = ''] = line.trim().split(/\s+/);
-  if (type !== ED25519) refuseType(type === '' ? 'an empty line' : JSON.stringify(type));
+  if (type !== ED25519) refuseType(type);
   if (!BASE64.test(data))
     throw new SshKeyError(`expected "${ED25519} AAAA... comment": the key is not base64`);
   return publicKeyFromBlob(Buffer.from(data, 'base64'));
@@ -152,7 +165,7 @@ export function parsePrivateKey(text: string, file: string): SshPrivateKey {
     throw new SshKeyError(`${file} is corrupt (its check numbers differ)`);
   }
   const type = secret.text();
-  if (type !== ED25519) refuseType(JSON.stringify(type));
+  if (type !== ED25519) refuseType(type);
   const key = secret.string();
   // OpenSSH stores the 32-byte seed followed by the public key.
   const pair = secret.string();

@@ -74,6 +74,13 @@ export function mayApprove(approver: ApproverScope, credential: CredentialScope)
   );
 }
 
+/** A field of what may be any value at all: the rule runs on invalid inventories too. */
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, key)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
 function list(value: unknown): unknown[] {
   return Array.isArray(value) ? value : [];
 }
@@ -88,11 +95,11 @@ function strings(value: unknown): string[] | undefined {
  * other can approve.
  */
 export const approverRules = crossFieldRule((inventory, report) => {
-  const approvers = list((inventory as { approvers?: unknown }).approvers).map((approver, index) => ({
+  const approvers = list(field(inventory, 'approvers')).map((approver, index) => ({
     index,
     name: stringAt(approver, 'name'),
     key: stringAt(approver, 'publicKey'),
-    environments: strings((approver as { environments?: unknown }).environments),
+    environments: strings(field(approver, 'environments')),
   }));
 
   const seenNames: { index: number; name: string }[] = [];
@@ -116,11 +123,11 @@ export const approverRules = crossFieldRule((inventory, report) => {
     }
   }
 
-  list((inventory as { credentials?: unknown }).credentials).forEach((credential, index) => {
+  list(field(inventory, 'credentials')).forEach((credential, index) => {
     const environment = stringAt(credential, 'environment');
-    const policy = (credential as { policy?: unknown }).policy;
-    const requireApproval = (policy as { requireApproval?: unknown } | undefined)?.requireApproval === true;
-    const named = strings((policy as { approvers?: unknown } | undefined)?.approvers);
+    const policy = field(credential, 'policy');
+    const requireApproval = field(policy, 'requireApproval') === true;
+    const named = strings(field(policy, 'approvers'));
     if (environment === undefined) return;
 
     named?.forEach((name, position) => {
@@ -130,7 +137,7 @@ export const approverRules = crossFieldRule((inventory, report) => {
       else if (!mayApprove({ name, environments: approver.environments }, { environment, policy: {} })) {
         report(
           at,
-          `approvers[${approver.index}] may not approve in environment ${environment} (its environments)`,
+          `approvers[${approver.index}] may not approve in this credential's environment (its environments)`,
         );
       }
     });
@@ -139,19 +146,16 @@ export const approverRules = crossFieldRule((inventory, report) => {
     }
     if (!requireApproval) return;
     const eligible = approvers.filter(
-      (approver): approver is typeof approver & { name: string } =>
-        approver.name !== undefined &&
-        mayApprove(
-          { name: approver.name, environments: approver.environments },
-          { environment, policy: { approvers: named } },
-        ),
+      ({ name, environments }) =>
+        name !== undefined &&
+        mayApprove({ name, environments }, { environment, policy: { approvers: named } }),
     );
+    // Counted, not named: the rule also runs on invalid inventories, whose values may be pasted secrets.
     if (eligible.length < 2) {
       report(
         ['credentials', index, 'policy', 'requireApproval'],
-        `needs at least two approvers who may approve in environment ${environment}` +
-          `${named === undefined ? '' : ' and are named in policy.approvers'} ` +
-          `(found ${eligible.length === 0 ? 'none' : eligible.map((approver) => approver.name).join(', ')}): ` +
+        `needs at least two approvers who may approve in its environment` +
+          `${named === undefined ? '' : ' and are named in policy.approvers'} (found ${eligible.length}): ` +
           'whoever requests a rotation cannot approve it, so another must be able to',
       );
     }

@@ -346,12 +346,12 @@ describe('approvers in the inventory', () => {
   it('are required, two per credential that requires approval, so that a requester is never the only one', () => {
     const [first, , third] = defaultApprovers();
     expect(errors(inventoryData([first ?? {}, third ?? {}]))).toEqual([
-      'credentials[0].policy.requireApproval: needs at least two approvers who may approve in environment production ' +
-        '(found alice): whoever requests a rotation cannot approve it, so another must be able to',
+      'credentials[0].policy.requireApproval: needs at least two approvers who may approve in its environment ' +
+        '(found 1): whoever requests a rotation cannot approve it, so another must be able to',
     ]);
     expect(errors(inventoryData([]))).toContain(
-      'credentials[0].policy.requireApproval: needs at least two approvers who may approve in environment production ' +
-        '(found none): whoever requests a rotation cannot approve it, so another must be able to',
+      'credentials[0].policy.requireApproval: needs at least two approvers who may approve in its environment ' +
+        '(found 0): whoever requests a rotation cannot approve it, so another must be able to',
     );
   });
 
@@ -361,10 +361,10 @@ describe('approvers in the inventory', () => {
     if (uploader === undefined) throw new Error('no uploader');
     uploader.policy.approvers = ['alice', 'bob', 'erin'];
     expect(errors(data)).toEqual([
-      'credentials[1].policy.approvers[1]: approvers[1] may not approve in environment staging (its environments)',
+      "credentials[1].policy.approvers[1]: approvers[1] may not approve in this credential's environment (its environments)",
       'credentials[1].policy.approvers[2]: expected the name of an approver under approvers',
-      'credentials[1].policy.requireApproval: needs at least two approvers who may approve in environment staging ' +
-        'and are named in policy.approvers (found alice): whoever requests a rotation cannot approve it, so another must be able to',
+      'credentials[1].policy.requireApproval: needs at least two approvers who may approve in its environment ' +
+        'and are named in policy.approvers (found 1): whoever requests a rotation cannot approve it, so another must be able to',
     ]);
   });
 
