@@ -40,7 +40,7 @@ const SSH_AGENT_SIGN_RESPONSE = 14;
 /** No agent answer comes near this; a larger length means the socket is not an agent. */
 const MAX_AGENT_MESSAGE = 256 * 1024;
 
-/** One request to the agent on its own connection; answers the reply's type and body. */
+/** One request to the agent on its own connection; answers a reader of the reply, at its type byte. */
 function agentRequest(socket: string, type: number, body: Buffer): Promise<SshReader> {
   return new Promise((resolve, reject) => {
     const connection = createConnection(socket);
