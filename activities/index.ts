@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { createAlertActivities, type AlertSettings } from './alerts';
+import { createApprovalActivities } from './approval';
 import { createCredentialActivities, type KindRegistry } from './credentials';
 import { asActivity } from './failures';
 import { createHealthActivities } from './health';
@@ -48,6 +49,7 @@ export function createActivities({
     ...createRotationActivities({ vault, providers, inventoryPath, readInventory, credentials, audit }),
     ...createAlertActivities(alerts),
     ...createHealthActivities({ vault, providers, inventoryPath, readInventory }),
+    ...createApprovalActivities({ inventoryPath, readInventory }),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {
       return asActivity(async () => {

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerApprove } from './cli/approve';
 import { registerCodecServer } from './cli/codec-server';
 import { CliContext, EXIT, type CliIo } from './cli/context';
 import { registerFileCommands } from './cli/files';
@@ -30,13 +31,14 @@ export async function runCli(
       '\nExit codes: 0 done; 1 a rotation ended rolled back, failed or cancelled (or an invalid file); ' +
         '2 usage; 3 refused; 4 Temporal unreachable; `health` exits 1 when it finds a problem.\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ' +
         'TEMPORAL_TASK_QUEUE, TEMPORAL_TLS_*, ROTATOR_INVENTORY, ROTATOR_CODEC_KEYS_FILE or ROTATOR_CODEC_KEYS, ' +
-        'ROTATOR_CODEC_SERVER_TOKEN, TEMPORAL_UI_URL, USER ' +
+        'ROTATOR_CODEC_SERVER_TOKEN, TEMPORAL_UI_URL, USER, SSH_AUTH_SOCK ' +
         '(README, "The operator CLI").\n',
     );
 
   registerFileCommands(program, cli);
   registerRotate(program, cli);
   registerStatus(program, cli);
+  registerApprove(program, cli);
   registerSteering(program, cli);
   registerHistory(program, cli);
   registerSchedules(program, cli);

@@ -1,4 +1,4 @@
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { duration } from '../inventory/durations';
@@ -7,7 +7,7 @@ import { ROTATION_OUTCOME } from '../search-attributes';
 import { CliContext, CliError, EXIT, isNotFound, parseOptions, withJson } from './context';
 
 /** One of the rotation's updates (workflows/operator.ts), as the CLI sends it. */
-interface Steer {
+export interface Steer {
   command: string;
   /** The update's name in the workflow. */
   update: string;
@@ -33,15 +33,6 @@ export function registerSteering(program: Command, cli: CliContext): void {
       }),
     );
 
-  simple(
-    {
-      command: 'approve',
-      update: 'approve',
-      done: (id, at) => `approved the rotation of ${id} at ${at}`,
-    },
-    'approve a rotation that awaits approval (policy.requireApproval)',
-    (approvedBy) => ({ approvedBy }),
-  );
   simple(
     {
       command: 'end-overlap',
@@ -149,8 +140,24 @@ export function registerSteering(program: Command, cli: CliContext): void {
   );
 }
 
-/** Sends an update to the credential's running rotation; the workflow's refusal is shown as it is. */
-async function send(cli: CliContext, id: string, steer: Steer, args: object, json: boolean) {
+/** The running rotation an update goes to. */
+export interface RunningRotation {
+  client: Client;
+  workflowId: string;
+  runId: string;
+}
+
+/**
+ * Sends an update to the credential's running rotation; the workflow's refusal is shown as it is. `args`
+ * may depend on the run, as a signed approval does.
+ */
+export async function send(
+  cli: CliContext,
+  id: string,
+  steer: Steer,
+  args: object | ((rotation: RunningRotation) => Promise<object>),
+  json: boolean,
+) {
   await cli.credential(id);
   const client = await cli.client();
   const workflowId = rotationWorkflowId(id);
@@ -176,9 +183,11 @@ async function send(cli: CliContext, id: string, steer: Steer, args: object, jso
       EXIT.refused,
     );
   }
+  const payload =
+    typeof args === 'function' ? await args({ client, workflowId, runId: description.runId }) : args;
   let answer: string;
   try {
-    answer = await handle.executeUpdate<string, [object]>(steer.update, { args: [args] });
+    answer = await handle.executeUpdate<string, [object]>(steer.update, { args: [payload] });
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) {
       throw new CliError(

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { entriesOf } from '../kinds/define';
 import { DEPENDENTS, SOURCES, TARGETS } from '../kinds';
 import { secretPathSchema } from '../vault';
+import { approverRules, approversSchema, policyApprovers } from './approvers';
 import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
 import { providerKindsSchema } from './providers';
@@ -42,6 +43,7 @@ const policySchema = z
     approvalTimeout: positiveDuration
       .prefault('24h')
       .describe('with requireApproval: how long a rotation waits for approval before it is cancelled'),
+    approvers: policyApprovers,
   })
   .strict();
 
@@ -77,9 +79,11 @@ export const inventorySchema = z
       .prefault({})
       .describe('GitLab and GitHub instances and the admin credentials the worker uses'),
     credentials: z.array(credentialSchema).min(1, 'expected at least one credential'),
+    approvers: approversSchema.default([]),
   })
   .strict()
   .check(inventoryRules)
+  .check(approverRules)
   .meta({
     title: 'cred-rotator inventory',
     description: 'What cred-rotator rotates: see README, "The inventory".',

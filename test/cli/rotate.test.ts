@@ -119,7 +119,8 @@ describe('rotator rotate on the real dev server', () => {
 
     const waiting = world.spawn(['rotate', id, '--force', '--wait', '--requested-by', 'bob']);
     await until(async () => waiting.output().includes('phase awaiting-approval'));
-    const approved = await world.cli(['approve', id, '--requested-by', 'carol']);
+    const carol = world.rotation.approvers.carol.file;
+    const approved = await world.cli(['approve', id, '--requested-by', 'carol', '--key', carol]);
     expect(approved.code).toBe(0);
     const { code, stdout, stderr } = await waiting.done;
 

@@ -43,7 +43,8 @@ describe('rotator approve, abort, end-overlap, extend-overlap, retry-rollback, r
     expect((await world.cli(['rotate', id(name), '--force'])).code).toBe(0);
     await world.untilPhase(id(name), 'overlapping');
 
-    expect(await world.cli(['approve', id(name)])).toEqual({
+    const carol = world.rotation.approvers.carol.file;
+    expect(await world.cli(['approve', id(name), '--requested-by', 'carol', '--key', carol])).toEqual({
       code: 3,
       stdout: '',
       stderr: `rotator: the rotation of ${id(name)} refused approve: nothing awaits approval (phase overlapping)\n`,

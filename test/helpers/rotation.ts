@@ -9,6 +9,7 @@ import { defined, gitlabWorld } from '../gitlab/world';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { TEST_KV_MOUNT } from '../infra/test-servers';
 import { auditEntries, auditLogFile } from './audit';
+import { testApprovers } from './ssh';
 import { startTestWorker } from './worker';
 
 /** The steps of a create-then-revoke rotation, in order. */
@@ -69,6 +70,7 @@ export async function rotationWorld(vault: VaultKvStore) {
   const entries: object[] = [];
   const inventoryPath = join(dir, 'rotator.yaml');
   const auditLog = auditLogFile('rotation');
+  const approvers = testApprovers();
   /** The tokens minted beside a credential's seeded one. */
   const newTokens = ({ old }: SeededCredential) =>
     world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);
@@ -80,6 +82,8 @@ export async function rotationWorld(vault: VaultKvStore) {
     world,
     inventoryPath,
     auditLog,
+    /** Who may approve rotations of credentials seeded with requireApproval, and their keys. */
+    approvers: approvers.keys,
     credentialId: (name: string) => `${prefix}-${name}`,
 
     async seed(name: string, options: SeedOptions = {}): Promise<SeededCredential> {
@@ -149,6 +153,7 @@ export async function rotationWorld(vault: VaultKvStore) {
         inventoryPath,
         stringify({
           providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
+          approvers: approvers.inventory,
           credentials: entries,
         }),
       );
@@ -183,6 +188,7 @@ export async function rotationWorld(vault: VaultKvStore) {
     async close(): Promise<void> {
       await world.sim.close();
       rmSync(dir, { recursive: true, force: true });
+      approvers.close();
     },
   };
 }

@@ -21,6 +21,7 @@ import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { auditEntries, auditLogFile } from '../helpers/audit';
 import { HISTORY_FIXTURES, historyText, historyToFixture } from '../helpers/history';
 import { ROTATED_EVENTS, ROTATION_STEPS, until } from '../helpers/rotation';
+import { testApprovers } from '../helpers/ssh';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
@@ -32,6 +33,7 @@ const base = `rotation/${randomUUID()}`;
 const prefix = `t${randomUUID().slice(0, 6)}`;
 const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
 const auditLog = auditLogFile('rotate-credential');
+const approvers = testApprovers();
 let world: GitLabWorld;
 let running: TestWorker;
 let client: Client;
@@ -182,6 +184,7 @@ beforeAll(async () => {
     inventoryPath,
     stringify({
       providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
+      approvers: approvers.inventory,
       credentials: Object.values(credentials),
     }),
   );
@@ -193,6 +196,7 @@ afterAll(async () => {
   await running?.stop();
   await world?.sim.close();
   rmSync(dir, { recursive: true, force: true });
+  approvers.close();
 });
 
 async function start(name: string, request: Partial<RotationRequest> = {}) {
