@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { rotationFactsSchema, type RotationFacts } from '../src/approval/statement';
 import { verifyApproval, type RefusalReason } from '../src/approval/verify';
+import { FAILURE_TYPES } from '../src/failure-types';
 import type { InventoryResult } from '../src/inventory/load';
 import { parseOrThrow } from '../src/validation';
 import { asActivity } from './failures';
@@ -50,7 +51,7 @@ export function createApprovalActivities({
         if (!loaded.ok) {
           throw ApplicationFailure.nonRetryable(
             `approve: the inventory ${inventoryPath} is invalid: ${loaded.errors.join('; ')}`,
-            'InventoryError',
+            FAILURE_TYPES.inventory,
           );
         }
         const verdict = verifyApproval(loaded.inventory, rotation, approval, new Date());
@@ -58,7 +59,7 @@ export function createApprovalActivities({
           const details: ApprovalRefusal = { reason: verdict.reason };
           throw ApplicationFailure.create({
             message: verdict.message,
-            type: 'ApprovalRefused',
+            type: FAILURE_TYPES.approvalRefused,
             nonRetryable: true,
             details: [details],
           });

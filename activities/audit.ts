@@ -15,6 +15,8 @@ export const auditContextSchema = z
     reason: z.string().min(1),
     resource: z.string().min(1).optional(),
     approvedBy: z.string().min(1).optional(),
+    /** The fingerprint of the key the approval's signature was verified with. */
+    approvalKey: z.string().min(1).optional(),
     /** An alert the workflow raised before this step (there is no alert sink yet): the events' detail. */
     alert: z.string().min(1).optional(),
     /** What the workflow recovered from before this step ran again: recorded before the step's own event. */
@@ -35,7 +37,7 @@ export function auditRecorder(sink: AuditSink) {
   return async (context: AuditContext | undefined, ...events: StepEvent[]): Promise<void> => {
     if (context === undefined) return;
     const execution = Context.current().info.workflowExecution;
-    const { approvedBy, recovered, actor, resource, alert, ...common } = context;
+    const { approvedBy, approvalKey, recovered, actor, resource, alert, ...common } = context;
     const base = {
       ...common,
       workflowId: execution?.workflowId,
@@ -43,7 +45,13 @@ export function auditRecorder(sink: AuditSink) {
       outcome: 'ok' as const,
     };
     if (approvedBy !== undefined)
-      await sink.append({ ...base, step: 'approve', event: 'approved', actor: approvedBy });
+      await sink.append({
+        ...base,
+        step: 'approve',
+        event: 'approved',
+        actor: approvedBy,
+        ...(approvalKey === undefined ? {} : { detail: `signed with key ${approvalKey}` }),
+      });
     if (recovered !== undefined)
       await sink.append({ ...base, actor, resource, event: 'recovered', detail: recovered });
     for (const event of events) {

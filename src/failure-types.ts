@@ -16,6 +16,8 @@ export const FAILURE_TYPES = {
   storeUnavailable: 'VaultUnavailable',
   /** A store call failed; its status says how. */
   store: 'VaultError',
+  /** An approval whose signature, approver or rotation does not check out. */
+  approvalRefused: 'ApprovalRefused',
   /** The workflow's own ends: rolled back, or failed after promote. */
   rolledBack: 'RotationRolledBack',
   incomplete: 'RotationIncomplete',
@@ -26,6 +28,7 @@ export const NON_RETRYABLE_TYPES: string[] = [
   FAILURE_TYPES.validation,
   FAILURE_TYPES.inventory,
   FAILURE_TYPES.promoteConflict,
+  FAILURE_TYPES.approvalRefused,
 ];
 
 const PROVIDER_ERROR = 'ProviderError:';

@@ -16,7 +16,7 @@ export function auditTrail(request: RotationRequest, status: RotationStatus) {
    * An approval or a recovery is recorded by the next step activity, before its own event. Until a step
    * succeeds, what it was handed may be unrecorded, so the outcome entry of a failed rotation carries it.
    */
-  let unrecorded: Pick<AuditContext, 'approvedBy' | 'recovered'> = {};
+  let unrecorded: Pick<AuditContext, 'approvedBy' | 'approvalKey' | 'recovered'> = {};
   let handedOut: typeof unrecorded = {};
   const context = (step: string, resource?: string): AuditContext => {
     const audit = {
@@ -33,8 +33,9 @@ export function auditTrail(request: RotationRequest, status: RotationStatus) {
   };
   return {
     context,
-    approved: (approvedBy: string) => {
+    approved: (approvedBy: string, approvalKey: string | undefined) => {
       unrecorded.approvedBy = approvedBy;
+      if (approvalKey !== undefined) unrecorded.approvalKey = approvalKey;
     },
     recovered: (detail: string) => {
       unrecorded.recovered = detail;

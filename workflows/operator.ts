@@ -1,9 +1,22 @@
-import { CancellationScope, condition, defineUpdate, setHandler } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineUpdate,
+  setHandler,
+} from '@temporalio/workflow';
+import type { VerifiedApproval } from '../activities/approval';
+import type { Approval } from '../src/approval/statement';
+import { FAILURE_TYPES } from '../src/failure-types';
+import { messageOf } from './failures';
 import { humanDuration } from '../src/human-duration';
 import type { RotationStatus } from './status';
 
-/** Lets a rotation that awaits approval go on (an abort ends the wait too); answers when it was approved. */
-export const approve = defineUpdate<string, [{ approvedBy: string }]>('approve');
+/**
+ * Lets a rotation that awaits approval go on, once an approver's signature checks out (`rotator approve`);
+ * an abort ends the wait too. Answers when it was approved.
+ */
+export const approve = defineUpdate<string, [Approval]>('approve');
 /** Revokes the old credential now instead of at the end of the overlap window; answers when it ended. */
 export const endOverlapNow = defineUpdate<string, [{ requestedBy: string }]>('endOverlapNow');
 /** Keeps the old credential valid for this many more minutes; answers the new end. */
@@ -115,22 +128,38 @@ export function operatorGate(status: RotationStatus) {
     );
 }
 
-/** Waits for the `approve` update; answers who approved, or undefined when the timeout ran out first. */
-export function approvalGate(status: RotationStatus) {
+/**
+ * Waits for an `approve` update whose signature `verify` accepts (an activity: the workflow cannot check a
+ * signature itself); answers who approved, or undefined when the timeout ran out first. A refused approval
+ * fails the update with the reason and changes nothing.
+ */
+export function approvalGate(
+  status: RotationStatus,
+  verify: (approval: Approval) => Promise<VerifiedApproval>,
+) {
+  const awaiting = (_approval?: unknown) => {
+    if (status.approvedBy !== undefined) throw new Error(`already approved by ${status.approvedBy}`);
+    if (status.phase !== 'awaiting-approval')
+      throw new Error(`nothing awaits approval (phase ${status.phase})`);
+  };
   setHandler(
     approve,
-    ({ approvedBy }) => {
-      status.approvedBy = approvedBy;
-      return recordDecision(status, `approved by ${approvedBy}`);
+    async (approval) => {
+      const verified = await verify(approval).catch((error: unknown) => {
+        recordDecision(status, `approval by ${String(approval.approvedBy)} refused`);
+        throw ApplicationFailure.nonRetryable(messageOf(error), FAILURE_TYPES.approvalRefused);
+      });
+      // Another approval, an abort or the timeout may have come while the signature was checked.
+      try {
+        awaiting();
+      } catch (error) {
+        throw ApplicationFailure.nonRetryable(messageOf(error), FAILURE_TYPES.approvalRefused);
+      }
+      status.approvedBy = verified.approver;
+      status.approvalKey = verified.fingerprint;
+      return recordDecision(status, `approved by ${verified.approver} (key ${verified.fingerprint})`);
     },
-    {
-      validator: ({ approvedBy }) => {
-        if (status.approvedBy !== undefined) throw new Error(`already approved by ${status.approvedBy}`);
-        if (status.phase !== 'awaiting-approval')
-          throw new Error(`nothing awaits approval (phase ${status.phase})`);
-        requireText(approvedBy, 'approvedBy: the name of whoever approves');
-      },
-    },
+    { validator: awaiting },
   );
   return async (timeoutMs: number): Promise<string | undefined> =>
     (await condition(() => status.approvedBy !== undefined || status.abortedBy !== undefined, timeoutMs, {

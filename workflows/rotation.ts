@@ -10,7 +10,7 @@ import type { IssuedRef } from '../activities/credentials';
 import type { Detection, RotationPlan, RotationRequest } from '../activities/rotation';
 import type { AlertKind } from '../src/alerts';
 import { CREDENTIAL_ID, ROTATION_OUTCOME, ROTATION_PHASE } from '../src/search-attributes';
-import { compensating } from './calls';
+import { compensating, run } from './calls';
 import { sendAlert } from './alerts';
 import { auditTrail } from './audit-trail';
 import { rotationCurrentDetails, type DetailsContext } from './details';
@@ -100,7 +100,13 @@ export class Rotation {
       alerts: [],
     };
     setHandler(statusQuery, () => this.status);
-    this.approval = approvalGate(this.status);
+    this.approval = approvalGate(this.status, (approval) => {
+      const { workflowId, runId } = workflowInfo();
+      const rotation = { workflowId, runId, credentialId: this.id, requestedBy: request.requestedBy };
+      return run('verifyApproval', `verify the approval of ${this.id} by ${String(approval.approvedBy)}`, [
+        { approval, rotation },
+      ]);
+    });
     this.overlap = overlapWindow(this.status, () => this.show());
     this.operator = operatorGate(this.status);
     abortGate(this.status);

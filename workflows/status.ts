@@ -49,8 +49,9 @@ export interface RotationStatus {
   targets: { name: string; state: TargetState }[];
   oldTokenId?: number;
   newTokenId?: number;
-  /** Who approved the rotation, when the inventory requires approval. */
+  /** Who approved the rotation, when the inventory requires approval, and the key their signature was verified with. */
   approvedBy?: string;
+  approvalKey?: string;
   /** Who aborted the rotation, and why. */
   abortedBy?: { requestedBy: string; reason: string; phase: RotationPhase };
   overlapEndsAt?: string;

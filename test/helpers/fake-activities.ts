@@ -100,6 +100,19 @@ export const SNAPSHOTS: TargetSnapshot[] = [
   { exists: true, attributes: { masked: true, protected: false } },
   { exists: false },
 ];
+/** The fingerprint every fake approval is verified with. */
+export const APPROVAL_KEY = 'SHA256:fake-approval-key';
+/** An approval as `rotator approve` sends it; the fake verifyApproval reads only who approved. */
+export const approvalBy = (approvedBy: string) => ({
+  workflowId: 'signed-for',
+  runId: 'signed-for',
+  credentialId: 'signed-for',
+  requestedBy: 'alice',
+  approvedBy,
+  signedAt: new Date().toISOString(),
+  signature: 'c2lnbmVk',
+});
+
 /** What pausing the dependent changed, which resuming must be handed back. */
 export const PAUSED = { paused: [7, 8] };
 
@@ -122,6 +135,11 @@ const happy = {
   awaitVault: async () => undefined,
   sendAlert: async () => undefined,
   recordRotationOutcome: async () => undefined,
+  // The signature itself is checked in test/approval/: here any approval names its approver's key.
+  verifyApproval: async ({ approval }) => ({
+    approver: (approval as { approvedBy: string }).approvedBy,
+    fingerprint: APPROVAL_KEY,
+  }),
 } satisfies Partial<Activities>;
 
 export type Fakes = Pick<Activities, keyof typeof happy>;

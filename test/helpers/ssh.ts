@@ -2,11 +2,19 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { keyFileSigner, signApproval } from '../../src/approval/sign';
+import type { Approval } from '../../src/approval/statement';
 
 /** A key pair ssh-keygen made: the private key file and the `.pub` line. */
 export interface SshKey {
   file: string;
   publicKey: string;
+}
+
+/** `ssh-keygen -lf`'s fingerprint of a key: `SHA256:...`. */
+export function sshFingerprint(key: SshKey): string {
+  return execFileSync('ssh-keygen', ['-lf', `${key.file}.pub`], { encoding: 'utf8' }).split(' ')[1] ?? '';
 }
 
 /** A directory of keys made by the real ssh-keygen; `close` removes it. */
@@ -31,10 +39,7 @@ export function sshKeys() {
       ]);
       return { file, publicKey: readFileSync(`${file}.pub`, 'utf8').trim() };
     },
-    /** `ssh-keygen -lf`'s fingerprint of a key: `SHA256:...`. */
-    fingerprint(key: SshKey): string {
-      return execFileSync('ssh-keygen', ['-lf', `${key.file}.pub`], { encoding: 'utf8' }).split(' ')[1] ?? '';
-    },
+    fingerprint: sshFingerprint,
     close: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -74,4 +79,19 @@ export function testApprovers() {
   const keys = { bob: made.make('bob'), carol: made.make('carol') };
   const inventory = Object.entries(keys).map(([name, key]) => ({ name, publicKey: key.publicKey }));
   return { keys, inventory, close: made.close };
+}
+
+/**
+ * An approval of the rotation behind `handle`, signed with `key` as `rotator approve` signs it: for the run
+ * it is in, requested by `requestedBy`.
+ */
+export async function signedApproval(
+  handle: WorkflowHandle,
+  key: SshKey,
+  approvedBy: string,
+  rotation: { credentialId: string; requestedBy: string },
+): Promise<Approval> {
+  const { runId } = await handle.describe();
+  const facts = { workflowId: handle.workflowId, runId, ...rotation };
+  return signApproval(await keyFileSigner(key.file), facts, approvedBy, new Date());
 }

@@ -6,6 +6,7 @@ import { VaultKvStore } from '../../src/vault';
 import { abort, approve, retryRollback, statusQuery } from '../../workflows';
 import { defined } from '../gitlab/world';
 import { ROTATION_STEPS, rotationWorld, until, type RotationWorld } from '../helpers/rotation';
+import { signedApproval } from '../helpers/ssh';
 import { httpRelay, type HttpRelay } from '../helpers/http-relay';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
@@ -170,7 +171,11 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
     await until(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval');
     // Someone else stages a value after detect: the rotation's check-and-set write is refused.
     await vault.write({ ...credential.vault, path: `${credential.vault.path}/staged` }, { note: 'not ours' });
-    await handle.executeUpdate(approve, { args: [{ approvedBy: 'bob' }] });
+    const approval = await signedApproval(handle, rotation.approvers.bob, 'bob', {
+      credentialId: credential.id,
+      requestedBy: 'alice',
+    });
+    await handle.executeUpdate(approve, { args: [approval] });
     const error = await handle.result().catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(WorkflowFailedError);

@@ -21,7 +21,7 @@ import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { auditEntries, auditLogFile } from '../helpers/audit';
 import { HISTORY_FIXTURES, historyText, historyToFixture } from '../helpers/history';
 import { ROTATED_EVENTS, ROTATION_STEPS, until } from '../helpers/rotation';
-import { testApprovers } from '../helpers/ssh';
+import { signedApproval, sshFingerprint, testApprovers } from '../helpers/ssh';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
@@ -485,7 +485,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       for (const orphan of orphans) expect(orphan.revoked).toBe(true);
       expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh.id, vault: { current: 2 } });
       expect(result.failures).toEqual([
-        expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: false }),
+        expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: true }),
       ]);
       expect(result.timeline.map((entry) => entry.step)).toEqual([
         'load',
@@ -570,24 +570,30 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     });
   });
 
-  it('waits for approval and rotates once approved; an empty approver is refused', async () => {
+  it('waits for an approval whose signature checks out, refuses one that does not, and rotates once approved', async () => {
     const handle = await start('approved', { force: true });
     await until(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval');
-    const refused = await handle
-      .executeUpdate(approve, { args: [{ approvedBy: ' ' }] })
-      .catch((e: unknown) => e);
+    const facts = { credentialId: `${prefix}-approved`, requestedBy: 'alice' };
+    // Signed with bob's key, claimed for carol: the key listed for carol does not verify it.
+    const forged = await signedApproval(handle, approvers.keys.bob, 'carol', facts);
+    const refused = await handle.executeUpdate(approve, { args: [forged] }).catch((e: unknown) => e);
     expect(refused).toMatchObject({
-      cause: { message: 'expected approvedBy: the name of whoever approves' },
+      cause: { type: 'ApprovalRefused', message: expect.stringContaining('carol') },
     });
+    expect((await handle.query(statusQuery)).approvedBy).toBeUndefined();
 
-    await handle.executeUpdate(approve, { args: [{ approvedBy: 'bob' }] });
+    await handle.executeUpdate(approve, {
+      args: [await signedApproval(handle, approvers.keys.bob, 'bob', facts)],
+    });
     const result = await handle.result();
-    expect(result).toMatchObject({ outcome: 'rotated', approvedBy: 'bob' });
-    expect(result.timeline.map((entry) => entry.step).slice(0, 4)).toEqual([
+    const fingerprint = sshFingerprint(approvers.keys.bob);
+    expect(result).toMatchObject({ outcome: 'rotated', approvedBy: 'bob', approvalKey: fingerprint });
+    expect(result.timeline.map((entry) => entry.step).slice(0, 5)).toEqual([
       'load',
       'detect',
       'approve',
-      'approved by bob',
+      'approval by carol refused',
+      `approved by bob (key ${fingerprint})`,
     ]);
     const entries = audited('approved');
     expect(entries.map((entry) => entry.event)).toEqual([
@@ -596,7 +602,11 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       ...ROTATED_EVENTS.slice(1),
       'revoked',
     ]);
-    expect(entries[1]).toMatchObject({ step: 'approve', actor: 'bob' });
+    expect(entries[1]).toMatchObject({
+      step: 'approve',
+      actor: 'bob',
+      detail: `signed with key ${fingerprint}`,
+    });
     expect(entries[2]).toMatchObject({ actor: 'alice' });
   });
 
@@ -680,9 +690,11 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(second).toMatchObject({ workflowId: rotationWorkflowId(`${prefix}-concurrent`) });
 
     await until(async () => (await handle.query(statusQuery)).phase === 'overlapping');
-    const unawaited = await handle
-      .executeUpdate(approve, { args: [{ approvedBy: 'bob' }] })
-      .catch((e: unknown) => e);
+    const approval = await signedApproval(handle, approvers.keys.bob, 'bob', {
+      credentialId: `${prefix}-concurrent`,
+      requestedBy: 'alice',
+    });
+    const unawaited = await handle.executeUpdate(approve, { args: [approval] }).catch((e: unknown) => e);
     expect(unawaited).toMatchObject({ cause: { message: 'nothing awaits approval (phase overlapping)' } });
     const unneeded = await handle
       .executeUpdate(retryRollback, { args: [{ requestedBy: 'carol' }] })

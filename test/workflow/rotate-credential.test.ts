@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { abort, approve, endOverlapNow, extendOverlap, resolve, retryRollback } from '../../workflows';
 import type { RotationStatus } from '../../workflows/status';
 import {
+  APPROVAL_KEY,
   CURRENT,
   HAPPY,
   NEW_TOKEN_ID,
@@ -13,6 +14,7 @@ import {
   RUNNERS,
   SNAPSHOTS,
   STAGED,
+  approvalBy,
   detecting,
   failing,
   failingFirst,
@@ -674,23 +676,69 @@ describe('rotateCredential with scripted activities', () => {
   });
 
   describe('approval', () => {
-    it('goes on once approved, and the next audited step records who approved', async () => {
+    it('goes on once approved, and the next audited step records who approved with which key', async () => {
       const rotation = await rotate(needsApproval(DAY_MS));
       await rotation.until(({ phase }) => phase === 'awaiting-approval');
       expect(rotation.called()).toEqual(['loadCredential', 'detectRotation']);
-      await rotation.handle.executeUpdate(approve, { args: [{ approvedBy: 'bob' }] });
+      const approval = approvalBy('bob');
+      await rotation.handle.executeUpdate(approve, { args: [approval] });
       const { status } = await rotation.ended();
 
-      expect(status).toMatchObject({ outcome: 'rotated', approvedBy: 'bob' });
+      expect(status).toMatchObject({ outcome: 'rotated', approvedBy: 'bob', approvalKey: APPROVAL_KEY });
       expect(stepsOf(status)).toEqual([
         'load',
         'detect',
         'approve',
-        expect.stringContaining('bob'),
+        `approved by bob (key ${APPROVAL_KEY})`,
         ...ROTATION_STEPS.slice(2),
       ]);
-      expect(rotation.called()).toEqual(CREATE_THEN_REVOKE);
-      expect(rotation.inputsTo('pauseDependent')[0]?.audit?.approvedBy).toBe('bob');
+      expect(rotation.called()).toEqual([
+        'loadCredential',
+        'detectRotation',
+        'verifyApproval',
+        ...CREATE_THEN_REVOKE.slice(2),
+      ]);
+      // What the signature must cover comes from the workflow itself, never from the payload.
+      expect(rotation.inputsTo('verifyApproval')).toEqual([
+        {
+          approval,
+          rotation: {
+            workflowId: rotation.handle.workflowId,
+            runId: expect.any(String),
+            credentialId: status.credentialId,
+            requestedBy: 'alice',
+          },
+        },
+      ]);
+      expect(rotation.inputsTo('pauseDependent')[0]?.audit).toMatchObject({
+        approvedBy: 'bob',
+        approvalKey: APPROVAL_KEY,
+      });
+    });
+
+    it('refuses an approval whose signature does not check out, and keeps waiting', async () => {
+      const rotation = await rotate({
+        ...needsApproval(DAY_MS),
+        verifyApproval: failing(() =>
+          ApplicationFailure.create({
+            type: 'ApprovalRefused',
+            nonRetryable: true,
+            message: 'bad signature',
+          }),
+        ),
+      });
+      await rotation.until(({ phase }) => phase === 'awaiting-approval');
+      const refused = await rotation.handle
+        .executeUpdate(approve, { args: [approvalBy('mallory')] })
+        .catch((e: unknown) => e);
+
+      expect(refused).toMatchObject({ cause: { type: 'ApprovalRefused', message: 'bad signature' } });
+      const status = await rotation.status();
+      expect(status).toMatchObject({ phase: 'awaiting-approval' });
+      expect(status.approvedBy).toBeUndefined();
+      expect(stepsOf(status)).toContain('approval by mallory refused');
+      await rotation.handle.executeUpdate(abort, { args: [{ requestedBy: 'bob', reason: 'test over' }] });
+      expect((await rotation.ended()).status.outcome).toBe('cancelled');
     });
 
     it('cancels, changing nothing, when nobody approves within approvalTimeout', async () => {

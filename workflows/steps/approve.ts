@@ -7,6 +7,6 @@ export async function approve(r: Rotation): Promise<boolean> {
   r.shown.approvalUntil = new Date(Date.now() + policy.approvalTimeout).toISOString();
   const approvedBy = await r.step('approve', 'awaiting-approval', () => r.approval(policy.approvalTimeout));
   if (approvedBy === undefined) return false;
-  r.audit.approved(approvedBy);
+  r.audit.approved(approvedBy, r.status.approvalKey);
   return true;
 }
