@@ -271,10 +271,12 @@ export function createCredentialActivities({
       throw error;
     });
     if (before !== undefined && before.data.grantFor === marker.grantFor) {
-      return { afterLostAnswer: true, cas: before.ref.version };
+      // What that grant issued and kept (see `keep` in `mint`) supersedes the current secret.
+      const kept = Object.fromEntries(Object.entries(before.data).filter(([key]) => !(key in marker)));
+      return { afterLostAnswer: true, cas: before.ref.version, record: before.data, kept };
     }
     const written = await vault.write(stage, marker, { cas: stage.cas });
-    return { afterLostAnswer: false, cas: written.version };
+    return { afterLostAnswer: false, cas: written.version, record: marker, kept: {} };
   };
 
   /** The credential source of `ref`, and the current secret for a source whose state lives in Vault. */
@@ -305,24 +307,34 @@ export function createCredentialActivities({
     const oldRevoked =
       recovery !== undefined && current !== undefined && (await goneAfterLostAnswer(ref, current, adapted));
     const underWay = source.keepsStateInVault ? await grantUnderWay(stage, current?.tokenId) : undefined;
+    const at = { mount: stage.mount, path: stage.path };
+    let cas = underWay?.cas ?? stage.cas;
     const issued = await source.issue(
       ref.spec,
       current,
       recovery === undefined ? undefined : 'create-then-revoke',
-      { held: heldSecret, afterLostAnswer: underWay?.afterLostAnswer ?? recovery !== undefined },
+      underWay === undefined
+        ? { held: heldSecret, afterLostAnswer: recovery !== undefined }
+        : {
+            held: heldSecret === undefined ? undefined : { ...heldSecret, ...underWay.kept },
+            afterLostAnswer: underWay.afterLostAnswer,
+            // Beside the record of the grant under way, which stays until a grant for `current` succeeds.
+            keep: async (fields) => {
+              const record = { ...underWay.record, ...fields };
+              cas = (await persisting(() => vault.write(at, record, { cas }))).version;
+            },
+          },
     );
     const secret = {
       ...issued.fields,
       [VALUE_KEY]: issued.value,
       tokenId: String(issued.tokenId),
-      expiresAt: issued.expiresAt,
+      ...(issued.expiresAt === undefined ? {} : { expiresAt: issued.expiresAt }),
     };
     const revokedTokenId = issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined);
     try {
-      const version = await persisting(() =>
-        vault.write({ mount: stage.mount, path: stage.path }, secret, { cas: underWay?.cas ?? stage.cas }),
-      );
-      return { tokenId: issued.tokenId, expiresAt: issued.expiresAt, staged: version, revokedTokenId };
+      const version = await persisting(() => vault.write(at, secret, { cas }));
+      return { tokenId: issued.tokenId, expiresAt: issued.expiresAt ?? '', staged: version, revokedTokenId };
     } catch (error) {
       const revokedNew = await source.revoke(ref.spec, issued).then(
         () => 'so that was revoked too',

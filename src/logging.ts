@@ -6,8 +6,9 @@ export type Logger = PinoLogger;
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 /**
- * Fields that may hold a secret wherever they appear one or two levels down. Nothing the worker logs
- * should carry a value at all; this is the net under that rule, for metadata the SDK or a library adds.
+ * Fields that may hold a secret, censored whole wherever they appear, whatever their case. Nothing the worker
+ * logs should carry a value at all; this is the net under that rule, for metadata the SDK or a library adds
+ * (a request's `headers`, with `Authorization`, `X-Vault-Token` or GitLab's `Private-Token`).
  */
 const SECRET_KEYS = [
   'token',
@@ -18,8 +19,42 @@ const SECRET_KEYS = [
   'clientSecret',
   'secretId',
   'VAULT_TOKEN',
+  'headers',
+  'x-vault-token',
+  'private-token',
 ];
-export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
+const SECRET_KEY_SET = new Set(SECRET_KEYS.map((key) => key.toLowerCase()));
+/** The same keys for pino's own redaction, which covers the first levels of what the hooks do not copy. */
+export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => {
+  const name = /^\w+$/.test(key) ? key : `["${key}"]`;
+  const nested = name.startsWith('[') ? name : `.${name}`;
+  return [name, `*${nested}`, `*.*${nested}`];
+});
+
+/**
+ * An error as a log line shows it: its type, its message and stack (with its causes', as pino writes them),
+ * its `code` and HTTP status, all cleaned. Nothing else: a library's error carries the request it failed
+ * (an axios error from node-vault holds the X-Vault-Token header and the body written).
+ */
+function serializeError(error: Error) {
+  const { type, message, stack } = stdSerializers.err(error);
+  const { code, status, statusCode, response } = error as Error & {
+    code?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+    response?: { status?: unknown; statusCode?: unknown };
+  };
+  const httpStatus = [status, statusCode, response?.status, response?.statusCode].find(
+    (candidate) => typeof candidate === 'number',
+  );
+  return {
+    type,
+    message: redactSecrets(message),
+    stack: redactSecrets(stack),
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    ...(httpStatus === undefined ? {} : { status: httpStatus }),
+  };
+}
 
 /**
  * JSON lines on stdout: one object per event, ISO timestamps, level names, secret-looking fields censored,
@@ -27,10 +62,7 @@ export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`, `*.
  * field is called.
  */
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
-  // The SDK passes failures as `error`; pino serialises only `err` by default. The serialised error's
-  // own fields (type, message with its causes', stack, extra properties) are copied into a plain object to
-  // be redacted: its prototype holds only empty defaults.
-  const serializeError = (error: Error) => redactStrings({ ...stdSerializers.err(error) });
+  // The SDK passes failures as `error`; pino serialises only `err` by default.
   return pino(
     {
       level,
@@ -51,7 +83,8 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
 }
 
 /**
- * Strings in plain objects and arrays, however deep, redacted in a copy; other objects as they are. A
+ * Strings in plain objects and arrays, however deep, redacted in a copy, and fields named like a secret
+ * censored; other objects as they are. A
  * cycle is cut where it closes back, as pino itself would print it: the copy must not lead back to the
  * original's unredacted strings.
  */
@@ -65,7 +98,12 @@ function redactStrings<T>(value: T, ancestors = new Set<object>()): T {
   ancestors.add(value);
   const copy = Array.isArray(value)
     ? value.map((item: unknown) => redactStrings(item, ancestors))
-    : Object.fromEntries(Object.entries(value).map(([key, field]) => [key, redactStrings(field, ancestors)]));
+    : Object.fromEntries(
+        Object.entries(value).map(([key, field]) => [
+          key,
+          SECRET_KEY_SET.has(key.toLowerCase()) ? REDACTED : redactStrings(field, ancestors),
+        ]),
+      );
   ancestors.delete(value);
   return copy as T;
 }

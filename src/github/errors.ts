@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProviderError, type ProviderErrorKind } from '../providers/errors';
+import { remoteText } from '../redaction';
 
 /** Where a GitHub call failed: names only, never a token or a value. */
 export interface GitHubCallSite {
@@ -68,7 +69,7 @@ export function toProviderError(error: unknown, site: GitHubCallSite): ProviderE
       status,
       kind: limited ? 'rate-limited' : kindOf(status),
       retryAfterMs: limited ? retryAfterMs(headers) : undefined,
-      reason: message.success ? message.data.message.replace(/\s+/g, ' ').trim() : 'no reason given',
+      reason: message.success ? remoteText(message.data.message) : 'no reason given',
     });
   }
   // Octokit turns a fetch that got no answer into a RequestError with status 500 and no response.

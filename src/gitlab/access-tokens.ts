@@ -164,12 +164,12 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     return stateOf(parseAnswer(tokenSchema, answer, site));
   }
 
-  /** One mint call, never repeated: see the README's GitLab section for why. */
+  /** One mint call, never repeated: see the README's GitLab section for why. GitLab always names the expiry. */
   async issue(
     spec: AccessTokenSpec,
     current: CredentialRef | undefined,
     strategy = spec.strategy,
-  ): Promise<IssuedCredential> {
+  ): Promise<IssuedCredential & { expiresAt: string }> {
     const expiresAt = this.expiryFor(spec);
     const endpoints = endpointsFor(spec);
     if (strategy === 'create-then-revoke') {

@@ -2,6 +2,7 @@ import { createRequesterFn } from '@gitbeaker/requester-utils';
 import { Gitlab, GitbeakerRequestError } from '@gitbeaker/rest';
 import { z } from 'zod';
 import { ProviderError } from '../providers/errors';
+import { remoteText } from '../redaction';
 import { ValidationError, parseOrThrow } from '../validation';
 import { toProviderError, type GitLabCallSite } from './errors';
 
@@ -19,8 +20,11 @@ export interface GitLabConnection {
 async function responseBody(response: Response): Promise<unknown> {
   if (response.status === 204) return null;
   const type = (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
-  if (type === 'application/json') return (await response.json()) ?? {};
-  return response.text();
+  const text = await response.text();
+  if (type !== 'application/json') return text;
+  // A body that does not parse (cut short by a proxy) goes on as text: checking the answer names the fault.
+  const json = parseJson(text);
+  return json === undefined ? text : (json ?? {});
 }
 
 function parseJson(text: string): unknown {
@@ -31,9 +35,9 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** GitLab's `{"message": ...}` or `{"error": ...}` (whichever it sent) as one line. */
+/** GitLab's `{"message": ...}` or `{"error": ...}` (whichever it sent), or its page, as one short line. */
 function describeFailure(text: string, contentType: string | null): string {
-  if (!contentType?.includes('application/json')) return text;
+  if (!contentType?.includes('application/json')) return remoteText(text);
   const body = z
     .object({
       message: z.unknown().optional(),
@@ -41,10 +45,12 @@ function describeFailure(text: string, contentType: string | null): string {
       error_description: z.string().optional(),
     })
     .safeParse(parseJson(text));
-  if (!body.success) return text;
+  if (!body.success) return remoteText(text);
   const reason = body.data.error ?? body.data.message ?? '';
   const line = typeof reason === 'string' ? reason : JSON.stringify(reason);
-  return body.data.error_description === undefined ? line : `${line}: ${body.data.error_description}`;
+  return remoteText(
+    body.data.error_description === undefined ? line : `${line}: ${body.data.error_description}`,
+  );
 }
 
 /**
@@ -116,7 +122,12 @@ export async function callWith<T>(
   }
 }
 
-/** GitLab's answer, checked for the fields we use; a garbage answer becomes a permanent error naming the field. */
+/**
+ * GitLab's answer, checked for the fields we use; a garbage answer becomes a permanent error naming the field.
+ * A mint's answer that does not parse or lacks the token may come after GitLab made the token (a proxy
+ * cutting the body short): its outcome is unknown, so that the rotation looks for the token before
+ * minting again, as after a lost answer.
+ */
 export function parseAnswer<S extends z.ZodType>(
   schema: S,
   answer: unknown,
@@ -126,12 +137,14 @@ export function parseAnswer<S extends z.ZodType>(
     return parseOrThrow(schema, answer, "GitLab's answer");
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
+    const mints = site.mints === true;
     throw new ProviderError({
       provider: 'gitlab',
       step: site.step,
       resource: site.resource,
-      kind: 'permanent',
-      reason: `unexpected answer: ${error.issues.join('; ')}`,
+      kind: mints ? 'transient' : 'permanent',
+      outcomeUnknown: mints,
+      reason: `unexpected answer: ${error.issues.join('; ')}${mints ? '; the token may have been made' : ''}`,
     });
   }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ProviderError, type ProviderErrorKind } from '../providers/errors';
 import type { ProviderConnection } from '../providers/registry';
+import { remoteText } from '../redaction';
 import type {
   CredentialRef,
   CredentialSource,
@@ -37,12 +38,27 @@ const heldSchema = z.object({
   [HELD_FIELDS.issuedAt]: z.iso.datetime().optional(),
 });
 
-// RFC 6749, section 5.1: refresh_token is optional there, but a server that rotates must send one.
+/** The tokens of a grant's answer, taken before anything else in it is checked: the grant has spent the old one. */
+const issuedTokensSchema = z
+  .object({
+    access_token: z.string().min(1).optional(),
+    refresh_token: z.string().min(1).optional(),
+  })
+  .refine((tokens) => tokens.access_token !== undefined || tokens.refresh_token !== undefined, {
+    message: 'neither access_token nor refresh_token',
+  });
+/**
+ * The rest of a grant's answer (RFC 6749, section 5.1), read liberally: `token_type` in any case (section
+ * 5.1), `expires_in` only RECOMMENDED, and sent by some servers as a string or null.
+ */
 const tokenResponseSchema = z.object({
   access_token: z.string().min(1),
   token_type: z.string().regex(/^bearer$/i, 'expected token_type "Bearer"'),
-  expires_in: z.number().int().positive(),
-  refresh_token: z.string().min(1, 'expected a new refresh_token: the server does not rotate refresh tokens'),
+  expires_in: z
+    .union([z.number(), z.string().regex(/^\s*\d+(\.\d+)?\s*$/, 'expected a number of seconds')])
+    .transform(Number)
+    .pipe(z.number().positive())
+    .nullish(),
 });
 // RFC 6749, section 5.2.
 const errorResponseSchema = z.object({ error: z.string(), error_description: z.string().optional() });
@@ -95,15 +111,48 @@ export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
     if (answer.status === 400 && answer.error === 'invalid_grant') {
       throw await this.refused(spec, held, context.afterLostAnswer === true);
     }
-    const tokens = this.parse(spec, 'refresh', tokenResponseSchema, answer);
-    const expiresAt = new Date(issuedAt.getTime() + tokens.expires_in * 1000).toISOString();
+    const issued = issuedTokensSchema.safeParse(answer.json);
+    if (!issued.success) {
+      // Granted, by its status, yet the tokens cannot be read: the old refresh token may be spent, as when
+      // the answer is lost.
+      throw new ProviderError({
+        ...this.site(spec, 'refresh'),
+        kind: 'transient',
+        outcomeUnknown: true,
+        status: answer.status,
+        reason: `the answer carries no token${answer.json === undefined ? ' (not JSON)' : ''}`,
+      });
+    }
+    await context.keep?.(
+      Object.fromEntries(
+        [
+          [HELD_FIELDS.refreshToken, issued.data.refresh_token],
+          [HELD_FIELDS.accessToken, issued.data.access_token],
+        ].filter((field): field is [string, string] => field[1] !== undefined),
+      ),
+    );
+    const tokens = this.parse(
+      spec,
+      'refresh',
+      tokenResponseSchema,
+      answer,
+      context.keep === undefined
+        ? undefined
+        : 'its tokens are staged, and the next rotation goes on from them',
+    );
+    // RFC 6749, section 6: without a new refresh token, the one presented stays valid.
+    const refreshToken = issued.data.refresh_token ?? held.refreshToken;
     return {
       tokenId: generation + 1,
-      value: spec.deliver === 'access-token' ? tokens.access_token : tokens.refresh_token,
-      expiresAt,
+      value: spec.deliver === 'access-token' ? tokens.access_token : refreshToken,
+      // Without expires_in the access token's lifetime is unknown: no expiry is made up, and the
+      // credential is rotated by policy.every alone.
+      ...(tokens.expires_in == null
+        ? {}
+        : { expiresAt: new Date(issuedAt.getTime() + tokens.expires_in * 1000).toISOString() }),
       revokedTokenId: current?.tokenId,
       fields: {
-        [HELD_FIELDS.refreshToken]: tokens.refresh_token,
+        [HELD_FIELDS.refreshToken]: refreshToken,
         [HELD_FIELDS.accessToken]: tokens.access_token,
         [HELD_FIELDS.issuedAt]: issuedAt.toISOString(),
       },
@@ -254,17 +303,20 @@ export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
     });
   }
 
+  /** `note`: what became of the answer's tokens, for the message. */
   private parse<S extends z.ZodType>(
     spec: RefreshTokenSpec,
     step: string,
     schema: S,
     answer: Answer,
+    note?: string,
   ): z.output<S> {
     const parsed = schema.safeParse(answer.json);
     if (parsed.success) return parsed.data;
     // Name the fields at fault, never their content: a token response is full of secrets.
     const fields = parsed.error.issues.map((issue) => issue.path.join('.') || '(body)').join(', ');
-    throw this.error(spec, step, 'permanent', `unexpected answer: fields ${fields}`, answer.status);
+    const reason = `unexpected answer: fields ${fields}${note === undefined ? '' : `; ${note}`}`;
+    throw this.error(spec, step, 'permanent', reason, answer.status);
   }
 
   private site(spec: RefreshTokenSpec, step: string) {
@@ -303,12 +355,17 @@ function kindOf(status: number, error: string | undefined): ProviderErrorKind {
   return 'permanent';
 }
 
-/** The server's error code and description; never the request, which carries the token and client secret. */
+/**
+ * The server's error code and description, never the request, which carries the token and client secret;
+ * through remoteText, since a server may echo that request in its description.
+ */
 function reasonOf(response: Response, problem: z.output<typeof errorResponseSchema> | undefined): string {
-  if (problem === undefined) return `HTTP ${response.status} ${response.statusText}`.trim();
-  return problem.error_description === undefined
-    ? problem.error
-    : `${problem.error}: ${problem.error_description}`;
+  if (problem === undefined) return `HTTP ${response.status} ${remoteText(response.statusText)}`.trim();
+  return remoteText(
+    problem.error_description === undefined
+      ? problem.error
+      : `${problem.error}: ${problem.error_description}`,
+  );
 }
 
 function retryAfterMs(response: Response): number | undefined {

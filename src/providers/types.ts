@@ -27,7 +27,8 @@ export interface CredentialState extends CredentialRef {
 export interface IssuedCredential extends CredentialRef {
   /** The new secret: the issuing activity stores it in Vault before anything else sees it. */
   value: string;
-  expiresAt: string;
+  /** Absent when the provider does not say (an OAuth2 answer without `expires_in`). */
+  expiresAt?: string;
   /** The credential the provider revoked while issuing this one (rotate-in-place). */
   revokedTokenId?: number;
   /** More secret fields stored beside the value, such as an OAuth2 refresh token and access token. */
@@ -42,6 +43,12 @@ export interface IssueContext {
   held?: HeldSecret;
   /** A previous attempt of this issue may have reached the provider, and its answer never came. */
   afterLostAnswer?: boolean;
+  /**
+   * Stages secrets the provider has issued, for a source whose call spends the credential it replaces (an
+   * OAuth2 grant), before it checks the rest of the answer: a value already issued is never dropped. What
+   * was kept comes back in `held` on the next issue for the same credential, should this one fail.
+   */
+  keep?: (fields: Record<string, string>) => Promise<void>;
 }
 
 export interface CredentialSource<Spec> {

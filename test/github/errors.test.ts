@@ -4,6 +4,7 @@ import { GitHubActionsSecrets } from '../../src/github/actions-secrets';
 import { GitHubClient, parseAnswer } from '../../src/github/client';
 import { toProviderError } from '../../src/github/errors';
 import { ProviderError } from '../../src/providers/errors';
+import { noteSecrets, withSecretScope } from '../../src/redaction';
 import type { ActionsSecretSpec } from '../../src/github/scopes';
 import { countCalls, githubWorld, type GitHubWorld } from './world';
 
@@ -104,6 +105,26 @@ describe('GitHub failures as provider errors, never with a token or value', () =
     world.sim.faults.inject({ method: putMethod, route: putRoute, status });
     const error = await failure(world.secrets.write(spec, VALUE));
     expect(error).toMatchObject({ kind: 'transient', status, retryable: true });
+  });
+
+  it('a message echoing the request, megabytes long: short, one line, without the token or value', async () => {
+    const echo = `Bad credentials for Authorization: token ${world.adminToken.value}; body ${VALUE}. `;
+    world.sim.faults.inject({
+      method: putMethod,
+      route: putRoute,
+      status: 502,
+      message: echo.repeat(40_000),
+    });
+    // Inside an activity, which has noted the value it read from Vault.
+    const error = await withSecretScope(() => {
+      noteSecrets(VALUE);
+      return failure(world.secrets.write(spec, VALUE));
+    });
+    expect(error).toMatchObject({ kind: 'transient', status: 502 });
+    expect(error.message).toMatch(
+      /HTTP 502: Bad credentials for Authorization: token \[redacted\]; body \[redacted\]\. .*…$/,
+    );
+    expect(error.message.length).toBeLessThan(500);
   });
 
   it('a GitHub that cannot be reached: transient, retried', async () => {

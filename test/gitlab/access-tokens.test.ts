@@ -144,6 +144,36 @@ describe.each(scopes)('%s access tokens', (scope) => {
     expect(await source.findOrphans(spec, since, [{ tokenId: current.id }, issued])).toEqual([]);
   });
 
+  it.each(['create', 'rotate'] as const)(
+    'after a %s answered 200 with its body cut short by a proxy: outcome unknown, the orphan found and revoked',
+    async (mint) => {
+      const { spec, current } = seed(scope, mint === 'create' ? 'create-then-revoke' : 'rotate-in-place');
+      const since = world.state.now().toISOString();
+      const route = MINT_ROUTE[scope][mint];
+      world.sim.faults.failAfterCommit({
+        method: 'POST',
+        route,
+        n: world.sim.callsTotal('POST', route) + 1,
+        status: 200,
+        page: { contentType: 'application/json', body: (answer) => answer.slice(0, answer.length / 2) },
+      });
+
+      const lost = await source.issue(spec, { tokenId: current.id }).catch((e: unknown) => e);
+      expect(lost).toBeInstanceOf(ProviderError);
+      expect(lost).toMatchObject({ kind: 'transient', outcomeUnknown: true });
+      expect((lost as Error).message).toMatch(
+        /issue \(.*\) .* failed: unexpected answer: .*; the token may have been made$/,
+      );
+      for (const value of world.state.minted) expect((lost as Error).message).not.toContain(value);
+
+      const orphans = await source.findOrphans(spec, since, [{ tokenId: current.id }]);
+      expect(orphans).toHaveLength(1);
+      await source.revoke(spec, defined(orphans[0]));
+      const issued = await source.issue({ ...spec, strategy: 'create-then-revoke' }, { tokenId: current.id });
+      await source.verify(spec, issued.value, issued);
+    },
+  );
+
   it('after a lost rotate: does not rotate again but revokes the orphan and creates afresh', async () => {
     const { spec, current } = seed(scope, 'rotate-in-place');
     const since = world.state.now().toISOString();
@@ -234,6 +264,30 @@ describe.each(scopes)('%s access tokens', (scope) => {
     });
   });
 });
+
+it.each([
+  ['an HTML page (a sign-in proxy)', 'text/html', () => '<html><body><h1>Sign in</h1></body></html>'],
+  ['JSON without the token', 'application/json', (answer: string) => answer.replace(/"token":"[^"]*",?/, '')],
+  ['an empty body', 'application/json', () => ''],
+])(
+  'a mint answered 200 with %s, after GitLab made the token: outcome unknown, never a dropped token',
+  async (_what, contentType, body) => {
+    const { spec, current } = seed('project', 'create-then-revoke');
+    const route = MINT_ROUTE.project.create;
+    world.sim.faults.failAfterCommit({
+      method: 'POST',
+      route,
+      n: world.sim.callsTotal('POST', route) + 1,
+      status: 200,
+      page: { contentType, body },
+    });
+    await expect(source.issue(spec, { tokenId: current.id })).rejects.toMatchObject({
+      kind: 'transient',
+      outcomeUnknown: true,
+    });
+    expect(world.state.tokensNamed(spec.tokenName).filter((t) => world.state.isActive(t))).toHaveLength(2);
+  },
+);
 
 it('rotate-in-place refuses to guess which token to rotate', async () => {
   const { spec } = seed('project', 'rotate-in-place');

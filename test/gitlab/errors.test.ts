@@ -192,6 +192,29 @@ describe('GitLab errors as ProviderErrors', () => {
     expectNoSecretIn(error);
   });
 
+  it('a 3 MB HTML 502 page from a proxy: a short failure message, markup stripped', async () => {
+    const { token, spec } = projectToken();
+    const page = `<!DOCTYPE html><html><head><title>502 Bad Gateway</title><style>${'body{margin:0}'.repeat(1000)}</style></head><body><h1>Whoops, GitLab is taking too much time to respond.</h1>${'<p>Try refreshing the page.</p>'.repeat(100_000)}</body></html>`;
+    expect(page.length).toBeGreaterThan(3_000_000);
+    world.sim.faults.failNth({
+      method: 'GET',
+      route: SHOW,
+      n: world.sim.callsTotal('GET', SHOW) + 1,
+      status: 502,
+      page: { contentType: 'text/html', body: () => page },
+    });
+    const error = await sourceWith(world.adminToken.value)
+      .inspect(spec, { tokenId: token.id })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'transient', status: 502 });
+    const { message } = error as Error;
+    expect(message).toMatch(
+      /^gitlab inspect project \d+ project access token "deployer-ci" \(id \d+\) failed: HTTP 502: 502 Bad Gateway Whoops, GitLab is taking too much time to respond\. Try refreshing the page\. .*…$/,
+    );
+    expect(message.length).toBeLessThan(500);
+    expect(message).not.toMatch(/[<>]|margin/);
+  });
+
   it('400: a request GitLab refuses is non-retryable and carries its message', async () => {
     const { spec } = projectToken();
     const error = await sourceWith(world.adminToken.value)

@@ -1,4 +1,10 @@
-import { createServer, request as forward, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as forward,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Chaos } from '../sim/chaos';
 
@@ -18,10 +24,11 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
   let down = false;
   let goDownOn: ((request: IncomingMessage) => boolean) | undefined;
   let loseAnswerOf: ((request: IncomingMessage) => boolean) | undefined;
-  let refuseNext: { matches: (request: IncomingMessage) => boolean; status: number } | undefined;
+  let answerNext: { matches: (request: IncomingMessage) => boolean; answer: Answerer } | undefined;
+  let rewriteAnswerOf: { matches: (request: IncomingMessage) => boolean; rewrite: Rewrite } | undefined;
   /** Every request that reached the relay, for counting calls (the benchmark); empty it at will. */
   const requests: { method: string; path: string }[] = [];
-  const pass = (request: IncomingMessage, response: ServerResponse, lose: boolean) => {
+  const pass = (request: IncomingMessage, response: ServerResponse, lose: boolean, rewrite?: Rewrite) => {
     const relayed = forward(
       new URL(request.url ?? '/', upstream),
       { method: request.method, headers: request.headers },
@@ -36,6 +43,22 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
           answer.on('end', () => request.socket.destroy());
           return;
         }
+        if (rewrite !== undefined) {
+          void text(answer).then((body) => {
+            const rewritten = rewrite(body);
+            // The body's length changes; it is sent whole.
+            const headers = { ...answer.headers };
+            delete headers['content-length'];
+            delete headers['transfer-encoding'];
+            response
+              .writeHead(answer.statusCode ?? 502, {
+                ...headers,
+                'content-length': Buffer.byteLength(rewritten),
+              })
+              .end(rewritten);
+          });
+          return;
+        }
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(response);
       },
@@ -44,15 +67,21 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
     request.pipe(relayed);
   };
   /** A refusal before anything is forwarded, answered as an authorization server under load would. */
-  const refuse = (request: IncomingMessage, response: ServerResponse, status: number) => {
-    request.resume();
+  const refusal = (status: number): RelayAnswer => {
     const limited = status === 429;
-    response
-      .writeHead(status, {
+    return {
+      status,
+      headers: {
         'content-type': 'application/json',
         ...(limited ? { 'retry-after': String(options.chaos?.retryAfterSeconds ?? 1) } : {}),
-      })
-      .end(JSON.stringify({ error: limited ? 'slow_down' : 'temporarily_unavailable' }));
+      },
+      body: JSON.stringify({ error: limited ? 'slow_down' : 'temporarily_unavailable' }),
+    };
+  };
+  const refuse = (request: IncomingMessage, response: ServerResponse, status: number) => {
+    request.resume();
+    const { headers, body } = refusal(status);
+    response.writeHead(status, headers).end(body);
   };
   const server = createServer((request, response) => {
     requests.push({ method: request.method ?? 'GET', path: new URL(request.url ?? '/', upstream).pathname });
@@ -61,16 +90,22 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
       request.socket.destroy();
       return;
     }
-    if (refuseNext?.matches(request) === true) {
-      refuse(request, response, refuseNext.status);
-      refuseNext = undefined;
+    if (answerNext?.matches(request) === true) {
+      const { answer } = answerNext;
+      answerNext = undefined;
+      void text(request).then((body) => {
+        const { status, headers, body: answered } = answer({ headers: request.headers, body });
+        response.writeHead(status, headers).end(answered);
+      });
       return;
     }
     const lose = loseAnswerOf?.(request) === true;
     if (lose) loseAnswerOf = undefined;
+    const rewrite = rewriteAnswerOf?.matches(request) === true ? rewriteAnswerOf.rewrite : undefined;
+    if (rewrite !== undefined) rewriteAnswerOf = undefined;
     const { chaos } = options;
     if (chaos === undefined) {
-      pass(request, response, lose);
+      pass(request, response, lose, rewrite);
       return;
     }
     void chaos.beforeHandling().then((fault) => {
@@ -93,7 +128,15 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
     },
     /** The next request that matches never reaches the server: the relay answers `status`, as a failing proxy would. */
     refuseNext(matches: (request: IncomingMessage) => boolean, status: number) {
-      refuseNext = { matches, status };
+      answerNext = { matches, answer: () => refusal(status) };
+    },
+    /** The next request that matches never reaches the server: the relay answers it, from what it asked. */
+    answerNext(matches: (request: IncomingMessage) => boolean, answer: Answerer) {
+      answerNext = { matches, answer };
+    },
+    /** The next request that matches reaches the server, whose answer the caller gets rewritten (status kept). */
+    rewriteAnswerOf(matches: (request: IncomingMessage) => boolean, rewrite: Rewrite) {
+      rewriteAnswerOf = { matches, rewrite };
     },
     up() {
       down = false;
@@ -108,3 +151,19 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
 }
 
 export type HttpRelay = Awaited<ReturnType<typeof httpRelay>>;
+
+export interface RelayAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+/** An answer the relay makes up from the request it got (its headers and body). */
+type Answerer = (request: { headers: IncomingHttpHeaders; body: string }) => RelayAnswer;
+/** The body the caller gets instead of the server's. */
+type Rewrite = (body: string) => string;
+
+async function text(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { createLogger, temporalLogger } from '../../src/logging';
 import { noteSecretsOf, REDACTED, withSecretScope } from '../../src/redaction';
-import type { SecretStore } from '../../src/vault';
+import { vaultClient, withToken, type SecretStore } from '../../src/vault';
+import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 
 const glpat = () => `glpat-${randomBytes(15).toString('base64url')}`;
 
@@ -30,7 +31,7 @@ describe('the logger', () => {
     const { logger, lines } = capture();
     const [a, b, c, d] = [glpat(), glpat(), glpat(), glpat()];
     logger.info(
-      { reason: `refused ${a}`, request: { headers: [{ note: `Bearer ${b}` }] } },
+      { reason: `refused ${a}`, request: { notes: [{ note: `Bearer ${b}` }] } },
       `wrote ${c} and %s`,
       d,
     );
@@ -42,7 +43,7 @@ describe('the logger', () => {
     expect(line).toMatchObject({
       msg: `wrote ${REDACTED} and ${REDACTED}`,
       reason: `refused ${REDACTED}`,
-      request: { headers: [{ note: `Bearer ${REDACTED}` }] },
+      request: { notes: [{ note: `Bearer ${REDACTED}` }] },
     });
   });
 
@@ -94,5 +95,56 @@ describe('the logger', () => {
     };
     logger.child({ worker: 'w1' }).info(fields, 'rotation of group/app started');
     expect(lines().lines[0]).toMatchObject({ ...fields, worker: 'w1', msg: 'rotation of group/app started' });
+  });
+
+  it('logs a library’s error (axios, from node-vault) as its name, message, code and status: no request, headers or body', async () => {
+    const { logger, lines } = capture();
+    const token = randomBytes(24).toString('base64url');
+    const value = randomBytes(24).toString('base64url');
+    // The real test Vault, spoken to in TLS, which it does not serve: axios fails with the whole request
+    // (X-Vault-Token header, JSON body) on its error.
+    const endpoint = testServers().vault.endpoint.replace(/^http:/, 'https:');
+    const error = await vaultClient(endpoint, undefined)
+      .write(`${TEST_KV_MOUNT}/data/logger`, { data: { token: value } }, withToken(token))
+      .catch((e: unknown) => e as Error & { config?: unknown });
+    expect(error.config).toBeDefined();
+    expect(JSON.stringify(error.config)).toContain(token);
+    logger.error({ err: error }, 'Vault write failed');
+    temporalLogger(logger).warn('activity failed', { error });
+    const { text, lines: logged } = lines();
+    expect(text).not.toContain(token);
+    expect(text).not.toContain(value);
+    for (const line of logged) {
+      const serialised = (line.err ?? line.error) as Record<string, unknown>;
+      expect(Object.keys(serialised).sort()).toEqual(['code', 'message', 'stack', 'type']);
+      expect(serialised).toMatchObject({ type: 'AxiosError', code: expect.any(String) });
+    }
+  });
+
+  it('censors headers and authorization, X-Vault-Token and Private-Token fields at any depth, in any case', () => {
+    const { logger, lines } = capture();
+    const [a, b, c, d] = [0, 1, 2, 3].map(() => randomBytes(24).toString('base64url'));
+    logger.info(
+      {
+        call: {
+          request: { headers: { accept: 'application/json', 'X-Vault-Token': a } },
+          retry: { options: { 'PRIVATE-TOKEN': b, Authorization: `Bearer ${c}` } },
+        },
+        'x-vault-token': d,
+      },
+      'call',
+    );
+    const {
+      text,
+      lines: [line],
+    } = lines();
+    for (const secret of [a, b, c, d]) expect(text).not.toContain(secret);
+    expect(line).toMatchObject({
+      call: {
+        request: { headers: REDACTED },
+        retry: { options: { 'PRIVATE-TOKEN': REDACTED, Authorization: REDACTED } },
+      },
+      'x-vault-token': REDACTED,
+    });
   });
 });

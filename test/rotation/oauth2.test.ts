@@ -107,6 +107,63 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     expect(await server.active(defined((await current(credential)).data.refreshToken))).toBe(true);
   });
 
+  /** The grant's answer as another server words it: the relay rewrites the real server's. */
+  const rewriteGrant = (change: (answer: Record<string, unknown>) => void) =>
+    relay.rewriteAnswerOf(
+      (request) => request.url === '/token',
+      (body) => {
+        const answer = JSON.parse(body) as Record<string, unknown>;
+        change(answer);
+        return JSON.stringify(answer);
+      },
+    );
+
+  it.each([
+    ['expires_in as a string', (answer: Record<string, unknown>) => (answer.expires_in = '3600')],
+    ['no expires_in', (answer: Record<string, unknown>) => delete answer.expires_in],
+    ['token_type in lower case', (answer: Record<string, unknown>) => (answer.token_type = 'bearer')],
+  ])('rotates on an answer with %s: the new pair staged, verified and promoted', async (what, change) => {
+    const credential = await seedOAuth2(`liberal-${what.replace(/[^a-z0-9]+/g, '-')}`);
+    const before = await current(credential);
+    rewriteGrant(change);
+    const result = await (await rotate(credential)).result();
+
+    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: 1, newTokenId: 2 });
+    expect(result.timeline.map((entry) => entry.step)).toEqual(
+      expect.arrayContaining(['issue', 'verify', 'promote']),
+    );
+    const after = await current(credential);
+    expect(after.data).toMatchObject({ tokenId: '2', token: after.data.accessToken });
+    // No expires_in: no expiry is made up, and policy.every schedules the next rotation.
+    expect(after.data.expiresAt === undefined).toBe(what === 'no expires_in');
+    expect(await server.active(defined(after.data.refreshToken))).toBe(true);
+    expect(await server.active(defined(before.data.refreshToken))).toBe(false);
+    expect(variableValue(credential)).toBe(after.data.accessToken);
+  });
+
+  it('keeps the tokens of an answer it refuses (token_type N_A): the next rotation goes on from them, never lost', async () => {
+    const credential = await seedOAuth2('refused-answer');
+    const before = await current(credential);
+    rewriteGrant((answer) => (answer.token_type = 'N_A'));
+    const handle = await rotate(credential);
+    const cause = await failureOf(handle);
+
+    expect(cause.message).toMatch(
+      /issue failed \(permanent: .*unexpected answer: fields token_type; its tokens are staged, and the next rotation goes on from them/,
+    );
+    expect((await handle.query(statusQuery)).outcome).toBe('rolled-back');
+    expect(await current(credential)).toEqual(before);
+    expect(variableValue(credential)).toBe(before.data.accessToken);
+    expect(await server.active(defined(before.data.refreshToken))).toBe(false);
+
+    const result = await (await rotate(credential)).result();
+    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: 1, newTokenId: 2 });
+    const after = await current(credential);
+    expect(await server.active(defined(after.data.refreshToken))).toBe(true);
+    expect(await server.active(defined(after.data.accessToken))).toBe(true);
+    expect(variableValue(credential)).toBe(after.data.accessToken);
+  });
+
   it('marks the credential compromised-or-lost when a grant’s answer is lost, leaving every target as it was', async () => {
     const credential = await seedOAuth2('lost');
     const before = await current(credential);

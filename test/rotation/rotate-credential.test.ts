@@ -174,6 +174,7 @@ beforeAll(async () => {
   await seed('detect-refused', 'project');
   await seed('refused-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('failed-after-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
+  await seed('cut-short-after-create', 'project', { strategy: 'create-then-revoke', overlap: '0s' });
   await seed('refused-in-place', 'group', { strategy: 'rotate-in-place', overlap: '0s' });
   await seed('lost-in-place-twice', 'group', { strategy: 'rotate-in-place' });
   await seed('restore-retried', 'project');
@@ -465,15 +466,22 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     },
   );
 
+  /** A proxy that ends GitLab's answer halfway: a 200 whose body does not parse. */
+  const cutShort = {
+    contentType: 'application/json',
+    body: (answer: string) => answer.slice(0, answer.length / 2),
+  };
   it.each([
-    ['refused-create', '/projects/:id/access_tokens', 'refused', 503],
-    ['failed-after-create', '/projects/:id/access_tokens', 'made', 502],
-    ['refused-in-place', '/groups/:id/access_tokens/:token_id/rotate', 'refused', 500],
+    ['refused-create', '/projects/:id/access_tokens', 'refused', 503, undefined],
+    ['failed-after-create', '/projects/:id/access_tokens', 'made', 502, undefined],
+    ['cut-short-after-create', '/projects/:id/access_tokens', 'made', 200, cutShort],
+    ['refused-in-place', '/groups/:id/access_tokens/:token_id/rotate', 'refused', 500, undefined],
   ] as const)(
-    'mints afresh once when %s is answered with a 5xx: a mint it %s is revoked, one fresh token live everywhere',
-    async (name, route, happened, status) => {
+    'mints afresh once when %s is answered with a 5xx or a broken 200: a mint it %s is revoked, one fresh token live everywhere',
+    async (name, route, happened, status, page) => {
       const credential = defined(seeded[`${prefix}-${name}`]);
-      const fault = { method: 'POST', route, n: world.sim.callsTotal('POST', route) + 1, status };
+      const n = world.sim.callsTotal('POST', route) + 1;
+      const fault = { method: 'POST', route, n, status, ...(page === undefined ? {} : { page }) };
       if (happened === 'made') world.sim.faults.failAfterCommit(fault);
       else world.sim.faults.failNth(fault);
       const result = await (await start(name, { force: true })).result();

@@ -15,6 +15,8 @@ export interface Fault extends RouteCall {
   times?: number;
   /** With 403 or 429: a secondary rate limit's `retry-after`, in seconds. */
   retryAfterSeconds?: number;
+  /** GitHub's `message` instead of the status's own words (a long one, or one that echoes the request). */
+  message?: string;
 }
 
 export class Faults {

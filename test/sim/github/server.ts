@@ -344,11 +344,16 @@ export interface GitHubSim {
   close(): Promise<void>;
 }
 
-function faultAnswer(fault: { status: number; retryAfterSeconds?: number }, docs: string): Answer {
+function faultAnswer(
+  fault: { status: number; retryAfterSeconds?: number; message?: string },
+  docs: string,
+): Answer {
   const limited = fault.status === 429 || fault.retryAfterSeconds !== undefined;
-  const message = limited
-    ? 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'
-    : (STATUS_CODES[fault.status] ?? 'Error');
+  const message =
+    fault.message ??
+    (limited
+      ? 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'
+      : (STATUS_CODES[fault.status] ?? 'Error'));
   return {
     status: fault.status,
     body: errorBody(fault.status, message, limited ? RATE_LIMIT_DOCS : docs),

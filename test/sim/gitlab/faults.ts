@@ -6,10 +6,15 @@ export interface RouteCall {
   route: string;
 }
 
-interface Failure extends RouteCall {
+export interface Failure extends RouteCall {
   n: number;
   status: number;
   retryAfterSeconds?: number;
+  /**
+   * What a proxy in front of GitLab answers instead of GitLab's own JSON: an HTML error page, or (after
+   * commit) GitLab's answer cut short. `body` gets the JSON GitLab gave, if it gave one.
+   */
+  page?: { contentType: string; body: (answer: string) => string };
 }
 
 export class Faults {
@@ -28,7 +33,10 @@ export class Faults {
     this.drops.push(drop);
   }
 
-  /** Handles the Nth call and commits its change, then answers `status` anyway, as a failing proxy would. */
+  /**
+   * Handles the Nth call and commits its change, then answers `status` anyway (with `page`, if given), as a
+   * failing proxy would: a 5xx, or a 200 whose body does not parse.
+   */
   failAfterCommit(failure: Failure): void {
     this.afterCommit.push(failure);
   }

@@ -7,7 +7,7 @@ import type {
   PersonalAccessTokenSchema,
   ProjectVariableSchema,
 } from '@gitbeaker/core';
-import { Faults, type RouteCall } from './faults';
+import { Faults, type Failure, type RouteCall } from './faults';
 import {
   GitLabState,
   type SimNamespace,
@@ -612,7 +612,7 @@ function send(response: ServerResponse, answer: Answer): void {
   if (answer.body === undefined || answer.status === 204) {
     response.writeHead(answer.status, headers).end();
   } else if (typeof answer.body === 'string') {
-    response.writeHead(answer.status, { ...headers, 'content-type': 'text/plain' }).end(answer.body);
+    response.writeHead(answer.status, { 'content-type': 'text/plain', ...headers }).end(answer.body);
   } else {
     response
       .writeHead(answer.status, { ...headers, 'content-type': 'application/json' })
@@ -620,12 +620,18 @@ function send(response: ServerResponse, answer: Answer): void {
   }
 }
 
-/** https://docs.gitlab.com/security/rate_limits/: 429 with Retry-After and a plain-text body. */
-/** GitLab's own error body for a status: `{"message": "503 Service Unavailable"}`. */
-function failed(status: number): Answer {
+/**
+ * GitLab's own error body for a status, `{"message": "503 Service Unavailable"}`, or the page a proxy
+ * answers instead, made from what GitLab answered (`answer`).
+ */
+function failed({ status, page }: { status: number; page?: Failure['page'] }, answer = ''): Answer {
+  if (page !== undefined) {
+    return { status, body: page.body(answer), headers: { 'content-type': page.contentType } };
+  }
   return { status, body: { message: `${status} ${STATUS_CODES[status] ?? ''}` } };
 }
 
+/** https://docs.gitlab.com/security/rate_limits/: 429 with Retry-After and a plain-text body. */
 function rateLimited(retryAfterSeconds: number): Answer {
   return { status: 429, body: 'Retry later', headers: { 'retry-after': String(retryAfterSeconds) } };
 }
@@ -677,14 +683,14 @@ export async function startGitLabSim(): Promise<GitLabSim> {
       if (failure !== undefined) {
         return send(
           response,
-          failure.status === 429 ? rateLimited(failure.retryAfterSeconds ?? 60) : failed(failure.status),
+          failure.status === 429 ? rateLimited(failure.retryAfterSeconds ?? 60) : failed(failure),
         );
       }
       const refusal = await chaos.beforeHandling();
       if (refusal !== undefined) {
         return send(
           response,
-          refusal === 'rate-limited-429' ? rateLimited(chaos.retryAfterSeconds) : failed(503),
+          refusal === 'rate-limited-429' ? rateLimited(chaos.retryAfterSeconds) : failed({ status: 503 }),
         );
       }
       let answer: Answer;
@@ -703,7 +709,7 @@ export async function startGitLabSim(): Promise<GitLabSim> {
       }
       if (faults.dropsAt(call, n) || chaos.losesAnswer()) return void request.socket.destroy();
       const afterCommit = faults.failureAfterCommit(call, n);
-      send(response, afterCommit === undefined ? answer : failed(afterCommit.status));
+      send(response, afterCommit === undefined ? answer : failed(afterCommit, JSON.stringify(answer.body)));
     })().catch((error: unknown) => {
       send(response, { status: 500, body: { message: `500 Internal Server Error: ${String(error)}` } });
     });
