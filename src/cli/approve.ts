@@ -4,6 +4,7 @@ import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-wor
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { rotationRequestSchema } from '../../activities/rotation';
+import { approve } from '../../workflows/operator';
 import {
   agentSigner,
   keyFileSigner,
@@ -53,7 +54,7 @@ export function registerApprove(program: Command, cli: CliContext): void {
         id,
         {
           command: 'approve',
-          update: 'approve',
+          update: approve,
           done: (credential, at) =>
             `approved the rotation of ${credential} at ${at}, signed by ${fingerprint}`,
         },

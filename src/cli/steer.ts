@@ -1,16 +1,18 @@
 import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { duration } from '../inventory/durations';
 import { rotationWorkflowId } from '../rotation-names';
 import { ROTATION_OUTCOME } from '../search-attributes';
+import { abort, endOverlapNow, extendOverlap, resolve, retryRollback } from '../../workflows/operator';
 import { CliContext, CliError, EXIT, isNotFound, parseOptions, withJson } from './context';
 
 /** One of the rotation's updates (workflows/operator.ts), as the CLI sends it. */
-export interface Steer {
+export interface Steer<Args> {
   command: string;
-  /** The update's name in the workflow. */
-  update: string;
+  /** The update as the workflow defines it: its name and what it takes. */
+  update: UpdateDefinition<string, [Args]>;
   /** Says what happened, given the update's answer (a time). */
   done: (id: string, answer: string) => string;
 }
@@ -18,7 +20,11 @@ export interface Steer {
 const byOption = z.object({ requestedBy: z.string().optional(), json: z.boolean().optional() });
 
 export function registerSteering(program: Command, cli: CliContext): void {
-  const simple = (steer: Steer, description: string, argsFor: (requestedBy: string) => object) =>
+  const simple = (
+    steer: Steer<{ requestedBy: string }>,
+    description: string,
+    argsFor: (requestedBy: string) => { requestedBy: string },
+  ) =>
     withJson(
       program
         .command(steer.command)
@@ -36,7 +42,7 @@ export function registerSteering(program: Command, cli: CliContext): void {
   simple(
     {
       command: 'end-overlap',
-      update: 'endOverlapNow',
+      update: endOverlapNow,
       done: (id, at) => `ended the overlap window of ${id} at ${at}`,
     },
     'end the overlap window now: the old token is revoked at once',
@@ -45,7 +51,7 @@ export function registerSteering(program: Command, cli: CliContext): void {
   simple(
     {
       command: 'retry-rollback',
-      update: 'retryRollback',
+      update: retryRollback,
       done: (id, at) => `retried the rollback of ${id} at ${at}`,
     },
     'run the undo steps that failed once more, after fixing their cause (phase needs-operator)',
@@ -71,7 +77,7 @@ export function registerSteering(program: Command, cli: CliContext): void {
         id,
         {
           command: 'abort',
-          update: 'abort',
+          update: abort,
           done: (credential, at) => `aborted the rotation of ${credential} at ${at}: it rolls back`,
         },
         { requestedBy: cli.requester(options.requestedBy), reason: options.reason },
@@ -99,7 +105,7 @@ export function registerSteering(program: Command, cli: CliContext): void {
         id,
         {
           command: 'resolve',
-          update: 'resolve',
+          update: resolve,
           done: (credential, at) => `resolved the rollback of ${credential} at ${at}`,
         },
         { resolvedBy: cli.requester(options.requestedBy), note: options.note },
@@ -130,7 +136,7 @@ export function registerSteering(program: Command, cli: CliContext): void {
         id,
         {
           command: 'extend-overlap',
-          update: 'extendOverlap',
+          update: extendOverlap,
           done: (credential, until) => `extended the overlap window of ${credential} until ${until}`,
         },
         { minutes: parsed.data / 60_000, requestedBy: cli.requester(options.requestedBy) },
@@ -151,11 +157,11 @@ export interface RunningRotation {
  * Sends an update to the credential's running rotation; the workflow's refusal is shown as it is. `args`
  * may depend on the run, as a signed approval does.
  */
-export async function send(
+export async function send<Args extends object>(
   cli: CliContext,
   id: string,
-  steer: Steer,
-  args: object | ((rotation: RunningRotation) => Promise<object>),
+  steer: Steer<Args>,
+  args: Args | ((rotation: RunningRotation) => Promise<Args>),
   json: boolean,
 ) {
   await cli.credential(id);
@@ -187,7 +193,7 @@ export async function send(
     typeof args === 'function' ? await args({ client, workflowId, runId: description.runId }) : args;
   let answer: string;
   try {
-    answer = await handle.executeUpdate<string, [object]>(steer.update, { args: [payload] });
+    answer = await handle.executeUpdate(steer.update, { args: [payload] });
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) {
       throw new CliError(
@@ -198,7 +204,7 @@ export async function send(
     throw error;
   }
   const url = cli.workflowUrl(workflowId);
-  if (json) cli.json({ credentialId: id, workflowId, update: steer.update, answer, url });
+  if (json) cli.json({ credentialId: id, workflowId, update: steer.update.name, answer, url });
   else cli.io.stdout(`${steer.done(id, answer)}\n  ${url}\n`);
   return EXIT.ok;
 }
