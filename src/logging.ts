@@ -36,8 +36,10 @@ export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => {
  * its `code` and HTTP status, all cleaned. Nothing else: a library's error carries the request it failed
  * (an axios error from node-vault holds the X-Vault-Token header and the body written).
  */
-function serializeError(error: Error) {
-  const { type, message, stack } = stdSerializers.err(error);
+function serializeError(error: unknown) {
+  // `error` is also an ordinary field name (`{ error: 'text' }`): only an object is serialised as an error.
+  if (typeof error !== 'object' || error === null) return redactStrings(error);
+  const { type, message, stack } = stdSerializers.err(error as Error);
   const { code, status, statusCode, response } = error as Error & {
     code?: unknown;
     status?: unknown;
@@ -49,8 +51,8 @@ function serializeError(error: Error) {
   );
   return {
     type,
-    message: redactSecrets(message),
-    stack: redactSecrets(stack),
+    message: redactSecrets(String(message ?? '')),
+    ...(typeof stack === 'string' ? { stack: redactSecrets(stack) } : {}),
     ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
     ...(httpStatus === undefined ? {} : { status: httpStatus }),
   };

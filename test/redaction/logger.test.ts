@@ -86,6 +86,17 @@ describe('the logger', () => {
     });
   });
 
+  it('logs an `error` field that is no error object as a field, and an error without a message, without throwing', () => {
+    const { logger, lines } = capture();
+    const token = `glpat-${'x'.repeat(20)}`;
+    logger.warn({ error: `refused ${token}` }, 'a string under error');
+    logger.warn({ err: { code: 'EPIPE' } }, 'an error-like object without a message');
+    const [text, object] = lines().lines;
+    expect(text).toMatchObject({ error: `refused ${REDACTED}`, msg: 'a string under error' });
+    expect(object).toMatchObject({ err: { code: 'EPIPE', message: '' } });
+    expect(JSON.stringify(lines().lines)).not.toContain(token);
+  });
+
   it('leaves ordinary lines as they were', () => {
     const { logger, lines } = capture();
     const fields = {

@@ -153,7 +153,8 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
         ['promote', 'failed'],
       ]);
       const status = await handle.query(statusQuery);
-      expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1, staged: 1 } });
+      // Vault's current version is theirs: rollback left it as it was.
+      expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: theirs.version, staged: 1 } });
       expect(status.failures).toEqual([
         expect.objectContaining({ step: 'promote', class: 'conflict', recovered: false }),
       ]);
