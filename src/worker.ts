@@ -95,6 +95,8 @@ async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> 
       },
     },
   });
+  for (const { waiver, risk } of env.insecure)
+    logger.warn({ waiver }, `ROTATOR_ALLOW_INSECURE=${waiver}: ${risk}`);
   const inventory = await InventoryWatcher.open(env.inventory, logger);
   // Like the inventory, bad keys stop the worker before any dev server starts.
   const codecKeys = await readCodecKeys(env.codec);
