@@ -197,6 +197,8 @@ export function createRotationActivities({
           policy,
           request,
         } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
+        // A KV v1 mount would take the staged write and fail only after the mint.
+        for (const mount of new Set([at.mount, staged.mount])) await vault.assertKvV2(mount);
         const { data, ref: current } = await vault.read(at);
         const currentTokenId = Number(data.tokenId);
         if (!Number.isSafeInteger(currentTokenId) || currentTokenId <= 0) {
