@@ -26,7 +26,7 @@ import { InventoryWatcher } from '../src/inventory/watch';
 import { createLogger, temporalLogger, type Logger } from '../src/logging';
 import { rotationWorkflowId, startRotation } from '../src/rotations';
 import { VaultKvStore, type SecretField } from '../src/vault';
-import { createRotationWorker } from '../src/worker';
+import { auditTrust, createRotationWorker } from '../src/worker';
 import { startGitHubSim, type GitHubSim } from '../test/sim/github/server';
 import type { SimScope } from '../test/sim/github/state';
 import { startGitLabSim, type GitLabSim } from '../test/sim/gitlab/server';
@@ -192,7 +192,10 @@ export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logge
       vault: store,
       inventoryPath: env.inventory,
       inventory: watcher,
-      audit: new FileAuditSink(env.auditLog),
+      audit: new FileAuditSink(
+        env.auditLog,
+        await auditTrust(env, store, servers.prepareVault !== undefined, logger),
+      ),
     });
     const running = worker.run();
     stops.push(async () => {

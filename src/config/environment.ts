@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { defaultAnchorPath, vaultPathSetting } from '../audit';
 import { KEYS_FILE_VARIABLE, KEYS_VARIABLE, parseCodecKeys } from '../codec/keys';
 import { duration } from '../inventory/durations';
 import { crossFieldRule, parseOrThrow, type ValidationError } from '../validation';
+import { secretPathSchema } from '../vault';
 import { temporalTlsSettings, type TemporalTlsVariables } from './temporal-tls';
 
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
@@ -9,10 +11,22 @@ const DEFAULT_TASK_QUEUE = 'credential-rotation';
 export const DEFAULT_INVENTORY = './rotator.yaml';
 /** The audit log the worker appends to, and `rotator audit verify` checks, when ROTATOR_AUDIT_LOG is unset. */
 export const DEFAULT_AUDIT_LOG = './rotator-audit.jsonl';
+/** The KV v2 secret (`<mount>/<path>`) whose field `key` holds the audit chain's HMAC key. */
+export const DEFAULT_AUDIT_KEY_PATH = 'secret/cred-rotator/audit-key';
 /** Where the embedded Temporal dev server keeps its SQLite file, and the embedded servers their logs. */
 export const DEFAULT_DATA_DIR = './.cache/data';
 /** The embedded Temporal dev server's frontend port; the CLI's default TEMPORAL_ADDRESS points there. */
 const EMBEDDED_TEMPORAL_PORT = '7233';
+
+// `<mount>/<path>` of a KV v2 secret, its mount the first segment; kept as text so that the README shows the
+// default as written, and split by `secretPathOf` below.
+const secretPathOf = (text: string) => secretPathSchema.parse(vaultPathSetting(text));
+const vaultPath = z
+  .string()
+  .refine(
+    (text) => secretPathSchema.safeParse(vaultPathSetting(text)).success,
+    'expected <mount>/<path> of a KV v2 secret, such as secret/cred-rotator/audit-key',
+  );
 
 const EXPECTED_PORT = 'expected a port number from 1 to 65535';
 const port = z
@@ -108,6 +122,8 @@ export const workerVariablesSchema = z.object({
   VAULT_SECRET_ID_FILE: z.string().optional(),
   ROTATOR_INVENTORY: z.string().default(DEFAULT_INVENTORY),
   ROTATOR_AUDIT_LOG: z.string().default(DEFAULT_AUDIT_LOG),
+  ROTATOR_AUDIT_KEY_PATH: vaultPath.default(DEFAULT_AUDIT_KEY_PATH),
+  ROTATOR_AUDIT_ANCHOR_PATH: vaultPath.optional(),
   // Its path is a credential (Slack's is), so the error never repeats it.
   ROTATOR_ALERT_WEBHOOK_URL: httpUrl('https://hooks.slack.com/services/...').optional(),
   // The alerts link to it; unset, to DEFAULT_TEMPORAL_UI_URL.
@@ -302,6 +318,14 @@ const environmentSchema = workerVariablesSchema
       insecure: waiversInEffect(variables, WORKER_CHECKS),
       inventory: variables.ROTATOR_INVENTORY,
       auditLog: variables.ROTATOR_AUDIT_LOG,
+      /** The audit chain's HMAC key and this log's anchor, in Vault. */
+      audit: {
+        keyPath: secretPathOf(variables.ROTATOR_AUDIT_KEY_PATH),
+        anchorPath:
+          variables.ROTATOR_AUDIT_ANCHOR_PATH === undefined
+            ? defaultAnchorPath(secretPathOf(variables.ROTATOR_AUDIT_KEY_PATH), variables.ROTATOR_AUDIT_LOG)
+            : secretPathOf(variables.ROTATOR_AUDIT_ANCHOR_PATH),
+      },
       /** Without a webhook, alerts are logged. */
       alerts: {
         webhookUrl: variables.ROTATOR_ALERT_WEBHOOK_URL,
@@ -383,4 +407,47 @@ export type CliEnvironment = z.output<typeof cliEnvironmentSchema>;
 /** The CLI's configuration from its environment; throws a ValidationError naming every bad variable. */
 export function readCliEnvironment(env: NodeJS.ProcessEnv): CliEnvironment {
   return parseOrThrow(cliEnvironmentSchema, withoutEmpty(env), 'the CLI environment');
+}
+
+/** What `rotator audit verify` and `verify-state` read to check audit logs: the key and anchors in Vault. */
+const auditEnvironmentSchema = workerVariablesSchema
+  .pick({
+    VAULT_ADDR: true,
+    VAULT_TOKEN: true,
+    VAULT_CACERT: true,
+    ROTATOR_AUDIT_KEY_PATH: true,
+    ROTATOR_AUDIT_ANCHOR_PATH: true,
+    ROTATOR_DATA_DIR: true,
+    ROTATOR_ALLOW_INSECURE: true,
+  })
+  .check(
+    crossFieldRule((variables, report) => {
+      const has = (name: Variable) => (variables as Partial<Record<Variable, unknown>>)[name] !== undefined;
+      if (has('VAULT_ADDR') && !has('VAULT_TOKEN')) report(['VAULT_TOKEN'], 'required with VAULT_ADDR');
+      transportRule(variables, report, ['vault-http']);
+    }),
+  )
+  .transform((variables) => ({
+    /** Undefined: the log of a worker with the embedded Vault, whose key is in `dataDir` and anchor gone. */
+    vault:
+      variables.VAULT_ADDR === undefined
+        ? undefined
+        : {
+            address: variables.VAULT_ADDR,
+            token: variables.VAULT_TOKEN ?? '',
+            caCertFile: variables.VAULT_CACERT,
+          },
+    keyPath: secretPathOf(variables.ROTATOR_AUDIT_KEY_PATH),
+    anchorPath: (auditLog: string) =>
+      variables.ROTATOR_AUDIT_ANCHOR_PATH === undefined
+        ? defaultAnchorPath(secretPathOf(variables.ROTATOR_AUDIT_KEY_PATH), auditLog)
+        : secretPathOf(variables.ROTATOR_AUDIT_ANCHOR_PATH),
+    dataDir: variables.ROTATOR_DATA_DIR,
+  }));
+
+export type AuditEnvironment = z.output<typeof auditEnvironmentSchema>;
+
+/** The audit commands' configuration; throws a ValidationError naming every bad variable. */
+export function readAuditEnvironment(env: NodeJS.ProcessEnv): AuditEnvironment {
+  return parseOrThrow(auditEnvironmentSchema, withoutEmpty(env), 'the audit environment');
 }

@@ -6,7 +6,6 @@ import { PassThrough } from 'node:stream';
 import type { MetricMeter } from '@temporalio/common';
 import { Command } from 'commander';
 import createVaultClient from 'node-vault';
-import { FileAuditSink } from '../../src/audit';
 import { CliContext } from '../../src/cli/context';
 import { registerVaultPolicy } from '../../src/cli/vault-policy';
 import { readWorkerEnvironment } from '../../src/config/environment';
@@ -25,6 +24,7 @@ import { startTestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { setUpAppRole, type AppRoleSetup } from './approle';
 import { failure } from './failure';
+import { testAuditSink } from '../helpers/audit';
 
 const servers = testServers();
 const root = createVaultClient({
@@ -99,7 +99,7 @@ describe('the worker on Vault with AppRole and the least-privilege policy', () =
       taskQueue,
       vault,
       inventoryPath: rotation.inventoryPath,
-      audit: new FileAuditSink(rotation.auditLog),
+      audit: testAuditSink(rotation.auditLog),
     });
     try {
       secrets.push(await worker.vault.token.current());
