@@ -463,11 +463,17 @@ export async function readAuditKey(
   return key;
 }
 
+/** The folder of the logs' anchors unless ROTATOR_AUDIT_ANCHOR_PATH names one: beside the key. */
+export function anchorFolder(keyPath: SecretPath): SecretPath {
+  const folder = dirname(keyPath.path);
+  return { mount: keyPath.mount, path: `${folder === '.' ? '' : `${folder}/`}audit-anchors` };
+}
+
 /** Where a log's anchor is unless ROTATOR_AUDIT_ANCHOR_PATH says: one per log file, named by its absolute path. */
 export function defaultAnchorPath(keyPath: SecretPath, auditLog: string): SecretPath {
   const id = createHash('sha256').update(resolve(auditLog)).digest('hex').slice(0, 16);
-  const folder = dirname(keyPath.path);
-  return { mount: keyPath.mount, path: `${folder === '.' ? '' : `${folder}/`}audit-anchors/${id}` };
+  const folder = anchorFolder(keyPath);
+  return { ...folder, path: `${folder.path}/${id}` };
 }
 
 /**

@@ -3,7 +3,7 @@ import { defaultAnchorPath, vaultPathSetting } from '../audit';
 import { KEYS_FILE_VARIABLE, KEYS_VARIABLE, parseCodecKeys } from '../codec/keys';
 import { duration } from '../inventory/durations';
 import { crossFieldRule, parseOrThrow, type ValidationError } from '../validation';
-import { secretPathSchema } from '../vault';
+import { secretPathSchema, type SecretPath } from '../vault';
 import { temporalTlsSettings, type TemporalTlsVariables } from './temporal-tls';
 
 const DEFAULT_TASK_QUEUE = 'credential-rotation';
@@ -444,6 +444,20 @@ const auditEnvironmentSchema = workerVariablesSchema
         : secretPathOf(variables.ROTATOR_AUDIT_ANCHOR_PATH),
     dataDir: variables.ROTATOR_DATA_DIR,
   }));
+
+/** Where the worker keeps the audit key and anchors: what `rotator vault policy` grants. */
+export function readAuditPaths(env: NodeJS.ProcessEnv): { key: SecretPath; anchor?: SecretPath } {
+  const variables = parseOrThrow(
+    workerVariablesSchema.pick({ ROTATOR_AUDIT_KEY_PATH: true, ROTATOR_AUDIT_ANCHOR_PATH: true }),
+    withoutEmpty(env),
+    'the audit settings',
+  );
+  const anchor = variables.ROTATOR_AUDIT_ANCHOR_PATH;
+  return {
+    key: secretPathOf(variables.ROTATOR_AUDIT_KEY_PATH),
+    ...(anchor === undefined ? {} : { anchor: secretPathOf(anchor) }),
+  };
+}
 
 export type AuditEnvironment = z.output<typeof auditEnvironmentSchema>;
 
