@@ -81,14 +81,13 @@ function temporalHost(address: string): string {
 // A URL's user and password would be printed wherever the URL is (the start-up log): credentials have
 // variables of their own. The message never repeats the URL.
 const NO_USER_INFO = 'must not hold a user name or password (credentials have variables of their own)';
-const withoutUserInfo = (url: string) => {
-  const { username, password } = new URL(url);
-  return username === '' && password === '';
+// Runs on text that failed the URL check too, which reports it: nothing to add then.
+const withoutUserInfo = (text: string) => {
+  const url = URL.parse(text);
+  return url === null || (url.username === '' && url.password === '');
 };
-const httpUrl = (example: string) =>
-  z
-    .url({ protocol: /^https?$/, error: `expected a URL such as ${example}` })
-    .refine(withoutUserInfo, NO_USER_INFO);
+const httpUrl = (error: string) =>
+  z.url({ protocol: /^https?$/, error }).refine(withoutUserInfo, NO_USER_INFO);
 
 const temporalAddress = z
   .string()
@@ -115,7 +114,7 @@ export const workerVariablesSchema = z.object({
   TEMPORAL_TLS_CA: z.string().optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
   // Unset, the worker starts a Vault dev server in memory.
-  VAULT_ADDR: httpUrl('https://vault.example.com:8200').optional(),
+  VAULT_ADDR: httpUrl('expected a URL such as https://vault.example.com:8200').optional(),
   VAULT_CACERT: z.string().optional(),
   VAULT_TOKEN: z.string().optional(),
   VAULT_ROLE_ID: z.string().optional(),
@@ -125,9 +124,11 @@ export const workerVariablesSchema = z.object({
   ROTATOR_AUDIT_KEY_PATH: vaultPath.default(DEFAULT_AUDIT_KEY_PATH),
   ROTATOR_AUDIT_ANCHOR_PATH: vaultPath.optional(),
   // Its path is a credential (Slack's is), so the error never repeats it.
-  ROTATOR_ALERT_WEBHOOK_URL: httpUrl('https://hooks.slack.com/services/...').optional(),
+  ROTATOR_ALERT_WEBHOOK_URL: httpUrl(
+    'expected an http(s) URL such as https://hooks.slack.com/services/...',
+  ).optional(),
   // The alerts link to it; unset, to DEFAULT_TEMPORAL_UI_URL.
-  TEMPORAL_UI_URL: httpUrl('http://localhost:8233').optional(),
+  TEMPORAL_UI_URL: httpUrl('expected a URL such as http://localhost:8233').optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   METRICS_PORT: port.prefault('9464'),
   ROTATOR_HEALTH_PORT: port.prefault('8080'),
@@ -377,7 +378,7 @@ const cliEnvironmentSchema = workerVariablesSchema
   .extend({
     // The CLI starts no server: unset, it talks to the worker's embedded one.
     TEMPORAL_ADDRESS: temporalAddress.default(`127.0.0.1:${EMBEDDED_TEMPORAL_PORT}`),
-    TEMPORAL_UI_URL: httpUrl('http://localhost:8233').default(DEFAULT_TEMPORAL_UI_URL),
+    TEMPORAL_UI_URL: httpUrl('expected a URL such as http://localhost:8233').default(DEFAULT_TEMPORAL_UI_URL),
     /** Who the CLI acts for when --requested-by is not given. */
     USER: z.string().optional(),
     /** What `rotator codec-server` asks callers for, unless --token-file is given. */
