@@ -286,11 +286,12 @@ export class FileAuditSink implements AuditSink {
   }
 
   /**
-   * One anchor write covers every entry appended while the one before it was under way: a step's several
-   * events cost one or two Vault writes, not one each.
+   * One anchor write covers every entry queued with this one: a step's events, appended together, cost one
+   * Vault write, not one each.
    */
   private async anchorUpTo(seq: number): Promise<void> {
     while (this.anchored < seq) {
+      await this.queue;
       if (this.anchoring === undefined) {
         this.anchoring = this.writeAnchor().finally(() => (this.anchoring = undefined));
       }

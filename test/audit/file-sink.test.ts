@@ -10,8 +10,15 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GENESIS_HASH, verifyAuditLog, type AuditEntry, type AuditEvent } from '../../src/audit';
-import { auditEntries, testAuditSink, testAuditTrust } from '../helpers/audit';
+import {
+  GENESIS_HASH,
+  defaultAnchorPath,
+  verifyAuditLog,
+  type AuditEntry,
+  type AuditEvent,
+} from '../../src/audit';
+import { VaultKvStore } from '../../src/vault';
+import { TEST_AUDIT_KEY_PATH, auditEntries, testAuditSink, testAuditTrust } from '../helpers/audit';
 import { testServers } from '../infra/test-servers';
 import { rotator } from '../helpers/cli';
 
@@ -257,6 +264,9 @@ describe('the keyed, anchored chain', () => {
       entries: 5,
       hash: auditEntries(file)[4]?.hash,
     });
+    // Five appends at once: one anchor write covers them all.
+    const anchorPath = defaultAnchorPath(TEST_AUDIT_KEY_PATH, file);
+    expect((await new VaultKvStore(testServers().vault).read(anchorPath)).ref.version).toBe(1);
   });
 });
 
