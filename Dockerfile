@@ -1,7 +1,8 @@
 # The cred-rotator worker: `docker build -t cred-rotator .`, run as in docker-compose.yml (README, "Deployment").
+# Node 24 is the current LTS; the project also runs from source on Node 20.19+ and 22.12+ (package.json "engines").
 
 # Compiles the TypeScript and prebuilds the workflow bundle, so the worker starts without webpack.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,12 +13,12 @@ COPY workflows ./workflows
 RUN npm run build
 
 # Production dependencies only: no compiler, test tools or simulators in the image.
-FROM node:20-bookworm-slim AS dependencies
+FROM node:24-bookworm-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     ROTATOR_INVENTORY=/etc/rotator/rotator.yaml \
     ROTATOR_AUDIT_LOG=/var/lib/rotator/audit.jsonl \

@@ -44,19 +44,27 @@ export function auditRecorder(sink: AuditSink) {
       runId: execution?.runId,
       outcome: 'ok' as const,
     };
-    if (approvedBy !== undefined)
-      await sink.append({
-        ...base,
-        step: 'approve',
-        event: 'approved',
-        actor: approvedBy,
-        ...(approvalKey === undefined ? {} : { detail: `signed with key ${approvalKey}` }),
-      });
-    if (recovered !== undefined)
-      await sink.append({ ...base, actor, resource, event: 'recovered', detail: recovered });
-    for (const event of events) {
-      const detail = [alert, event.detail].filter((text) => text !== undefined).join('; ') || undefined;
-      await sink.append({ ...base, actor, resource, ...event, ...(detail === undefined ? {} : { detail }) });
-    }
+    const entries: AuditEvent[] = [
+      ...(approvedBy === undefined
+        ? []
+        : [
+            {
+              ...base,
+              step: 'approve',
+              event: 'approved' as const,
+              actor: approvedBy,
+              ...(approvalKey === undefined ? {} : { detail: `signed with key ${approvalKey}` }),
+            },
+          ]),
+      ...(recovered === undefined
+        ? []
+        : [{ ...base, actor, resource, event: 'recovered' as const, detail: recovered }]),
+      ...events.map((event) => {
+        const detail = [alert, event.detail].filter((text) => text !== undefined).join('; ') || undefined;
+        return { ...base, actor, resource, ...event, ...(detail === undefined ? {} : { detail }) };
+      }),
+    ];
+    // Appended together, in this order (the sink queues them), so that one anchor write covers the batch.
+    await Promise.all(entries.map((entry) => sink.append(entry)));
   };
 }

@@ -199,6 +199,8 @@ export function createRotationActivities({
           policy,
           request,
         } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
+        // A KV v1 mount would take the staged write and fail only after the mint.
+        for (const mount of new Set([at.mount, staged.mount])) await vault.assertKvV2(mount);
         const { data, ref: current } = await vault.read(at);
         // Before any provider call: a stray newline in a refresh token would spend a grant and read as theft.
         const problems = storedSecretProblems(data);

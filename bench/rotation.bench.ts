@@ -16,6 +16,7 @@ import type { RotationStatus } from '../workflows/status';
 import { findProcess, historyCost, percentiles, pool, rssMb, tally, watch, type Usage } from './measure';
 import { renderTable, type BenchOptions, type BenchResults } from './report';
 import { benchWorld, type BenchWorld } from './world';
+import { testAuditTrust } from '../test/helpers/audit';
 
 const options = JSON.parse(process.env.BENCH_OPTIONS ?? 'null') as BenchOptions | null;
 const ROOT = join(__dirname, '..');
@@ -288,7 +289,7 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     // What verifying the whole audit log costs: the worker does it at start, when the file changed under it,
     // and `rotator audit verify` does it.
     const auditAt = performance.now();
-    const audit = await verifyAuditLog(world.auditLog('growth'));
+    const audit = await verifyAuditLog(world.auditLog('growth'), testAuditTrust(world.auditLog('growth')));
     results.audit = {
       entries: audit.ok ? audit.entries : NaN,
       verifySeconds: (performance.now() - auditAt) / 1000,

@@ -27,7 +27,7 @@ import { createLogger, temporalLogger, type Logger } from '../src/logging';
 import { startRotation } from '../src/rotations';
 import { rotationWorkflowId } from '../src/rotation-names';
 import { VaultKvStore, type SecretField } from '../src/vault';
-import { createRotationWorker } from '../src/worker';
+import { auditTrust, createRotationWorker } from '../src/worker';
 import { startGitHubSim, type GitHubSim } from '../test/sim/github/server';
 import type { SimScope } from '../test/sim/github/state';
 import { startGitLabSim, type GitLabSim } from '../test/sim/gitlab/server';
@@ -193,7 +193,10 @@ export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logge
       vault: store,
       inventoryPath: env.inventory,
       inventory: watcher,
-      audit: new FileAuditSink(env.auditLog),
+      audit: new FileAuditSink(
+        env.auditLog,
+        await auditTrust(env, store, servers.prepareVault !== undefined, logger),
+      ),
     });
     const running = worker.run();
     stops.push(async () => {

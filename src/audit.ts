@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, appendFile, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access, appendFile, chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from './validation';
+import { VaultError, type SecretPath, type SecretStore } from './vault';
 
 /** The lifecycle events of a rotation, in the operator's words. */
 const AUDIT_EVENTS = [
@@ -91,21 +92,75 @@ function canonicalJson(value: unknown): string {
   );
 }
 
-function hashOf(entry: Omit<AuditEntry, 'hash'>): string {
-  return createHash('sha256').update(canonicalJson(entry)).digest('hex');
+/**
+ * HMAC-SHA256 with a key the log never holds: without it, an edited line cannot be given a hash that
+ * verifies, even with the whole chain recomputed.
+ */
+function hashOf(entry: Omit<AuditEntry, 'hash'>, key: Buffer): string {
+  return createHmac('sha256', key).update(canonicalJson(entry)).digest('hex');
+}
+
+/** The unkeyed SHA-256 of the logs written before the chain was keyed: recognised only to refuse them clearly. */
+const plainHashOf = (entry: Omit<AuditEntry, 'hash'>) =>
+  createHash('sha256').update(canonicalJson(entry)).digest('hex');
+
+/** The HMAC key's length, in bytes. */
+export const AUDIT_KEY_BYTES = 32;
+
+/** A new random key, for a store that has none yet. */
+export const newAuditKey = (): Buffer => randomBytes(AUDIT_KEY_BYTES);
+
+/** The chain's last entry as recorded outside the file: how many entries, and the last one's hash. */
+export interface AuditHead {
+  entries: number;
+  hash: string;
+}
+
+/** Where the chain head is kept outside the file, so that a cut tail or a rewritten log shows. */
+export interface AuditAnchor {
+  /** What the anchor says; undefined when nothing was anchored yet. */
+  read(): Promise<AuditHead | undefined>;
+  write(head: AuditHead): Promise<void>;
+  /** Names the anchor in messages (a Vault path), never a value. */
+  readonly name: string;
+}
+
+/** What a log is checked with: its key, and its anchor. */
+export interface AuditTrust {
+  key: Buffer;
+  anchor: AuditAnchor;
 }
 
 export type AuditVerification =
-  { ok: true; entries: number; lastHash: string } | { ok: false; line: number; problem: string };
+  | {
+      ok: true;
+      entries: number;
+      lastHash: string;
+      /** Entries after the anchored head (a worker stopped mid-append). */ unanchored?: number;
+    }
+  | { ok: false; line: number; problem: string };
 
-/** Checks every line's shape, sequence number, link to the previous line and hash. */
-export function verifyAuditText(text: string): AuditVerification {
-  if (text === '') return { ok: true, entries: 0, lastHash: GENESIS_HASH };
+interface Chain {
+  ok: true;
+  entries: number;
+  lastHash: string;
+  hashes: string[];
+}
+
+/** Checks every line's shape, sequence number, link to the previous line and keyed hash. */
+export function verifyAuditText(text: string, key: Buffer): AuditVerification {
+  const chain = verifyChain(text, key);
+  return chain.ok ? { ok: true, entries: chain.entries, lastHash: chain.lastHash } : chain;
+}
+
+function verifyChain(text: string, key: Buffer): Chain | { ok: false; line: number; problem: string } {
+  if (text === '') return { ok: true, entries: 0, lastHash: GENESIS_HASH, hashes: [] };
   const lines = text.split('\n');
   // A complete log ends with a newline, which leaves one empty string after the split.
   if (lines.pop() !== '')
     return { ok: false, line: lines.length + 1, problem: 'truncated: no newline at the end' };
   let prevHash = GENESIS_HASH;
+  const hashes: string[] = [];
   for (const [index, line] of lines.entries()) {
     const broken = (problem: string) => ({ ok: false as const, line: index + 1, problem });
     let json: unknown;
@@ -121,15 +176,59 @@ export function verifyAuditText(text: string): AuditVerification {
       return broken(`seq is ${body.seq}, expected ${index + 1}: a line was removed or moved`);
     if (body.prevHash !== prevHash)
       return broken('prevHash is not the previous line’s hash: a line was removed or moved');
-    if (hashOf(body) !== hash) return broken('hash does not match the entry: the line was changed');
+    if (hashOf(body, key) !== hash) {
+      return broken(
+        index === 0 && plainHashOf(body) === hash
+          ? 'an unkeyed (SHA-256) chain from before the audit key: not accepted; move the file aside and start a new log'
+          : 'hash does not match the entry: the line was changed, or the log was written with another key',
+      );
+    }
     prevHash = hash;
+    hashes.push(hash);
   }
-  return { ok: true, entries: lines.length, lastHash: prevHash };
+  return { ok: true, entries: lines.length, lastHash: prevHash, hashes };
 }
 
-/** Verifies an audit log file; a missing file throws, as a file that is not there proves nothing. */
-export async function verifyAuditLog(path: string): Promise<AuditVerification> {
-  return verifyAuditText(await readFile(path, 'utf8'));
+/**
+ * The chain, then the file against its anchor: fewer entries than anchored means a cut tail, another hash at
+ * the anchored entry a rewritten log. Entries after the anchored one are keyed like the rest, and reported.
+ */
+export function verifyAuditTextAnchored(
+  text: string,
+  key: Buffer,
+  anchor: AuditHead | undefined,
+  anchorName: string,
+): AuditVerification {
+  const chain = verifyChain(text, key);
+  if (!chain.ok) return chain;
+  const { entries, lastHash, hashes } = chain;
+  const anchored = anchor ?? { entries: 0, hash: GENESIS_HASH };
+  if (anchored.entries > entries) {
+    return {
+      ok: false,
+      line: entries + 1,
+      problem: `truncated: the anchor ${anchorName} records ${anchored.entries} entries, the file has ${entries}`,
+    };
+  }
+  if (anchored.entries > 0 && hashes[anchored.entries - 1] !== anchored.hash) {
+    return {
+      ok: false,
+      line: anchored.entries,
+      problem: `the entry the anchor ${anchorName} records has another hash: the log was rewritten`,
+    };
+  }
+  return {
+    ok: true,
+    entries,
+    lastHash,
+    ...(entries > anchored.entries ? { unanchored: entries - anchored.entries } : {}),
+  };
+}
+
+/** Verifies an audit log file against its key and anchor; a missing file throws, as it proves nothing. */
+export async function verifyAuditLog(path: string, trust: AuditTrust): Promise<AuditVerification> {
+  const text = await readFile(path, 'utf8');
+  return verifyAuditTextAnchored(text, trust.key, await trust.anchor.read(), trust.anchor.name);
 }
 
 /** What identifies the file's content as this sink last saw it, without reading it. */
@@ -168,13 +267,43 @@ export class FileAuditSink implements AuditSink {
   /** The last entry written, once the file has been read. */
   private last: Promise<ChainHead> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  /** How many entries the anchor holds, and the write of it under way. */
+  private anchored = 0;
+  private anchoring: Promise<void> | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly trust: AuditTrust,
+  ) {}
 
-  append(event: AuditEvent): Promise<AuditEntry> {
+  /** Resolves once the entry is in the file and the anchor covers it. */
+  async append(event: AuditEvent): Promise<AuditEntry> {
     const appended = this.queue.then(() => this.write(event));
     this.queue = appended.catch(() => undefined);
-    return appended;
+    const entry = await appended;
+    await this.anchorUpTo(entry.seq);
+    return entry;
+  }
+
+  /**
+   * One anchor write covers every entry queued with this one: a step's events, appended together, cost one
+   * Vault write, not one each.
+   */
+  private async anchorUpTo(seq: number): Promise<void> {
+    while (this.anchored < seq) {
+      await this.queue;
+      if (this.anchoring === undefined) {
+        this.anchoring = this.writeAnchor().finally(() => (this.anchoring = undefined));
+      }
+      await this.anchoring;
+    }
+  }
+
+  private async writeAnchor(): Promise<void> {
+    const head = await this.last;
+    if (head === undefined) throw new AuditLogError(`audit log ${this.path}: nothing to anchor`);
+    await this.trust.anchor.write({ entries: head.seq, hash: head.hash });
+    this.anchored = Math.max(this.anchored, head.seq);
   }
 
   /**
@@ -206,8 +335,9 @@ export class FileAuditSink implements AuditSink {
     try {
       const last = await (this.last ??= this.resume());
       const body = { ...checked, seq: last.seq + 1, at: new Date().toISOString(), prevHash: last.hash };
-      const entry = { ...body, hash: hashOf(body) };
-      await appendFile(this.path, `${canonicalJson(entry)}\n`);
+      const entry = { ...body, hash: hashOf(body, this.trust.key) };
+      // Created for this user only: the log names every credential, actor and token id.
+      await appendFile(this.path, `${canonicalJson(entry)}\n`, { mode: 0o600 });
       this.last = Promise.resolve({ seq: entry.seq, hash: entry.hash, file: await identityOf(this.path) });
       return entry;
     } catch (error) {
@@ -217,23 +347,165 @@ export class FileAuditSink implements AuditSink {
     }
   }
 
-  /** A broken chain is never extended: the operator must see it first (`rotator audit verify`). */
+  /**
+   * A broken chain, or one that does not reach its anchor, is never extended: the operator must see it first
+   * (`rotator audit verify`). A tail the anchor does not cover yet (a worker stopped mid-append) is anchored.
+   */
   private async resume(): Promise<ChainHead> {
     const file = await identityOf(this.path);
-    let text: string;
+    let text = '';
     try {
       text = await readFile(this.path, 'utf8');
+      await chmod(this.path, 0o600);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, hash: GENESIS_HASH, file };
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    const verified = verifyAuditText(text);
+    const anchor = await this.trust.anchor.read();
+    const verified = verifyAuditTextAnchored(text, this.trust.key, anchor, this.trust.anchor.name);
     if (!verified.ok) {
       throw new AuditLogError(
         `audit log ${this.path} is broken at line ${verified.line} (${verified.problem}): ` +
           'nothing more is appended until an operator repairs it (see rotator audit verify)',
       );
     }
-    return { seq: verified.entries, hash: verified.lastHash, file };
+    const head = { seq: verified.entries, hash: verified.lastHash, file };
+    if (verified.unanchored !== undefined)
+      await this.trust.anchor.write({ entries: head.seq, hash: head.hash });
+    this.anchored = head.seq;
+    return head;
   }
+}
+
+const anchorSchema = z
+  .object({ entries: z.string().regex(/^\d+$/, 'expected a count').transform(Number), hash: hashSchema })
+  .loose();
+
+/** `<mount>/<path>` as the audit settings write it: the first segment is the KV v2 mount. */
+export function vaultPathSetting(text: string): SecretPath | undefined {
+  const slash = text.indexOf('/');
+  return slash > 0 ? { mount: text.slice(0, slash), path: text.slice(slash + 1) } : undefined;
+}
+
+const describePath = (at: SecretPath) => `${at.mount}/${at.path}`;
+
+/**
+ * The anchor as a KV v2 secret (`entries`, `hash`). Writes check-and-set against the version last seen, so
+ * that two workers sharing one anchor fail instead of overwriting each other's head.
+ */
+export class VaultAuditAnchor implements AuditAnchor {
+  private version: number | undefined;
+
+  constructor(
+    private readonly store: SecretStore,
+    private readonly at: SecretPath,
+  ) {}
+
+  get name(): string {
+    return describePath(this.at);
+  }
+
+  async read(): Promise<AuditHead | undefined> {
+    try {
+      const { data, ref } = await this.store.read(this.at);
+      this.version = ref.version;
+      return parseOrThrow(anchorSchema, data, `the audit anchor ${this.name}`);
+    } catch (error) {
+      if (!(error instanceof VaultError && error.status === 404)) throw error;
+      this.version = 0;
+      return undefined;
+    }
+  }
+
+  async write(head: AuditHead): Promise<void> {
+    if (this.version === undefined) await this.read();
+    const data = { entries: String(head.entries), hash: head.hash };
+    try {
+      this.version = (await this.store.write(this.at, data, { cas: this.version })).version;
+    } catch (error) {
+      if (!(error instanceof VaultError && error.status === 400)) throw error;
+      throw new AuditLogError(
+        `the audit anchor ${this.name} was changed by another writer: give each worker its own ` +
+          'ROTATOR_AUDIT_ANCHOR_PATH, as its own audit log',
+      );
+    }
+  }
+}
+
+/**
+ * The HMAC key from the field `key` (base64 of 32 bytes) of a KV v2 secret. `create` (the embedded Vault,
+ * the tests) writes a new one when there is none; otherwise a missing key stops the worker, saying how to make one.
+ */
+export async function readAuditKey(
+  store: SecretStore,
+  at: SecretPath,
+  options: { create?: Buffer } = {},
+): Promise<Buffer> {
+  const where = `Vault ${describePath(at)} (ROTATOR_AUDIT_KEY_PATH)`;
+  let data: Record<string, string>;
+  try {
+    data = (await store.read(at)).data;
+  } catch (error) {
+    if (!(error instanceof VaultError && error.status === 404)) throw error;
+    if (options.create === undefined) {
+      throw new AuditLogError(
+        `no audit key at ${where}: create one once with ` +
+          `vault kv put -mount=${at.mount} ${at.path} key="$(openssl rand -base64 ${AUDIT_KEY_BYTES})"`,
+      );
+    }
+    // Check-and-set: of two workers creating it at once, both end up with the one that was written first.
+    await store.write(at, { key: options.create.toString('base64') }, { cas: 0 }).catch((lost: unknown) => {
+      if (!(lost instanceof VaultError && lost.status === 400)) throw lost;
+    });
+    data = (await store.read(at)).data;
+  }
+  const key = Buffer.from(data.key ?? '', 'base64');
+  if (key.length !== AUDIT_KEY_BYTES)
+    throw new AuditLogError(`the field key at ${where} is not the base64 of ${AUDIT_KEY_BYTES} bytes`);
+  return key;
+}
+
+/** The folder of the logs' anchors unless ROTATOR_AUDIT_ANCHOR_PATH names one: beside the key. */
+export function anchorFolder(keyPath: SecretPath): SecretPath {
+  const folder = dirname(keyPath.path);
+  return { mount: keyPath.mount, path: `${folder === '.' ? '' : `${folder}/`}audit-anchors` };
+}
+
+/** Where a log's anchor is unless ROTATOR_AUDIT_ANCHOR_PATH says: one per log file, named by its absolute path. */
+export function defaultAnchorPath(keyPath: SecretPath, auditLog: string): SecretPath {
+  const id = createHash('sha256').update(resolve(auditLog)).digest('hex').slice(0, 16);
+  const folder = anchorFolder(keyPath);
+  return { ...folder, path: `${folder.path}/${id}` };
+}
+
+/**
+ * The key the embedded worker gives its in-memory Vault at each start, kept in a file of this user's only:
+ * without it, every restart would find its own log written with a lost key.
+ */
+export async function embeddedAuditKey(file: string): Promise<Buffer> {
+  try {
+    return Buffer.from(await readFile(file, 'utf8'), 'base64');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const key = newAuditKey();
+  await writeFile(file, key.toString('base64'), { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+/**
+ * Anchors a log whose anchor is gone with the embedded Vault it was in, at the head its chain verifies to;
+ * returns that head, or undefined when there was an anchor already. Never for a real Vault: there a missing
+ * anchor beside a log with entries is what a cut log looks like.
+ */
+export async function adoptAuditHead(path: string, trust: AuditTrust): Promise<AuditHead | undefined> {
+  if ((await trust.anchor.read()) !== undefined) return undefined;
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+  const verified = verifyAuditText(text, trust.key);
+  if (!verified.ok || verified.entries === 0) return undefined;
+  const head = { entries: verified.entries, hash: verified.lastHash };
+  await trust.anchor.write(head);
+  return head;
 }

@@ -91,6 +91,7 @@ export function noteSecretsOf(store: SecretStore): SecretStore {
       return store.write(at, data, options);
     },
     writtenAt: (at) => store.writtenAt(at),
+    assertKvV2: (mount) => store.assertKvV2(mount),
   };
 }
 

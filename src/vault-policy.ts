@@ -1,8 +1,15 @@
+import { anchorFolder } from './audit';
 import { stagedPath } from './inventory/plan';
 import type { Inventory } from './inventory/schema';
 import type { SecretPath } from './vault';
 
 type Capability = 'create' | 'read' | 'update';
+
+/** The audit key, and the anchor when ROTATOR_AUDIT_ANCHOR_PATH names one (else one per log, beside the key). */
+export interface AuditPaths {
+  key: SecretPath;
+  anchor?: SecretPath;
+}
 
 interface Grant {
   capabilities: Set<Capability>;
@@ -30,9 +37,10 @@ path "auth/token/revoke-self" {
 /**
  * The least-privilege Vault policy for an inventory, as HCL. Per credential: read and write (never delete,
  * never list) its current secret and its staged value, and read its KV metadata (the freshness metrics).
- * Every other secret the inventory names (provider admin tokens, OAuth2 client secrets) is read-only.
+ * Every other secret the inventory names (provider admin tokens, OAuth2 client secrets) is read-only. The
+ * audit key is read-only too; the anchors, one per worker's log, are written.
  */
-export function rotatorPolicy(inventory: Inventory, inventoryFile: string): string {
+export function rotatorPolicy(inventory: Inventory, inventoryFile: string, audit: AuditPaths): string {
   const grants = new Map<string, Grant>();
   const grant = (path: string, capabilities: Capability[], why: string) => {
     const entry = grants.get(path) ?? { capabilities: new Set(), why: new Set() };
@@ -56,6 +64,13 @@ export function rotatorPolicy(inventory: Inventory, inventoryFile: string): stri
     grant(`${vault.mount}/metadata/${vault.path}`, ['read'], `${id}: when it was last rotated (metrics)`);
     for (const { at, why } of secretFields(credential, id)) grant(dataPath(at), ['read'], why);
   }
+
+  grant(dataPath(audit.key), ['read'], "the audit chain's HMAC key (ROTATOR_AUDIT_KEY_PATH): read at start");
+  grant(
+    audit.anchor === undefined ? `${dataPath(anchorFolder(audit.key))}/+` : dataPath(audit.anchor),
+    ['create', 'read', 'update'],
+    "the audit log's head, written after each step (ROTATOR_AUDIT_ANCHOR_PATH, or one per log beside the key)",
+  );
 
   const paths = [...grants.entries()].map(([path, { capabilities, why }]) => {
     const listed = (['create', 'read', 'update'] as const).filter((c) => capabilities.has(c));

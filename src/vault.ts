@@ -37,6 +37,8 @@ export interface SecretStore {
   read(at: SecretPath, version?: number): Promise<{ data: SecretData; ref: SecretVersion }>;
   /** When a version was written: KV metadata, no value. */
   writtenAt(at: SecretVersion): Promise<string>;
+  /** Throws, naming the mount, unless `mount` is a KV v2 engine: checked before anything is minted. */
+  assertKvV2(mount: string): Promise<void>;
 }
 
 /** A failed Vault call. The message names the operation, path and Vault's own reason, never a value. */
@@ -53,6 +55,15 @@ export class VaultError extends Error {
     super(message);
   }
 }
+
+// `sys/internal/ui/mounts/<path>` answers any token with a capability under the path, unlike `sys/mounts`.
+const mountResponseSchema = z.object({
+  data: z.object({
+    path: z.string(),
+    type: z.string(),
+    options: z.object({ version: z.string().optional() }).nullish(),
+  }),
+});
 
 const writeResponseSchema = z.object({ data: z.object({ version: z.number().int().positive() }) });
 const readResponseSchema = z.object({
@@ -114,14 +125,18 @@ export class VaultKvStore implements SecretStore {
 
   async write(at: SecretPath, data: SecretData, options: { cas?: number } = {}): Promise<SecretVersion> {
     const body = options.cas === undefined ? { data } : { data, options: { cas: options.cas } };
-    const response = await this.call('write', at, (auth) => this.client.write(dataPath(at), body, auth));
+    const response = await this.call(`write ${describe(at)}`, (auth) =>
+      this.client.write(dataPath(at), body, auth),
+    );
     const { version } = parseOrThrow(writeResponseSchema, response, vaultAnswer('write', at)).data;
     return { ...at, version };
   }
 
   async read(at: SecretPath, version?: number): Promise<{ data: SecretData; ref: SecretVersion }> {
     const query = version === undefined ? '' : `?version=${version}`;
-    const response = await this.call('read', at, (auth) => this.client.read(`${dataPath(at)}${query}`, auth));
+    const response = await this.call(`read ${describe(at)}`, (auth) =>
+      this.client.read(`${dataPath(at)}${query}`, auth),
+    );
     const { data, metadata } = parseOrThrow(readResponseSchema, response, vaultAnswer('read', at)).data;
     if (data === null || metadata.deletion_time !== '') {
       throw new VaultError(
@@ -135,26 +150,51 @@ export class VaultKvStore implements SecretStore {
 
   /** Read with the version itself rather than from `<mount>/metadata`, so that `read` permission is enough. */
   async writtenAt(at: SecretVersion): Promise<string> {
-    const response = await this.call('read', at, (auth) =>
+    const response = await this.call(`read ${describe(at)}`, (auth) =>
       this.client.read(`${dataPath(at)}?version=${at.version}`, auth),
     );
     return parseOrThrow(readResponseSchema, response, vaultAnswer('read', at)).data.metadata.created_time;
   }
 
+  async assertKvV2(mount: string): Promise<void> {
+    const what = `mount check of ${mount}`;
+    const response = await this.call(what, (auth) =>
+      this.client.read(`sys/internal/ui/mounts/${mount}`, auth),
+    );
+    const { path, type, options } = parseOrThrow(
+      mountResponseSchema,
+      response,
+      `Vault's answer to ${what}`,
+    ).data;
+    const problem =
+      path !== `${mount}/`
+        ? `is not a mount but a path inside the mount ${path}`
+        : type !== 'kv'
+          ? `is a ${type} engine`
+          : options?.version !== '2'
+            ? `is KV version ${options?.version ?? '1'} (vault kv enable-versioning ${mount} upgrades it)`
+            : undefined;
+    if (problem !== undefined)
+      throw new VaultError(
+        `Vault mount ${mount} ${problem}: the worker needs KV v2 there, for versions and check-and-set`,
+        undefined,
+        false,
+      );
+  }
+
   /**
-   * Runs one Vault call with the current token and turns its failure into a VaultError that cannot carry
+   * Runs one Vault call (`what`: "read kv/app") with the current token and turns its failure into a VaultError that cannot carry
    * request data. A failed AppRole login is thrown as it is: its message names that step.
    */
   private async call(
-    operation: string,
-    at: SecretPath,
+    what: string,
     request: (auth: ReturnType<typeof withToken>) => Promise<unknown>,
   ): Promise<unknown> {
     const auth = withToken(await this.tokens.current());
     try {
       return await request(auth);
     } catch (error) {
-      throw toVaultError(`Vault ${operation} ${describe(at)}`, this.connection.endpoint, error);
+      throw toVaultError(`Vault ${what}`, this.connection.endpoint, error);
     }
   }
 }

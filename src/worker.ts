@@ -3,7 +3,16 @@ import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { AlertSettings } from '../activities/alerts';
-import { FileAuditSink, type AuditSink } from './audit';
+import { join } from 'node:path';
+import {
+  FileAuditSink,
+  VaultAuditAnchor,
+  adoptAuditHead,
+  embeddedAuditKey,
+  readAuditKey,
+  type AuditSink,
+  type AuditTrust,
+} from './audit';
 import { encryptedDataConverter, readCodecKeys, type CodecKeys } from './codec';
 import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
 import { temporalTlsConfig } from './config/temporal-tls';
@@ -78,6 +87,29 @@ export function createRotationWorker({
   });
 }
 
+/**
+ * The audit chain's key and this log's anchor, in Vault; read once at start, the key is never logged. The
+ * embedded Vault forgets both at stop: it gets the key kept in ROTATOR_DATA_DIR, and the log's head as anchor.
+ */
+export async function auditTrust(
+  env: WorkerEnvironment,
+  vault: VaultKvStore,
+  embedded: boolean,
+  logger: Logger,
+): Promise<AuditTrust> {
+  const anchor = new VaultAuditAnchor(vault, env.audit.anchorPath);
+  if (!embedded) return { key: await readAuditKey(vault, env.audit.keyPath), anchor };
+  const create = await embeddedAuditKey(join(env.embedded.dataDir, 'audit.key'));
+  const trust = { key: await readAuditKey(vault, env.audit.keyPath, { create }), anchor };
+  const adopted = await adoptAuditHead(env.auditLog, trust);
+  if (adopted !== undefined)
+    logger.warn(
+      { auditLog: env.auditLog, entries: adopted.entries },
+      'embedded Vault: the audit log is anchored at its current head; a cut before this start would not show',
+    );
+  return trust;
+}
+
 /** Runs until SIGINT or SIGTERM, then lets in-flight activities finish within the grace time. */
 async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> {
   const level = env.logLevel.toUpperCase() as LogLevel;
@@ -95,6 +127,8 @@ async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> 
       },
     },
   });
+  for (const { waiver, risk } of env.insecure)
+    logger.warn({ waiver }, `ROTATOR_ALLOW_INSECURE=${waiver}: ${risk}`);
   const inventory = await InventoryWatcher.open(env.inventory, logger);
   // Like the inventory, bad keys stop the worker before any dev server starts.
   const codecKeys = await readCodecKeys(env.codec);
@@ -135,18 +169,22 @@ async function runWithServers(
     address: servers.temporalAddress,
     tls: await temporalTlsConfig(env.temporal.tls),
   });
+  const vault = new VaultKvStore({
+    endpoint: servers.vault.address,
+    token: servers.vault.token,
+    caCert: servers.vault.caCert,
+  });
   const worker = await createRotationWorker({
     connection,
     namespace: env.temporal.namespace,
     taskQueue: env.temporal.taskQueue,
-    vault: new VaultKvStore({
-      endpoint: servers.vault.address,
-      token: servers.vault.token,
-      caCert: servers.vault.caCert,
-    }),
+    vault,
     inventoryPath: env.inventory,
     inventory,
-    audit: new FileAuditSink(env.auditLog),
+    audit: new FileAuditSink(
+      env.auditLog,
+      await auditTrust(env, vault, servers.prepareVault !== undefined, logger),
+    ),
     alerts: env.alerts,
     shutdownGraceMs: env.shutdownGraceMs,
     dataConverter: encryptedDataConverter(codecKeys),

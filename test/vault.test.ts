@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ValidationError } from '../src/validation';
+import createVaultClient from 'node-vault';
 import { VaultError, VaultKvStore } from '../src/vault';
 import { freeLoopbackPort } from './infra/dev-servers';
 import { TEST_KV_MOUNT, testServers } from './infra/test-servers';
@@ -98,5 +99,43 @@ describe('VaultKvStore when Vault is not there or not Vault', () => {
       ]);
       expect((error as Error).message).toContain(`Vault's answer to write ${at.mount}/${at.path} is invalid`);
     });
+  });
+});
+
+describe('assertKvV2 on the real Vault dev server', () => {
+  const { vault: server } = testServers();
+  const vault = new VaultKvStore(server);
+  const kvV1 = `kv-v1-${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    await createVaultClient({ endpoint: server.endpoint, token: server.token }).mount({
+      mount_point: kvV1,
+      type: 'kv',
+      options: { version: '1' },
+    });
+  });
+
+  it('accepts a KV v2 mount', async () => {
+    await expect(vault.assertKvV2(TEST_KV_MOUNT)).resolves.toBeUndefined();
+  });
+
+  it('refuses a KV v1 mount, naming it and how to upgrade it', async () => {
+    await expect(vault.assertKvV2(kvV1)).rejects.toThrow(
+      new VaultError(
+        `Vault mount ${kvV1} is KV version 1 (vault kv enable-versioning ${kvV1} upgrades it): ` +
+          'the worker needs KV v2 there, for versions and check-and-set',
+        undefined,
+        false,
+      ),
+    );
+  });
+
+  it('refuses a path that is no mount of its own', async () => {
+    await expect(vault.assertKvV2(`${TEST_KV_MOUNT}/inner`)).rejects.toThrow(
+      `Vault mount ${TEST_KV_MOUNT}/inner is not a mount but a path inside the mount ${TEST_KV_MOUNT}/`,
+    );
+    await expect(vault.assertKvV2(`absent-${randomUUID().slice(0, 8)}`)).rejects.toThrow(
+      /^Vault mount check of absent-/,
+    );
   });
 });

@@ -91,3 +91,13 @@ path "kv-staging/metadata/oauth2/ci-uploader" {
 path "kv-staging/data/oauth2/ci-uploader-client" {
   capabilities = ["read"]
 }
+
+# the audit chain's HMAC key (ROTATOR_AUDIT_KEY_PATH): read at start
+path "secret/data/cred-rotator/audit-key" {
+  capabilities = ["read"]
+}
+
+# the audit log's head, written after each step (ROTATOR_AUDIT_ANCHOR_PATH, or one per log beside the key)
+path "secret/data/cred-rotator/audit-anchors/+" {
+  capabilities = ["create", "read", "update"]
+}

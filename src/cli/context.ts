@@ -74,6 +74,8 @@ export class CliContext {
   async client(): Promise<Client> {
     const { address, namespace, tls } = this.config.temporal;
     if (this.connection === undefined) {
+      for (const { waiver, risk } of this.config.insecure)
+        this.io.stderr(`rotator: warning: ROTATOR_ALLOW_INSECURE=${waiver}: ${risk}\n`);
       try {
         this.connection = await Connection.connect({
           address,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { verifyAuditText } from '../audit';
+import { verifyAuditTextAnchored, type AuditTrust } from '../audit';
+import { auditTrustOf } from './audit-trust';
 import { DEFAULT_AUDIT_LOG, DEFAULT_INVENTORY } from '../config/environment';
 import { InventoryTooLarge, loadInventory, readInventoryText, type InventoryResult } from '../inventory/load';
 import { inventoryJsonSchema, type Inventory } from '../inventory/schema';
@@ -34,9 +35,10 @@ export function registerFileCommands(program: Command, cli: CliContext): void {
     .description('check that no entry of the audit log was changed, removed or moved; exits 1 when one was')
     .argument('[file]', `audit log (default: $ROTATOR_AUDIT_LOG, or ${DEFAULT_AUDIT_LOG})`)
     .action(
-      cli.action(async (file: string | undefined) =>
-        verifyAudit(file ?? (cli.env.ROTATOR_AUDIT_LOG || DEFAULT_AUDIT_LOG), cli.io),
-      ),
+      cli.action(async (file: string | undefined) => {
+        const log = file ?? (cli.env.ROTATOR_AUDIT_LOG || DEFAULT_AUDIT_LOG);
+        return verifyAudit(log, (await auditTrustOf(cli.env))(log), cli.io);
+      }),
     );
 }
 
@@ -45,20 +47,24 @@ function cannotRead(file: string, error: unknown, io: CliIo): ExitCode {
   return EXIT.usage;
 }
 
-async function verifyAudit(file: string, io: CliIo): Promise<ExitCode> {
+async function verifyAudit(file: string, trust: AuditTrust, io: CliIo): Promise<ExitCode> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     return cannotRead(file, error, io);
   }
-  const result = verifyAuditText(text);
+  const result = verifyAuditTextAnchored(text, trust.key, await trust.anchor.read(), trust.anchor.name);
   if (!result.ok) {
     io.stderr(`${file}:${result.line}: ${result.problem}\n${file} is broken\n`);
     return EXIT.failed;
   }
   const noun = result.entries === 1 ? 'entry' : 'entries';
   io.stdout(`${file} is intact: ${result.entries} ${noun}, last hash ${result.lastHash}\n`);
+  if (result.unanchored !== undefined)
+    io.stdout(
+      `${result.unanchored} of them after the head anchored at ${trust.anchor.name}: keyed, but a cut there would not show\n`,
+    );
   return EXIT.ok;
 }
 

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { DEFAULT_INVENTORY } from '../config/environment';
+import { DEFAULT_INVENTORY, readAuditPaths } from '../config/environment';
+import { ValidationError } from '../validation';
 import { rotatorPolicy } from '../vault-policy';
-import { CliContext, EXIT } from './context';
+import { CliContext, CliError, EXIT } from './context';
 
 /** `rotator vault policy [file]`: the least-privilege Vault policy for an inventory, as HCL on stdout. */
 export function registerVaultPolicy(program: Command, cli: CliContext): void {
@@ -17,7 +18,14 @@ export function registerVaultPolicy(program: Command, cli: CliContext): void {
         const reader =
           file === undefined ? cli : new CliContext(cli.io, { ...cli.env, ROTATOR_INVENTORY: file });
         const inventory = await reader.inventory();
-        cli.io.stdout(rotatorPolicy(inventory, reader.config.inventory));
+        let audit;
+        try {
+          audit = readAuditPaths(cli.env);
+        } catch (error) {
+          if (error instanceof ValidationError) throw new CliError(error.message, EXIT.usage);
+          throw error;
+        }
+        cli.io.stdout(rotatorPolicy(inventory, reader.config.inventory, audit));
         return EXIT.ok;
       }),
     );

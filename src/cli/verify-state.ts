@@ -7,6 +7,7 @@ import { parseOrThrow, ValidationError } from '../validation';
 import { VaultKvStore } from '../vault';
 import { verifyState, type StateReport } from '../verify';
 import { isViolation } from '../verify/report';
+import { auditTrustOf } from './audit-trust';
 import { CliContext, CliError, EXIT, parseOptions, table, withJson } from './context';
 
 const optionsSchema = z
@@ -111,6 +112,7 @@ export function registerVerifyState(program: Command, cli: CliContext): void {
         inventory,
         vault,
         auditLogs,
+        auditTrust: await auditTrustOf(cli.env),
         stuckAfterMs: options.stuckAfter,
       });
       if (options.json === true) cli.json(report);

@@ -1,5 +1,37 @@
 import type { ChildProcess } from 'node:child_process';
+import { fchmodSync, mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+
+/**
+ * What a spawned server inherits from the worker: where to find programs and temporary space, and the
+ * locale. Everything else stays behind: the worker's environment holds VAULT_TOKEN, ROTATOR_CODEC_KEYS and
+ * other secrets, which anyone who can read the child's /proc/<pid>/environ would see.
+ */
+const INHERITED = ['PATH', 'HOME', 'TMPDIR', 'LANG', 'LC_ALL', 'TZ'] as const;
+
+/** The minimal environment for a spawned server, plus the variables it is meant to read. */
+export function serverEnvironment(
+  own: Record<string, string>,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const inherited = INHERITED.flatMap((name) => {
+    const value = from[name];
+    return value === undefined ? [] : [[name, value] as const];
+  });
+  return { ...Object.fromEntries(inherited), ...own };
+}
+
+/**
+ * Opens a server's log for appending, readable by this user only (0600, also when it existed before), in a
+ * folder created 0700: a server's log can name paths, ports and tokens of its own.
+ */
+export function openPrivateLog(file: string): number {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const fd = openSync(file, 'a', 0o600);
+  fchmodSync(fd, 0o600);
+  return fd;
+}
 
 /** A loopback port nothing listens on now, for a server that cannot report the port it picked itself. */
 export async function freeLoopbackPort(): Promise<number> {

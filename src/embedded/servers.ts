@@ -42,7 +42,8 @@ export async function startServers(
   let found: ServerBinaries | undefined;
   // Looked for (or built) only when a server is embedded: a deployment needs neither Go nor the build script.
   const binaries = () => {
-    mkdirSync(dataDir, { recursive: true });
+    // Its logs and Temporal's SQLite file are for this user only.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     return (found ??= findServerBinaries());
   };
   try {

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ROTATION_SEARCH_ATTRIBUTES } from '../search-attributes';
-import { assertPortFree, hasExited, stopProcess } from './processes';
+import { assertPortFree, hasExited, openPrivateLog, serverEnvironment, stopProcess } from './processes';
 
 export interface EmbeddedTemporal {
   address: string;
@@ -36,7 +35,7 @@ export async function startEmbeddedTemporal(options: {
   await assertPortFree(uiPort, "the Temporal dev server's Web UI");
   const dbFile = join(dataDir, 'temporal.sqlite');
   const logFile = join(dataDir, 'temporal.log');
-  const log = openSync(logFile, 'a');
+  const log = openPrivateLog(logFile);
   const child = spawn(
     bin,
     [
@@ -51,7 +50,7 @@ export async function startEmbeddedTemporal(options: {
       ...ROTATION_SEARCH_ATTRIBUTES.map((key) => `--search-attribute=${key.name}=Keyword`),
       ...(uiCodecEndpoint === undefined ? [] : [`--ui-codec-endpoint=${uiCodecEndpoint}`]),
     ],
-    { stdio: ['ignore', log, log], detached: true },
+    { stdio: ['ignore', log, log], env: serverEnvironment({}), detached: true },
   );
   const address = `127.0.0.1:${port}`;
   const stop = () => stopProcess(child, 10_000);

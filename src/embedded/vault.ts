@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import createVaultClient from 'node-vault';
-import { freeLoopbackPort, hasExited, stopProcess } from './processes';
+import { freeLoopbackPort, hasExited, openPrivateLog, serverEnvironment, stopProcess } from './processes';
 
 export interface VaultDevServer {
   endpoint: string;
   rootToken: string;
   version: string;
   logFile: string;
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -26,21 +26,19 @@ export async function startVaultDevServer(
   const port = await freeLoopbackPort();
   const rootToken = `root-${randomBytes(12).toString('hex')}`;
   const logFile = join(logDir, 'vault.log');
-  const log = openSync(logFile, 'a');
-  const child = spawn(
-    bin,
-    ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`],
-    {
-      stdio: ['ignore', log, log],
-      env: { ...process.env, VAULT_DISABLE_MLOCK: 'true' },
-      detached: options.detached ?? false,
-    },
-  );
+  const log = openPrivateLog(logFile);
+  // The root token goes in the environment, which only this user can read, never on the command line,
+  // which every user can (/proc/<pid>/cmdline, ps).
+  const child = spawn(bin, ['server', '-dev', `-dev-listen-address=127.0.0.1:${port}`], {
+    stdio: ['ignore', log, log],
+    env: serverEnvironment({ VAULT_DEV_ROOT_TOKEN_ID: rootToken, VAULT_DISABLE_MLOCK: 'true' }),
+    detached: options.detached ?? false,
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   const stop = () => stopProcess(child);
   try {
     const version = await waitForVault(endpoint, child);
-    return { endpoint, rootToken, version, logFile, stop };
+    return { endpoint, rootToken, version, logFile, pid: child.pid, stop };
   } catch (error) {
     await stop();
     throw new Error(

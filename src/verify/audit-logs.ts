@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { verifyAuditText, type AuditEntry } from '../audit';
+import { verifyAuditTextAnchored, type AuditEntry, type AuditTrust } from '../audit';
 import type { AuditLogCheck } from './report';
 
 /** Every worker's audit log, verified, and the entries they hold for the terminal-state checks. */
@@ -10,7 +10,10 @@ export interface AuditLogs {
 }
 
 /** Each worker writes its own file, so a run has several; a file that cannot be read proves nothing. */
-export async function readAuditLogs(paths: string[]): Promise<AuditLogs> {
+export async function readAuditLogs(
+  paths: string[],
+  trustOf: (path: string) => AuditTrust,
+): Promise<AuditLogs> {
   const logs: AuditLogs = { checks: [], entries: [] };
   for (const path of paths) {
     let text: string;
@@ -21,7 +24,8 @@ export async function readAuditLogs(paths: string[]): Promise<AuditLogs> {
       logs.checks.push({ path, ok: false, problem: `cannot be read (${code})` });
       continue;
     }
-    const verified = verifyAuditText(text);
+    const { key, anchor } = trustOf(path);
+    const verified = verifyAuditTextAnchored(text, key, await anchor.read(), anchor.name);
     logs.checks.push(
       verified.ok
         ? { path, ok: true, entries: verified.entries }

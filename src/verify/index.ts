@@ -4,6 +4,7 @@ import type { RotationPlan } from '../inventory/plan';
 import type { Inventory } from '../inventory/schema';
 import type { SecretStore } from '../vault';
 import { readAuditLogs } from './audit-logs';
+import type { AuditTrust } from '../audit';
 import { stateChecks, type StateChecks } from './checks';
 import { checkCredential } from './credential';
 import { stateReport, type CredentialVerdict, type StateReport } from './report';
@@ -26,6 +27,8 @@ export interface VerifyStateOptions {
   vault: SecretStore;
   /** Every worker's audit log. */
   auditLogs: string[];
+  /** Each log's key and anchor. */
+  auditTrust: (auditLog: string) => AuditTrust;
   /** A rotation in a step (not a documented wait) for longer than this is stuck. */
   stuckAfterMs: number;
 }
@@ -51,7 +54,7 @@ export async function verifyState(options: VerifyStateOptions): Promise<StateRep
   const checks = stateChecks(options.vault, options.inventory);
   const [open, logs, { plans, unplanned }] = await Promise.all([
     openRotations(options.client, options.taskQueue, checkedAt, options.stuckAfterMs),
-    readAuditLogs(options.auditLogs),
+    readAuditLogs(options.auditLogs, options.auditTrust),
     checks.activities.healthCheckPlans(),
   ]);
   const run: Run = {

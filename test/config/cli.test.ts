@@ -126,3 +126,22 @@ describe('rotator config schema', () => {
     expect(JSON.parse(stdout)).toEqual(inventoryJsonSchema());
   });
 });
+
+describe('the CLI environment', () => {
+  it('refuses a remote Temporal without TLS unless waived, and warns when it is', async () => {
+    const env = { TEMPORAL_ADDRESS: '192.0.2.1:7233', ROTATOR_INVENTORY: EXAMPLE };
+    expect(await rotator(['status', 'deployer-production'], env)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining(
+        'TEMPORAL_ADDRESS: a Temporal on another host needs TLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, ' +
+          'TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME); ROTATOR_ALLOW_INSECURE=temporal-plaintext allows it',
+      ),
+    });
+    // 192.0.2.1 is a documentation address: nothing answers, and the warning comes before the attempt.
+    const waived = await rotator(['status', 'deployer-production'], {
+      ...env,
+      ROTATOR_ALLOW_INSECURE: 'temporal-plaintext',
+    });
+    expect(waived.stderr).toContain('rotator: warning: ROTATOR_ALLOW_INSECURE=temporal-plaintext: ');
+  });
+});

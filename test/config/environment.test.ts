@@ -5,6 +5,8 @@ import { ValidationError } from '../../src/validation';
 
 const TOKEN = 'hvs.not-a-real-token';
 const VAULT = { VAULT_ADDR: 'https://vault.internal:8200' };
+// A remote Temporal needs encrypted payloads (see "transport guarantees").
+const CODEC = { ROTATOR_CODEC_KEYS: `prod-1:${Buffer.alloc(32, 7).toString('base64')}` };
 
 function problemsWith(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -40,7 +42,9 @@ describe('the worker environment', () => {
   it('reads a Temporal and a Vault elsewhere', () => {
     expect(
       readWorkerEnvironment({
+        ...CODEC,
         TEMPORAL_ADDRESS: 'temporal.internal:7233',
+        TEMPORAL_TLS_CA: '/etc/rotator/temporal-ca.pem',
         VAULT_ADDR: 'https://vault.internal:8200',
         VAULT_TOKEN: TOKEN,
       }),
@@ -71,6 +75,7 @@ describe('the worker environment', () => {
 
   it('reads mutual TLS for Temporal, and a CA for Vault', () => {
     const env = readWorkerEnvironment({
+      ...CODEC,
       VAULT_TOKEN: TOKEN,
       VAULT_ADDR: 'https://vault.internal:8200',
       VAULT_CACERT: '/etc/rotator/vault-ca.pem',
@@ -94,6 +99,7 @@ describe('the worker environment', () => {
   it('turns TLS on without a client certificate when only a CA or server name is given', () => {
     expect(
       readWorkerEnvironment({
+        ...CODEC,
         TEMPORAL_ADDRESS: 'temporal.internal:7233',
         TEMPORAL_TLS_SERVER_NAME: 'temporal',
       }).temporal.tls,
@@ -134,11 +140,11 @@ describe('the worker environment', () => {
       ['VAULT_ROLE_ID: required with VAULT_SECRET_ID_FILE'],
     ],
     [
-      { TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_CERT: '/client.pem' },
+      { ...CODEC, TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_CERT: '/client.pem' },
       ['TEMPORAL_TLS_KEY: required with TEMPORAL_TLS_CERT'],
     ],
     [
-      { TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_KEY: '/client.key' },
+      { ...CODEC, TEMPORAL_ADDRESS: 'temporal.internal:7233', TEMPORAL_TLS_KEY: '/client.key' },
       ['TEMPORAL_TLS_CERT: required with TEMPORAL_TLS_KEY'],
     ],
     // Settings meant for a server elsewhere, without its address: an embedded server would hide the mistake.
@@ -184,5 +190,87 @@ describe('the worker environment', () => {
       expect({ name, row }).toEqual({ name, row: expect.any(String) });
       if (defaults[name] !== undefined) expect(row).toContain(`\`${String(defaults[name])}\``);
     }
+  });
+});
+
+describe('transport guarantees', () => {
+  const SECURE = {
+    ...CODEC,
+    TEMPORAL_ADDRESS: 'temporal.internal:7233',
+    TEMPORAL_TLS_CA: '/etc/rotator/temporal-ca.pem',
+    VAULT_ADDR: 'https://vault.internal:8200',
+    VAULT_TOKEN: TOKEN,
+  };
+
+  it('accepts TLS to a remote Temporal and Vault with encrypted payloads, and plain http on loopback', () => {
+    expect(readWorkerEnvironment(SECURE).insecure).toEqual([]);
+    for (const address of ['http://127.0.0.1:8200', 'http://localhost:8200', 'http://[::1]:8200']) {
+      expect(readWorkerEnvironment({ VAULT_ADDR: address, VAULT_TOKEN: TOKEN }).insecure).toEqual([]);
+    }
+    expect(readWorkerEnvironment({ TEMPORAL_ADDRESS: '127.0.0.1:7233' }).insecure).toEqual([]);
+  });
+
+  it.each([
+    [
+      { ...SECURE, VAULT_ADDR: 'http://vault.internal:8200' },
+      ['VAULT_ADDR: expected https for a Vault on another host; ROTATOR_ALLOW_INSECURE=vault-http allows it'],
+    ],
+    [
+      { ...SECURE, TEMPORAL_TLS_CA: undefined },
+      [
+        'TEMPORAL_ADDRESS: a Temporal on another host needs TLS (TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA, ' +
+          'TEMPORAL_TLS_SERVER_NAME); ROTATOR_ALLOW_INSECURE=temporal-plaintext allows it',
+      ],
+    ],
+    [
+      { ...SECURE, ROTATOR_CODEC_KEYS: undefined },
+      [
+        'ROTATOR_CODEC_KEYS_FILE: required (or ROTATOR_CODEC_KEYS) with a Temporal on another host, so that it ' +
+          'stores no payload in clear; ROTATOR_ALLOW_INSECURE=no-codec allows it',
+      ],
+    ],
+  ])('refuses %j unless ROTATOR_ALLOW_INSECURE waives it', (env, problems) => {
+    expect(problemsWith(env)).toEqual(problems);
+  });
+
+  it('takes each waiver by name and reports it, with what it exposes, for the start-up log', () => {
+    const env = readWorkerEnvironment({
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      VAULT_ADDR: 'http://vault:8200',
+      VAULT_TOKEN: TOKEN,
+      ROTATOR_ALLOW_INSECURE: 'vault-http,temporal-plaintext,no-codec',
+    });
+    expect(env.insecure.map(({ waiver }) => waiver)).toEqual([
+      'vault-http',
+      'temporal-plaintext',
+      'no-codec',
+    ]);
+    expect(env.insecure[0]?.risk).toMatch(/in clear/);
+    // A waiver these settings do not need is not in effect.
+    expect(readWorkerEnvironment({ ...SECURE, ROTATOR_ALLOW_INSECURE: 'vault-http' }).insecure).toEqual([]);
+  });
+
+  it('refuses an unknown waiver', () => {
+    expect(problemsWith({ ROTATOR_ALLOW_INSECURE: 'vault-http,everything' })).toEqual([
+      'ROTATOR_ALLOW_INSECURE: expected a comma-separated list of vault-http, temporal-plaintext, no-codec; unknown: everything',
+    ]);
+  });
+
+  it('refuses a user name or password in any URL or address, naming the variable and never the password', () => {
+    const password = 'hunter2-not-a-real-password';
+    const problems = problemsWith({
+      ...SECURE,
+      VAULT_ADDR: `https://rotator:${password}@vault.internal:8200`,
+      TEMPORAL_ADDRESS: `rotator:${password}@temporal.internal:7233`,
+      ROTATOR_ALERT_WEBHOOK_URL: `https://hook:${password}@hooks.example.com/alerts`,
+      TEMPORAL_UI_URL: `https://${password}@temporal-ui.internal`,
+    });
+    expect(problems).toEqual([
+      'TEMPORAL_ADDRESS: expected host:port; must not hold a user name or password (credentials have variables of their own)',
+      'VAULT_ADDR: must not hold a user name or password (credentials have variables of their own)',
+      'ROTATOR_ALERT_WEBHOOK_URL: must not hold a user name or password (credentials have variables of their own)',
+      'TEMPORAL_UI_URL: must not hold a user name or password (credentials have variables of their own)',
+    ]);
+    expect(problems.join('\n')).not.toContain(password);
   });
 });

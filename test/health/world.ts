@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { AlertPayload } from '../../src/alerts';
-import { FileAuditSink } from '../../src/audit';
 import { VaultKvStore } from '../../src/vault';
 import { createRotationWorker } from '../../src/worker';
 import { cliWorld } from '../cli/world';
 import { testServers } from '../infra/test-servers';
+import { testAuditSink } from '../helpers/audit';
 
 /** The Web UI the alerts link to in these tests. */
 export const TEST_UI_URL = 'http://temporal-ui.test:8233';
@@ -74,7 +74,7 @@ export async function healthWorld(name: string) {
         taskQueue: world.taskQueue,
         vault: new VaultKvStore(vault),
         inventoryPath: world.rotation.inventoryPath,
-        audit: new FileAuditSink(world.rotation.auditLog),
+        audit: testAuditSink(world.rotation.auditLog),
         alerts: { webhookUrl: receiver.url, temporalUiUrl: TEST_UI_URL },
       });
       const running = worker.run();

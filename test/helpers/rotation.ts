@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { FileAuditSink } from '../../src/audit';
 import type { SecretPath, VaultKvStore } from '../../src/vault';
 import { defined, gitlabWorld } from '../gitlab/world';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { TEST_KV_MOUNT } from '../infra/test-servers';
-import { auditEntries, auditLogFile } from './audit';
+import { auditEntries, auditLogFile, testAuditSink } from './audit';
 import { testApprovers } from './ssh';
 import { startTestWorker } from './worker';
 
@@ -183,7 +182,7 @@ export async function rotationWorld(vault: VaultKvStore) {
     startWorker: (
       taskQueue: string,
       options: Pick<Parameters<typeof startTestWorker>[0], 'dataConverter' | 'address'> = {},
-    ) => startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog), ...options }),
+    ) => startTestWorker({ taskQueue, vault, inventoryPath, audit: testAuditSink(auditLog), ...options }),
 
     async close(): Promise<void> {
       await world.sim.close();

@@ -16,7 +16,8 @@ const KEPT_RUN_LOGS = 20;
 export function createRunLogDir(cacheDir: string): string {
   const logs = join(cacheDir, 'logs');
   const dir = join(logs, `test-run-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
+  // The Vault dev server's log prints its root token: the folder is for this user only.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const runs = readdirSync(logs)
     .filter((name) => name.startsWith('test-run-'))
     .sort();

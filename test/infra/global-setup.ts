@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { newAuditKey, readAuditKey, vaultPathSetting } from '../../src/audit';
+import { DEFAULT_AUDIT_KEY_PATH } from '../../src/config/environment';
 import { findServerBinaries } from '../../src/embedded/binaries';
 import { enableKvV2, startVaultDevServer, type VaultDevServer } from '../../src/embedded/vault';
+import { VaultKvStore, type SecretPath } from '../../src/vault';
 import { createRunLogDir, startTemporalDevServer, type TemporalDevServer } from './dev-servers';
 import { TEST_KV_MOUNT, exportTestServers } from './test-servers';
 
@@ -22,6 +25,12 @@ export default async function globalSetup(): Promise<void> {
   running.runDir = logDir;
   running.vault = await startVaultDevServer(binaries.vault, logDir);
   await enableKvV2(running.vault, TEST_KV_MOUNT);
+  // Where a worker process started with VAULT_ADDR reads it, as a production worker would.
+  const auditKey = await readAuditKey(
+    new VaultKvStore({ endpoint: running.vault.endpoint, token: running.vault.rootToken }),
+    vaultPathSetting(DEFAULT_AUDIT_KEY_PATH) as SecretPath,
+    { create: newAuditKey() },
+  );
   running.temporal = await startTemporalDevServer(binaries.temporalCli, logDir);
   exportTestServers({
     temporalAddress: running.temporal.address,
@@ -29,6 +38,7 @@ export default async function globalSetup(): Promise<void> {
     runDir: logDir,
     binaries: { temporalCli: binaries.temporalCli, vault: binaries.vault },
     codecKeys: `test-run:${randomBytes(32).toString('base64')}`,
+    auditKey: auditKey.toString('base64'),
   });
   process.stderr.write(
     `\n[servers] Temporal: ${running.temporal.version} at ${running.temporal.address}\n` +

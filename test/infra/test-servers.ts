@@ -13,6 +13,8 @@ export interface TestServers {
    * server use them, so that the secret scan can decrypt those histories and search them too.
    */
   codecKeys: string;
+  /** The audit chain's key (base64), in Vault at the worker's default ROTATOR_AUDIT_KEY_PATH. */
+  auditKey: string;
 }
 
 const VARIABLE = 'ROTATOR_TEST_SERVERS';

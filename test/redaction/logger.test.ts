@@ -69,6 +69,7 @@ describe('the logger', () => {
       read: (at) => Promise.resolve({ data: { token: value }, ref: { ...at, version: 1 } }),
       write: () => Promise.reject(new Error('not used')),
       writtenAt: () => Promise.reject(new Error('not used')),
+      assertKvV2: () => Promise.reject(new Error('not used')),
     };
     await withSecretScope(async () => {
       await noteSecretsOf(store).read({ mount: 'kv', path: 'a' });

@@ -16,6 +16,7 @@ import { httpRelay } from '../helpers/http-relay';
 import { buildWorker, killWorkers, spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 import { defined } from '../gitlab/world';
 import { testServers } from '../infra/test-servers';
+import { testAuditTrust } from '../helpers/audit';
 
 const servers = testServers();
 const vault = new VaultKvStore(servers.vault);
@@ -181,6 +182,8 @@ describe('a worker process killed mid-rotation (SIGKILL), then replaced', () => 
       expect(output).not.toContain(value);
     }
     // Each new process continues the chain from the last entry the killed one wrote.
-    expect(await verifyAuditLog(rotation.auditLog)).toMatchObject({ ok: true });
+    expect(await verifyAuditLog(rotation.auditLog, testAuditTrust(rotation.auditLog))).toMatchObject({
+      ok: true,
+    });
   });
 });

@@ -4,13 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { stringify } from 'yaml';
-import { FileAuditSink } from '../../src/audit';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { statusQuery } from '../../workflows';
 import { githubWorld, type GitHubWorld } from '../github/world';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
-import { auditEntries, auditLogFile } from '../helpers/audit';
+import { auditEntries, auditLogFile, testAuditSink } from '../helpers/audit';
 import { historyText } from '../helpers/history';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
@@ -108,7 +107,7 @@ beforeAll(async () => {
       credentials,
     }),
   );
-  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog) });
+  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: testAuditSink(auditLog) });
 });
 
 afterAll(async () => {

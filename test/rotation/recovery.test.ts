@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import { FileAuditSink } from '../../src/audit';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { abort, approve, retryRollback, statusQuery } from '../../workflows';
@@ -10,6 +9,7 @@ import { signedApproval } from '../helpers/ssh';
 import { httpRelay, type HttpRelay } from '../helpers/http-relay';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
+import { testAuditSink } from '../helpers/audit';
 
 const servers = testServers();
 const vault = new VaultKvStore(servers.vault);
@@ -29,7 +29,7 @@ beforeAll(async () => {
     taskQueue,
     vault: new VaultKvStore({ ...servers.vault, endpoint: outage.url }),
     inventoryPath: rotation.inventoryPath,
-    audit: new FileAuditSink(rotation.auditLog),
+    audit: testAuditSink(rotation.auditLog),
   });
 });
 

@@ -11,14 +11,14 @@ import {
 import { Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import type { RotationRequest } from '../../activities/rotation';
-import { FileAuditSink, verifyAuditLog } from '../../src/audit';
+import { verifyAuditLog } from '../../src/audit';
 import { ROTATION_OUTCOME, ROTATION_PHASE } from '../../src/search-attributes';
 import { startRotation } from '../../src/rotations';
 import { rotationWorkflowId } from '../../src/rotation-names';
 import { VaultKvStore } from '../../src/vault';
 import { approve, endOverlapNow, resolve, retryRollback, statusQuery } from '../../workflows';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
-import { auditEntries, auditLogFile } from '../helpers/audit';
+import { auditEntries, auditLogFile, testAuditSink, testAuditTrust } from '../helpers/audit';
 import { HISTORY_FIXTURES, historyText, historyToFixture } from '../helpers/history';
 import { ROTATED_EVENTS, ROTATION_STEPS, until } from '../helpers/rotation';
 import { signedApproval, sshFingerprint, testApprovers } from '../helpers/ssh';
@@ -189,7 +189,7 @@ beforeAll(async () => {
       credentials: Object.values(credentials),
     }),
   );
-  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: new FileAuditSink(auditLog) });
+  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: testAuditSink(auditLog) });
   client = running.client;
 });
 
@@ -779,7 +779,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
   it('leaves no token value in the audit log, whose chain is intact', async () => {
     const text = readFileSync(auditLog, 'utf8');
     for (const value of [...world.state.minted, world.adminToken.value]) expect(text).not.toContain(value);
-    expect(await verifyAuditLog(auditLog)).toMatchObject({
+    expect(await verifyAuditLog(auditLog, testAuditTrust(auditLog))).toMatchObject({
       ok: true,
       entries: auditEntries(auditLog).length,
     });

@@ -20,6 +20,8 @@ import { startRotation } from '../../src/rotations';
 import { VaultError, VaultKvStore } from '../../src/vault';
 import { AppRoleSession } from '../../src/vault-auth';
 import { rotatorPolicy } from '../../src/vault-policy';
+import { auditTrust } from '../../src/worker';
+import { TEST_AUDIT_KEY_PATH } from '../helpers/audit';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
 import { startTestWorker } from '../helpers/worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
@@ -70,10 +72,14 @@ beforeAll(async () => {
   if (!loaded.ok) throw new Error(loaded.errors.join('; '));
   inventory = loaded.inventory;
   // Short TTLs, so that renewal and the login after max TTL happen within a test.
-  appRole = await setUpAppRole(servers.vault, rotatorPolicy(inventory, rotation.inventoryPath), {
-    token: '4s',
-    max: '8s',
-  });
+  appRole = await setUpAppRole(
+    servers.vault,
+    rotatorPolicy(inventory, rotation.inventoryPath, { key: TEST_AUDIT_KEY_PATH }),
+    {
+      token: '4s',
+      max: '8s',
+    },
+  );
   await putSecretId();
 });
 
@@ -91,15 +97,17 @@ describe('the worker on Vault with AppRole and the least-privilege policy', () =
       VAULT_ADDR: servers.vault.endpoint,
       VAULT_ROLE_ID: appRole.roleId,
       VAULT_SECRET_ID_FILE: secretIdFile,
+      ROTATOR_AUDIT_LOG: rotation.auditLog,
     });
     const worker = await startServers(env, inventory, logger);
     const vault = new VaultKvStore({ endpoint: worker.vault.address, token: worker.vault.token });
     const taskQueue = `approle-${randomUUID()}`;
+    // The audit key and the anchor, read and written with the worker's own token, as the worker does.
     const running = await startTestWorker({
       taskQueue,
       vault,
       inventoryPath: rotation.inventoryPath,
-      audit: new FileAuditSink(rotation.auditLog),
+      audit: new FileAuditSink(rotation.auditLog, await auditTrust(env, vault, false, logger)),
     });
     try {
       secrets.push(await worker.vault.token.current());
@@ -261,8 +269,10 @@ describe('the least-privilege policy in the repo', () => {
 
     expect(await vaultPolicy('examples/rotator.yaml')).toEqual({ code: 0, stdout: policy, stderr: '' });
     await root.write(`sys/policies/acl/example-${randomUUID().slice(0, 8)}`, { policy });
-    // Nothing to list or delete, and no path ending in a wildcard.
+    // Nothing to list or delete, and no `*` glob: only the audit anchors' folder takes any one name (`+`).
     expect(policy).not.toMatch(/"(list|delete|sudo|patch)"|\*"/);
+    expect(policy.match(/\+"/g)).toEqual(['+"']);
+    expect(policy).toContain('path "secret/data/cred-rotator/audit-anchors/+" {');
   });
 
   it('is refused for an invalid inventory, which `rotator config check` explains', async () => {

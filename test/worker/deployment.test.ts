@@ -11,6 +11,7 @@ interface ComposeService {
   image?: string;
   environment?: Record<string, string>;
   volumes?: (string | { target: string })[];
+  ports?: (string | { host_ip?: string; published: string | number })[];
 }
 
 /** The file as Docker Compose resolves it; `docker-compose` (Debian's, v1) needs no engine for this. */
@@ -48,5 +49,27 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n.*\/healthz/m);
     expect(dockerfile).toMatch(/^CMD \["node", "dist\/src\/worker\.js"\]$/m);
+  });
+
+  it('the image runs on Node 24 LTS, which package.json engines allows beside Node 20.19+ for source installs', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const images = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((match) => match[1]);
+    expect(images.every((image) => image?.startsWith('node:24-'))).toBe(true);
+    const { engines } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+    };
+    expect(engines.node.split('||').map((range) => range.trim())).toEqual([
+      '^20.19.0',
+      '^22.12.0',
+      '>=24.0.0',
+    ]);
+  });
+
+  it("publishes the demo Vault, whose root token is in the file, on the host's loopback only", () => {
+    const ports = composeConfig().services.vault?.ports ?? [];
+    expect(ports.length).toBeGreaterThan(0);
+    for (const port of ports) {
+      expect(typeof port === 'string' ? port.split(':')[0] : port.host_ip).toBe('127.0.0.1');
+    }
   });
 });

@@ -9,6 +9,7 @@ import { createLogger } from '../../src/logging';
 import { ROTATION_OUTCOME } from '../../src/search-attributes';
 import { until } from '../helpers/rotation';
 import { testServers } from '../infra/test-servers';
+import { testAuditTrust } from '../helpers/audit';
 
 const servers = testServers();
 const dataDir = mkdtempSync(join(tmpdir(), 'rotator-sandbox-'));
@@ -55,6 +56,8 @@ describe('the sandbox (npm run sandbox)', () => {
       'rotate/mirror-staging': ['COMPLETED', 'rotated'],
       'rotate/docs-publisher-staging': ['FAILED', 'rolled-back'],
     });
-    expect(await verifyAuditLog(join(dataDir, 'audit.jsonl'))).toMatchObject({ ok: true });
+    expect(
+      await verifyAuditLog(join(dataDir, 'audit.jsonl'), testAuditTrust(join(dataDir, 'audit.jsonl'))),
+    ).toMatchObject({ ok: true });
   });
 });
