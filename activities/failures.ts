@@ -1,7 +1,8 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { z } from 'zod';
 import { ProviderError } from '../src/providers/errors';
 import { redactSecrets, withSecretScope } from '../src/redaction';
-import { ValidationError } from '../src/validation';
+import { ValidationError, parseOrThrow } from '../src/validation';
 import { VaultError } from '../src/vault';
 import { providerFailureType } from '../src/failure-types';
 
@@ -38,6 +39,16 @@ export async function asActivity<T>(body: () => Promise<T>): Promise<T> {
     }
   });
 }
+
+/**
+ * Declares activities run by `run` (asActivity, or a wrapper of it) as an input schema and a body: the input
+ * is checked inside `run`, so bad input fails as a non-retryable ValidationError, redacted like any failure.
+ */
+export const checkedActivity =
+  (run: <T>(body: () => Promise<T>) => Promise<T>) =>
+  <S extends z.ZodType, R>(name: string, schema: S, body: (input: z.output<S>) => Promise<R>) =>
+  (input: z.input<S>): Promise<R> =>
+    run(() => body(parseOrThrow(schema, input, `${name} input`)));
 
 /** Heartbeats only inside an activity: tests also call the activity functions directly. */
 function heartbeatWhile(): NodeJS.Timeout | undefined {

@@ -6,7 +6,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { IssuedRef } from '../activities/credentials';
+import type { IssuedRef } from '../activities/issue';
 import type { Detection, RotationPlan, RotationRequest } from '../activities/rotation';
 import type { AlertKind } from '../src/alerts';
 import { CREDENTIAL_ID, ROTATION_OUTCOME, ROTATION_PHASE } from '../src/search-attributes';

@@ -1,0 +1,245 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { z } from 'zod';
+import { FAILURE_TYPES } from '../src/failure-types';
+import type { CredentialRef } from '../src/providers/types';
+import {
+  VaultError,
+  secretPathSchema,
+  secretVersionSchema,
+  type SecretStore,
+  type SecretVersion,
+} from '../src/vault';
+import {
+  VALUE_KEY,
+  adapterRefSchema,
+  audited,
+  tokenIdSchema,
+  type AdapterRef,
+  type ProviderCalls,
+} from './provider-calls';
+
+/**
+ * How long a freshly minted value waits for an unavailable Vault before it is given up: the only copy is in
+ * this process, and rotating in place has already revoked the old token. Within issue's 1-minute timeout.
+ */
+const STAGE_PATIENCE_MS = 45_000;
+/** The longest pause between two tries at staging. */
+const STAGE_MAX_PAUSE_MS = 8_000;
+
+/** Where a new value is staged, and the version that path must be at now (0: must not exist). */
+export const stageSchema = secretPathSchema.extend({ cas: z.number().int().min(0) }).strict();
+const issueInputSchema = z
+  .object({
+    source: adapterRefSchema,
+    current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
+    stage: stageSchema,
+    /** The current Vault version, read for sources whose state lives there (an OAuth2 refresh token). */
+    held: secretVersionSchema.optional(),
+    /**
+     * After a mint whose answer was lost, and its orphans revoked: create the new credential beside the old
+     * one, never rotate in place again (rotating a token already rotated makes GitLab revoke its family).
+     */
+    recovery: z
+      .object({ orphansRevoked: z.array(tokenIdSchema) })
+      .strict()
+      .optional(),
+    ...audited,
+  })
+  .strict();
+
+export type IssueCredentialInput = z.infer<typeof issueInputSchema>;
+type Stage = IssueCredentialInput['stage'];
+
+/** What issuing returns: references only. The value is in Vault at `staged`. */
+export interface IssuedRef {
+  tokenId: number;
+  expiresAt: string;
+  staged: SecretVersion;
+  revokedTokenId?: number;
+}
+
+const recoveredDetail = (orphans: number[]) =>
+  `the first mint's outcome was unknown (its answer lost, or a 5xx); ${
+    orphans.length === 0
+      ? 'it left no token behind'
+      : `revoked what it left behind: token ${orphans.join(', ')}`
+  }; created afresh`;
+
+/** The staged secret a previous attempt at issuing wrote, if any: found instead of minting again. */
+export async function alreadyStaged(vault: SecretStore, stage: Stage): Promise<IssuedRef | undefined> {
+  try {
+    const { ref, data } = await vault.read(stage);
+    // A grant under way (see `grantUnderWay`) has no value yet.
+    return ref.version > stage.cas && data[VALUE_KEY] !== undefined && data.tokenId !== undefined
+      ? {
+          tokenId: Number(data.tokenId),
+          expiresAt: data.expiresAt ?? '',
+          // The version only: the check-and-set of `stage` is not part of what was staged.
+          staged: { mount: ref.mount, path: ref.path, version: ref.version },
+        }
+      : undefined;
+  } catch (error) {
+    if (error instanceof VaultError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The value exists only in this process until Vault has it: an unavailable Vault is tried again (1, 2, 4,
+ * 8, 8, ... s apart) for up to STAGE_PATIENCE_MS before the new credential is given up.
+ */
+async function persisting<T>(write: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + STAGE_PATIENCE_MS;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await write();
+    } catch (error) {
+      const pause = Math.min(1000 * 2 ** (attempt - 1), STAGE_MAX_PAUSE_MS);
+      if (!(error instanceof VaultError && error.retryable) || Date.now() + pause > deadline) throw error;
+      await new Promise((wake) => setTimeout(wake, pause));
+    }
+  }
+}
+
+/**
+ * For a source whose credential dies with the grant that replaces it: records in the staged path that a
+ * grant for `current` is under way, before making it, so that an attempt after a lost answer knows. Answers
+ * whether an earlier attempt had recorded one, and the staged version the result must be written over.
+ * An earlier attempt may belong to an earlier rotation that gave up (a lost grant, then a refused one, rolls
+ * back): its record stays until a grant for `current` succeeds, so that a refusal then reads as lost rather
+ * than stolen (the chaos run found a false `compromised` that way).
+ */
+async function grantUnderWay(vault: SecretStore, stage: Stage, current: number | undefined) {
+  const marker = { grantFor: String(current ?? 0), startedAt: new Date().toISOString() };
+  const before = await vault.read(stage).catch((error: unknown) => {
+    if (error instanceof VaultError && error.status === 404) return undefined;
+    throw error;
+  });
+  if (before !== undefined && before.data.grantFor === marker.grantFor) {
+    // What that grant issued and kept (see `keep` in `mint`) supersedes the current secret.
+    const kept = Object.fromEntries(Object.entries(before.data).filter(([key]) => !(key in marker)));
+    return { afterLostAnswer: true, cas: before.ref.version, record: before.data, kept };
+  }
+  const written = await vault.write(stage, marker, { cas: stage.cas });
+  return { afterLostAnswer: false, cas: written.version, record: marker, kept: {} };
+}
+
+/** Issuing a credential: the one step whose result exists nowhere but here until Vault has it. */
+export function createIssueActivities({ vault, audit, record, activity, sourceOf }: ProviderCalls) {
+  /**
+   * After a lost answer: whether the lost attempt took the current credential with it. A lost rotate-in-place
+   * has revoked the old token (the provider says so), and a grant spends the credential it replaces, so the
+   * rotation must neither revoke it again nor roll back to it.
+   */
+  const goneAfterLostAnswer = async (
+    ref: AdapterRef,
+    current: CredentialRef,
+    { source, heldSecret }: Awaited<ReturnType<typeof sourceOf>>,
+  ): Promise<boolean> =>
+    source.keepsStateInVault === true || (await source.inspect(ref.spec, current, heldSecret)).revoked;
+
+  /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
+  const mint = async (
+    ref: AdapterRef,
+    { current, stage, recovery, held }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery' | 'held'>,
+  ): Promise<IssuedRef> => {
+    const adapted = await sourceOf(ref, held);
+    const { source, heldSecret } = adapted;
+    const oldRevoked =
+      recovery !== undefined && current !== undefined && (await goneAfterLostAnswer(ref, current, adapted));
+    const underWay = source.keepsStateInVault
+      ? await grantUnderWay(vault, stage, current?.tokenId)
+      : undefined;
+    const at = { mount: stage.mount, path: stage.path };
+    let cas = underWay?.cas ?? stage.cas;
+    const issued = await source.issue(
+      ref.spec,
+      current,
+      recovery === undefined ? undefined : 'create-then-revoke',
+      underWay === undefined
+        ? { held: heldSecret, afterLostAnswer: recovery !== undefined }
+        : {
+            held: heldSecret === undefined ? undefined : { ...heldSecret, ...underWay.kept },
+            afterLostAnswer: underWay.afterLostAnswer,
+            // Beside the record of the grant under way, which stays until a grant for `current` succeeds.
+            keep: async (fields) => {
+              const record = { ...underWay.record, ...fields };
+              cas = (await persisting(() => vault.write(at, record, { cas }))).version;
+            },
+          },
+    );
+    const secret = {
+      ...issued.fields,
+      [VALUE_KEY]: issued.value,
+      tokenId: String(issued.tokenId),
+      ...(issued.expiresAt === undefined ? {} : { expiresAt: issued.expiresAt }),
+    };
+    const revokedTokenId = issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined);
+    try {
+      const version = await persisting(() => vault.write(at, secret, { cas }));
+      return { tokenId: issued.tokenId, expiresAt: issued.expiresAt ?? '', staged: version, revokedTokenId };
+    } catch (error) {
+      const revokedNew = await source.revoke(ref.spec, issued).then(
+        () => 'so that was revoked too',
+        () => 'and that could not be revoked',
+      );
+      if (revokedTokenId === undefined) throw error;
+      throw ApplicationFailure.nonRetryable(
+        `issue: ${ref.kind} token ${revokedTokenId} was revoked by rotating it in place, and Vault refused ` +
+          `to stage its replacement, token ${issued.tokenId} (${error instanceof Error ? error.message : 'unknown error'}), ` +
+          `${revokedNew}: NO live token is left. An operator must create one by hand and write it ` +
+          `to Vault ${stage.mount}/${stage.path.replace(/\/staged$/, '')} (fields token, tokenId, expiresAt).`,
+        FAILURE_TYPES.credentialLost,
+      );
+    }
+  };
+
+  return {
+    /**
+     * Mints the new credential and stages its value in Vault (check-and-set) before returning: persist
+     * before acknowledge. Run it with maximumAttempts 1: a retried mint can make GitLab revoke a whole token
+     * family. Should Vault refuse the value, the new credential is revoked, since nobody could ever use it.
+     */
+    issueCredential: activity('issueCredential', issueInputSchema, async (parsed): Promise<IssuedRef> => {
+      const { source: ref, current, stage, recovery, audit: context } = parsed;
+      // Issue runs once, so only a recovery from a lost answer can find a token staged by an earlier try.
+      let issued = recovery === undefined ? undefined : await alreadyStaged(vault, stage);
+      if (
+        issued !== undefined &&
+        current !== undefined &&
+        (await goneAfterLostAnswer(ref, current, await sourceOf(ref, parsed.held)))
+      ) {
+        issued = { ...issued, revokedTokenId: current.tokenId };
+      }
+      if (issued === undefined) {
+        // A log that cannot take the entry refuses now, before there is a token to strand.
+        if (context !== undefined) await audit.ready();
+        issued = await mint(ref, parsed);
+      }
+      const { tokenId, revokedTokenId } = issued;
+      await record(
+        context,
+        ...(recovery === undefined
+          ? []
+          : [{ event: 'recovered' as const, tokenId, detail: recoveredDetail(recovery.orphansRevoked) }]),
+        {
+          event: 'issued',
+          tokenId,
+          replacesTokenId: current?.tokenId,
+          vault: { staged: issued.staged.version },
+        },
+        ...(revokedTokenId === undefined
+          ? []
+          : [{ event: 'revoked' as const, tokenId: revokedTokenId, detail: 'rotated in place' }]),
+      ).catch((error: unknown) => {
+        // Failing now would strand a staged token that nobody revokes, since issue is never retried.
+        Context.current().log.warn(
+          `issue: token ${tokenId} is staged, but the audit log did not take its entries: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
+      });
+      return issued;
+    }),
+  };
+}

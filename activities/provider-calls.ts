@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import type { AuditSink } from '../src/audit';
+import type { KindRegistry } from '../src/kinds/define';
+import { AdminSecrets } from '../src/providers/admin-secrets';
+import { ProviderError } from '../src/providers/errors';
+import type { ProviderConnection } from '../src/providers/registry';
+import { noteSecrets } from '../src/redaction';
+import {
+  VaultError,
+  secretFieldSchema,
+  type SecretField,
+  type SecretStore,
+  type SecretVersion,
+} from '../src/vault';
+import { auditContextSchema, auditRecorder } from './audit';
+import { asActivity, checkedActivity } from './failures';
+
+/** Where a provider is and where Vault keeps its admin token (and an optional fallback). */
+const connectionRefSchema = z
+  .object({ url: z.url(), credential: secretFieldSchema, fallbackCredential: secretFieldSchema.optional() })
+  .strict();
+/** An adapter by kind, its connection, and its own parameters (checked by the adapter's types). */
+export const adapterRefSchema = z
+  .object({ kind: z.string().min(1), connection: connectionRefSchema, spec: z.unknown() })
+  .strict();
+export type AdapterRef = z.infer<typeof adapterRefSchema>;
+export const tokenIdSchema = z.number().int().positive();
+/** Steps that change something take an audit context and record themselves once they succeed. */
+export const audited = { audit: auditContextSchema.optional() };
+/** The field of a staged or current secret that holds the credential's value. */
+export const VALUE_KEY = 'token';
+
+export interface ProviderCallDependencies {
+  vault: SecretStore;
+  providers: KindRegistry;
+  audit: AuditSink;
+}
+
+/**
+ * What every provider activity needs: adapters looked up by kind and connected with an admin token read
+ * from Vault, values read by reference, the audit recorder, and `activity` to declare one by its schema.
+ */
+export function providerCalls({ vault, providers, audit }: ProviderCallDependencies) {
+  const fieldOf = async (at: SecretField, version?: number): Promise<string> => {
+    const { data, ref } = await vault.read(at, version);
+    const value = data[at.key];
+    if (value === undefined) {
+      throw new VaultError(
+        `Vault ${at.mount}/${at.path} v${ref.version} has no field "${at.key}"`,
+        404,
+        false,
+      );
+    }
+    return value;
+  };
+  /** The current secret, read only for a source whose state lives there. */
+  const heldBy = async (source: { keepsStateInVault?: true }, held: SecretVersion | undefined) =>
+    source.keepsStateInVault && held !== undefined ? (await vault.read(held, held.version)).data : undefined;
+
+  const adminSecrets = new AdminSecrets((at) => fieldOf(at));
+  /** A cached admin token is not read through the store, so this activity's redaction is told of it here. */
+  const adminSecret = async (at: SecretField) => {
+    const value = await adminSecrets.get(at);
+    noteSecrets(value);
+    return value;
+  };
+  const connect = async ({ connection }: AdapterRef): Promise<ProviderConnection> => ({
+    url: connection.url,
+    token: await adminSecret(connection.credential),
+    fallbackToken:
+      connection.fallbackCredential === undefined
+        ? undefined
+        : await adminSecret(connection.fallbackCredential),
+  });
+  /** An activity that talks to a provider: an admin token the provider refused is read from Vault again. */
+  const providerActivity = <T>(body: () => Promise<T>): Promise<T> =>
+    asActivity(() =>
+      body().catch((error: unknown) => {
+        if (error instanceof ProviderError && error.kind === 'auth') adminSecrets.forget();
+        throw error;
+      }),
+    );
+
+  const adapter = async <A>(
+    kinds: ReadonlyMap<string, { adapter(connection: ProviderConnection): A }>,
+    ref: AdapterRef,
+    role: string,
+  ) => {
+    const kind = kinds.get(ref.kind);
+    if (kind === undefined)
+      throw new ProviderError({
+        provider: ref.kind,
+        step: 'lookup',
+        resource: role,
+        kind: 'permanent',
+        reason: `no ${role} of kind "${ref.kind}"`,
+      });
+    return kind.adapter(await connect(ref));
+  };
+  const sourceAdapter = (ref: AdapterRef) => adapter(providers.sources, ref, 'credential source');
+
+  return {
+    vault,
+    audit,
+    record: auditRecorder(audit),
+    activity: checkedActivity(providerActivity),
+    valueAt: (at: SecretVersion) => fieldOf({ mount: at.mount, path: at.path, key: VALUE_KEY }, at.version),
+    sourceAdapter,
+    targetAdapter: (ref: AdapterRef) => adapter(providers.targets, ref, 'target'),
+    dependentAdapter: (ref: AdapterRef) => adapter(providers.dependents, ref, 'dependent'),
+    /** The credential source of `ref`, and the current secret for a source whose state lives in Vault. */
+    sourceOf: async (ref: AdapterRef, held: SecretVersion | undefined) => {
+      const source = await sourceAdapter(ref);
+      return { source, heldSecret: await heldBy(source, held) };
+    },
+  };
+}
+
+export type ProviderCalls = ReturnType<typeof providerCalls>;
