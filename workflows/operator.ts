@@ -10,7 +10,7 @@ import type { Approval } from '../src/approval/statement';
 import { FAILURE_TYPES } from '../src/failure-types';
 import { messageOf } from './failures';
 import { humanDuration } from '../src/human-duration';
-import type { RotationStatus } from './status';
+import { FORWARD_PHASES, type RotationStatus } from './status';
 
 /**
  * Lets a rotation that awaits approval go on, once an approver's signature checks out (`rotator approve`);
@@ -38,12 +38,7 @@ export const abort = defineUpdate<string, [{ requestedBy: string; reason: string
 const ABORTABLE: ReadonlySet<RotationStatus['phase']> = new Set([
   'detecting',
   'awaiting-approval',
-  'pausing',
-  'issuing',
-  'recovering',
-  'verifying',
-  'distributing',
-  'promoting',
+  ...FORWARD_PHASES,
   'resuming',
   'overlapping',
 ]);

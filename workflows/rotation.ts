@@ -18,17 +18,14 @@ import { classifyFailure, type ClassifiedFailure } from './failures';
 import { abortGate, approvalGate, operatorGate, overlapWindow } from './operator';
 import type { recovering } from './recovery';
 import type { Compensation } from './rollback';
-import { statusQuery, type RotationOutcome, type RotationPhase, type RotationStatus } from './status';
+import {
+  FORWARD_PHASES,
+  statusQuery,
+  type RotationOutcome,
+  type RotationPhase,
+  type RotationStatus,
+} from './status';
 
-/** The phases that move a rotation forward: none starts once it is aborted. */
-const FORWARD_PHASES: ReadonlySet<RotationPhase> = new Set([
-  'pausing',
-  'issuing',
-  'recovering',
-  'verifying',
-  'distributing',
-  'promoting',
-]);
 /**
  * The phases a rotation waits in, which the workflow list shows (search attribute RotationPhase). The steps
  * between them take a fraction of a second each: the status query and the Web UI show those, since

@@ -28,6 +28,15 @@ export type RotationOutcome =
   | 'compromised-or-lost'
   /** Someone else used the credential: treat it as stolen. */
   | 'compromised';
+/** The phases that move a rotation forward, up to promote: none starts once it is aborted. */
+export const FORWARD_PHASES: ReadonlySet<RotationPhase> = new Set([
+  'pausing',
+  'issuing',
+  'recovering',
+  'verifying',
+  'distributing',
+  'promoting',
+]);
 export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
 
 /** What the `status` query answers: references, ids and times, never a value. */

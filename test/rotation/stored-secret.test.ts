@@ -133,8 +133,9 @@ describe('a new value a masked GitLab variable cannot hold', () => {
   const unmaskable = `glpat-${randomUUID().replace(/-/g, '').slice(0, 20)}!$`;
   recordMintedValue(unmaskable);
 
-  it('fails verify before any target is written, naming the variable, never the value', async () => {
-    const credential = await rotation.seed('unmaskable');
+  /** A credential seeded with a masked variable, and the unmaskable value staged as its next token. */
+  async function stagedUnmaskable(name: string) {
+    const credential = await rotation.seed(name);
     rotation.writeInventory();
     const activities = createActivities({ vault, inventoryPath: rotation.inventoryPath, audit: noAudit });
     const plan = await activities.loadCredential({
@@ -147,6 +148,11 @@ describe('a new value a masked GitLab variable cannot hold', () => {
       tokenId: '999',
       expiresAt: '2099-12-31',
     });
+    return { credential, activities, plan, staged };
+  }
+
+  it('fails verify before any target is written, naming the variable, never the value', async () => {
+    const { credential, activities, plan, staged } = await stagedUnmaskable('unmaskable');
 
     const refused = await activities
       .verifyCredential({
@@ -172,19 +178,7 @@ describe('a new value a masked GitLab variable cannot hold', () => {
   });
 
   it('is refused by the simulator as GitLab refuses it: 400, value is invalid', async () => {
-    const credential = await rotation.seed('sim-refuses');
-    rotation.writeInventory();
-    const activities = createActivities({ vault, inventoryPath: rotation.inventoryPath, audit: noAudit });
-    const plan = await activities.loadCredential({
-      credentialId: credential.id,
-      reason: 'manual',
-      requestedBy: 'alice',
-    });
-    const staged = await vault.write(plan.staged, {
-      token: unmaskable,
-      tokenId: '999',
-      expiresAt: '2099-12-31',
-    });
+    const { credential, activities, plan, staged } = await stagedUnmaskable('sim-refuses');
 
     await expect(
       activities.writeTarget({ target: defined(plan.targets[0]).ref, value: staged }),
