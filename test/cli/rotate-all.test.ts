@@ -39,10 +39,10 @@ beforeAll(async () => {
   world.editInventory((entries) => {
     for (const entry of entries) {
       // Its only target is in a project GitLab does not have: distribute fails and the rotation rolls back.
+      // Each its own key: two credentials may not write one variable.
       if (entry.id.includes('-broken-')) {
-        entry.targets = [
-          { kind: 'gitlab-ci-variable', gitlab: 'sim', project: 'platform/missing', key: 'X' },
-        ];
+        const key = entry.id.toUpperCase().replace(/-/g, '_');
+        entry.targets = [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: 'platform/missing', key }];
       }
       if (entry.id.includes('-unapproved-')) entry.policy = { ...entry.policy, approvalTimeout: '1s' };
       if (entry.id === other.id) entry.owner = 'team-other';
