@@ -6,6 +6,7 @@ import {
   VaultError,
   secretPathSchema,
   secretVersionSchema,
+  untilVaultAnswers,
   type SecretStore,
   type SecretVersion,
 } from '../src/vault';
@@ -23,8 +24,6 @@ import {
  * this process, and rotating in place has already revoked the old token. Within issue's 1-minute timeout.
  */
 const STAGE_PATIENCE_MS = 45_000;
-/** The longest pause between two tries at staging. */
-const STAGE_MAX_PAUSE_MS = 8_000;
 
 /** Where a new value is staged, and the version that path must be at now (0: must not exist). */
 export const stageSchema = secretPathSchema.extend({ cas: z.number().int().min(0) }).strict();
@@ -84,22 +83,8 @@ export async function alreadyStaged(vault: SecretStore, stage: Stage): Promise<I
   }
 }
 
-/**
- * The value exists only in this process until Vault has it: an unavailable Vault is tried again (1, 2, 4,
- * 8, 8, ... s apart) for up to STAGE_PATIENCE_MS before the new credential is given up.
- */
-async function persisting<T>(write: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + STAGE_PATIENCE_MS;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await write();
-    } catch (error) {
-      const pause = Math.min(1000 * 2 ** (attempt - 1), STAGE_MAX_PAUSE_MS);
-      if (!(error instanceof VaultError && error.retryable) || Date.now() + pause > deadline) throw error;
-      await new Promise((wake) => setTimeout(wake, pause));
-    }
-  }
-}
+/** The value exists only in this process until Vault has it: it waits for an unavailable Vault before it is given up. */
+const persisting = <T>(write: () => Promise<T>): Promise<T> => untilVaultAnswers(write, STAGE_PATIENCE_MS);
 
 /**
  * For a source whose credential dies with the grant that replaces it: records in the staged path that a

@@ -4,7 +4,7 @@ import { access, appendFile, chmod, readFile, stat, writeFile } from 'node:fs/pr
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from './validation';
-import { VaultError, type SecretPath, type SecretStore } from './vault';
+import { VaultError, untilVaultAnswers, type SecretPath, type SecretStore } from './vault';
 
 /** The lifecycle events of a rotation, in the operator's words. */
 const AUDIT_EVENTS = [
@@ -394,6 +394,8 @@ const describePath = (at: SecretPath) => `${at.mount}/${at.path}`;
  */
 export class VaultAuditAnchor implements AuditAnchor {
   private version: number | undefined;
+  /** How long a read or write of the anchor waits for an unavailable Vault: a blip must not fail a step. */
+  static readonly PATIENCE_MS = 20_000;
 
   constructor(
     private readonly store: SecretStore,
@@ -406,7 +408,10 @@ export class VaultAuditAnchor implements AuditAnchor {
 
   async read(): Promise<AuditHead | undefined> {
     try {
-      const { data, ref } = await this.store.read(this.at);
+      const { data, ref } = await untilVaultAnswers(
+        () => this.store.read(this.at),
+        VaultAuditAnchor.PATIENCE_MS,
+      );
       this.version = ref.version;
       return parseOrThrow(anchorSchema, data, `the audit anchor ${this.name}`);
     } catch (error) {
@@ -419,10 +424,16 @@ export class VaultAuditAnchor implements AuditAnchor {
   async write(head: AuditHead): Promise<void> {
     if (this.version === undefined) await this.read();
     const data = { entries: String(head.entries), hash: head.hash };
+    const cas = this.version;
     try {
-      this.version = (await this.store.write(this.at, data, { cas: this.version })).version;
+      this.version = (
+        await untilVaultAnswers(() => this.store.write(this.at, data, { cas }), VaultAuditAnchor.PATIENCE_MS)
+      ).version;
     } catch (error) {
       if (!(error instanceof VaultError && error.status === 400)) throw error;
+      // A try whose answer was lost may have written this very head: then the anchor holds it already.
+      const now = await this.read();
+      if (now?.entries === head.entries && now.hash === head.hash) return;
       throw new AuditLogError(
         `the audit anchor ${this.name} was changed by another writer: give each worker its own ` +
           'ROTATOR_AUDIT_ANCHOR_PATH, as its own audit log',

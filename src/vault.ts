@@ -271,3 +271,24 @@ export function toVaultError(what: string, endpoint: string, error: unknown): Va
     true,
   );
 }
+
+/** The longest pause between two tries at an unavailable Vault. */
+const MAX_PAUSE_MS = 8_000;
+
+/**
+ * Calls `call` until Vault answers: an unavailable Vault is tried again (1, 2, 4, 8, 8, ... s apart) for up to
+ * `patienceMs`; any other failure, or the last one, goes on to the caller. For writes whose loss costs more
+ * than a wait: a minted value only this process holds, the audit log's anchor.
+ */
+export async function untilVaultAnswers<T>(call: () => Promise<T>, patienceMs: number): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const pause = Math.min(1000 * 2 ** (attempt - 1), MAX_PAUSE_MS);
+      if (!(error instanceof VaultError && error.retryable) || Date.now() + pause > deadline) throw error;
+      await new Promise((wake) => setTimeout(wake, pause));
+    }
+  }
+}

@@ -11,7 +11,9 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  FileAuditSink,
   GENESIS_HASH,
+  VaultAuditAnchor,
   defaultAnchorPath,
   verifyAuditLog,
   type AuditEntry,
@@ -21,6 +23,7 @@ import { VaultKvStore } from '../../src/vault';
 import { TEST_AUDIT_KEY_PATH, auditEntries, testAuditSink, testAuditTrust } from '../helpers/audit';
 import { testServers } from '../infra/test-servers';
 import { rotator } from '../helpers/cli';
+import { httpRelay } from '../helpers/http-relay';
 
 const directory = mkdtempSync(join(tmpdir(), 'rotator-audit-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -256,6 +259,29 @@ describe('the keyed, anchored chain', () => {
   it('creates the log for its user only', async () => {
     const { file } = await logOf(1);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('waits out a Vault that vanishes for a moment while it anchors, instead of failing the step', async () => {
+    const file = freshFile();
+    const relay = await httpRelay(testServers().vault.endpoint);
+    try {
+      const trust = testAuditTrust(file);
+      const anchorPath = defaultAnchorPath(TEST_AUDIT_KEY_PATH, file);
+      const throughRelay = new VaultKvStore({ ...testServers().vault, endpoint: relay.url });
+      const sink = new FileAuditSink(file, {
+        ...trust,
+        anchor: new VaultAuditAnchor(throughRelay, anchorPath),
+      });
+      relay.goDownOn(() => true);
+      const appended = sink.append(event());
+      await new Promise((wake) => setTimeout(wake, 1_500));
+      relay.up();
+      await appended;
+
+      expect(await trust.anchor.read()).toEqual({ entries: 1, hash: auditEntries(file)[0]?.hash });
+    } finally {
+      await relay.close();
+    }
   });
 
   it('anchors after each batch of appends, so that the anchor holds the head', async () => {
