@@ -66,8 +66,6 @@ export class Rotation {
   /** Resuming the paused dependents: always the last undo, whenever they were paused. */
   readonly resumes: Compensation[] = [];
   readonly paused: Paused[] = [];
-  /** What rollback cannot undo, for the operator. */
-  leftOver = '';
   /** An outcome the failure itself decides, such as `compromised` for a stolen refresh token. */
   markedOutcome: ClassifiedFailure['outcome'];
   readonly approval: ReturnType<typeof approvalGate>;
