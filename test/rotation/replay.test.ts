@@ -37,6 +37,7 @@ describe('the committed rotation histories (npm run fixtures:record refreshes th
         'old-token-still-used',
         'roll-forward',
         'rollback',
+        'store-wait',
       ],
     };
     expect(versions.sort()).toEqual(Object.keys(expected));

@@ -1,3 +1,5 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import { abort, approve, endOverlapNow, extendOverlap, resolve, retryRollback } from '../../workflows';
@@ -31,6 +33,7 @@ import {
   type InputOf,
   type Rotation,
 } from '../helpers/fake-activities';
+import { HISTORY_FIXTURES, historyToFixture } from '../helpers/history';
 import { ROTATION_STEPS } from '../helpers/rotation';
 
 let worker: Awaited<ReturnType<typeof fakeActivityWorker>>;
@@ -41,6 +44,18 @@ afterAll(() => worker.stop());
 
 const rotate = (script: Partial<Fakes> = {}, request: Parameters<typeof worker.start>[1] = {}) =>
   worker.start(fakeActivities(script), request);
+
+/**
+ * With ROTATOR_RECORD_HISTORIES set (`npm run fixtures:record`), commits this rotation's history as a
+ * fixture of that release: for ends that only scripted activities reach in a few seconds.
+ */
+const recordFixture = async (fixture: string, rotation: Rotation) => {
+  const version = process.env.ROTATOR_RECORD_HISTORIES;
+  if (version === undefined) return;
+  mkdirSync(join(HISTORY_FIXTURES, version), { recursive: true });
+  const history = await rotation.handle.fetchHistory();
+  writeFileSync(join(HISTORY_FIXTURES, version, `${fixture}.json`), historyToFixture(history));
+};
 
 /** The steps in the timeline, and operators' decisions, without the recoveries between tries of a step. */
 const stepsOf = (status: RotationStatus) =>
@@ -365,6 +380,7 @@ describe('rotateCredential with scripted activities', () => {
   it('waits for an unavailable Vault at promote, then promotes', async () => {
     const rotation = await rotate({ promoteStaged: failingFirst(1, vaultUnavailable, HAPPY.promoteStaged) });
     const { status } = await rotation.ended();
+    await recordFixture('store-wait', rotation);
 
     expect(status.outcome).toBe('rotated');
     expect(rotation.inputsTo('awaitVault')).toEqual([{ at: PLAN.vault, withinSeconds: 1 }]);
