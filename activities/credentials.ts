@@ -1,7 +1,8 @@
 import type { AuditSink } from '../src/audit';
 import { allKinds } from '../src/kinds';
 import type { KindRegistry } from '../src/kinds/define';
-import type { SecretStore } from '../src/vault';
+import { openStores, type Stores } from '../src/stores';
+import type { VaultKv } from '../src/vault';
 import { createDependentActivities } from './dependents';
 import { createIssueActivities } from './issue';
 import { providerCalls } from './provider-calls';
@@ -9,19 +10,22 @@ import { createSourceActivities } from './sources';
 import { createTargetActivities } from './targets';
 
 /**
- * Generic credential activities: they look adapters up by kind, read values from Vault by reference,
+ * Generic credential activities: they look adapters up by kind, read values from the store by reference,
  * and return references only. They share one admin-token cache, so a refused token is read again by all.
  */
 export function createCredentialActivities({
   vault,
+  stores = openStores({ vault }),
   providers = allKinds,
   audit,
 }: {
-  vault: SecretStore;
+  vault: VaultKv;
+  /** Where credentials are kept; Vault alone unless the worker opened other stores. */
+  stores?: Stores;
   providers?: KindRegistry;
   audit: AuditSink;
 }) {
-  const calls = providerCalls({ vault, providers, audit });
+  const calls = providerCalls({ vault, stores, providers, audit });
   return {
     ...createIssueActivities(calls),
     ...createSourceActivities(calls),

@@ -3,17 +3,19 @@ import type { z } from 'zod';
 import { ProviderError } from '../src/providers/errors';
 import { redactSecrets, withSecretScope } from '../src/redaction';
 import { ValidationError, parseOrThrow } from '../src/validation';
-import { VaultError } from '../src/vault';
-import { providerFailureType } from '../src/failure-types';
+import { StoreError } from '../src/stores/store';
+import { FAILURE_TYPES, providerFailureType } from '../src/failure-types';
 
 /** Often enough for the shortest heartbeat timeout the workflow sets (10 s); the SDK throttles the rest. */
 const HEARTBEAT_EVERY_MS = 2_000;
 
 /** The details the workflow classifies a failure by (see workflows/failures.ts); never a value. */
 export interface FailureDetails {
-  /** `gitlab`, `github`, `vault`. */
+  /** `gitlab`, `github`, `vault`, or another store's kind. */
   system: string;
   status?: number;
+  /** A store's check-and-set lost: someone else wrote in between. */
+  conflict?: true;
   /** The provider's `Retry-After`. */
   retryAfterMs?: number;
   /** The request may have changed something though no answer arrived. */
@@ -63,11 +65,15 @@ function heartbeatWhile(): NodeJS.Timeout | undefined {
 
 function toFailure(error: unknown): unknown {
   if (error instanceof ValidationError) return ApplicationFailure.nonRetryable(error.message, error.name);
-  if (error instanceof VaultError) {
-    const details: FailureDetails = { system: 'vault', status: error.status };
+  if (error instanceof StoreError) {
+    const details: FailureDetails = {
+      system: error.system,
+      status: error.status,
+      ...(error.failure === 'conflict' ? { conflict: true as const } : {}),
+    };
     return ApplicationFailure.create({
       message: error.message,
-      type: error.name,
+      type: FAILURE_TYPES.store,
       nonRetryable: !error.retryable,
       details: [details],
     });

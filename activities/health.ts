@@ -4,7 +4,8 @@ import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type RotationPlan } from '../src/inventory/plan';
 import type { KindRegistry } from '../src/kinds/define';
 import { parseOrThrow } from '../src/validation';
-import { secretPathSchema, type SecretStore, type SecretVersion } from '../src/vault';
+import { describeStore, storeRefSchema, type StoreVersion, type Stores } from '../src/stores';
+import { versionLabel } from '../src/stores/labels';
 import { asActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
 
@@ -21,24 +22,24 @@ export interface HealthPlans {
   unplanned: { credentialId: string; reason: string }[];
 }
 
-/** The current Vault version: which token it holds and when it was written (by the last promote). */
+/** The current version: which token it holds and when it was written (by the last promote). */
 export interface CurrentVersion {
-  ref: SecretVersion;
+  ref: StoreVersion;
   tokenId: number;
   writtenAt: string;
 }
 
-const currentInputSchema = z.object({ vault: secretPathSchema }).strict();
+const currentInputSchema = z.object({ store: storeRefSchema }).strict();
 export type CurrentVersionInput = z.infer<typeof currentInputSchema>;
 
 /** The health check's own activities; provider calls go through the generic credential activities. */
 export function createHealthActivities({
-  vault,
+  stores,
   providers,
   inventoryPath,
   readInventory,
 }: {
-  vault: SecretStore;
+  stores: Stores;
   providers: KindRegistry;
   inventoryPath: string;
   readInventory: () => Promise<InventoryResult>;
@@ -70,16 +71,17 @@ export function createHealthActivities({
 
     async readCurrentVersion(input: CurrentVersionInput): Promise<CurrentVersion> {
       return asActivity(async () => {
-        const { vault: at } = parseOrThrow(currentInputSchema, input, 'readCurrentVersion input');
-        const { data, ref } = await vault.read(at);
+        const { store: at } = parseOrThrow(currentInputSchema, input, 'readCurrentVersion input');
+        const store = stores.of(at);
+        const { data, version: ref } = await store.readCurrent(at);
         const tokenId = Number(data.tokenId);
         if (!Number.isSafeInteger(tokenId) || tokenId <= 0) {
           throw ApplicationFailure.nonRetryable(
-            `health check: Vault ${at.mount}/${at.path} v${ref.version} has no tokenId field naming the current token`,
-            'VaultError',
+            `health check: ${describeStore(at)} ${versionLabel(ref)} has no tokenId field naming the current token`,
+            FAILURE_TYPES.store,
           );
         }
-        return { ref, tokenId, writtenAt: await vault.writtenAt(ref) };
+        return { ref, tokenId, writtenAt: await store.writtenAt(ref) };
       });
     },
   };

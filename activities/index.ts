@@ -10,8 +10,9 @@ import { inventoryReader, type InventoryWatcher } from '../src/inventory/watch';
 import { allKinds } from '../src/kinds';
 import type { KindRegistry } from '../src/kinds/define';
 import { noteSecretsOf } from '../src/redaction';
+import { openStores, type Stores } from '../src/stores';
 import { parseOrThrow } from '../src/validation';
-import { secretPathSchema, secretVersionSchema, type SecretStore, type SecretVersion } from '../src/vault';
+import { secretPathSchema, secretVersionSchema, type VaultKv, type SecretVersion } from '../src/vault';
 
 export const copySecretVersionInputSchema = z
   .object({ from: secretVersionSchema, to: secretPathSchema })
@@ -20,7 +21,10 @@ export type CopySecretVersionInput = z.infer<typeof copySecretVersionInputSchema
 
 /** Dependencies the activities reach the outside world through; tests and the worker pass real ones. */
 export interface ActivityDependencies {
-  vault: SecretStore;
+  /** Vault: admin tokens, and the credentials kept there. */
+  vault: VaultKv;
+  /** Where credentials are kept; Vault alone unless the worker opened other stores. */
+  stores?: Stores;
   /** The provider adapters by kind; the worker passes the real ones. */
   providers?: KindRegistry;
   /** The inventory file, read anew at the start of each rotation unless `inventory` holds it. */
@@ -35,6 +39,7 @@ export interface ActivityDependencies {
 
 export function createActivities({
   vault: store,
+  stores: opened,
   providers = allKinds,
   inventoryPath,
   inventory,
@@ -43,13 +48,14 @@ export function createActivities({
 }: ActivityDependencies) {
   // Every value an activity reads or stages is then removed from its failures and log lines.
   const vault = noteSecretsOf(store);
-  const credentials = createCredentialActivities({ vault, providers, audit });
+  const stores = opened ?? openStores({ vault });
+  const credentials = createCredentialActivities({ vault, stores, providers, audit });
   const readInventory = inventoryReader(inventoryPath, inventory);
   return {
     ...credentials,
-    ...createRotationActivities({ vault, providers, inventoryPath, readInventory, credentials, audit }),
+    ...createRotationActivities({ stores, providers, inventoryPath, readInventory, credentials, audit }),
     ...createAlertActivities(alerts),
-    ...createHealthActivities({ vault, providers, inventoryPath, readInventory }),
+    ...createHealthActivities({ stores, providers, inventoryPath, readInventory }),
     ...createApprovalActivities({ inventoryPath, readInventory }),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {

@@ -1,15 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { FAILURE_TYPES } from '../src/failure-types';
 import type { CredentialRef } from '../src/providers/types';
 import {
-  VaultError,
-  secretPathSchema,
-  secretVersionSchema,
-  untilVaultAnswers,
-  type SecretStore,
-  type SecretVersion,
-} from '../src/vault';
+  describeStore,
+  storeRefSchema,
+  storeVersionSchema,
+  type StoreVersion,
+  type Stores,
+} from '../src/stores';
+import { untilStoreAnswers } from '../src/stores/store';
 import {
   VALUE_KEY,
   adapterRefSchema,
@@ -20,20 +21,22 @@ import {
 } from './provider-calls';
 
 /**
- * How long a freshly minted value waits for an unavailable Vault before it is given up: the only copy is in
+ * How long a freshly minted value waits for an unavailable store before it is given up: the only copy is in
  * this process, and rotating in place has already revoked the old token. Within issue's 1-minute timeout.
  */
 const STAGE_PATIENCE_MS = 45_000;
 
-/** Where a new value is staged, and the version that path must be at now (0: must not exist). */
-export const stageSchema = secretPathSchema.extend({ cas: z.number().int().min(0) }).strict();
+/** Where a new value is staged: the credential's store, and what must be staged there now (detect's mark). */
+export const stageSchema = z
+  .object({ at: storeRefSchema, after: z.union([z.number().int().min(0), z.string()]) })
+  .strict();
 const issueInputSchema = z
   .object({
     source: adapterRefSchema,
     current: z.object({ tokenId: tokenIdSchema }).strict().optional(),
     stage: stageSchema,
-    /** The current Vault version, read for sources whose state lives there (an OAuth2 refresh token). */
-    held: secretVersionSchema.optional(),
+    /** The current version, read for sources whose state lives in the store (an OAuth2 refresh token). */
+    held: storeVersionSchema.optional(),
     /**
      * After a mint whose answer was lost, and its orphans revoked: create the new credential beside the old
      * one, never rotate in place again (rotating a token already rotated makes GitLab revoke its family).
@@ -49,11 +52,11 @@ const issueInputSchema = z
 export type IssueCredentialInput = z.infer<typeof issueInputSchema>;
 type Stage = IssueCredentialInput['stage'];
 
-/** What issuing returns: references only. The value is in Vault at `staged`. */
+/** What issuing returns: references only. The value is in the store at `staged`. */
 export interface IssuedRef {
   tokenId: number;
   expiresAt: string;
-  staged: SecretVersion;
+  staged: StoreVersion;
   revokedTokenId?: number;
 }
 
@@ -65,52 +68,66 @@ const recoveredDetail = (orphans: number[]) =>
   }; created afresh`;
 
 /** The staged secret a previous attempt at issuing wrote, if any: found instead of minting again. */
-export async function alreadyStaged(vault: SecretStore, stage: Stage): Promise<IssuedRef | undefined> {
-  try {
-    const { ref, data } = await vault.read(stage);
-    // A grant under way (see `grantUnderWay`) has no value yet.
-    return ref.version > stage.cas && data[VALUE_KEY] !== undefined && data.tokenId !== undefined
-      ? {
-          tokenId: Number(data.tokenId),
-          expiresAt: data.expiresAt ?? '',
-          // The version only: the check-and-set of `stage` is not part of what was staged.
-          staged: { mount: ref.mount, path: ref.path, version: ref.version },
-        }
-      : undefined;
-  } catch (error) {
-    if (error instanceof VaultError && error.status === 404) return undefined;
-    throw error;
-  }
+export async function alreadyStaged(stores: Stores, { at, after }: Stage): Promise<IssuedRef | undefined> {
+  const { mark, found } = await stores.of(at).readStaged(at);
+  // A grant under way (see `grantUnderWay`) has no value yet.
+  return mark !== after && found?.data[VALUE_KEY] !== undefined && found.data.tokenId !== undefined
+    ? { tokenId: Number(found.data.tokenId), expiresAt: found.data.expiresAt ?? '', staged: found.version }
+    : undefined;
 }
 
-/** The value exists only in this process until Vault has it: it waits for an unavailable Vault before it is given up. */
-const persisting = <T>(write: () => Promise<T>): Promise<T> => untilVaultAnswers(write, STAGE_PATIENCE_MS);
+/** The value exists only in this process until the store has it: it waits for an unavailable store before it is given up. */
+const persisting = <T>(write: () => Promise<T>): Promise<T> => untilStoreAnswers(write, STAGE_PATIENCE_MS);
 
 /**
- * For a source whose credential dies with the grant that replaces it: records in the staged path that a
- * grant for `current` is under way, before making it, so that an attempt after a lost answer knows. Answers
- * whether an earlier attempt had recorded one, and the staged version the result must be written over.
- * An earlier attempt may belong to an earlier rotation that gave up (a lost grant, then a refused one, rolls
- * back): its record stays until a grant for `current` succeeds, so that a refusal then reads as lost rather
- * than stolen (the chaos run found a false `compromised` that way).
+ * Each staged write of this activity by a key of its own, the same on every try of it: a store that
+ * deduplicates by request key takes a write repeated after a lost answer once.
  */
-async function grantUnderWay(vault: SecretStore, stage: Stage, current: number | undefined) {
-  const marker = { grantFor: String(current ?? 0), startedAt: new Date().toISOString() };
-  const before = await vault.read(stage).catch((error: unknown) => {
-    if (error instanceof VaultError && error.status === 404) return undefined;
-    throw error;
-  });
-  if (before !== undefined && before.data.grantFor === marker.grantFor) {
-    // What that grant issued and kept (see `keep` in `mint`) supersedes the current secret.
-    const kept = Object.fromEntries(Object.entries(before.data).filter(([key]) => !(key in marker)));
-    return { afterLostAnswer: true, cas: before.ref.version, record: before.data, kept };
+function requestKeys(): () => string {
+  let attempt: string;
+  try {
+    const { workflowExecution, activityId } = Context.current().info;
+    attempt = `${workflowExecution?.workflowId}/${workflowExecution?.runId}/${activityId}`;
+  } catch {
+    // Called outside an activity (tests, tools): no retry of this call can come.
+    attempt = randomUUID();
   }
-  const written = await vault.write(stage, marker, { cas: stage.cas });
-  return { afterLostAnswer: false, cas: written.version, record: marker, kept: {} };
+  let count = 0;
+  return () => {
+    count += 1;
+    return `${attempt}/${count}`;
+  };
 }
 
-/** Issuing a credential: the one step whose result exists nowhere but here until Vault has it. */
-export function createIssueActivities({ vault, audit, record, activity, sourceOf }: ProviderCalls) {
+/**
+ * For a source whose credential dies with the grant that replaces it: records in the staged version that a
+ * grant for `current` is under way, before making it, so that an attempt after a lost answer knows. Answers
+ * whether an earlier attempt had recorded one, and the staged mark the result must be written over.
+ * An earlier attempt may belong to an earlier rotation that gave up (a lost grant, then a refused one, rolls
+ * back): its record stays until a grant for `current` succeeds, so that a refusal then reads as lost rather
+ * than stolen.
+ */
+async function grantUnderWay(
+  stores: Stores,
+  { at, after }: Stage,
+  current: number | undefined,
+  key: () => string,
+) {
+  const marker = { grantFor: String(current ?? 0), startedAt: new Date().toISOString() };
+  const store = stores.of(at);
+  const before = await store.readStaged(at);
+  if (before.found !== undefined && before.found.data.grantFor === marker.grantFor) {
+    // What that grant issued and kept (see `keep` in `mint`) supersedes the current secret.
+    const data = before.found.data;
+    const kept = Object.fromEntries(Object.entries(data).filter(([field]) => !(field in marker)));
+    return { afterLostAnswer: true, mark: before.mark, record: data, kept };
+  }
+  const written = await store.stage(at, marker, after, key());
+  return { afterLostAnswer: false, mark: written.mark, record: marker, kept: {} };
+}
+
+/** Issuing a credential: the one step whose result exists nowhere but here until the store has it. */
+export function createIssueActivities({ stores, audit, record, activity, sourceOf }: ProviderCalls) {
   /**
    * After a lost answer: whether the lost attempt took the current credential with it. A lost rotate-in-place
    * has revoked the old token (the provider says so), and a grant spends the credential it replaces, so the
@@ -121,9 +138,9 @@ export function createIssueActivities({ vault, audit, record, activity, sourceOf
     current: CredentialRef,
     { source, heldSecret }: Awaited<ReturnType<typeof sourceOf>>,
   ): Promise<boolean> =>
-    source.keepsStateInVault === true || (await source.inspect(ref.spec, current, heldSecret)).revoked;
+    source.keepsStateInStore === true || (await source.inspect(ref.spec, current, heldSecret)).revoked;
 
-  /** Mints, and stages the value; a value Vault refuses is revoked at once, since nobody could ever use it. */
+  /** Mints, and stages the value; a value the store refuses is revoked at once, since nobody could ever use it. */
   const mint = async (
     ref: AdapterRef,
     { current, stage, recovery, held }: Pick<IssueCredentialInput, 'current' | 'stage' | 'recovery' | 'held'>,
@@ -132,11 +149,13 @@ export function createIssueActivities({ vault, audit, record, activity, sourceOf
     const { source, heldSecret } = adapted;
     const oldRevoked =
       recovery !== undefined && current !== undefined && (await goneAfterLostAnswer(ref, current, adapted));
-    const underWay = source.keepsStateInVault
-      ? await grantUnderWay(vault, stage, current?.tokenId)
+    const key = requestKeys();
+    const underWay = source.keepsStateInStore
+      ? await grantUnderWay(stores, stage, current?.tokenId, key)
       : undefined;
-    const at = { mount: stage.mount, path: stage.path };
-    let cas = underWay?.cas ?? stage.cas;
+    const { at } = stage;
+    const store = stores.of(at);
+    let mark = underWay?.mark ?? stage.after;
     const issued = await source.issue(
       ref.spec,
       current,
@@ -149,7 +168,8 @@ export function createIssueActivities({ vault, audit, record, activity, sourceOf
             // Beside the record of the grant under way, which stays until a grant for `current` succeeds.
             keep: async (fields) => {
               const record = { ...underWay.record, ...fields };
-              cas = (await persisting(() => vault.write(at, record, { cas }))).version;
+              const requestKey = key();
+              mark = (await persisting(() => store.stage(at, record, mark, requestKey))).mark;
             },
           },
     );
@@ -161,7 +181,8 @@ export function createIssueActivities({ vault, audit, record, activity, sourceOf
     };
     const revokedTokenId = issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined);
     try {
-      const version = await persisting(() => vault.write(at, secret, { cas }));
+      const requestKey = key();
+      const { version } = await persisting(() => store.stage(at, secret, mark, requestKey));
       return { tokenId: issued.tokenId, expiresAt: issued.expiresAt ?? '', staged: version, revokedTokenId };
     } catch (error) {
       const revokedNew = await source.revoke(ref.spec, issued).then(
@@ -170,10 +191,10 @@ export function createIssueActivities({ vault, audit, record, activity, sourceOf
       );
       if (revokedTokenId === undefined) throw error;
       throw ApplicationFailure.nonRetryable(
-        `issue: ${ref.kind} token ${revokedTokenId} was revoked by rotating it in place, and Vault refused ` +
+        `issue: ${ref.kind} token ${revokedTokenId} was revoked by rotating it in place, and ${describeStore(at)} refused ` +
           `to stage its replacement, token ${issued.tokenId} (${error instanceof Error ? error.message : 'unknown error'}), ` +
           `${revokedNew}: NO live token is left. An operator must create one by hand and write it ` +
-          `to Vault ${stage.mount}/${stage.path.replace(/\/staged$/, '')} (fields token, tokenId, expiresAt).`,
+          `to ${describeStore(at)} (fields token, tokenId, expiresAt).`,
         FAILURE_TYPES.credentialLost,
       );
     }
@@ -181,14 +202,14 @@ export function createIssueActivities({ vault, audit, record, activity, sourceOf
 
   return {
     /**
-     * Mints the new credential and stages its value in Vault (check-and-set) before returning: persist
+     * Mints the new credential and stages its value in the store (check-and-set) before returning: persist
      * before acknowledge. Run it with maximumAttempts 1: a retried mint can make GitLab revoke a whole token
-     * family. Should Vault refuse the value, the new credential is revoked, since nobody could ever use it.
+     * family. Should the store refuse the value, the new credential is revoked, since nobody could ever use it.
      */
     issueCredential: activity('issueCredential', issueInputSchema, async (parsed): Promise<IssuedRef> => {
       const { source: ref, current, stage, recovery, audit: context } = parsed;
       // Issue runs once, so only a recovery from a lost answer can find a token staged by an earlier try.
-      let issued = recovery === undefined ? undefined : await alreadyStaged(vault, stage);
+      let issued = recovery === undefined ? undefined : await alreadyStaged(stores, stage);
       if (
         issued !== undefined &&
         current !== undefined &&

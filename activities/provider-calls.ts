@@ -5,13 +5,9 @@ import { AdminSecrets } from '../src/providers/admin-secrets';
 import { ProviderError } from '../src/providers/errors';
 import type { ProviderConnection } from '../src/providers/registry';
 import { noteSecrets } from '../src/redaction';
-import {
-  VaultError,
-  secretFieldSchema,
-  type SecretField,
-  type SecretStore,
-  type SecretVersion,
-} from '../src/vault';
+import { describeStore, type StoreVersion, type Stores } from '../src/stores';
+import { versionLabel } from '../src/stores/labels';
+import { VaultError, secretFieldSchema, type SecretField, type VaultKv } from '../src/vault';
 import { auditContextSchema, auditRecorder } from './audit';
 import { asActivity, checkedActivity } from './failures';
 
@@ -31,7 +27,10 @@ export const audited = { audit: auditContextSchema.optional() };
 export const VALUE_KEY = 'token';
 
 export interface ProviderCallDependencies {
-  vault: SecretStore;
+  /** Where admin tokens are kept. */
+  vault: VaultKv;
+  /** Where credentials are kept. */
+  stores: Stores;
   providers: KindRegistry;
   audit: AuditSink;
 }
@@ -40,7 +39,7 @@ export interface ProviderCallDependencies {
  * What every provider activity needs: adapters looked up by kind and connected with an admin token read
  * from Vault, values read by reference, the audit recorder, and `activity` to declare one by its schema.
  */
-export function providerCalls({ vault, providers, audit }: ProviderCallDependencies) {
+export function providerCalls({ vault, stores, providers, audit }: ProviderCallDependencies) {
   const fieldOf = async (at: SecretField, version?: number): Promise<string> => {
     const { data, ref } = await vault.read(at, version);
     const value = data[at.key];
@@ -54,8 +53,20 @@ export function providerCalls({ vault, providers, audit }: ProviderCallDependenc
     return value;
   };
   /** The current secret, read only for a source whose state lives there. */
-  const heldBy = async (source: { keepsStateInVault?: true }, held: SecretVersion | undefined) =>
-    source.keepsStateInVault && held !== undefined ? (await vault.read(held, held.version)).data : undefined;
+  const heldBy = async (source: { keepsStateInStore?: true }, held: StoreVersion | undefined) =>
+    source.keepsStateInStore && held !== undefined ? stores.of(held).read(held) : undefined;
+  /** The value a version of a credential's secret holds. */
+  const valueAt = async (at: StoreVersion): Promise<string> => {
+    const value = (await stores.of(at).read(at))[VALUE_KEY];
+    if (value === undefined) {
+      throw new VaultError(
+        `${describeStore(at)} ${versionLabel(at)} has no field "${VALUE_KEY}"`,
+        404,
+        false,
+      );
+    }
+    return value;
+  };
 
   const adminSecrets = new AdminSecrets((at) => fieldOf(at));
   /** A cached admin token is not read through the store, so this activity's redaction is told of it here. */
@@ -100,16 +111,16 @@ export function providerCalls({ vault, providers, audit }: ProviderCallDependenc
   const sourceAdapter = (ref: AdapterRef) => adapter(providers.sources, ref, 'credential source');
 
   return {
-    vault,
+    stores,
     audit,
     record: auditRecorder(audit),
     activity: checkedActivity(providerActivity),
-    valueAt: (at: SecretVersion) => fieldOf({ mount: at.mount, path: at.path, key: VALUE_KEY }, at.version),
+    valueAt,
     sourceAdapter,
     targetAdapter: (ref: AdapterRef) => adapter(providers.targets, ref, 'target'),
     dependentAdapter: (ref: AdapterRef) => adapter(providers.dependents, ref, 'dependent'),
-    /** The credential source of `ref`, and the current secret for a source whose state lives in Vault. */
-    sourceOf: async (ref: AdapterRef, held: SecretVersion | undefined) => {
+    /** The credential source of `ref`, and the current secret for a source whose state lives in the store. */
+    sourceOf: async (ref: AdapterRef, held: StoreVersion | undefined) => {
       const source = await sourceAdapter(ref);
       return { source, heldSecret: await heldBy(source, held) };
     },

@@ -4,16 +4,18 @@ import { auditEventSchema, type AuditSink } from '../src/audit';
 import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
 import type { KindRegistry } from '../src/kinds/define';
-import { ROTATED_FIELDS, storedSecretProblems } from '../src/stored-secret';
+import { storedSecretProblems } from '../src/stored-secret';
+import { versionLabel } from '../src/stores/labels';
 import { ValidationError, parseOrThrow } from '../src/validation';
+import { isStoreFailure, type StageMark } from '../src/stores/store';
 import {
-  VaultError,
-  secretPathSchema,
-  secretVersionSchema,
-  type SecretPath,
-  type SecretStore,
-  type SecretVersion,
-} from '../src/vault';
+  describeStore,
+  storeRefSchema,
+  storeVersionSchema,
+  type StoreRef,
+  type StoreVersion,
+  type Stores,
+} from '../src/stores';
 import { auditContextSchema, auditRecorder } from './audit';
 import type { createCredentialActivities } from './credentials';
 import { asActivity } from './failures';
@@ -45,11 +47,11 @@ export type RotationRequest = z.infer<typeof rotationRequestSchema>;
 export interface Detection {
   due: boolean;
   why: string;
-  /** The current Vault version: promote's check-and-set, and the value rollback restores targets to. */
-  current: SecretVersion;
+  /** The current version: what promote checks is still current, and the value rollback restores targets to. */
+  current: StoreVersion;
   currentTokenId: number;
-  /** The staged path's version now (0: none), so that issue stages with check-and-set. */
-  stagedVersion: number;
+  /** What is staged now (0 or "": nothing), so that issue stages only over it. */
+  stagedVersion: StageMark;
 }
 
 const DAY_MS = 86_400_000;
@@ -89,8 +91,7 @@ const detectInputSchema = z
   .object({
     // inspectCredential checks the source.
     source: z.unknown(),
-    vault: secretPathSchema,
-    staged: secretPathSchema,
+    store: storeRefSchema,
     policy: z
       .object({ every: z.number().positive(), rotateBefore: z.number().positive().optional() })
       .loose(),
@@ -99,24 +100,28 @@ const detectInputSchema = z
   .strict();
 export interface DetectInput {
   source: AdapterRef;
-  vault: SecretPath;
-  staged: SecretPath;
+  store: StoreRef;
   policy: RotationPlan['policy'];
   request: RotationRequest;
 }
 
 const promoteInputSchema = z
   .object({
-    staged: secretVersionSchema,
-    current: secretPathSchema,
-    cas: z.number().int().positive(),
+    store: storeRefSchema,
+    staged: storeVersionSchema,
+    /** The version detect read: promote refuses if it is no longer current. */
+    replacing: storeVersionSchema,
     audit: auditContextSchema.optional(),
   })
   .strict();
 export type PromoteInput = z.infer<typeof promoteInputSchema>;
 
 const rePromoteInputSchema = z
-  .object({ previous: secretVersionSchema, promotedTokenId: z.number().int().positive() })
+  .object({
+    store: storeRefSchema,
+    previous: storeVersionSchema,
+    promotedTokenId: z.number().int().positive(),
+  })
   .strict();
 export type RePromoteInput = z.infer<typeof rePromoteInputSchema>;
 
@@ -131,25 +136,23 @@ const outcomeInputSchema = z
   .strict();
 export type RotationOutcomeInput = z.infer<typeof outcomeInputSchema>;
 
-const awaitVaultInputSchema = z
-  .object({ at: secretPathSchema, withinSeconds: z.number().int().positive() })
+const awaitStoreInputSchema = z
+  .object({ at: storeRefSchema, withinSeconds: z.number().int().positive() })
   .strict();
-export type AwaitVaultInput = z.infer<typeof awaitVaultInputSchema>;
-/** How often an unavailable Vault is asked again. */
-const VAULT_POLL_MS = 2_000;
-
-const describe = (at: SecretPath) => `${at.mount}/${at.path}`;
+export type AwaitStoreInput = z.infer<typeof awaitStoreInputSchema>;
+/** How often an unavailable store is asked again. */
+const STORE_POLL_MS = 2_000;
 
 /** The rotation's own activities; provider calls go through the generic credential activities. */
 export function createRotationActivities({
-  vault,
+  stores,
   providers,
   inventoryPath,
   readInventory,
   credentials,
   audit,
 }: {
-  vault: SecretStore;
+  stores: Stores;
   providers: KindRegistry;
   inventoryPath: string;
   readInventory: () => Promise<InventoryResult>;
@@ -157,14 +160,28 @@ export function createRotationActivities({
   audit: AuditSink;
 }) {
   const record = auditRecorder(audit);
-  const versionOf = async (at: SecretPath): Promise<number> => {
-    try {
-      return (await vault.read(at)).ref.version;
-    } catch (error) {
-      if (error instanceof VaultError && error.status === 404) return 0;
-      throw error;
-    }
-  };
+  /** The bounded wait for the store: reads the credential's secret until the store answers. */
+  const awaitStore = async (input: AwaitStoreInput): Promise<void> =>
+    asActivity(async () => {
+      const { at, withinSeconds } = parseOrThrow(awaitStoreInputSchema, input, 'awaitStore input');
+      const store = stores.of(at);
+      const deadline = Date.now() + withinSeconds * 1000;
+      for (;;) {
+        try {
+          await store.readCurrent(at);
+          return;
+        } catch (error) {
+          if (!isStoreFailure(error, 'unavailable')) throw error;
+          if (Date.now() >= deadline) {
+            throw ApplicationFailure.nonRetryable(
+              `${describeStore(at)} did not come back within ${withinSeconds}s: ${error.message}`,
+              FAILURE_TYPES.storeUnavailable,
+            );
+          }
+        }
+        await new Promise((wake) => setTimeout(wake, STORE_POLL_MS));
+      }
+    });
 
   return {
     /** Reads the inventory anew for each rotation, so an edited inventory applies to the next one. */
@@ -190,27 +207,23 @@ export function createRotationActivities({
       });
     },
 
-    /** Reads which token Vault holds now, asks the provider about it, and decides whether to rotate. */
+    /** Reads which token the store holds now, asks the provider about it, and decides whether to rotate. */
     async detectRotation(input: DetectInput): Promise<Detection> {
       return asActivity(async () => {
-        const {
-          vault: at,
-          staged,
-          policy,
-          request,
-        } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
-        // A KV v1 mount would take the staged write and fail only after the mint.
-        for (const mount of new Set([at.mount, staged.mount])) await vault.assertKvV2(mount);
-        const { data, ref: current } = await vault.read(at);
+        const { store: at, policy, request } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
+        const store = stores.of(at);
+        // A store that cannot keep versions (a KV v1 mount) would take the staged write and fail only after the mint.
+        await store.assertUsable(at);
+        const { data, version: current } = await store.readCurrent(at);
+        const where = `${describeStore(at)} ${versionLabel(current)}`;
         // Before any provider call: a stray newline in a refresh token would spend a grant and read as theft.
         const problems = storedSecretProblems(data);
-        if (problems.length > 0)
-          throw new ValidationError(`detect: Vault ${describe(at)} v${current.version}`, problems);
+        if (problems.length > 0) throw new ValidationError(`detect: ${where}`, problems);
         const currentTokenId = Number(data.tokenId);
         if (!Number.isSafeInteger(currentTokenId) || currentTokenId <= 0) {
           throw ApplicationFailure.nonRetryable(
-            `detect: Vault ${describe(at)} v${current.version} has no tokenId field naming the current token`,
-            'VaultError',
+            `detect: ${where} has no tokenId field naming the current token`,
+            FAILURE_TYPES.store,
           );
         }
         const token = await credentials.inspectCredential({
@@ -219,7 +232,8 @@ export function createRotationActivities({
           held: current,
         });
         const decision = decideRotation(request, policy, token, new Date());
-        const detection = { ...decision, current, currentTokenId, stagedVersion: await versionOf(staged) };
+        const { mark } = await store.readStaged(at);
+        const detection = { ...decision, current, currentTokenId, stagedVersion: mark };
         const found = { tokenId: currentTokenId, vault: { current: current.version }, detail: decision.why };
         const skipped = !decision.due
           ? ('not-due' as const)
@@ -241,82 +255,47 @@ export function createRotationActivities({
     },
 
     /**
-     * Makes the staged value the current version, with check-and-set against the version detect read: a
-     * conflict means someone else changed the secret, which is never overwritten.
+     * Makes the staged value the current version, only while the version detect read is current: a conflict
+     * means someone else changed the secret, which is never overwritten.
      */
-    async promoteStaged(input: PromoteInput): Promise<SecretVersion> {
+    async promoteStaged(input: PromoteInput): Promise<StoreVersion> {
       return asActivity(async () => {
         const {
+          store: at,
           staged,
-          current,
-          cas,
+          replacing,
           audit: context,
         } = parseOrThrow(promoteInputSchema, input, 'promoteStaged input');
-        const { data } = await vault.read(staged, staged.version);
-        const replaced = (await vault.read(current, cas)).data;
-        const kept = Object.entries(replaced).filter(([field]) => !ROTATED_FIELDS.includes(field));
-        const promoted = await vault
-          .write(current, { ...Object.fromEntries(kept), ...data }, { cas })
-          .catch(async (error: unknown) => {
-            if (!(error instanceof VaultError && error.status === 400)) throw error;
-            // A retry after a lost answer finds its own write in place.
-            const now = await vault.read(current);
-            if (now.ref.version === cas + 1 && now.data.tokenId === data.tokenId) return now.ref;
-            throw ApplicationFailure.nonRetryable(
-              `promote: Vault ${describe(current)} is at v${now.ref.version}, not v${cas} as read at detect: ` +
-                'someone else changed it, so it is not overwritten',
-              FAILURE_TYPES.promoteConflict,
-            );
-          });
+        const store = stores.of(at);
+        const promoted = await store.promote(at, staged, replacing).catch((error: unknown) => {
+          if (!isStoreFailure(error, 'conflict')) throw error;
+          throw ApplicationFailure.nonRetryable(`promote: ${error.message}`, FAILURE_TYPES.promoteConflict);
+        });
+        const { tokenId } = await store.read(promoted);
         await record(context, {
           event: 'promoted',
-          tokenId: Number(data.tokenId),
-          vault: { current: promoted.version, previous: cas, staged: staged.version },
+          tokenId: Number(tokenId),
+          vault: { current: promoted.version, previous: replacing.version, staged: staged.version },
         });
         return promoted;
       });
     },
 
     /** Rollback of promote: puts the previous version back only when the current one is ours. */
-    async rePromotePrevious(input: RePromoteInput): Promise<SecretVersion> {
+    async rePromotePrevious(input: RePromoteInput): Promise<StoreVersion> {
       return asActivity(async () => {
-        const { previous, promotedTokenId } = parseOrThrow(
-          rePromoteInputSchema,
-          input,
-          'rePromotePrevious input',
-        );
-        const now = await vault.read(previous);
-        if (now.data.tokenId !== String(promotedTokenId)) return now.ref;
-        const { data } = await vault.read(previous, previous.version);
-        return vault.write(previous, data, { cas: now.ref.version });
+        const {
+          store: at,
+          previous,
+          promotedTokenId,
+        } = parseOrThrow(rePromoteInputSchema, input, 'rePromotePrevious input');
+        return stores.of(at).rePromote(at, previous, String(promotedTokenId));
       });
     },
 
-    /**
-     * The bounded wait for Vault: reads the credential's secret until Vault answers (reachable, unsealed,
-     * and the worker's token still allowed), or fails for good once `withinSeconds` have passed.
-     */
-    async awaitVault(input: AwaitVaultInput): Promise<void> {
-      return asActivity(async () => {
-        const { at, withinSeconds } = parseOrThrow(awaitVaultInputSchema, input, 'awaitVault input');
-        const deadline = Date.now() + withinSeconds * 1000;
-        for (;;) {
-          try {
-            await vault.read(at);
-            return;
-          } catch (error) {
-            if (!(error instanceof VaultError && error.retryable)) throw error;
-            if (Date.now() >= deadline) {
-              throw ApplicationFailure.nonRetryable(
-                `Vault did not come back within ${withinSeconds}s: ${error.message}`,
-                FAILURE_TYPES.storeUnavailable,
-              );
-            }
-          }
-          await new Promise((wake) => setTimeout(wake, VAULT_POLL_MS));
-        }
-      });
-    },
+    awaitStore,
+    /** The name 0.2.0 histories schedule the same wait by (workflows/steps/load.ts). */
+    awaitVault: awaitStore,
 
     /** The one entry a rotation the workflow ended itself gets: no step activity runs at that point. */
     async recordRotationOutcome(input: RotationOutcomeInput): Promise<void> {

@@ -1,17 +1,17 @@
 import { z } from 'zod';
 import { ProviderError } from '../src/providers/errors';
 import type { CredentialState } from '../src/providers/types';
-import { secretVersionSchema } from '../src/vault';
+import { storeVersionSchema } from '../src/stores';
 import { alreadyStaged, stageSchema } from './issue';
 import { adapterRefSchema, audited, tokenIdSchema, type ProviderCalls } from './provider-calls';
 
 const sourceTokenSchema = z.object({ source: adapterRefSchema, tokenId: tokenIdSchema, ...audited }).strict();
-/** `held`: the current Vault version, read for sources whose state lives there. */
-const inspectInputSchema = sourceTokenSchema.extend({ held: secretVersionSchema.optional() }).strict();
+/** `held`: the current version, read for sources whose state lives in the store. */
+const inspectInputSchema = sourceTokenSchema.extend({ held: storeVersionSchema.optional() }).strict();
 /** `targets`: checked for whether each can hold the new value, before any is written. */
 const verifyInputSchema = sourceTokenSchema
   .extend({
-    staged: secretVersionSchema,
+    staged: storeVersionSchema,
     expiresAt: z.string(),
     targets: z.array(adapterRefSchema).optional(),
   })
@@ -33,7 +33,7 @@ export type FindOrphansInput = z.infer<typeof orphansInputSchema>;
 
 /** What the workflow asks a credential source once the new credential is issued. */
 export function createSourceActivities({
-  vault,
+  stores,
   record,
   activity,
   valueAt,
@@ -89,7 +89,7 @@ export function createSourceActivities({
       orphansInputSchema,
       async ({ source: ref, since, known, stage }): Promise<CredentialState[]> => {
         const source = await sourceAdapter(ref);
-        const staged = stage === undefined ? undefined : await alreadyStaged(vault, stage);
+        const staged = stage === undefined ? undefined : await alreadyStaged(stores, stage);
         const ours = staged === undefined ? known : [...known, staged.tokenId];
         return source.findOrphans(
           ref.spec,

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import type { TargetCheck, TargetSnapshot } from '../src/providers/types';
-import { secretVersionSchema } from '../src/vault';
+import { storeVersionSchema } from '../src/stores';
 import { adapterRefSchema, audited, type ProviderCalls } from './provider-calls';
 
 const targetInputSchema = z.object({ target: adapterRefSchema }).strict();
 const snapshotTargetsInputSchema = z.object({ targets: z.array(adapterRefSchema) }).strict();
-const writeInputSchema = targetInputSchema.extend({ value: secretVersionSchema, ...audited }).strict();
+const writeInputSchema = targetInputSchema.extend({ value: storeVersionSchema, ...audited }).strict();
 /** `since`: when the value came to exist, for targets that cannot return it (see `CredentialTarget.holds`). */
 const checkTargetInputSchema = targetInputSchema
-  .extend({ value: secretVersionSchema, since: z.string().optional() })
+  .extend({ value: storeVersionSchema, since: z.string().optional() })
   .strict();
 const snapshotSchema = z.union([
   z.object({ exists: z.literal(false) }).strict(),
@@ -20,7 +20,7 @@ const snapshotSchema = z.union([
     .strict(),
 ]);
 const restoreInputSchema = targetInputSchema
-  .extend({ snapshot: snapshotSchema, previous: secretVersionSchema.optional() })
+  .extend({ snapshot: snapshotSchema, previous: storeVersionSchema.optional() })
   .strict();
 
 export type SnapshotTargetsInput = z.infer<typeof snapshotTargetsInputSchema>;
@@ -48,7 +48,7 @@ export function createTargetActivities({ record, activity, valueAt, targetAdapte
       },
     ),
 
-    /** Whether the target holds the Vault version `value` (the health check): the answer carries no value. */
+    /** Whether the target holds the store version `value` (the health check): the answer carries no value. */
     checkTarget: activity(
       'checkTarget',
       checkTargetInputSchema,

@@ -18,6 +18,7 @@ import { parseDocument } from 'yaml';
 import { FileAuditSink } from '../src/audit';
 import { readWorkerEnvironment } from '../src/config/environment';
 import { startServers } from '../src/embedded/servers';
+import { vaultSecretOf } from '../src/stores';
 import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
 import { gitlabProjectAccessToken } from '../src/kinds/gitlab-access-tokens';
 import { loadInventory } from '../src/inventory/load';
@@ -116,7 +117,9 @@ async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitHubSim, 
       // Always set for a project token; the type is the one personal tokens, which have none, share.
       accessLevel: gitlabProjectAccessToken.spec(source).spec.accessLevel ?? 0,
     });
-    await store.write(credential.vault, { token: token.value, tokenId: String(token.id), expiresAt });
+    const at = vaultSecretOf(credential.store);
+    if (at === undefined) throw new Error(`${credential.id}: the sandbox keeps its credentials in Vault`);
+    await store.write(at, { token: token.value, tokenId: String(token.id), expiresAt });
     for (const target of credential.targets) {
       if (target.kind === 'gitlab-ci-variable') {
         if (target.project === undefined)

@@ -4,7 +4,8 @@ import { access, appendFile, chmod, readFile, stat, writeFile } from 'node:fs/pr
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from './validation';
-import { VaultError, untilVaultAnswers, type SecretPath, type SecretStore } from './vault';
+import { untilStoreAnswers } from './stores/store';
+import { VaultError, type SecretPath, type VaultKv } from './vault';
 
 /** The lifecycle events of a rotation, in the operator's words. */
 const AUDIT_EVENTS = [
@@ -398,7 +399,7 @@ export class VaultAuditAnchor implements AuditAnchor {
   static readonly PATIENCE_MS = 20_000;
 
   constructor(
-    private readonly store: SecretStore,
+    private readonly store: VaultKv,
     private readonly at: SecretPath,
   ) {}
 
@@ -408,7 +409,7 @@ export class VaultAuditAnchor implements AuditAnchor {
 
   async read(): Promise<AuditHead | undefined> {
     try {
-      const { data, ref } = await untilVaultAnswers(
+      const { data, ref } = await untilStoreAnswers(
         () => this.store.read(this.at),
         VaultAuditAnchor.PATIENCE_MS,
       );
@@ -427,7 +428,7 @@ export class VaultAuditAnchor implements AuditAnchor {
     const cas = this.version;
     try {
       this.version = (
-        await untilVaultAnswers(() => this.store.write(this.at, data, { cas }), VaultAuditAnchor.PATIENCE_MS)
+        await untilStoreAnswers(() => this.store.write(this.at, data, { cas }), VaultAuditAnchor.PATIENCE_MS)
       ).version;
     } catch (error) {
       if (!(error instanceof VaultError && error.status === 400)) throw error;
@@ -447,7 +448,7 @@ export class VaultAuditAnchor implements AuditAnchor {
  * the tests) writes a new one when there is none; otherwise a missing key stops the worker, saying how to make one.
  */
 export async function readAuditKey(
-  store: SecretStore,
+  store: VaultKv,
   at: SecretPath,
   options: { create?: Buffer } = {},
 ): Promise<Buffer> {

@@ -12,9 +12,9 @@ export const FAILURE_TYPES = {
   promoteConflict: 'PromoteConflict',
   /** No live token is left: a person must make one. */
   credentialLost: 'CredentialLost',
-  /** The store did not come back within the bounded wait. */
+  /** The store did not come back within the bounded wait (the wire name 0.2.0 histories carry). */
   storeUnavailable: 'VaultUnavailable',
-  /** A store call failed; its status says how. */
+  /** A store call failed; its details say how (the wire name 0.2.0 histories carry). */
   store: 'VaultError',
   /** An approval whose signature, approver or rotation does not check out. */
   approvalRefused: 'ApprovalRefused',

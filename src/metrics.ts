@@ -1,3 +1,4 @@
+import { vaultSecretOf } from './stores';
 import type { MetricMeter } from '@temporalio/common';
 import { z } from 'zod';
 import { vaultGet } from './health';
@@ -54,7 +55,10 @@ export class CredentialFreshness {
 
   async refresh(now = Date.now()): Promise<void> {
     await Promise.all(
-      this.inventory().credentials.map(async ({ id, vault: at, policy }) => {
+      this.inventory().credentials.map(async ({ id, store, policy }) => {
+        // Another store's versions are not Vault metadata: its credentials have no age gauge yet.
+        const at = vaultSecretOf(store);
+        if (at === undefined) return;
         try {
           const { status, body } = await vaultGet(
             this.vault,

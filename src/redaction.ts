@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { SecretStore } from './vault';
+import type { VaultKv } from './vault';
 
 /** What a removed value is replaced with, in logs and failure messages alike. */
 export const REDACTED = '[redacted]';
@@ -79,7 +79,7 @@ function echoedForms(value: string): Set<string> {
  * a failure or log line of that activity that quotes one (an adapter echoing a request) has it removed.
  * Written values count too: a freshly minted credential is staged before anything reads it back.
  */
-export function noteSecretsOf(store: SecretStore): SecretStore {
+export function noteSecretsOf(store: VaultKv): VaultKv {
   return {
     async read(at, version) {
       const secret = await store.read(at, version);

@@ -1,5 +1,6 @@
 import { anchorFolder } from './audit';
-import { stagedPath } from './inventory/plan';
+import { vaultSecretOf } from './stores';
+import { stagedPath } from './stores/vault';
 import type { Inventory } from './inventory/schema';
 import type { SecretPath } from './vault';
 
@@ -53,15 +54,23 @@ export function rotatorPolicy(inventory: Inventory, inventoryFile: string, audit
   for (const { at, why } of secretFields(inventory.providers, 'providers'))
     grant(dataPath(at), ['read'], why);
   for (const credential of inventory.credentials) {
-    const { id, vault } = credential;
-    // KV v2 writes are `create` for the first version and `update` for later ones; check-and-set needs both.
-    grant(dataPath(vault), ['create', 'read', 'update'], `${id}: current value (detect, promote, rollback)`);
-    grant(
-      dataPath(stagedPath(vault)),
-      ['create', 'read', 'update'],
-      `${id}: new value staged until promoted (issue, verify, distribute)`,
-    );
-    grant(`${vault.mount}/metadata/${vault.path}`, ['read'], `${id}: when it was last rotated (metrics)`);
+    const { id } = credential;
+    const vault = vaultSecretOf(credential.store);
+    // A credential kept in another store needs nothing of Vault but its fields' secrets.
+    if (vault !== undefined) {
+      // KV v2 writes are `create` for the first version and `update` for later ones; check-and-set needs both.
+      grant(
+        dataPath(vault),
+        ['create', 'read', 'update'],
+        `${id}: current value (detect, promote, rollback)`,
+      );
+      grant(
+        dataPath(stagedPath(vault)),
+        ['create', 'read', 'update'],
+        `${id}: new value staged until promoted (issue, verify, distribute)`,
+      );
+      grant(`${vault.mount}/metadata/${vault.path}`, ['read'], `${id}: when it was last rotated (metrics)`);
+    }
     for (const { at, why } of secretFields(credential, id)) grant(dataPath(at), ['read'], why);
   }
 

@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import createVaultClient from 'node-vault';
 import { z } from 'zod';
+import { StoreError, type SecretData } from './stores/store';
 import { parseOrThrow } from './validation';
 
 // node-vault's debug output prints request bodies, which hold secret values: keep it off even
@@ -27,10 +28,7 @@ export type SecretPath = z.infer<typeof secretPathSchema>;
 export type SecretVersion = z.infer<typeof secretVersionSchema>;
 export type SecretField = z.infer<typeof secretFieldSchema>;
 
-/** A secret's fields; values are strings so nothing is lost on the way to CI variables. */
-export type SecretData = Record<string, string>;
-
-export interface SecretStore {
+export interface VaultKv {
   /** Writes a new version; with `cas`, only if the current version is exactly that (0: must not exist). */
   write(at: SecretPath, data: SecretData, options?: { cas?: number }): Promise<SecretVersion>;
   /** Reads one version, or the current one when `version` is omitted. */
@@ -42,17 +40,17 @@ export interface SecretStore {
 }
 
 /** A failed Vault call. The message names the operation, path and Vault's own reason, never a value. */
-export class VaultError extends Error {
+export class VaultError extends StoreError {
   override readonly name = 'VaultError';
 
   constructor(
     message: string,
     /** HTTP status, absent when Vault could not be reached. */
-    readonly status: number | undefined,
+    status: number | undefined,
     /** Whether trying again later can succeed: Vault unreachable, sealed or failing (5xx). */
-    readonly retryable: boolean,
+    retryable: boolean,
   ) {
-    super(message);
+    super(message, retryable ? 'unavailable' : status === 404 ? 'not-found' : 'refused', status, 'vault');
   }
 }
 
@@ -114,7 +112,7 @@ export function withToken(token: string): { headers: Record<string, string> } {
   return { headers: { 'X-Vault-Token': token } };
 }
 
-export class VaultKvStore implements SecretStore {
+export class VaultKvStore implements VaultKv {
   private readonly client: createVaultClient.client;
   private readonly tokens: VaultTokenSource;
 
@@ -270,25 +268,4 @@ export function toVaultError(what: string, endpoint: string, error: unknown): Va
     undefined,
     true,
   );
-}
-
-/** The longest pause between two tries at an unavailable Vault. */
-const MAX_PAUSE_MS = 8_000;
-
-/**
- * Calls `call` until Vault answers: an unavailable Vault is tried again (1, 2, 4, 8, 8, ... s apart) for up to
- * `patienceMs`; any other failure, or the last one, goes on to the caller. For writes whose loss costs more
- * than a wait: a minted value only this process holds, the audit log's anchor.
- */
-export async function untilVaultAnswers<T>(call: () => Promise<T>, patienceMs: number): Promise<T> {
-  const deadline = Date.now() + patienceMs;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await call();
-    } catch (error) {
-      const pause = Math.min(1000 * 2 ** (attempt - 1), MAX_PAUSE_MS);
-      if (!(error instanceof VaultError && error.retryable) || Date.now() + pause > deadline) throw error;
-      await new Promise((wake) => setTimeout(wake, pause));
-    }
-  }
 }

@@ -21,7 +21,7 @@ import { startHealthServer, temporalCheck, vaultCheck } from './health';
 import { InventoryWatcher } from './inventory/watch';
 import { createLogger, temporalLogger, type Logger } from './logging';
 import { CredentialFreshness } from './metrics';
-import { VaultKvStore, type SecretStore } from './vault';
+import { VaultKvStore, type VaultKv } from './vault';
 import { WORKFLOWS_PATH, WORKFLOW_BUNDLE_PATH, WORKFLOW_INTERCEPTOR_MODULES } from './workflow-bundle';
 import { METRICS, STEP_DURATION_BUCKETS } from './workflow-metrics';
 
@@ -29,7 +29,7 @@ export interface RotationWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
-  vault: SecretStore;
+  vault: VaultKv;
   /** The inventory (`rotator.yaml`); without `inventory`, read anew at the start of each rotation. */
   inventoryPath: string;
   /** The last good inventory, reloaded when the file changes; the worker process passes one. */

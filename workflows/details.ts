@@ -1,5 +1,5 @@
 import type { RotationPlan, RotationRequest } from '../activities/rotation';
-import type { RotationStatus } from './status';
+import { versionsText, type RotationStatus } from './status';
 
 /*
  * What the Temporal Web UI shows beside a rotation while it runs: its current details (`setCurrentDetails`),
@@ -85,15 +85,8 @@ export function rotationCurrentDetails(
   if (status.targets.length > 0) {
     lines.push('- **Targets:**', ...subList(status.targets.map(({ name, state }) => `${name}: ${state}`)));
   }
-  const { current, previous, staged } = status.vault;
-  if (current !== undefined) {
-    const versions = [
-      `current v${current}`,
-      ...(previous === undefined ? [] : [`previous v${previous}`]),
-      ...(staged === undefined ? [] : [`staged v${staged}`]),
-    ];
-    lines.push(`- **Vault:** ${versions.join(', ')}`);
-  }
+  const versions = versionsText(status);
+  if (versions !== undefined) lines.push(`- **Versions:** ${versions}`);
   return lines.join('\n');
 }
 

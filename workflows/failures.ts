@@ -4,7 +4,7 @@ import { FAILURE_TYPES, providerKindOf } from '../src/failure-types';
 
 /**
  * The runbook's classes of failure (docs/design.md, "The rotation, as a state machine"), each with its
- * own recovery: `rate-limited` waits the provider out, `vault-unavailable` waits (bounded) for Vault,
+ * own recovery: `rate-limited` waits the provider out, `store-unavailable` waits (bounded) for the store,
  * `lost-response` looks before minting again; the rest roll back.
  */
 export type FailureClass =
@@ -13,7 +13,7 @@ export type FailureClass =
   | 'auth'
   | 'conflict'
   | 'lost-response'
-  | 'vault-unavailable'
+  | 'store-unavailable'
   | 'permanent'
   | 'cancelled';
 
@@ -33,7 +33,7 @@ const OWN_TYPES: Record<string, FailureClass> = {
   [FAILURE_TYPES.validation]: 'permanent',
   [FAILURE_TYPES.inventory]: 'permanent',
   [FAILURE_TYPES.promoteConflict]: 'conflict',
-  [FAILURE_TYPES.storeUnavailable]: 'vault-unavailable',
+  [FAILURE_TYPES.storeUnavailable]: 'store-unavailable',
 };
 const PROVIDER_KINDS: Record<string, FailureClass> = {
   auth: 'auth',
@@ -65,8 +65,8 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
     return classified('permanent', { alert: true, outcome: 'compromised-or-lost' });
   if (type in OWN_TYPES) return classified(OWN_TYPES[type] as FailureClass);
   if (type === FAILURE_TYPES.store) {
-    if (details.status === 400) return classified('conflict');
-    return classified(cause.nonRetryable ? 'permanent' : 'vault-unavailable');
+    if (details.status === 400 || details.conflict === true) return classified('conflict');
+    return classified(cause.nonRetryable ? 'permanent' : 'store-unavailable');
   }
   const kind = providerKindOf(type);
   if (kind === undefined) return classified(cause.nonRetryable ? 'permanent' : 'transient');
@@ -92,7 +92,7 @@ const WHAT_TO_DO: Record<Exclude<FailureClass, 'cancelled'>, string> = {
   transient: 'check that the provider is up',
   'rate-limited': "let the provider's rate limit pass",
   'lost-response': 'look at the provider for tokens the lost answer left behind',
-  'vault-unavailable': 'check that Vault is up and unsealed',
+  'store-unavailable': 'check that the store is up (Vault: unsealed) and the worker may read it',
 };
 
 /** The failure's class and its own message (provider, resource, HTTP status), for the rotation's failure message. */

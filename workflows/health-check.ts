@@ -14,6 +14,8 @@ import { rotationWorkflowId } from '../src/rotation-names';
 import { sendAlert } from './alerts';
 import { messageOf } from './failures';
 import { startRotationChild } from './start-rotation';
+import { planOf } from './plans';
+import { versionLabel } from '../src/stores/labels';
 
 export interface HealthCheckRequest {
   /** Who asked: `schedule`, or the operator running `rotator health`. */
@@ -35,8 +37,9 @@ export interface CredentialHealth {
   tokenId?: number;
   /** `YYYY-MM-DD`, or null when it never expires. */
   expiresAt?: string | null;
-  vaultVersion?: number;
-  /** When the current Vault version was written: the last successful rotation (or the first seed). */
+  /** The current version's id in the store: Vault's number, or another store's own. */
+  storeVersion?: number | string;
+  /** When the current version was written: the last successful rotation (or the first seed). */
   rotatedAt?: string;
   /** When it is overdue: `policy.every` plus `policy.jitter` after `rotatedAt`. */
   overdueAt?: string;
@@ -70,7 +73,7 @@ const DAY_MS = 86_400_000;
 
 /**
  * Checks every credential of the inventory: its token is valid at the provider, every target holds the
- * current Vault version, the last rotation is not overdue, and the token outlives the next scheduled
+ * current version in the store, the last rotation is not overdue, and the token outlives the next scheduled
  * rotation. Each problem is alerted; with `repair`, drift starts a forced rotation `rotate/<id>`. Run
  * hourly by the `health-check/<task queue>` schedule and once by `rotator health`.
  */
@@ -112,22 +115,21 @@ function unknownHealth(credentialId: string): CredentialHealth {
   return { credentialId, token: 'unknown', targets: [], problems: [], unchecked: [], alertsFailed: [] };
 }
 
-/** Asks Vault, the provider and every target; what cannot be asked is recorded as unchecked. */
-async function checkCredential({ plan, jitter }: HealthPlan, now: Date): Promise<CredentialHealth> {
+/** Asks the store, the provider and every target; what cannot be asked is recorded as unchecked. */
+async function checkCredential({ plan: loaded, jitter }: HealthPlan, now: Date): Promise<CredentialHealth> {
+  const plan = planOf(loaded);
   const health = unknownHealth(plan.credentialId);
   let current: CurrentVersion;
   try {
     current = await checks.readCurrentVersion.executeWithOptions(
-      summarised(
-        `read the current version of ${plan.credentialId} in Vault ${plan.vault.mount}/${plan.vault.path}`,
-      ),
-      [{ vault: plan.vault }],
+      summarised(`read the current version of ${plan.credentialId} in ${plan.store.name}`),
+      [{ store: plan.store.ref }],
     );
   } catch (error) {
-    health.unchecked.push(`Vault: ${messageOf(error)}`);
+    health.unchecked.push(`${plan.store.name}: ${messageOf(error)}`);
     return health;
   }
-  Object.assign(health, { tokenId: current.tokenId, vaultVersion: current.ref.version });
+  Object.assign(health, { tokenId: current.tokenId, storeVersion: current.ref.version });
 
   const token = await checks.inspectCredential
     .executeWithOptions(summarised(`check that token ${current.tokenId} of ${plan.source.name} is valid`), [
@@ -142,7 +144,7 @@ async function checkCredential({ plan, jitter }: HealthPlan, now: Date): Promise
     plan.targets.map(async ({ name, ref }) => {
       const since = typeof token === 'object' ? token.createdAt : undefined;
       const check = await checks.checkTarget
-        .executeWithOptions(summarised(`check that ${name} holds Vault v${current.ref.version}`), [
+        .executeWithOptions(summarised(`check that ${name} holds ${versionLabel(current.ref)}`), [
           { target: ref, value: current.ref, since },
         ])
         .catch((error: unknown): TargetCheck | undefined => {
@@ -165,7 +167,7 @@ function judge(
   now: Date,
 ): Pick<CredentialHealth, 'token' | 'expiresAt' | 'rotatedAt' | 'overdueAt' | 'problems'> {
   const problems: HealthProblem[] = [];
-  const tokenName = `token ${current.tokenId} (Vault ${plan.vault.mount}/${plan.vault.path} v${current.ref.version})`;
+  const tokenName = `token ${current.tokenId} (${plan.store.name} ${versionLabel(current.ref)})`;
   const state =
     token === undefined
       ? 'unknown'
@@ -198,7 +200,7 @@ function judge(
     problems.push({
       kind: 'overdue',
       message:
-        `last rotated ${current.writtenAt} (Vault v${current.ref.version}): overdue since ` +
+        `last rotated ${current.writtenAt} (${versionLabel(current.ref)}): overdue since ` +
         `${overdueAt.toISOString()} (policy.every plus policy.jitter)`,
     });
   }

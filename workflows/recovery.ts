@@ -14,7 +14,7 @@ export interface FailureRecord {
 }
 
 /** The classes a step can recover from by waiting and trying once more. */
-export type WaitingClass = Extract<FailureClass, 'rate-limited' | 'vault-unavailable'>;
+export type WaitingClass = Extract<FailureClass, 'rate-limited' | 'store-unavailable'>;
 
 /** The longest a step waits out a provider's rate limit; a longer `Retry-After` is waited out this long. */
 const MAX_RATE_LIMIT_WAIT_MS = 15 * 60_000;
@@ -25,8 +25,8 @@ export interface RecoveryDeps {
   failures: FailureRecord[];
   /** Runs a recovery as its own step in the timeline, in phase `recovering`, then returns to the phase before. */
   recoveryStep: <T>(name: string, run: () => Promise<T>) => Promise<T>;
-  /** The bounded wait for Vault: an activity that polls until Vault answers or its time is up. */
-  awaitVault: () => Promise<void>;
+  /** The bounded wait for the store: an activity that polls until the store answers or its time is up. */
+  awaitStore: () => Promise<void>;
   /** Tells the audit trail, so that the retried step records what was recovered from. */
   recovered: (detail: string) => void;
   /** What recovery did about an auth failure: the adapter has already tried the fallback admin token. */
@@ -35,7 +35,7 @@ export interface RecoveryDeps {
 
 /**
  * The runbook's recover move for one step activity: once its own retries are spent, the failure is
- * classified and recorded; a rate limit is waited out and an unavailable Vault waited for (bounded, each a
+ * classified and recorded; a rate limit is waited out and an unavailable store waited for (bounded, each a
  * step of its own), then the activity runs once more. Anything else, or a second failure, goes on to the
  * caller, which rolls back.
  */
@@ -52,7 +52,7 @@ export function recovering(deps: RecoveryDeps) {
     what: string,
     error: unknown,
     call: () => Promise<T>,
-    recoverable: readonly WaitingClass[] = ['rate-limited', 'vault-unavailable'],
+    recoverable: readonly WaitingClass[] = ['rate-limited', 'store-unavailable'],
   ): Promise<T> => {
     const failure = classifyFailure(error);
     const record: FailureRecord = {
@@ -72,9 +72,9 @@ export function recovering(deps: RecoveryDeps) {
         sleep(waitMs, { summary: `${what}: rate-limited; wait ${waitMs / 1000}s, then try once more` }),
       );
     } else {
-      record.recovery = 'waited for Vault to answer, then tried once more';
-      await deps.recoveryStep('wait for Vault', deps.awaitVault).catch((waitError: unknown) => {
-        record.recovery = `waited for Vault in vain (${classifyFailure(waitError).message})`;
+      record.recovery = 'waited for the store to answer, then tried once more';
+      await deps.recoveryStep('wait for the store', deps.awaitStore).catch((waitError: unknown) => {
+        record.recovery = `waited for the store in vain (${classifyFailure(waitError).message})`;
         throw error;
       });
     }

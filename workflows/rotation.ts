@@ -89,7 +89,7 @@ export class Rotation {
       credentialId: this.id,
       phase: 'loading',
       timeline: [],
-      vault: {},
+      versions: {},
       targets: [],
       failures: [],
       alerts: [],

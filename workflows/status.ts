@@ -1,4 +1,5 @@
 import { defineQuery } from '@temporalio/workflow';
+import { versionLabel } from '../src/stores/labels';
 import type { FailureRecord } from './recovery';
 
 export type RotationPhase =
@@ -54,7 +55,8 @@ export interface RotationStatus {
     result?: 'ok' | 'failed';
     recovery?: true;
   }[];
-  vault: { current?: number; previous?: number; staged?: number };
+  /** The credential's versions in its store as the rotation left them: Vault's numbers, or a store's own ids. */
+  versions: { current?: StoreVersionId; previous?: StoreVersionId; staged?: StoreVersionId };
   targets: { name: string; state: TargetState }[];
   oldTokenId?: number;
   newTokenId?: number;
@@ -76,3 +78,16 @@ export interface RotationStatus {
 }
 
 export const statusQuery = defineQuery<RotationStatus>('status');
+
+type StoreVersionId = number | string;
+
+/** "current v8, previous v7, staged v3": a rotation's versions as operators read them; undefined before detect. */
+export function versionsText({ versions }: Pick<RotationStatus, 'versions'>): string | undefined {
+  const { current, previous, staged } = versions;
+  if (current === undefined) return undefined;
+  const label = (name: string, version: StoreVersionId | undefined) =>
+    version === undefined ? [] : [`${name} ${versionLabel({ version })}`];
+  return [...label('current', current), ...label('previous', previous), ...label('staged', staged)].join(
+    ', ',
+  );
+}

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Credential } from '../inventory/schema';
-import { statusQuery, type RotationStatus } from '../../workflows/status';
+import { statusQuery, versionsText, type RotationStatus } from '../../workflows/status';
 import { CliContext, EXIT, moment, rotationRuns, table, withJson, type RotationRun } from './context';
 import { humanDuration } from '../human-duration';
 
@@ -128,13 +128,8 @@ async function showRotation(cli: CliContext, id: string, json: boolean) {
 function statusLines(status: RotationStatus): string[] {
   const lines: string[] = [];
   if (status.outcome !== undefined) lines.push(`  outcome   ${status.outcome}: ${status.detail ?? ''}`);
-  const { current, previous, staged } = status.vault;
-  const versions = [
-    current === undefined ? undefined : `current v${current}`,
-    previous === undefined ? undefined : `previous v${previous}`,
-    staged === undefined ? undefined : `staged v${staged}`,
-  ].filter((part) => part !== undefined);
-  if (versions.length > 0) lines.push(`  vault     ${versions.join(', ')}`);
+  const versions = versionsText(status);
+  if (versions !== undefined) lines.push(`  versions  ${versions}`);
   if (status.oldTokenId !== undefined || status.newTokenId !== undefined) {
     lines.push(`  tokens    old ${status.oldTokenId ?? '-'}, new ${status.newTokenId ?? '-'}`);
   }

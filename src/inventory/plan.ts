@@ -1,5 +1,6 @@
 import type { KindRegistry } from '../kinds/define';
-import type { SecretField, SecretPath } from '../vault';
+import { describeStore, type StoreRef } from '../stores';
+import type { SecretField } from '../vault';
 import { PROVIDER_KINDS } from './providers';
 import { stringAt } from './rules';
 import type { Credential, Inventory } from './schema';
@@ -26,10 +27,11 @@ export interface RotationPlan {
   source: NamedAdapter;
   targets: NamedAdapter[];
   dependents: NamedAdapter[];
-  /** The current version, the only one consumers read. */
-  vault: SecretPath;
-  /** Where a new value waits, apart from the current one, until it is verified and promoted. */
-  staged: SecretPath;
+  /**
+   * The system of record: the current version, the only one consumers read, and a staged version apart from
+   * it where a new value waits until it is verified and promoted. `name` is how messages name it.
+   */
+  store: { name: string; ref: StoreRef };
   policy: {
     every: number;
     rotateBefore?: number;
@@ -45,11 +47,6 @@ export class PlanError extends Error {
 }
 
 type Entry = Credential['source'] | Credential['targets'][number] | Credential['dependents'][number];
-
-/** The staged value lives below the current secret's path, so one Vault policy covers both. */
-export function stagedPath(vault: SecretPath): SecretPath {
-  return { mount: vault.mount, path: `${vault.path}/staged` };
-}
 
 export function rotationPlan(
   inventory: Inventory,
@@ -82,8 +79,7 @@ export function rotationPlan(
     dependents: credential.dependents.map((dependent, index) =>
       adapter(registry.dependents, dependent, `dependents[${index}]`),
     ),
-    vault: credential.vault,
-    staged: stagedPath(credential.vault),
+    store: { name: describeStore(credential.store), ref: credential.store },
     policy: credential.policy,
   };
 }

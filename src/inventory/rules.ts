@@ -162,9 +162,10 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
   const firstWriting = new Map<string, string>();
   /** Where each credential stages its new values, a path of its own below its secret (see plan.ts). */
   const stagedBy = new Map<string, number>();
+  // The credentials have passed their own schema: a Vault credential's secret is its `store` (mount, path).
   credentials.forEach((credential, index) => {
-    const mount = stringAt(credential, 'vault', 'mount');
-    const path = stringAt(credential, 'vault', 'path');
+    const mount = stringAt(credential, 'store', 'mount');
+    const path = stringAt(credential, 'store', 'path');
     if (mount !== undefined && path !== undefined && !stagedBy.has(`${mount}/${path}/staged`))
       stagedBy.set(`${mount}/${path}/staged`, index);
   });
@@ -177,8 +178,8 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       else report(['credentials', index, 'id'], `must be unique: credentials[${first}] has the same id`);
     }
 
-    const mount = stringAt(credential, 'vault', 'mount');
-    const path = stringAt(credential, 'vault', 'path');
+    const mount = stringAt(credential, 'store', 'mount');
+    const path = stringAt(credential, 'store', 'path');
     if (mount !== undefined && path !== undefined) {
       const secret = `${mount}/${path}`;
       const first = firstWithSecret.get(secret);

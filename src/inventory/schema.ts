@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { entriesOf } from '../kinds/define';
 import { DEPENDENTS, SOURCES, TARGETS } from '../kinds';
+import { storeEntrySchema, storeRefOf } from '../stores';
 import { secretPathSchema } from '../vault';
 import { approverRules, approversSchema, policyApprovers } from './approvers';
 import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
 import { providerKindsSchema } from './providers';
-import { credentialRules, inventoryRules } from './rules';
+import { credentialRules, exactlyOneOf, inventoryRules } from './rules';
 
 /* The kinds of source, target and dependent are listed in src/kinds/index.ts, one module each. */
 export const sourceSchema = z
@@ -54,17 +55,23 @@ export const credentialSchema = z
     environment: slug('production').describe('e.g. production, staging, development'),
     owner: z.string().min(1).describe('team or contact alerted about this credential'),
     source: sourceSchema,
-    vault: secretPathSchema.describe(
-      'KV v2 secret that is the system of record; each environment needs its own mount',
-    ),
+    vault: secretPathSchema
+      .describe('KV v2 secret that is the system of record; each environment needs its own mount')
+      .optional(),
+    store: storeEntrySchema
+      .describe('the system of record when it is not Vault KV v2 (then leave out `vault`)')
+      .optional(),
     targets: z.array(targetSchema).min(1, 'expected at least one target'),
     dependents: z.array(dependentSchema).default([]),
     policy: policySchema.prefault({}),
   })
   .strict()
   .check(credentialRules)
-  .transform((credential) => ({
+  .check(exactlyOneOf('vault', 'store'))
+  .transform(({ vault, store, ...credential }) => ({
     ...credential,
+    // exactlyOneOf refused a credential with neither or both.
+    store: store === undefined ? vaultRefOf(vault) : storeRefOf(store),
     policy: {
       ...credential.policy,
       overlap:
@@ -72,6 +79,11 @@ export const credentialSchema = z
         (credential.source.strategy === 'rotate-in-place' ? 0 : DEFAULT_OVERLAP_MS),
     },
   }));
+
+function vaultRefOf(vault: z.output<typeof secretPathSchema> | undefined) {
+  if (vault === undefined) throw new Error('a credential without vault or store passed the inventory rules');
+  return vault;
+}
 
 export const inventorySchema = z
   .object({

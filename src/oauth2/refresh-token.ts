@@ -76,7 +76,7 @@ const REAUTHORISE =
  * made once, never retried with the old token, and never falls back to it.
  */
 export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
-  readonly keepsStateInVault = true;
+  readonly keepsStateInStore = true;
 
   constructor(private readonly connection: ProviderConnection) {}
 

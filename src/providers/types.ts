@@ -35,11 +35,11 @@ export interface IssuedCredential extends CredentialRef {
   fields?: Record<string, string>;
 }
 
-/** The current Vault secret's fields, for a source whose state lives there (an OAuth2 refresh token). */
+/** The current secret's fields, for a source whose state lives in the store (an OAuth2 refresh token). */
 export type HeldSecret = Readonly<Record<string, string>>;
 
 export interface IssueContext {
-  /** The current secret, given to sources that declare `keepsStateInVault`. */
+  /** The current secret, given to sources that declare `keepsStateInStore`. */
   held?: HeldSecret;
   /** A previous attempt of this issue may have reached the provider, and its answer never came. */
   afterLostAnswer?: boolean;
@@ -53,11 +53,11 @@ export interface IssueContext {
 
 export interface CredentialSource<Spec> {
   /**
-   * The credential is consumed by issuing its successor and its state lives in its Vault secret (OAuth2
-   * refresh tokens): the activities hand the current secret to `inspect` and `issue`, and record in Vault
+   * The credential is consumed by issuing its successor and its state lives in its secret in the store (OAuth2
+   * refresh tokens): the activities hand the current secret to `inspect` and `issue`, and record in the store
    * that a grant is under way before `issue` runs, so that a lost answer is recognised afterwards.
    */
-  readonly keepsStateInVault?: true;
+  readonly keepsStateInStore?: true;
   inspect(spec: Spec, ref: CredentialRef, held?: HeldSecret): Promise<CredentialState>;
   /**
    * Mints once: never retried here, because a repeated mint can revoke a whole token family. `strategy`

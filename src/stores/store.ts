@@ -11,10 +11,6 @@ export type SecretData = Record<string, string>;
  * it. Both are plain JSON and hold no value. A staged version is what `stage` wrote last.
  */
 export interface CredentialStore<Ref, Version> {
-  /** The secret as operators name it in messages: "Vault kv/ci/deployer". */
-  describe(at: Ref): string;
-  /** The version as operators name it: "v7", or Secrets Manager's version id. */
-  label(version: Version): string;
   /** Throws, naming what is wrong, unless the store can keep this credential's versions: checked before a mint. */
   assertUsable(at: Ref): Promise<void>;
   /** The current version and its fields. */
@@ -75,6 +71,8 @@ export class StoreError extends Error {
     readonly failure: StoreFailure,
     /** The store's HTTP status, when it answered. */
     readonly status?: number,
+    /** The store's kind, as failures name the system that failed. */
+    readonly system = 'store',
   ) {
     super(message);
   }
@@ -98,8 +96,10 @@ export interface StoreDefinition<Kind extends string, Entry extends z.ZodType, R
   entry: Entry;
   /** Where a credential described by `entry` lives. */
   refOf(entry: z.output<Entry>): Ref;
-  ref: z.ZodType<Ref>;
-  version: z.ZodType<Version>;
+  /** The secret as operators name it in messages and plans: "Vault kv/ci/deployer". */
+  describe(at: Ref): string;
+  ref: z.ZodType<Ref, Ref>;
+  version: z.ZodType<Version, Version>;
   /** Whether a reference or version names a secret of this store. */
   owns(refOrVersion: object): boolean;
   open(settings: Settings): CredentialStore<Ref, Version>;
@@ -109,4 +109,25 @@ export function defineStore<Kind extends string, Entry extends z.ZodType, Ref, V
   definition: StoreDefinition<Kind, Entry, Ref, Version, Settings>,
 ) {
   return definition;
+}
+
+/** The longest pause between two tries at an unavailable store. */
+const MAX_PAUSE_MS = 8_000;
+
+/**
+ * Calls `call` until the store answers: an unavailable store is tried again (1, 2, 4, 8, 8, ... s apart) for
+ * up to `patienceMs`; any other failure, or the last one, goes on to the caller. For writes whose loss costs
+ * more than a wait: a minted value only this process holds, the audit log's anchor.
+ */
+export async function untilStoreAnswers<T>(call: () => Promise<T>, patienceMs: number): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const pause = Math.min(1000 * 2 ** (attempt - 1), MAX_PAUSE_MS);
+      if (!(error instanceof StoreError && error.retryable) || Date.now() + pause > deadline) throw error;
+      await new Promise((wake) => setTimeout(wake, pause));
+    }
+  }
 }

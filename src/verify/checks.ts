@@ -4,7 +4,8 @@ import type { AuditSink } from '../audit';
 import type { Inventory } from '../inventory/schema';
 import { allKinds } from '../kinds';
 import { noteSecretsOf } from '../redaction';
-import type { SecretStore } from '../vault';
+import { openStores } from '../stores';
+import type { VaultKv } from '../vault';
 
 /** The checker only reads: an audit entry from it would be a bug, so the sink refuses. */
 const readOnly: AuditSink = {
@@ -14,22 +15,23 @@ const readOnly: AuditSink = {
 };
 
 /**
- * The health check's own activities, called in this process: they read values from Vault by reference,
+ * The health check's own activities, called in this process: they read values from the store by reference,
  * compare them with what providers and targets hold, and answer without a value. Every value they read is
  * noted, so that an error quoting one is redacted before it is printed.
  */
-export function stateChecks(vault: SecretStore, inventory: Inventory) {
+export function stateChecks(vault: VaultKv, inventory: Inventory) {
   const providers = allKinds;
   const store = noteSecretsOf(vault);
-  const credentials = createCredentialActivities({ vault: store, providers, audit: readOnly });
+  const stores = openStores({ vault: store });
+  const credentials = createCredentialActivities({ vault: store, stores, providers, audit: readOnly });
   const health = createHealthActivities({
-    vault: store,
+    stores,
     providers,
     inventoryPath: 'the inventory',
     readInventory: () => Promise.resolve({ ok: true, inventory }),
   });
   return {
-    vault: store,
+    stores,
     activities: {
       healthCheckPlans: health.healthCheckPlans,
       readCurrentVersion: health.readCurrentVersion,

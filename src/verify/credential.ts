@@ -3,7 +3,8 @@ import type { CurrentVersion } from '../../activities/health';
 import type { RotationPlan } from '../inventory/plan';
 import type { CredentialState } from '../providers/types';
 import { rotationWorkflowId } from '../rotation-names';
-import { VaultError, type SecretStore } from '../vault';
+import type { Stores } from '../stores';
+import { versionLabel } from '../stores/labels';
 import type { RotationStatus } from '../../workflows/status';
 import type { StateChecks } from './checks';
 import type { CredentialVerdict, Finding, NoteKind, ViolationKind } from './report';
@@ -15,7 +16,7 @@ const ROTATION_FIELDS = ['token', 'tokenId', 'expiresAt'] as const;
 const SINCE_EVER = new Date(0).toISOString();
 
 /** What the checks of one credential found, before the verdict. */
-export type CredentialFindings = Pick<CredentialVerdict, 'vault' | 'violations' | 'notes'>;
+export type CredentialFindings = Pick<CredentialVerdict, 'current' | 'violations' | 'notes'>;
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 /** The provider said the token does not exist (the adapters' `ProviderError` kind, as the activities map it). */
@@ -23,7 +24,7 @@ const isNotFound = (error: unknown) =>
   error instanceof ApplicationFailure && providerKindOf(error.type) === 'not-found';
 
 /**
- * Checks one credential against its invariants: Vault's current version is whole, no staged token is
+ * Checks one credential against its invariants: the store's current version is whole, no staged token is
  * stranded, the provider holds the current token active, every target holds it, and no other token the
  * rotator minted is still active. `running` is the credential's open rotation, whose own tokens are not
  * orphans. Values are read and compared inside the checks (the activities'), never returned.
@@ -31,25 +32,25 @@ const isNotFound = (error: unknown) =>
 export async function checkCredential(
   plan: RotationPlan,
   running: RotationStatus | undefined,
-  { vault, activities }: StateChecks,
+  { stores, activities }: StateChecks,
 ): Promise<CredentialFindings> {
   const violations: Finding<ViolationKind>[] = [];
   const notes: Finding<NoteKind>[] = [];
-  const where = `Vault ${plan.vault.mount}/${plan.vault.path}`;
+  const where = plan.store.name;
   const violation = (kind: ViolationKind, message: string) => violations.push({ kind, message });
 
   let current: CurrentVersion;
   try {
-    current = await activities.readCurrentVersion({ vault: plan.vault });
-    const missing = await missingFields(vault, current);
+    current = await activities.readCurrentVersion({ store: plan.store.ref });
+    const missing = await missingFields(stores, current);
     if (missing.length > 0)
-      violation('vault-current', `${where} v${current.ref.version} lacks ${missing.join(', ')}`);
+      violation('vault-current', `${where} ${versionLabel(current.ref)} lacks ${missing.join(', ')}`);
   } catch (error) {
     violation('vault-current', messageOf(error));
     return { violations, notes };
   }
-  const vaultRef = { ...plan.vault, version: current.ref.version, tokenId: current.tokenId };
-  const tokenName = `token ${current.tokenId} (${where} v${current.ref.version})`;
+  const checked = { store: where, version: current.ref.version, tokenId: current.tokenId };
+  const tokenName = `token ${current.tokenId} (${where} ${versionLabel(current.ref)})`;
   const source = plan.source.ref;
 
   const token = await activities
@@ -78,7 +79,7 @@ export async function checkCredential(
 
   // A rotation that runs owns its staged value; only one that nobody will promote is stranded.
   const stranded =
-    running === undefined ? await strandedStaged(plan, current, { vault, activities }) : undefined;
+    running === undefined ? await strandedStaged(plan, current, { stores, activities }) : undefined;
   if (stranded !== undefined) violation(stranded.kind, stranded.message);
 
   const known = [current.tokenId, ...(stranded?.tokenId === undefined ? [] : [stranded.tokenId])];
@@ -93,12 +94,12 @@ export async function checkCredential(
   } catch (error) {
     violation('unchecked', `${plan.source.name}: orphans: ${messageOf(error)}`);
   }
-  return { vault: vaultRef, violations, notes };
+  return { current: checked, violations, notes };
 }
 
 /** The rotation fields the current version lacks; the values are looked at here and go no further. */
-async function missingFields(vault: SecretStore, current: CurrentVersion): Promise<string[]> {
-  const { data } = await vault.read(current.ref, current.ref.version);
+async function missingFields(stores: Stores, current: CurrentVersion): Promise<string[]> {
+  const data = await stores.of(current.ref).read(current.ref);
   return ROTATION_FIELDS.filter((field) => (data[field] ?? '') === '');
 }
 
@@ -109,27 +110,28 @@ async function missingFields(vault: SecretStore, current: CurrentVersion): Promi
 async function strandedStaged(
   plan: RotationPlan,
   current: CurrentVersion,
-  { vault, activities }: StateChecks,
+  { stores, activities }: StateChecks,
 ): Promise<(Finding<ViolationKind> & { tokenId?: number }) | undefined> {
-  let staged: Awaited<ReturnType<SecretStore['read']>>;
+  const store = stores.of(plan.store.ref);
+  let staged;
   try {
-    staged = await vault.read(plan.staged);
+    // Nothing found: never staged, or its latest version deleted, so nothing waits there.
+    staged = (await store.readStaged(plan.store.ref)).found;
+    if (staged === undefined) return undefined;
   } catch (error) {
-    // Never staged, or its latest version deleted: nothing waits there.
-    if (error instanceof VaultError && error.status === 404) return undefined;
     return { kind: 'unchecked', message: `staged: ${messageOf(error)}` };
   }
   const tokenId = Number(staged.data.tokenId);
   // An OAuth2 grant's "under way" marker names no token.
   if (!Number.isSafeInteger(tokenId) || tokenId <= 0 || tokenId === current.tokenId) return undefined;
-  const stagedAt = await vault.writtenAt(staged.ref);
+  const stagedAt = await store.writtenAt(staged.version);
   if (Date.parse(stagedAt) <= Date.parse(current.writtenAt)) return undefined;
-  const where = `Vault ${plan.staged.mount}/${plan.staged.path} v${staged.ref.version}`;
+  const where = `${plan.store.name} staged ${versionLabel(staged.version)}`;
   try {
     const state = await activities.inspectCredential({
       source: plan.source.ref,
       tokenId,
-      held: staged.ref,
+      held: staged.version,
     });
     if (!state.active || state.revoked) return undefined;
   } catch (error) {
@@ -140,7 +142,7 @@ async function strandedStaged(
     kind: 'stranded-staged',
     tokenId,
     message:
-      `token ${tokenId} (${where}, staged ${stagedAt}) is active at the provider and newer than the current ` +
+      `token ${tokenId} (${where}, written ${stagedAt}) is active at the provider and newer than the current ` +
       `version, but no rotation runs to promote it: promote it by hand, or revoke it`,
   };
 }

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { AuditEntry } from '../audit';
 import type { RotationPlan } from '../inventory/plan';
 import type { Inventory } from '../inventory/schema';
-import type { SecretStore } from '../vault';
+import type { VaultKv } from '../vault';
 import { readAuditLogs } from './audit-logs';
 import type { AuditTrust } from '../audit';
 import { stateChecks, type StateChecks } from './checks';
@@ -24,7 +24,7 @@ export interface VerifyStateOptions {
   /** Whose rotations are listed: the worker's task queue. */
   taskQueue: string;
   inventory: Inventory;
-  vault: SecretStore;
+  vault: VaultKv;
   /** Every worker's audit log. */
   auditLogs: string[];
   /** Each log's key and anchor. */
@@ -130,7 +130,7 @@ async function judge(
         credentialId,
         verdict: 'terminal',
         reason: `${state}: ${by.workflowId} (run ${by.runId}), alert sent and audited: a person takes over`,
-        ...(found.vault === undefined ? {} : { vault: found.vault }),
+        ...(found.current === undefined ? {} : { current: found.current }),
         ...lastRotationOf,
         violations: [],
         notes: [

@@ -52,7 +52,8 @@ export interface CredentialVerdict {
   /** One short line for the table: the kinds of violation, or why the verdict is what it is. */
   reason: string;
   /** Vault's current version and the token it names, when they could be read. */
-  vault?: { mount: string; path: string; version: number; tokenId: number };
+  /** The current version checked: the store's secret, its version id, and the token it names. */
+  current?: { store: string; version: number | string; tokenId: number };
   /** The credential's newest rotation, if it has one. */
   lastRotation?: { workflowId: string; runId: string; state: string; phase?: string };
   violations: Finding<ViolationKind>[];

@@ -106,7 +106,7 @@ describe('rotator status', () => {
         `^  web UI    http://localhost:8233/namespaces/default/workflows/rotate%2F${id('running')}/\\S+/history$`,
       ),
     );
-    expect(stdout).toContain('  vault     current v2, previous v1, staged v1\n');
+    expect(stdout).toContain('  versions  current v2, previous v1, staged v1\n');
     expect(stdout).toMatch(/\n {2}tokens {4}old \d+, new \d+\n/);
     expect(stdout).toMatch(/\n {2}overlap {3}ends \S+Z\n/);
     expect(stdout).toMatch(/\n {2}targets\n {4}written +project platform\/deployer CI variable \S+_P/);

@@ -6,6 +6,7 @@ import { AuditLogError, type AuditEvent, type AuditSink } from '../../src/audit'
 import { createCredentialActivities } from '../../activities/credentials';
 import type { AccessTokenSpec } from '../../src/gitlab/access-tokens';
 import type { CiVariableSpec } from '../../src/gitlab/ci-variables';
+import { stagedPath } from '../../src/stores/vault';
 import { VaultKvStore } from '../../src/vault';
 import { noAudit } from '../helpers/audit';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
@@ -48,7 +49,7 @@ function projectSource(strategy: AccessTokenSpec['strategy']) {
 describe('credential activities with GitLab and the real Vault', () => {
   it('issueCredential stages the value in Vault before returning, and returns only references', async () => {
     const { source, current } = projectSource('rotate-in-place');
-    const stage = { ...fresh('staged'), cas: 0 };
+    const stage = { at: fresh('staged'), after: 0 };
     const issued = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
 
     const minted = defined(world.state.tokens.get(issued.tokenId));
@@ -56,7 +57,7 @@ describe('credential activities with GitLab and the real Vault', () => {
     expect(issued).toEqual({
       tokenId: minted.id,
       expiresAt: minted.expiresAt,
-      staged: { mount: stage.mount, path: stage.path, version: 1 },
+      staged: { mount: stage.at.mount, path: `${stage.at.path}/staged`, version: 1 },
       revokedTokenId: current.id,
     });
     expect((await vault.read(issued.staged, 1)).data.token).toBe(minted.value);
@@ -72,7 +73,7 @@ describe('credential activities with GitLab and the real Vault', () => {
 
   it('an issueCredential recovering from a lost answer finds the staged value instead of minting again, as the first try answered it', async () => {
     const { source, current } = projectSource('rotate-in-place');
-    const stage = { ...fresh('staged'), cas: 0 };
+    const stage = { at: fresh('staged'), after: 0 };
     const first = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
     const mintedBefore = world.state.minted.length;
 
@@ -102,11 +103,11 @@ describe('credential activities with GitLab and the real Vault', () => {
 
   it('revokes what it minted when Vault refuses the value, and fails without the value', async () => {
     const { source, current } = projectSource('create-then-revoke');
-    const stage = fresh('taken');
-    await vault.write(stage, { note: 'written by someone else meanwhile' });
+    const at = fresh('taken');
+    await vault.write(stagedPath(at), { note: 'written by someone else meanwhile' });
 
     const error = await activities
-      .issueCredential({ source, stage: { ...stage, cas: 0 } })
+      .issueCredential({ source, stage: { at, after: 0 } })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApplicationFailure);
     expect(error).toMatchObject({ type: 'VaultError', nonRetryable: true });
@@ -146,7 +147,7 @@ describe('credential activities with GitLab and the real Vault', () => {
     const route = '/projects/:id/access_tokens';
     world.sim.faults.dropAfterCommit({ method: 'POST', route, n: world.sim.callsTotal('POST', route) + 1 });
     await expect(
-      activities.issueCredential({ source, stage: { ...fresh('lost'), cas: 0 } }),
+      activities.issueCredential({ source, stage: { at: fresh('lost'), after: 0 } }),
     ).rejects.toMatchObject({
       type: 'ProviderError:transient',
     });
@@ -215,7 +216,7 @@ describe('issueCredential and the audit log', () => {
     const issued = environment.run(createCredentialActivities({ vault, audit }).issueCredential, {
       source,
       current: { tokenId: current.id },
-      stage: { ...fresh('audited'), cas: 0 },
+      stage: { at: fresh('audited'), after: 0 },
       audit: context,
     });
     const minted = () => world.state.tokensNamed(current.name).filter((token) => token.id !== current.id);

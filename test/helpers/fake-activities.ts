@@ -29,7 +29,7 @@ const gitlab = (kind: string, name: string, spec: object) => ({
   ref: { kind, connection: connection('admin/gitlab'), spec },
 });
 
-/** The current Vault version detect reads, which rollback puts back. */
+/** The current version detect reads, which rollback puts back. */
 export const CURRENT: SecretVersion = { mount: 'kv', path: 'ci/deployer', version: 3 };
 /** Where issue stages the new token. */
 export const STAGED: SecretVersion = { mount: 'kv', path: 'ci/deployer/staged', version: 1 };
@@ -47,8 +47,10 @@ export const PLAN: RotationPlan = {
     gitlab('gitlab-ci-variable', 'group CI variable DEPLOY_TOKEN', { key: 'DEPLOY_TOKEN', group: true }),
   ],
   dependents: [gitlab('gitlab-pipeline-schedules', 'project pipeline schedules', { project: 'web' })],
-  vault: { mount: CURRENT.mount, path: CURRENT.path },
-  staged: { mount: STAGED.mount, path: STAGED.path },
+  store: {
+    name: `Vault ${CURRENT.mount}/${CURRENT.path}`,
+    ref: { mount: CURRENT.mount, path: CURRENT.path },
+  },
   // Milliseconds, so that the windows a test does not steer end by themselves at once.
   policy: { every: 30 * DAY_MS, overlap: 50, requireApproval: false, approvalTimeout: 200 },
 };
@@ -128,10 +130,11 @@ const happy = {
   snapshotTargets: async ({ targets }) => targets.map((_, index) => SNAPSHOTS[index] ?? { exists: false }),
   writeTarget: async () => undefined,
   restoreTarget: async () => undefined,
-  promoteStaged: async ({ current, cas }) => ({ ...current, version: cas + 1 }),
+  promoteStaged: async ({ store, replacing }) => ({ ...store, version: Number(replacing.version) + 1 }),
   rePromotePrevious: async ({ previous }) => previous,
   resumeDependent: async () => undefined,
   revokeCredential: async () => undefined,
+  awaitStore: async () => undefined,
   awaitVault: async () => undefined,
   sendAlert: async () => undefined,
   recordRotationOutcome: async () => undefined,

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadInventory } from '../../src/inventory/load';
 import { dependentSchema, sourceSchema, targetSchema, type Credential } from '../../src/inventory/schema';
+import { vaultSecretOf } from '../../src/stores';
+import { defined } from '../gitlab/world';
 
 const EXAMPLE = join(__dirname, '../../examples/rotator.yaml');
 const MINUTE = 60_000;
@@ -68,7 +70,7 @@ describe('the example inventory', () => {
       new Set(
         inventory.credentials
           .filter((entry) => entry.environment === environment)
-          .map((entry) => entry.vault.mount),
+          .map((entry) => defined(vaultSecretOf(entry.store)).mount),
       );
     expect(mounts('production')).toEqual(new Set(['kv-production']));
     expect(mounts('staging')).toEqual(new Set(['kv-staging']));

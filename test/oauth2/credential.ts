@@ -1,4 +1,4 @@
-import type { SecretPath, SecretStore } from '../../src/vault';
+import type { SecretPath, VaultKv } from '../../src/vault';
 import { defined } from '../gitlab/world';
 import type { RotationWorld } from '../helpers/rotation';
 import type { AuthorizationServer } from './server';
@@ -16,7 +16,7 @@ export interface OAuth2Credential {
  * The first grant, as an operator makes it after authorising the client in a browser: Vault at `at` gets the
  * pair as generation 1, in the fields the OAuth2 source reads.
  */
-export async function firstGrant(server: AuthorizationServer, vault: SecretStore, at: SecretPath) {
+export async function firstGrant(server: AuthorizationServer, vault: VaultKv, at: SecretPath) {
   const first = await server.refresh(await server.authorise());
   const accessToken = defined(first.body.access_token);
   const refreshToken = defined(first.body.refresh_token);
@@ -38,7 +38,7 @@ export async function firstGrant(server: AuthorizationServer, vault: SecretStore
  */
 export async function seedOAuth2Credential(options: {
   rotation: RotationWorld;
-  vault: SecretStore;
+  vault: VaultKv;
   server: AuthorizationServer;
   tokenUrl: string;
   clientSecret: SecretPath;

@@ -7,6 +7,7 @@ import { ProviderError } from '../../src/providers/errors';
 import { OAuth2RefreshTokens, type RefreshTokenSpec } from '../../src/oauth2/refresh-token';
 import { oauth2RefreshToken } from '../../src/kinds/oauth2-refresh-token';
 import { VaultKvStore } from '../../src/vault';
+import { stagedPath } from '../../src/stores/vault';
 import { defined } from '../gitlab/world';
 import { noAudit } from '../helpers/audit';
 import { httpRelay, type HttpRelay } from '../helpers/http-relay';
@@ -278,7 +279,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
       source,
       current: { tokenId: 1 },
       held: current,
-      stage: { mount: base.mount, path: `${base.path}/staged`, cas: 0 },
+      stage: { at: base, after: 0 },
     };
   }
 
@@ -343,7 +344,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     );
     // The grant spent the refresh token; its successor is in Vault, beside the record of the grant.
     expect(await server.active(refreshToken)).toBe(false);
-    const kept = await vault.read(input.stage);
+    const kept = await vault.read(stagedPath(input.stage.at));
     const keptToken = defined(kept.data.refreshToken);
     recordMintedValue(keptToken);
     expect(kept.data).toMatchObject({ grantFor: '1', accessToken: expect.any(String) });
@@ -353,7 +354,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     // The next rotation: detect reads the staged version, and the grant presents the kept refresh token.
     const next = await activities.issueCredential({
       ...input,
-      stage: { ...input.stage, cas: kept.ref.version },
+      stage: { ...input.stage, after: kept.ref.version },
     });
     const staged = await vault.read(next.staged, next.staged.version);
     recordMintedValue(defined(staged.data.refreshToken));
@@ -385,7 +386,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
       source,
       current: { tokenId: 1 },
       held: current,
-      stage: { mount: base.mount, path: `${base.path}/staged`, cas: 0 },
+      stage: { at: base, after: 0 },
     };
     const first = await activities.issueCredential(input);
     const again = await activities.issueCredential({ ...input, recovery: { orphansRevoked: [] } });

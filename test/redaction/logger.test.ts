@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { createLogger, temporalLogger } from '../../src/logging';
 import { noteSecretsOf, REDACTED, withSecretScope } from '../../src/redaction';
-import { vaultClient, withToken, type SecretStore } from '../../src/vault';
+import { vaultClient, withToken, type VaultKv } from '../../src/vault';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 
 const glpat = () => `glpat-${randomBytes(15).toString('base64url')}`;
@@ -65,7 +65,7 @@ describe('the logger', () => {
   it('removes what the current activity read from Vault, and still censors secret-named fields', async () => {
     const { logger, lines } = capture();
     const value = randomBytes(24).toString('base64url');
-    const store: SecretStore = {
+    const store: VaultKv = {
       read: (at) => Promise.resolve({ data: { token: value }, ref: { ...at, version: 1 } }),
       write: () => Promise.reject(new Error('not used')),
       writtenAt: () => Promise.reject(new Error('not used')),

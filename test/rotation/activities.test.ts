@@ -52,7 +52,7 @@ describe('loadCredential', () => {
     requestedBy: 'alice',
   });
 
-  it('maps the inventory entry to plain adapter specs with names, and stages apart from the current path', async () => {
+  it('maps the inventory entry to plain adapter specs with names, and the store it is kept in', async () => {
     writeFileSync(inventoryPath, INVENTORY);
     expect(await activities.loadCredential(request('deployer'))).toEqual({
       credentialId: 'deployer',
@@ -81,8 +81,7 @@ describe('loadCredential', () => {
         expect.objectContaining({ name: 'project platform/web CI variable DEPLOY_TOKEN (environment *)' }),
       ],
       dependents: [],
-      vault: { mount: 'kv-test', path: 'deployer' },
-      staged: { mount: 'kv-test', path: 'deployer/staged' },
+      store: { name: 'Vault kv-test/deployer', ref: { mount: 'kv-test', path: 'deployer' } },
       policy: {
         every: 86_400_000,
         jitter: 0,
@@ -126,14 +125,16 @@ describe('promoteStaged and rePromotePrevious on the real Vault', () => {
     const v1 = await vault.write(current, { token: 'old-value-1234', tokenId: '1' });
     const stagedV1 = await vault.write(staged, { token: 'new-value-5678', tokenId: '2' });
 
-    const promoted = await activities.promoteStaged({ staged: stagedV1, current, cas: v1.version });
+    const promoted = await activities.promoteStaged({ store: current, staged: stagedV1, replacing: v1 });
     expect(promoted.version).toBe(2);
     expect((await vault.read(current)).data).toEqual({ token: 'new-value-5678', tokenId: '2' });
-    expect(await activities.promoteStaged({ staged: stagedV1, current, cas: v1.version })).toEqual(promoted);
+    expect(await activities.promoteStaged({ store: current, staged: stagedV1, replacing: v1 })).toEqual(
+      promoted,
+    );
 
     await vault.write(current, { token: 'someone-else-999', tokenId: '3' });
     const conflict = await activities
-      .promoteStaged({ staged: stagedV1, current, cas: 2 })
+      .promoteStaged({ store: current, staged: stagedV1, replacing: promoted })
       .catch((e: unknown) => e);
     expect(conflict).toMatchObject({ type: 'PromoteConflict', nonRetryable: true });
     expect((conflict as Error).message).toBe(
@@ -146,11 +147,15 @@ describe('promoteStaged and rePromotePrevious on the real Vault', () => {
     const previous = await vault.write(current, { token: 'old-value-1234', tokenId: '1' });
     await vault.write(current, { token: 'new-value-5678', tokenId: '2' });
 
-    expect(await activities.rePromotePrevious({ previous, promotedTokenId: 2 })).toMatchObject({
+    expect(
+      await activities.rePromotePrevious({ store: current, previous, promotedTokenId: 2 }),
+    ).toMatchObject({
       version: 3,
     });
     expect((await vault.read(current)).data).toEqual({ token: 'old-value-1234', tokenId: '1' });
-    expect(await activities.rePromotePrevious({ previous, promotedTokenId: 2 })).toMatchObject({
+    expect(
+      await activities.rePromotePrevious({ store: current, previous, promotedTokenId: 2 }),
+    ).toMatchObject({
       version: 3,
     });
   });

@@ -79,7 +79,7 @@ async function crashAt(credential: SeededCredential, phase: RotationPhase, also 
 
 /** Rotated once after the crash: one token minted and live everywhere, every step run once. */
 async function expectRotatedOnce(credential: SeededCredential, result: Awaited<ReturnType<typeof crashAt>>) {
-  expect(result).toMatchObject({ outcome: 'rotated', vault: { current: 2, previous: 1 } });
+  expect(result).toMatchObject({ outcome: 'rotated', versions: { current: 2, previous: 1 } });
   expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual(
     ROTATION_STEPS.map((step) => [step, 'ok']),
   );

@@ -76,7 +76,7 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
       ['verify', 'failed'],
     ]);
     const status = await handle.query(statusQuery);
-    expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1 } });
+    expect(status).toMatchObject({ outcome: 'rolled-back', versions: { current: 1 } });
     expect(status.failures).toEqual([
       expect.objectContaining({
         step: 'verify',
@@ -114,7 +114,7 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
       sim.faults.failNth({ method: 'PUT', route, n: sim.callsTotal('PUT', route) + 1, ...failure });
       const result = await (await start(credential)).result();
 
-      expect(result).toMatchObject({ outcome: 'rotated', vault: { current: 2, previous: 1 } });
+      expect(result).toMatchObject({ outcome: 'rotated', versions: { current: 2, previous: 1 } });
       expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual(
         ROTATION_STEPS.map((step) => [step, 'ok']),
       );
@@ -154,7 +154,10 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
       ]);
       const status = await handle.query(statusQuery);
       // Vault's current version is theirs: rollback left it as it was.
-      expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: theirs.version, staged: 1 } });
+      expect(status).toMatchObject({
+        outcome: 'rolled-back',
+        versions: { current: theirs.version, staged: 1 },
+      });
       expect(status.failures).toEqual([
         expect.objectContaining({ step: 'promote', class: 'conflict', recovered: false }),
       ]);

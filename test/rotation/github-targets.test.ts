@@ -143,7 +143,7 @@ describe('a GitLab token distributed to GitLab CI and GitHub Actions, on the rea
     github.sim.calls.length = 0;
     const result = await (await start('rotated')).result();
 
-    expect(result).toMatchObject({ outcome: 'rotated', vault: { current: 2, previous: 1 } });
+    expect(result).toMatchObject({ outcome: 'rotated', versions: { current: 2, previous: 1 } });
     const current = await vault.read({ mount: TEST_KV_MOUNT, path: `${base}/rotated` });
     expect(current.ref.version).toBe(2);
     const fresh = defined(newTokens(credential)[0]);
@@ -195,7 +195,7 @@ describe('a GitLab token distributed to GitLab CI and GitHub Actions, on the rea
     expect(cause.message).toContain(`restore repository acme/app secret ${credential.key}: done`);
     expect(cause.message).not.toContain('FAILED');
     const status = await handle.query(statusQuery);
-    expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1 } });
+    expect(status).toMatchObject({ outcome: 'rolled-back', versions: { current: 1 } });
     expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored', 'restored']);
     const minted = newTokens(credential);
     expect(minted.map((token) => token.revoked)).toEqual([true]);

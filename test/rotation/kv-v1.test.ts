@@ -32,8 +32,7 @@ describe('a credential stored on a KV v1 mount', () => {
         connection: { url: 'https://gitlab.invalid', credential: { mount, path: 'admin', key: 'token' } },
         spec: {},
       },
-      vault: { mount, path: 'deployer' },
-      staged: { mount, path: 'deployer-staged' },
+      store: { mount, path: 'deployer' },
       policy: { every: 86_400_000, overlap: 0 } as DetectInput['policy'],
       request: { credentialId: 'deployer', reason: 'manual', requestedBy: 'test' },
     };

@@ -117,7 +117,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
     expect(result.failures).toEqual([
       expect.objectContaining({
         step: 'promote',
-        class: 'vault-unavailable',
+        class: 'store-unavailable',
         message: expect.stringContaining('could not be reached'),
         recovered: true,
       }),
@@ -138,7 +138,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
     expect(waiting.failures).toEqual([
       expect.objectContaining({
         step: 'promote',
-        class: 'vault-unavailable',
+        class: 'store-unavailable',
         recovery: expect.stringMatching(/^waited for Vault in vain \(Vault did not come back within 2s: /),
         recovered: false,
       }),
@@ -151,7 +151,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
     expect(error).toBeInstanceOf(WorkflowFailedError);
     const cause = defined((error as WorkflowFailedError).cause);
     expect(cause.message).toMatch(
-      /^rotate \S+-vault-gone: promote failed \(vault-unavailable: Vault (read|write) .* could not be reached/,
+      /^rotate \S+-vault-gone: promote failed \(store-unavailable: Vault (read|write) .* could not be reached/,
     );
     const status = await handle.query(statusQuery);
     expect(status.outcome).toBe('rolled-back');

@@ -247,7 +247,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       expect(result).toMatchObject({
         phase: 'done',
         outcome: 'rotated',
-        vault: { current: 2, previous: 1, staged: 1 },
+        versions: { current: 2, previous: 1, staged: 1 },
       });
       expect(result.targets.map((target) => target.state)).toEqual(['written', 'written']);
       // Nothing used the old token after the switch: the overlap was not extended.
@@ -311,7 +311,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(credential.variables.map((target) => ({ ...variable(target) }))).toEqual(before);
     expect((await current('rollback')).ref.version).toBe(1);
     expect(schedulesActive()).toEqual([true, false]);
-    expect(status).toMatchObject({ outcome: 'rolled-back', vault: { current: 1, staged: 1 } });
+    expect(status).toMatchObject({ outcome: 'rolled-back', versions: { current: 1, staged: 1 } });
     expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
     const entries = audited('rollback');
     expect(entries.map((entry) => entry.event)).toEqual([
@@ -432,7 +432,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const minted = newTokens(credential);
       expect(minted).toHaveLength(2);
       const [orphan, fresh] = minted.map(defined);
-      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh?.id, vault: { current: 2 } });
+      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh?.id, versions: { current: 2 } });
       expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual([
         ['load', 'ok'],
         ['detect', 'ok'],
@@ -491,7 +491,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const orphans = minted.slice(0, -1);
       expect(orphans).toHaveLength(happened === 'made' ? 1 : 0);
       for (const orphan of orphans) expect(orphan.revoked).toBe(true);
-      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh.id, vault: { current: 2 } });
+      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh.id, versions: { current: 2 } });
       expect(result.failures).toEqual([
         expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: true }),
       ]);
@@ -681,7 +681,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(world.state.isActive(credential.old)).toBe(true);
     expect(await handle.query(statusQuery)).toMatchObject({
       outcome: 'failed',
-      vault: { current: 2, previous: 1 },
+      versions: { current: 2, previous: 1 },
       alerts: [`old token ${credential.old.id} is still valid: revoke it by hand`],
     });
     expect(cause?.message).toMatch(/; old token \d+ is still valid: revoke it by hand$/);

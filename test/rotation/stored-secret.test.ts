@@ -12,6 +12,8 @@ import { recordMintedValue } from '../infra/secret-scan';
 import { testServers } from '../infra/test-servers';
 import { seedOAuth2Credential } from '../oauth2/credential';
 import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/server';
+import { vaultSecretOf } from '../../src/stores';
+import { stagedPath } from '../../src/stores/vault';
 
 /*
  * What the rotation does with the secret it finds in Vault (issue 20): fields it does not write are carried
@@ -143,7 +145,7 @@ describe('a new value a masked GitLab variable cannot hold', () => {
       reason: 'manual',
       requestedBy: 'alice',
     });
-    const staged = await vault.write(plan.staged, {
+    const staged = await vault.write(stagedPath(defined(vaultSecretOf(plan.store.ref))), {
       token: unmaskable,
       tokenId: '999',
       expiresAt: '2099-12-31',

@@ -21,7 +21,7 @@ const status = (phase: RotationStatus['phase'], more: Partial<RotationStatus> = 
   credentialId: 'deployer-production',
   phase,
   timeline: [],
-  vault: { current: 4 },
+  versions: { current: 4 },
   targets: [{ name: 'project platform/web CI variable DEPLOY_TOKEN (environment *)', state: 'unchanged' }],
   failures: [],
   alerts: [],
@@ -46,7 +46,7 @@ describe("a rotation's current details in the Web UI", () => {
       '- **Tokens:** old 123',
       '- **Targets:**',
       '  - project platform/web CI variable DEPLOY_TOKEN (environment *): unchanged',
-      '- **Vault:** current v4',
+      '- **Versions:** current v4',
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { stagedPath } from '../../src/inventory/plan';
+import { stagedPath } from '../../src/stores/vault';
 import { startRotation } from '../../src/rotations';
 import { rotationWorkflowId } from '../../src/rotation-names';
 import { VaultKvStore, type SecretPath } from '../../src/vault';
@@ -142,7 +142,7 @@ describe('rotator verify-state', () => {
       expect(byId(report, id)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
     const fresh = defined(world.rotation.newTokens(credential('clean'))[0]);
     expect(of(report, 'clean')).toMatchObject({
-      vault: { version: 2, tokenId: fresh.id },
+      current: { version: 2, tokenId: fresh.id },
       lastRotation: { workflowId: rotationWorkflowId(credential('clean').id), state: 'rotated' },
     });
 
@@ -413,7 +413,9 @@ describe('rotator verify-state', () => {
       {
         kind: 'stranded-staged',
         message: expect.stringMatching(
-          new RegExp(`^token ${stranded.id} \\(Vault .*/staged v1, staged .*\\) is active at the provider`),
+          new RegExp(
+            `^token ${stranded.id} \\(Vault \\S+ staged v1, written .*\\) is active at the provider`,
+          ),
         ),
       },
     ]);
@@ -468,7 +470,7 @@ describe('rotator verify-state', () => {
     const { report: unaudited } = await verify('--audit-log', empty);
     expect(of(unaudited, 'in-place')).toMatchObject({ verdict: 'ok', violations: [] });
     // Normal checks apply again: a revoked current token is a violation, not a terminal note.
-    const current = defined(sim().tokens.get(defined(of(report, 'in-place').vault).tokenId));
+    const current = defined(sim().tokens.get(defined(of(report, 'in-place').current).tokenId));
     current.revoked = true;
     const { report: revoked } = await verify();
     expect(of(revoked, 'in-place')).toMatchObject({

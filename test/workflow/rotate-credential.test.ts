@@ -111,7 +111,7 @@ describe('rotateCredential with scripted activities', () => {
       outcome: 'rotated',
       oldTokenId: OLD_TOKEN_ID,
       newTokenId: NEW_TOKEN_ID,
-      vault: { current: CURRENT.version + 1, previous: CURRENT.version, staged: STAGED.version },
+      versions: { current: CURRENT.version + 1, previous: CURRENT.version, staged: STAGED.version },
       targets: PLAN.targets.map(({ name }) => ({ name, state: 'written' })),
       failures: [],
       alerts: [],
@@ -121,7 +121,7 @@ describe('rotateCredential with scripted activities', () => {
     expect(rotation.called()).toEqual(CREATE_THEN_REVOKE);
     expect(rotation.inputsTo('pauseDependent')).toMatchObject([{ dependent: PLAN.dependents[0]?.ref }]);
     expect(rotation.inputsTo('issueCredential')).toMatchObject([
-      { current: { tokenId: OLD_TOKEN_ID }, held: CURRENT, stage: { ...PLAN.staged, cas: 0 } },
+      { current: { tokenId: OLD_TOKEN_ID }, held: CURRENT, stage: { at: PLAN.store.ref, after: 0 } },
     ]);
     expect(rotation.inputsTo('verifyCredential')).toMatchObject([{ tokenId: NEW_TOKEN_ID, staged: STAGED }]);
     expect(rotation.inputsTo('writeTarget')).toEqual(
@@ -130,7 +130,7 @@ describe('rotateCredential with scripted activities', () => {
       ),
     );
     expect(rotation.inputsTo('promoteStaged')).toMatchObject([
-      { staged: STAGED, current: PLAN.vault, cas: CURRENT.version },
+      { store: PLAN.store.ref, staged: STAGED, replacing: CURRENT },
     ]);
     expect(rotation.inputsTo('resumeDependent')).toMatchObject([{ record: PAUSED }]);
     expect(rotation.inputsTo('revokeCredential')).toMatchObject([{ tokenId: OLD_TOKEN_ID }]);
@@ -324,7 +324,7 @@ describe('rotateCredential with scripted activities', () => {
     const { status } = await rotation.ended();
 
     expect(rotation.inputsTo('rePromotePrevious')).toEqual([
-      { previous: CURRENT, promotedTokenId: NEW_TOKEN_ID },
+      { store: PLAN.store.ref, previous: CURRENT, promotedTokenId: NEW_TOKEN_ID },
     ]);
     // Both restores are sent at once, so they may start in either order.
     expect(rotation.inputsTo('restoreTarget')).toEqual(
@@ -338,7 +338,7 @@ describe('rotateCredential with scripted activities', () => {
       { dependent: PLAN.dependents[0]?.ref, record: PAUSED },
     ]);
     expect(status.targets).toEqual(PLAN.targets.map(({ name }) => ({ name, state: 'restored' })));
-    expect(status.vault).toEqual({ current: CURRENT.version, staged: STAGED.version });
+    expect(status.versions).toEqual({ current: CURRENT.version, staged: STAGED.version });
   });
 
   it('waits out a rate limit at issue and tries once more', async () => {
@@ -383,26 +383,26 @@ describe('rotateCredential with scripted activities', () => {
     await recordFixture('store-wait', rotation);
 
     expect(status.outcome).toBe('rotated');
-    expect(rotation.inputsTo('awaitVault')).toEqual([{ at: PLAN.vault, withinSeconds: 1 }]);
+    expect(rotation.inputsTo('awaitStore')).toEqual([{ at: PLAN.store.ref, withinSeconds: 1 }]);
     expect(rotation.called().filter((name) => name === 'promoteStaged')).toHaveLength(2);
     expect(status.failures).toEqual([
-      expect.objectContaining({ step: 'promote', class: 'vault-unavailable', recovered: true }),
+      expect.objectContaining({ step: 'promote', class: 'store-unavailable', recovered: true }),
     ]);
   });
 
   it('rolls back when Vault does not come back within vaultWaitSeconds', async () => {
     const rotation = await rotate({
       promoteStaged: failing(vaultUnavailable),
-      awaitVault: failing(vaultUnavailable),
+      awaitStore: failing(vaultUnavailable),
     });
     const { status } = await rotation.ended();
 
     expect(status).toMatchObject({
       outcome: 'rolled-back',
       detail: expect.stringMatching(/^promote failed/),
-      failures: [expect.objectContaining({ step: 'promote', class: 'vault-unavailable', recovered: false })],
+      failures: [expect.objectContaining({ step: 'promote', class: 'store-unavailable', recovered: false })],
     });
-    expect(callsAfter(rotation, 'awaitVault')).toEqual([
+    expect(callsAfter(rotation, 'awaitStore')).toEqual([
       'rePromotePrevious',
       'restoreTarget',
       'restoreTarget',
@@ -433,7 +433,7 @@ describe('rotateCredential with scripted activities', () => {
       ]);
       expect(rotation.inputsTo('findOrphanCredentials')[0]).toMatchObject({
         known: [OLD_TOKEN_ID],
-        stage: { ...PLAN.staged, cas: 0 },
+        stage: { at: PLAN.store.ref, after: 0 },
       });
       expect(rotation.inputsTo('revokeCredential')[0]).toMatchObject({ tokenId: ORPHAN.tokenId });
       expect(rotation.inputsTo('issueCredential')[1]).toMatchObject({
@@ -521,7 +521,7 @@ describe('rotateCredential with scripted activities', () => {
 
       expect(failedWith).toBe('RotationRolledBack');
       expect(status).toMatchObject({ phase: 'done', outcome: 'compromised-or-lost' });
-      expect(status.alerts).toEqual([expect.stringContaining(`${PLAN.vault.mount}/${PLAN.vault.path}`)]);
+      expect(status.alerts).toEqual([expect.stringContaining(PLAN.store.name)]);
       expect(rotation.inputsTo('inspectCredential')).toMatchObject([
         { tokenId: OLD_TOKEN_ID, held: CURRENT },
       ]);
@@ -568,7 +568,7 @@ describe('rotateCredential with scripted activities', () => {
       'resumeDependent',
       ...ROLLBACK_END,
     ]);
-    expect(rotation.inputsTo('promoteStaged')).toMatchObject([{ staged: STAGED, cas: CURRENT.version }]);
+    expect(rotation.inputsTo('promoteStaged')).toMatchObject([{ staged: STAGED, replacing: CURRENT }]);
     expect(rollback.filter(({ name }) => name === 'writeTarget').map(({ input }) => input)).toEqual(
       expect.arrayContaining(
         PLAN.targets.map(({ ref }) => expect.objectContaining({ target: ref, value: STAGED })),
@@ -662,7 +662,7 @@ describe('rotateCredential with scripted activities', () => {
           abortedBy: { ...ABORT, phase },
           targets: PLAN.targets.map(({ name }) => ({ name, state: 'restored' })),
           // The version rollback wrote the old value back as.
-          vault: { current: CURRENT.version },
+          versions: { current: CURRENT.version },
         });
         expect(rotation.called().filter((name) => name === 'pauseDependent')).toHaveLength(2);
         expect(callsAfter(rotation, 'pauseDependent')).toEqual([
@@ -914,7 +914,7 @@ describe('rotateCredential with scripted activities', () => {
       phase: 'done',
       outcome: 'failed',
       detail: expect.stringMatching(/^revoke old failed after promote/),
-      vault: { current: CURRENT.version + 1 },
+      versions: { current: CURRENT.version + 1 },
       targets: PLAN.targets.map(({ name }) => ({ name, state: 'written' })),
       alerts: [expect.stringContaining(`${OLD_TOKEN_ID}`)],
     });

@@ -7,12 +7,12 @@ export async function detect(r: Rotation): Promise<void> {
   r.detectedAt = new Date().toISOString();
   const call = () =>
     run('detectRotation', `check whether ${plan.source.name} is due for rotation`, [
-      { source: plan.source.ref, vault: plan.vault, staged: plan.staged, policy: plan.policy, request },
+      { source: plan.source.ref, store: plan.store.ref, policy: plan.policy, request },
     ]);
   const detection = await r.step('detect', 'detecting', () =>
     call().catch((error: unknown) => r.recover.from('detect', error, call)),
   );
   r.detection = detection;
-  r.status.vault.current = detection.current.version;
+  r.status.versions.current = detection.current.version;
   r.status.oldTokenId = detection.currentTokenId;
 }

@@ -8,7 +8,7 @@ import { writeEveryTarget } from './distribute';
 import { promoteStaged } from './promote';
 
 /**
- * Mints the new token and stages it in Vault. A lost answer is recovered once: revoke what the lost mint
+ * Mints the new token and stages it in the store. A lost answer is recovered once: revoke what the lost mint
  * left behind, then create afresh. The undo revokes the new token, or, when rotating in place has revoked
  * the old one already, rolls forward to the new one (nothing brings the old one back).
  */
@@ -24,14 +24,13 @@ export async function issue(r: Rotation): Promise<void> {
     })
     .catch((error: unknown) => {
       const failure = classifyFailure(error);
-      if (failure.alert)
-        r.status.alerts.push(`${failure.message} (Vault ${r.plan.vault.mount}/${r.plan.vault.path})`);
+      if (failure.alert) r.status.alerts.push(`${failure.message} (${r.plan.store.name})`);
       r.markedOutcome = failure.outcome;
       throw error;
     });
   r.issued = issued;
   r.status.newTokenId = issued.tokenId;
-  r.status.vault.staged = issued.staged.version;
+  r.status.versions.staged = issued.staged.version;
   r.undo.push(r.rollsForward ? rollForward(r) : revokeNew(r));
 }
 
@@ -49,7 +48,7 @@ const mint = (r: Rotation, recovery?: { orphansRevoked: number[] }) => {
             source: plan.source.ref,
             current: { tokenId: detection.currentTokenId },
             held: detection.current,
-            stage: { ...plan.staged, cas: detection.stagedVersion },
+            stage: { at: plan.store.ref, after: detection.stagedVersion },
             recovery,
             audit: r.audit.context(recovery === undefined ? 'issue' : 'issue afresh', plan.source.name),
           },
@@ -74,7 +73,7 @@ const findOrphans = (r: Rotation, staged: 'kept' | 'orphaned', options: Activity
         source: plan.source.ref,
         since: r.detectedAt,
         known: [detection.currentTokenId, ...(status.newTokenId === undefined ? [] : [status.newTokenId])],
-        ...(staged === 'kept' ? { stage: { ...plan.staged, cas: detection.stagedVersion } } : {}),
+        ...(staged === 'kept' ? { stage: { at: plan.store.ref, after: detection.stagedVersion } } : {}),
       },
     ],
     options,
@@ -131,7 +130,7 @@ async function noLiveTokenLeft(r: Rotation, error: unknown): Promise<never> {
     message:
       `NO live token is left: the lost call revoked old token ${detection.currentTokenId} by rotating it ` +
       `in place, and a fresh token could not be made (${messageOf(error)}). An operator must create one ` +
-      `by hand and write it to Vault ${plan.vault.mount}/${plan.vault.path} (fields token, tokenId, expiresAt)`,
+      `by hand and write it to ${plan.store.name} (fields token, tokenId, expiresAt)`,
     cause: error instanceof Error ? error : undefined,
   });
 }
@@ -155,7 +154,7 @@ const revokeNew = (r: Rotation) => ({
 
 /** Rotating in place revoked the old token: promote the new one and write it everywhere instead. */
 const rollForward = (r: Rotation) => ({
-  what: `roll forward to new token ${r.issued.tokenId} in Vault and every target`,
+  what: `roll forward to new token ${r.issued.tokenId} in ${r.plan.store.name} and every target`,
   run: async () => {
     r.status.alerts.push(
       `token ${r.detection.currentTokenId} was rotated in place, so the rotation rolled forward to new ` +

@@ -1,34 +1,35 @@
 import type { ActivityOptions } from '@temporalio/workflow';
+import { versionLabel } from '../../src/stores/labels';
 import { retried, run } from '../calls';
 import type { Rotation } from '../rotation';
 
-/** Makes the staged version current, if the current one is still what detect read (check-and-set). */
+/** Makes the staged version current, if the current one is still what detect read. */
 export function promoteStaged(r: Rotation, step: 'promote' | 'rollback', options: ActivityOptions = retried) {
   const { issued, plan, detection } = r;
-  const at = `Vault ${plan.vault.mount}/${plan.vault.path}`;
+  const staged = versionLabel(issued.staged);
   const summary =
     step === 'rollback'
-      ? `roll forward: promote staged v${issued.staged.version} to current`
-      : `promote new token ${issued.tokenId} (staged v${issued.staged.version}) to current in ${at}`;
+      ? `roll forward: promote staged ${staged} to current`
+      : `promote new token ${issued.tokenId} (staged ${staged}) to current in ${plan.store.name}`;
   return run(
     'promoteStaged',
     summary,
     [
       {
+        store: plan.store.ref,
         staged: issued.staged,
-        current: plan.vault,
-        cas: detection.current.version,
-        audit: r.audit.context(step, at),
+        replacing: detection.current,
+        audit: r.audit.context(step, plan.store.name),
       },
     ],
     options,
   );
 }
 
-/** Promotes the new token in Vault, with its undo: put the version detect read back as current. */
+/** Promotes the new token in the store, with its undo: put the version detect read back as current. */
 export async function promote(r: Rotation): Promise<void> {
   const { issued, plan, detection } = r;
-  const kept = `Vault ${plan.vault.mount}/${plan.vault.path} at v${detection.current.version}`;
+  const kept = `${plan.store.name} at ${versionLabel(detection.current)}`;
   const promoted = await r.step('promote', 'promoting', () => {
     // Pushed once promote starts: a promote whose answer was lost may have happened.
     if (!r.rollsForward)
@@ -38,15 +39,15 @@ export async function promote(r: Rotation): Promise<void> {
           const restored = await run(
             'rePromotePrevious',
             `rollback: keep ${kept}`,
-            [{ previous: detection.current, promotedTokenId: issued.tokenId }],
+            [{ store: plan.store.ref, previous: detection.current, promotedTokenId: issued.tokenId }],
             r.undoing,
           );
-          r.status.vault.current = restored.version;
+          r.status.versions.current = restored.version;
         },
       });
     return r.recover('promote', () => promoteStaged(r, 'promote'));
   });
-  r.status.vault = {
+  r.status.versions = {
     current: promoted.version,
     previous: detection.current.version,
     staged: issued.staged.version,
