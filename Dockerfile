@@ -1,4 +1,4 @@
-# The cred-rotator worker: `docker build -t cred-rotator .`, run as in docker-compose.yml (README, "Deployment").
+# The cred-rotator worker: `docker build -t cred-rotator .`, run as in docker-compose.yml (docs/deployment.md).
 # Node 24 is the current LTS; the project also runs from source on Node 20.19+ and 22.12+ (package.json "engines").
 
 # Compiles the TypeScript and prebuilds the workflow bundle, so the worker starts without webpack.

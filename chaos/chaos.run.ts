@@ -69,7 +69,7 @@ type Settled =
 const SCHEDULED_EVERY = '20s';
 const SCHEDULED_EVERY_MS = duration.parse(SCHEDULED_EVERY);
 /**
- * The ends a person takes over (README, "Verifying the whole state"), and a rotation the run lost track of:
+ * The ends a person takes over (docs/operations.md, "Terminal states"), and a rotation the run lost track of:
  * the load leaves such a credential alone from then on, as an operator would until they have looked.
  */
 const LEAVE_ALONE = new Set(['compromised-or-lost', 'compromised', 'needs-operator', 'not finished']);

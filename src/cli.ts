@@ -32,7 +32,7 @@ export async function runCli(
         '2 usage; 3 refused; 4 Temporal unreachable; `health` exits 1 when it finds a problem.\nEnvironment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ' +
         'TEMPORAL_TASK_QUEUE, TEMPORAL_TLS_*, ROTATOR_INVENTORY, ROTATOR_CODEC_KEYS_FILE or ROTATOR_CODEC_KEYS, ' +
         'ROTATOR_CODEC_SERVER_TOKEN, TEMPORAL_UI_URL, USER, SSH_AUTH_SOCK ' +
-        '(README, "The operator CLI").\n',
+        '(docs/operations.md, "The operator CLI").\n',
     );
 
   registerFileCommands(program, cli);

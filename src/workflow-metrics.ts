@@ -2,7 +2,7 @@
  * A workflow interceptor module: it runs inside the workflow sandbox, bundled with the workflows, so it
  * imports only @temporalio/workflow and pure constants. The workflow's metric meter drops everything
  * emitted while a history is replayed, so a rotation resumed on another worker is not counted twice.
- * Metric names and labels are listed in README, "Deployment".
+ * Metric names and labels are listed in docs/deployment.md, "Metrics".
  */
 import {
   ApplicationFailure,

@@ -1,6 +1,6 @@
 /*
  * Four-eyes approval: an approver signs a statement naming one rotation with the ed25519 SSH key the inventory
- * lists for them, and the worker checks it (README, "Security").
+ * lists for them, and the worker checks it (docs/security.md, "Four-eyes approval").
  */
 export { approvalSchema, type Approval, type RotationFacts } from './statement';
 export { agentSigner, keyFileSigner, signApproval, type ApprovalSigner } from './sign';

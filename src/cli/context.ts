@@ -23,7 +23,7 @@ export interface CliIo {
   stderr: (text: string) => void;
 }
 
-/** The exit codes of every command; the README's "The operator CLI" lists the same. */
+/** The exit codes of every command; docs/operations.md, "The operator CLI", lists the same. */
 export const EXIT = {
   ok: 0,
   /** A rotation ended rolled back, failed or cancelled; an inventory or audit log is invalid. */

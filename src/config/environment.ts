@@ -18,7 +18,7 @@ export const DEFAULT_DATA_DIR = './.cache/data';
 /** The embedded Temporal dev server's frontend port; the CLI's default TEMPORAL_ADDRESS points there. */
 const EMBEDDED_TEMPORAL_PORT = '7233';
 
-// `<mount>/<path>` of a KV v2 secret, its mount the first segment; kept as text so that the README shows the
+// `<mount>/<path>` of a KV v2 secret, its mount the first segment; kept as text so that docs/deployment.md shows the
 // default as written, and split by `secretPathOf` below.
 const secretPathOf = (text: string) => secretPathSchema.parse(vaultPathSetting(text));
 const vaultPath = z
@@ -35,7 +35,7 @@ const port = z
   .transform(Number)
   .pipe(z.int().min(1, EXPECTED_PORT).max(65535, EXPECTED_PORT));
 
-// Kept as text so that the README's table shows the default as written; the transform below converts it.
+// Kept as text so that docs/deployment.md's table shows the default as written; the transform below converts it.
 const durationText = z
   .string()
   .refine((text) => duration.safeParse(text).success, 'expected a duration such as "30s" or "2m"');
@@ -103,7 +103,7 @@ const codecKeyList = z.string().transform((text, ctx) => {
   }
 });
 
-/** Every variable the worker reads, with its default. The README's table lists the same ones. */
+/** Every variable the worker reads, with its default. docs/deployment.md, "Variables", lists the same ones. */
 export const workerVariablesSchema = z.object({
   // Unset, the worker starts the Temporal dev server itself (see `embedded` below).
   TEMPORAL_ADDRESS: temporalAddress.optional(),

@@ -164,7 +164,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     return stateOf(parseAnswer(tokenSchema, answer, site));
   }
 
-  /** One mint call, never repeated: see the README's GitLab section for why. GitLab always names the expiry. */
+  /** One mint call, never repeated: docs/providers/gitlab.md says why. GitLab always names the expiry. */
   async issue(
     spec: AccessTokenSpec,
     current: CredentialRef | undefined,

@@ -46,8 +46,9 @@ interface Run {
 }
 
 /**
- * Checks the invariants of issue 11 over the inventory, the rotations open on the task queue and the audit
- * logs: what the chaos run must leave behind, and what an operator can ask after any bad day.
+ * Checks the invariants of a rotation system (nothing lost, nothing leaked, nothing left behind) over the
+ * inventory, the rotations open on the task queue and the audit logs: what an operator asks after any bad day,
+ * and what every chaos run must leave behind (docs/operations.md, "Verifying the whole state").
  */
 export async function verifyState(options: VerifyStateOptions): Promise<StateReport> {
   const checkedAt = new Date();

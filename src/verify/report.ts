@@ -3,7 +3,7 @@
  * table it prints otherwise. Names, ids, versions and times only, never a value.
  */
 
-/** Each breaks an invariant of issue 11; the message names the resource. */
+/** Each breaks an invariant `rotator verify-state` checks (docs/operations.md); the message names the resource. */
 export type ViolationKind =
   /** Vault's current version is unreadable, deleted, or lacks a field a rotation writes. */
   | 'vault-current'

@@ -4,7 +4,7 @@ import { rotationRun, rotationRuns, type RotationRun } from '../cli/context';
 import { statusQuery, type RotationPhase, type RotationStatus } from '../../workflows/status';
 import type { Finding, OpenRotation, ViolationKind } from './report';
 
-/** The waits README documents; a rotation found in any other phase is in a step, which takes seconds. */
+/** The waits docs/operations.md documents; a rotation found in any other phase is in a step, which takes seconds. */
 const WAITING_PHASES: ReadonlySet<RotationPhase> = new Set([
   'awaiting-approval',
   'overlapping',
@@ -115,7 +115,7 @@ export interface TerminalRotation {
 /**
  * The newest rotation since the last `rotated` one that ended in (or waits in) a terminal state. A later
  * rotation that failed or rolled back leaves the credential as that end left it, so it does not clear the
- * state (a chaos run found one hiding a compromised-or-lost end); only a `rotated` one does.
+ * state (judging only the newest rotation would hide a compromised-or-lost end); only a `rotated` one does.
  */
 export function terminalRotation(
   runs: RotationRun[],

@@ -182,8 +182,8 @@ describe('the worker environment', () => {
     expect(message).not.toContain('rotator-role-id-value');
   });
 
-  it('is documented in the README, every variable with its default', () => {
-    const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+  it('is documented in docs/deployment.md, every variable with its default', () => {
+    const readme = readFileSync(join(__dirname, '../../docs/deployment.md'), 'utf8');
     const defaults: Record<string, unknown> = workerVariablesSchema.parse({});
     for (const name of Object.keys(workerVariablesSchema.shape)) {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\``));

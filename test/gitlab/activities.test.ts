@@ -86,7 +86,7 @@ describe('credential activities with GitLab and the real Vault', () => {
     // The same answer, down to the old token it rotated away: the rotation neither revokes it nor rolls back to it.
     expect(again).toEqual(first);
     expect(world.state.minted.length).toBe(mintedBefore);
-    // What the chaos run found: the answer once carried the stage's check-and-set, which verify refused.
+    // Verify accepts the recovered answer as it accepts the first: it carries no stage check-and-set to refuse.
     await activities.verifyCredential({
       source,
       tokenId: again.tokenId,

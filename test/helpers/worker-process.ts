@@ -36,7 +36,7 @@ export interface WorkerProcess {
   crash(): Promise<void>;
 }
 
-/** Starts `node <build>/src/worker.js` with the given worker environment (README, "Configuration"). */
+/** Starts `node <build>/src/worker.js` with the given worker environment (docs/deployment.md, "Variables"). */
 export async function spawnWorker(build: string, env: Record<string, string>): Promise<WorkerProcess> {
   const child: ChildProcess = spawn(process.execPath, [join(build, 'src/worker.js')], {
     env: {

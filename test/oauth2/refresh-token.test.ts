@@ -391,8 +391,8 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     const first = await activities.issueCredential(input);
     const again = await activities.issueCredential({ ...input, recovery: { orphansRevoked: [] } });
 
-    // The chaos run found the second answer without revokedTokenId: rollback then tried to revoke the new
-    // token by id, which an OAuth2 server cannot do, and stuck.
+    // The second answer names the spent refresh token too (revokedTokenId): without it, rollback would try to
+    // revoke the new token by id, which an OAuth2 server cannot do, and stick in needs-operator.
     expect(first).toMatchObject({ tokenId: 2, revokedTokenId: 1 });
     expect(again).toEqual(first);
     await activities.verifyCredential({

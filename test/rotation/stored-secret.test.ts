@@ -16,7 +16,7 @@ import { vaultSecretOf } from '../../src/stores';
 import { stagedPath } from '../../src/stores/vault';
 
 /*
- * What the rotation does with the secret it finds in Vault (issue 20): fields it does not write are carried
+ * What the rotation does with the secret it finds in Vault: fields it does not write are carried
  * over, a token field with a stray newline is refused before any provider call, and a value a masked GitLab
  * variable cannot hold is found before any target is written.
  */

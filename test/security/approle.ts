@@ -10,7 +10,7 @@ export interface AppRoleSetup {
 }
 
 /**
- * Sets up AppRole on a Vault as README's security section tells operators to (the root token is used for
+ * Sets up AppRole on a Vault as docs/security.md tells operators to (the root token is used for
  * this only): the AppRole auth method at `approle/`, `policy` under a name of its own, and a role whose tokens
  * carry that policy alone (no `default` policy), with the TTLs given.
  */

@@ -30,8 +30,10 @@ const servers = testServers();
 const vault = new VaultKvStore(servers.vault);
 const keys = parseCodecKeys(`k1:${randomBytes(32).toString('base64')}`, 'ROTATOR_CODEC_KEYS', 'list');
 const taskQueue = 'web-ui';
-/** Committed beside the README, which shows them; each run also leaves its own in the run folder. */
-/** The run's folder always; the README's pictures only when asked (`npm run screenshots:record`). */
+/**
+ * The run's folder always; docs/screenshots/, which docs/operations.md shows, only when asked
+ * (`npm run screenshots:record`).
+ */
 const SCREENSHOT_DIRS = [
   join(servers.runDir, 'screenshots'),
   ...(process.env.ROTATOR_RECORD_SCREENSHOTS === '1' ? [join(__dirname, '../../docs/screenshots')] : []),
