@@ -16,8 +16,8 @@ import { FAILURE_TYPES } from './failure-types';
 
 /** The workflow this module measures; others (the self-check) pass through. */
 const ROTATION_WORKFLOW = 'rotateCredential';
-/** The activities only recoveries run: a lost mint's search for orphans, the wait for Vault. */
-const RECOVERY_ACTIVITIES = new Set(['findOrphanCredentials', 'awaitVault']);
+/** The activities only recoveries run: a lost mint's search for orphans, the wait for the store (0.2.0 named it awaitVault). */
+const RECOVERY_ACTIVITIES = new Set(['findOrphanCredentials', 'awaitStore', 'awaitVault']);
 /** Step durations, in seconds: a step takes from well under a second to an hour of retries. */
 export const STEP_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
@@ -80,7 +80,11 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
         async scheduleActivity(input, next) {
           if (RECOVERY_ACTIVITIES.has(input.activityType)) {
             metricMeter
-              .createCounter(METRICS.recoveries, undefined, 'Recoveries run: a lost mint, a wait for Vault')
+              .createCounter(
+                METRICS.recoveries,
+                undefined,
+                'Recoveries run: a lost mint, a wait for the store',
+              )
               .add(1, { credential_id: credentialId, recovery: input.activityType });
           }
           // Workflow time: from scheduling to the result, retries and backoff included.

@@ -60,7 +60,7 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
   if (!(cause instanceof ApplicationFailure)) return classified('transient');
   const details = (cause.details?.[0] ?? {}) as FailureDetails;
   const type = cause.type ?? '';
-  // No live token is left: like a revoked OAuth2 chain, a person must make one (README, "left without").
+  // No live token is left: like a revoked OAuth2 chain, a person must make one (docs/operations.md, "A credential left without a live token").
   if (type === FAILURE_TYPES.credentialLost)
     return classified('permanent', { alert: true, outcome: 'compromised-or-lost' });
   if (type in OWN_TYPES) return classified(OWN_TYPES[type] as FailureClass);

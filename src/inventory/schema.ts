@@ -98,7 +98,7 @@ export const inventorySchema = z
   .check(approverRules)
   .meta({
     title: 'cred-rotator inventory',
-    description: 'What cred-rotator rotates: see README, "The inventory".',
+    description: 'What cred-rotator rotates: see docs/inventory.md.',
   });
 
 export type Inventory = z.output<typeof inventorySchema>;
