@@ -8,6 +8,7 @@ import { describeStore, storeRefSchema, type StoreVersion, type Stores } from '.
 import { versionLabel } from '../src/stores/labels';
 import { asActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
+import type { TokenId } from '../src/providers/types';
 
 /** A credential as the health check sees it: its rotation plan, and its schedule's jitter. */
 export interface HealthPlan {
@@ -25,7 +26,7 @@ export interface HealthPlans {
 /** The current version: which token it holds and when it was written (by the last promote). */
 export interface CurrentVersion {
   ref: StoreVersion;
-  tokenId: number;
+  tokenId: TokenId;
   writtenAt: string;
 }
 
@@ -74,8 +75,8 @@ export function createHealthActivities({
         const { store: at } = parseOrThrow(currentInputSchema, input, 'readCurrentVersion input');
         const store = stores.of(at);
         const { data, version: ref } = await store.readCurrent(at);
-        const tokenId = Number(data.tokenId);
-        if (!Number.isSafeInteger(tokenId) || tokenId <= 0) {
+        const tokenId = data.tokenId ?? '';
+        if (tokenId === '') {
           throw ApplicationFailure.nonRetryable(
             `health check: ${describeStore(at)} ${versionLabel(ref)} has no tokenId field naming the current token`,
             FAILURE_TYPES.store,

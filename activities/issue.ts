@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { FAILURE_TYPES } from '../src/failure-types';
-import type { CredentialRef } from '../src/providers/types';
+import type { CredentialRef, TokenId } from '../src/providers/types';
 import {
   describeStore,
   storeRefSchema,
@@ -54,13 +54,13 @@ type Stage = IssueCredentialInput['stage'];
 
 /** What issuing returns: references only. The value is in the store at `staged`. */
 export interface IssuedRef {
-  tokenId: number;
+  tokenId: TokenId;
   expiresAt: string;
   staged: StoreVersion;
-  revokedTokenId?: number;
+  revokedTokenId?: TokenId;
 }
 
-const recoveredDetail = (orphans: number[]) =>
+const recoveredDetail = (orphans: TokenId[]) =>
   `the first mint's outcome was unknown (its answer lost, or a 5xx); ${
     orphans.length === 0
       ? 'it left no token behind'
@@ -72,7 +72,7 @@ export async function alreadyStaged(stores: Stores, { at, after }: Stage): Promi
   const { mark, found } = await stores.of(at).readStaged(at);
   // A grant under way (see `grantUnderWay`) has no value yet.
   return mark !== after && found?.data[VALUE_KEY] !== undefined && found.data.tokenId !== undefined
-    ? { tokenId: Number(found.data.tokenId), expiresAt: found.data.expiresAt ?? '', staged: found.version }
+    ? { tokenId: found.data.tokenId, expiresAt: found.data.expiresAt ?? '', staged: found.version }
     : undefined;
 }
 
@@ -110,10 +110,10 @@ function requestKeys(): () => string {
 async function grantUnderWay(
   stores: Stores,
   { at, after }: Stage,
-  current: number | undefined,
+  current: TokenId | undefined,
   key: () => string,
 ) {
-  const marker = { grantFor: String(current ?? 0), startedAt: new Date().toISOString() };
+  const marker = { grantFor: current ?? '0', startedAt: new Date().toISOString() };
   const store = stores.of(at);
   const before = await store.readStaged(at);
   if (before.found !== undefined && before.found.data.grantFor === marker.grantFor) {
@@ -176,7 +176,7 @@ export function createIssueActivities({ stores, audit, record, activity, sourceO
     const secret = {
       ...issued.fields,
       [VALUE_KEY]: issued.value,
-      tokenId: String(issued.tokenId),
+      tokenId: issued.tokenId,
       ...(issued.expiresAt === undefined ? {} : { expiresAt: issued.expiresAt }),
     };
     const revokedTokenId = issued.revokedTokenId ?? (oldRevoked ? current?.tokenId : undefined);

@@ -3,6 +3,7 @@ import type { AuditSink } from '../src/audit';
 import type { KindRegistry } from '../src/kinds/define';
 import { AdminSecrets } from '../src/providers/admin-secrets';
 import { ProviderError } from '../src/providers/errors';
+import type { TokenId } from '../src/providers/types';
 import type { ProviderConnection } from '../src/providers/registry';
 import { noteSecrets } from '../src/redaction';
 import { describeStore, type StoreVersion, type Stores } from '../src/stores';
@@ -20,7 +21,10 @@ export const adapterRefSchema = z
   .object({ kind: z.string().min(1), connection: connectionRefSchema, spec: z.unknown() })
   .strict();
 export type AdapterRef = z.infer<typeof adapterRefSchema>;
-export const tokenIdSchema = z.number().int().positive();
+/** A token id as sources name it; a 0.2.0 history carries GitLab's and OAuth2's as numbers. */
+export const tokenIdSchema = z
+  .union([z.string().min(1).max(256), z.number().int().positive()])
+  .transform((id): TokenId => String(id));
 /** Steps that change something take an audit context and record themselves once they succeed. */
 export const audited = { audit: auditContextSchema.optional() };
 /** The field of a staged or current secret that holds the credential's value. */

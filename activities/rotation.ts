@@ -17,9 +17,11 @@ import {
   type Stores,
 } from '../src/stores';
 import { auditContextSchema, auditRecorder } from './audit';
+import { tokenIdSchema } from './provider-calls';
 import type { createCredentialActivities } from './credentials';
 import { asActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
+import type { TokenId } from '../src/providers/types';
 
 export type { RotationPlan };
 
@@ -49,7 +51,7 @@ export interface Detection {
   why: string;
   /** The current version: what promote checks is still current, and the value rollback restores targets to. */
   current: StoreVersion;
-  currentTokenId: number;
+  currentTokenId: TokenId;
   /** What is staged now (0 or "": nothing), so that issue stages only over it. */
   stagedVersion: StageMark;
 }
@@ -120,7 +122,7 @@ const rePromoteInputSchema = z
   .object({
     store: storeRefSchema,
     previous: storeVersionSchema,
-    promotedTokenId: z.number().int().positive(),
+    promotedTokenId: tokenIdSchema,
   })
   .strict();
 export type RePromoteInput = z.infer<typeof rePromoteInputSchema>;
@@ -219,8 +221,8 @@ export function createRotationActivities({
         // Before any provider call: a stray newline in a refresh token would spend a grant and read as theft.
         const problems = storedSecretProblems(data);
         if (problems.length > 0) throw new ValidationError(`detect: ${where}`, problems);
-        const currentTokenId = Number(data.tokenId);
-        if (!Number.isSafeInteger(currentTokenId) || currentTokenId <= 0) {
+        const currentTokenId = data.tokenId ?? '';
+        if (currentTokenId === '') {
           throw ApplicationFailure.nonRetryable(
             `detect: ${where} has no tokenId field naming the current token`,
             FAILURE_TYPES.store,
@@ -274,7 +276,7 @@ export function createRotationActivities({
         const { tokenId } = await store.read(promoted);
         await record(context, {
           event: 'promoted',
-          tokenId: Number(tokenId),
+          tokenId,
           vault: { current: promoted.version, previous: replacing.version, staged: staged.version },
         });
         return promoted;
@@ -289,7 +291,7 @@ export function createRotationActivities({
           previous,
           promotedTokenId,
         } = parseOrThrow(rePromoteInputSchema, input, 'rePromotePrevious input');
-        return stores.of(at).rePromote(at, previous, String(promotedTokenId));
+        return stores.of(at).rePromote(at, previous, promotedTokenId);
       });
     },
 

@@ -28,6 +28,10 @@ const AUDIT_EVENTS = [
 export const GENESIS_HASH = '0'.repeat(64);
 
 const count = z.number().int().min(0);
+/** Kept as written, so that an entry hashes the same when it is read back: 0.2.0 wrote numbers. */
+const tokenIdSchema = z.union([z.string().min(1).max(256), count]);
+/** Vault's version numbers, or another store's own version ids. */
+const versionIdSchema = z.union([count, z.string().min(1).max(256)]);
 const hashSchema = z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 hash in hex');
 
 /** One event as a step reports it: names, ids and versions only, never a value (unknown keys are refused). */
@@ -54,15 +58,22 @@ export const auditEventSchema = z
     ]),
     detail: z.string().optional(),
     vault: z
-      .object({ current: count.optional(), previous: count.optional(), staged: count.optional() })
+      .object({
+        current: versionIdSchema.optional(),
+        previous: versionIdSchema.optional(),
+        staged: versionIdSchema.optional(),
+      })
       .strict()
       .optional(),
     /** The target, dependent or source the step acted on, by the name operators know it by. */
     resource: z.string().min(1).optional(),
-    /** The token the event is about (the new one for `issued` and `verified`, the revoked one for `revoked`). */
-    tokenId: count.optional(),
+    /**
+     * The token the event is about (the new one for `issued` and `verified`, the revoked one for `revoked`):
+     * its id at the provider, a number in entries 0.2.0 wrote.
+     */
+    tokenId: tokenIdSchema.optional(),
     /** For `issued`: the token the new one replaces. */
-    replacesTokenId: count.optional(),
+    replacesTokenId: tokenIdSchema.optional(),
   })
   .strict();
 export type AuditEvent = z.infer<typeof auditEventSchema>;

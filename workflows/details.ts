@@ -1,5 +1,6 @@
 import type { RotationPlan, RotationRequest } from '../activities/rotation';
 import { versionsText, type RotationStatus } from './status';
+import type { TokenId } from '../src/providers/types';
 
 /*
  * What the Temporal Web UI shows beside a rotation while it runs: its current details (`setCurrentDetails`),
@@ -93,7 +94,7 @@ export function rotationCurrentDetails(
 const subList = (items: string[]) => items.map((item) => `  - ${item}`);
 
 /** The issue step in the operator's words: how the strategy mints, beside or instead of which token. */
-export function issueSummary(plan: RotationPlan, currentTokenId: number): string {
+export function issueSummary(plan: RotationPlan, currentTokenId: TokenId): string {
   const { strategy } = plan.source.ref.spec as { strategy?: string };
   const name = plan.source.name;
   if (strategy === 'create-then-revoke') return `create a new ${name} beside token ${currentTokenId}`;

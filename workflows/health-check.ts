@@ -7,7 +7,7 @@ import {
 import type { Activities } from '../activities';
 import type { CurrentVersion, HealthPlan } from '../activities/health';
 import type { AlertKind } from '../src/alerts';
-import type { CredentialState, TargetCheck } from '../src/providers/types';
+import type { CredentialState, TargetCheck, TokenId } from '../src/providers/types';
 import { providerKindOf } from '../src/failure-types';
 import { inLanes } from '../src/parallel';
 import { rotationWorkflowId } from '../src/rotation-names';
@@ -34,7 +34,7 @@ export interface CredentialHealth {
   credentialId: string;
   /** `valid`, or why not: `revoked`, `inactive` (expired), `missing` at the provider; `unknown` if unchecked. */
   token: 'valid' | 'revoked' | 'inactive' | 'missing' | 'unknown';
-  tokenId?: number;
+  tokenId?: TokenId;
   /** `YYYY-MM-DD`, or null when it never expires. */
   expiresAt?: string | null;
   /** The current version's id in the store: Vault's number, or another store's own. */
@@ -200,7 +200,7 @@ function judge(
     problems.push({
       kind: 'overdue',
       message:
-        `last rotated ${current.writtenAt} (${versionLabel(current.ref)}): overdue since ` +
+        `last rotated ${current.writtenAt} (${plan.store.name} ${versionLabel(current.ref)}): overdue since ` +
         `${overdueAt.toISOString()} (policy.every plus policy.jitter)`,
     });
   }

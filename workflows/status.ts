@@ -1,6 +1,7 @@
 import { defineQuery } from '@temporalio/workflow';
 import { versionLabel } from '../src/stores/labels';
 import type { FailureRecord } from './recovery';
+import type { TokenId } from '../src/providers/types';
 
 export type RotationPhase =
   | 'loading'
@@ -58,8 +59,8 @@ export interface RotationStatus {
   /** The credential's versions in its store as the rotation left them: Vault's numbers, or a store's own ids. */
   versions: { current?: StoreVersionId; previous?: StoreVersionId; staged?: StoreVersionId };
   targets: { name: string; state: TargetState }[];
-  oldTokenId?: number;
-  newTokenId?: number;
+  oldTokenId?: TokenId;
+  newTokenId?: TokenId;
   /** Who approved the rotation, when the inventory requires approval, and the key their signature was verified with. */
   approvedBy?: string;
   approvalKey?: string;

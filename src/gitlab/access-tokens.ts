@@ -5,6 +5,7 @@ import type {
   CredentialState,
   IssueStrategy,
   IssuedCredential,
+  TokenId,
 } from '../providers/types';
 import { ProviderError } from '../providers/errors';
 import { GitLabClient, callWith, gitlabApi, parseAnswer, type GitLabApi } from './client';
@@ -115,7 +116,7 @@ function describeOwner(owner: AccessTokenOwner): string {
 
 function stateOf(token: GitLabToken): CredentialState {
   return {
-    tokenId: token.id,
+    tokenId: String(token.id),
     name: token.name,
     scopes: token.scopes,
     active: token.active,
@@ -139,7 +140,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
   private site(
     spec: AccessTokenSpec,
     step: string,
-    tokenId?: number,
+    tokenId?: TokenId,
     change: 'reads' | 'mutates' | 'mints' = 'reads',
   ): GitLabCallSite {
     const token =
@@ -158,9 +159,21 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     return day.toISOString().slice(0, 10);
   }
 
+  /** GitLab's own id of a token: what the rotation names by an opaque string must be one of its numbers. */
+  private gitlabId(site: GitLabCallSite, tokenId: TokenId): number {
+    if (/^[1-9][0-9]{0,15}$/.test(tokenId)) return Number(tokenId);
+    throw new ProviderError({
+      provider: 'gitlab',
+      ...site,
+      kind: 'permanent',
+      reason: `"${tokenId}" is not a GitLab token id (a positive integer): the stored tokenId field is wrong`,
+    });
+  }
+
   async inspect(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<CredentialState> {
     const site = this.site(spec, 'inspect', tokenId);
-    const answer = await this.client.call(site, (api) => endpointsFor(spec).show(api, tokenId));
+    const id = this.gitlabId(site, tokenId);
+    const answer = await this.client.call(site, (api) => endpointsFor(spec).show(api, id));
     return stateOf(parseAnswer(tokenSchema, answer, site));
   }
 
@@ -176,7 +189,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
       const site = this.site(spec, 'issue (create-then-revoke)', undefined, 'mints');
       const answer = await this.client.call(site, (api) => endpoints.create(api, spec, expiresAt));
       const minted = parseAnswer(mintedSchema, answer, site);
-      return { tokenId: minted.id, value: minted.token, expiresAt: minted.expires_at };
+      return { tokenId: String(minted.id), value: minted.token, expiresAt: minted.expires_at };
     }
     if (current === undefined) {
       throw new ProviderError({
@@ -187,10 +200,11 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
       });
     }
     const site = this.site(spec, 'issue (rotate-in-place)', current.tokenId, 'mints');
-    const answer = await this.client.call(site, (api) => endpoints.rotate(api, current.tokenId, expiresAt));
+    const id = this.gitlabId(site, current.tokenId);
+    const answer = await this.client.call(site, (api) => endpoints.rotate(api, id, expiresAt));
     const minted = parseAnswer(mintedSchema, answer, site);
     return {
-      tokenId: minted.id,
+      tokenId: String(minted.id),
       value: minted.token,
       expiresAt: minted.expires_at,
       revokedTokenId: current.tokenId,
@@ -211,7 +225,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     );
     const token = parseAnswer(tokenSchema, answer, site);
     const problems = [
-      token.id === ref.tokenId ? undefined : `it is token ${token.id}`,
+      String(token.id) === ref.tokenId ? undefined : `it is token ${token.id}`,
       token.active && !token.revoked ? undefined : 'it is not active',
       sameScopes(token.scopes, spec.scopes) ? undefined : `its scopes are ${token.scopes.join(', ')}`,
       token.expires_at === ref.expiresAt ? undefined : `it expires ${token.expires_at ?? 'never'}`,
@@ -229,8 +243,9 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
   async revoke(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<void> {
     const site = this.site(spec, 'revoke', tokenId, 'mutates');
     const endpoints = endpointsFor(spec);
+    const id = this.gitlabId(site, tokenId);
     try {
-      await this.client.call(site, (api) => endpoints.revoke(api, tokenId));
+      await this.client.call(site, (api) => endpoints.revoke(api, id));
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
       if (error.kind === 'not-found') return;
@@ -249,7 +264,7 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     const knownIds = new Set(known.map((ref) => ref.tokenId));
     const from = Date.parse(since);
     return parseAnswer(z.array(tokenSchema), answer, site)
-      .filter((token) => token.name === spec.tokenName && token.active && !knownIds.has(token.id))
+      .filter((token) => token.name === spec.tokenName && token.active && !knownIds.has(String(token.id)))
       .filter((token) => Date.parse(token.created_at) >= from)
       .map(stateOf);
   }

@@ -103,7 +103,8 @@ export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
     context: IssueContext = {},
   ): Promise<IssuedCredential> {
     const held = this.heldState(spec, context.held, 'refresh');
-    const generation = current?.tokenId ?? 0;
+    // The grant's generation names what it issues: one more than the one it replaces (0 for a seed named otherwise).
+    const generation = /^[0-9]{1,15}$/.test(current?.tokenId ?? '') ? Number(current?.tokenId) : 0;
     const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: held.refreshToken });
     if (spec.scopes !== undefined) body.set('scope', spec.scopes.join(' '));
     const issuedAt = new Date();
@@ -143,7 +144,7 @@ export class OAuth2RefreshTokens implements CredentialSource<RefreshTokenSpec> {
     // RFC 6749, section 6: without a new refresh token, the one presented stays valid.
     const refreshToken = issued.data.refresh_token ?? held.refreshToken;
     return {
-      tokenId: generation + 1,
+      tokenId: String(generation + 1),
       value: spec.deliver === 'access-token' ? tokens.access_token : refreshToken,
       // Without expires_in the access token's lifetime is unknown: no expiry is made up, and the
       // credential is rotated by policy.every alone.

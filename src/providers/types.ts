@@ -7,9 +7,15 @@
 /** `create-then-revoke`: a new credential beside the old one. `rotate-in-place`: the old one dies at once. */
 export type IssueStrategy = 'create-then-revoke' | 'rotate-in-place';
 
+/**
+ * A credential's id at its provider, opaque to everything but its source: GitLab's numeric token id as a
+ * string, an OAuth2 grant's generation (1 for the seeded refresh token, then one more per grant).
+ */
+export type TokenId = string;
+
 /** Which credential, at the provider: its id there. */
 export interface CredentialRef {
-  tokenId: number;
+  tokenId: TokenId;
 }
 
 /** What the provider says about a credential, without its value. */
@@ -30,7 +36,7 @@ export interface IssuedCredential extends CredentialRef {
   /** Absent when the provider does not say (an OAuth2 answer without `expires_in`). */
   expiresAt?: string;
   /** The credential the provider revoked while issuing this one (rotate-in-place). */
-  revokedTokenId?: number;
+  revokedTokenId?: TokenId;
   /** More secret fields stored beside the value, such as an OAuth2 refresh token and access token. */
   fields?: Record<string, string>;
 }

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { CurrentVersion } from '../../activities/health';
 import type { RotationPlan } from '../inventory/plan';
-import type { CredentialState } from '../providers/types';
+import type { CredentialState, TokenId } from '../providers/types';
 import { rotationWorkflowId } from '../rotation-names';
 import type { Stores } from '../stores';
 import { versionLabel } from '../stores/labels';
@@ -111,7 +111,7 @@ async function strandedStaged(
   plan: RotationPlan,
   current: CurrentVersion,
   { stores, activities }: StateChecks,
-): Promise<(Finding<ViolationKind> & { tokenId?: number }) | undefined> {
+): Promise<(Finding<ViolationKind> & { tokenId?: TokenId }) | undefined> {
   const store = stores.of(plan.store.ref);
   let staged;
   try {
@@ -121,9 +121,9 @@ async function strandedStaged(
   } catch (error) {
     return { kind: 'unchecked', message: `staged: ${messageOf(error)}` };
   }
-  const tokenId = Number(staged.data.tokenId);
+  const { tokenId } = staged.data;
   // An OAuth2 grant's "under way" marker names no token.
-  if (!Number.isSafeInteger(tokenId) || tokenId <= 0 || tokenId === current.tokenId) return undefined;
+  if (tokenId === undefined || tokenId === '' || tokenId === current.tokenId) return undefined;
   const stagedAt = await store.writtenAt(staged.version);
   if (Date.parse(stagedAt) <= Date.parse(current.writtenAt)) return undefined;
   const where = `${plan.store.name} staged ${versionLabel(staged.version)}`;
@@ -148,8 +148,8 @@ async function strandedStaged(
 }
 
 /** The tokens a running rotation names: its new one while it runs, its old one inside the overlap window. */
-function exemptions(running: RotationStatus | undefined): Map<number, string> {
-  const excused = new Map<number, string>();
+function exemptions(running: RotationStatus | undefined): Map<TokenId, string> {
+  const excused = new Map<TokenId, string>();
   if (running === undefined) return excused;
   const workflow = rotationWorkflowId(running.credentialId);
   if (running.newTokenId !== undefined)

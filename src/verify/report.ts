@@ -53,7 +53,7 @@ export interface CredentialVerdict {
   reason: string;
   /** Vault's current version and the token it names, when they could be read. */
   /** The current version checked: the store's secret, its version id, and the token it names. */
-  current?: { store: string; version: number | string; tokenId: number };
+  current?: { store: string; version: number | string; tokenId: string };
   /** The credential's newest rotation, if it has one. */
   lastRotation?: { workflowId: string; runId: string; state: string; phase?: string };
   violations: Finding<ViolationKind>[];

@@ -58,9 +58,9 @@ const MINT_ROUTE: Record<Scope, { create: string; rotate: string }> = {
 describe.each(scopes)('%s access tokens', (scope) => {
   it('inspects a token: scopes, state, expiry and last use, never its value', async () => {
     const { spec, current } = seed(scope, 'create-then-revoke');
-    const state = await source.inspect(spec, { tokenId: current.id });
+    const state = await source.inspect(spec, { tokenId: String(current.id) });
     expect(state).toEqual({
-      tokenId: current.id,
+      tokenId: String(current.id),
       name: spec.tokenName,
       scopes: spec.scopes,
       active: true,
@@ -74,37 +74,39 @@ describe.each(scopes)('%s access tokens', (scope) => {
 
   it('sees the last use of a token, which tells the overlap window whether the old one is still in use', async () => {
     const { spec, current } = seed(scope, 'create-then-revoke');
-    await source.verify(spec, current.value, { tokenId: current.id, expiresAt: '2099-12-31' });
-    expect((await source.inspect(spec, { tokenId: current.id })).lastUsedAt).toEqual(expect.any(String));
+    await source.verify(spec, current.value, { tokenId: String(current.id), expiresAt: '2099-12-31' });
+    expect((await source.inspect(spec, { tokenId: String(current.id) })).lastUsedAt).toEqual(
+      expect.any(String),
+    );
   });
 
   it('create-then-revoke mints a new token beside the old one, verifies it, then revokes the old one', async () => {
     const { spec, current } = seed(scope, 'create-then-revoke');
-    const issued = await source.issue(spec, { tokenId: current.id });
+    const issued = await source.issue(spec, { tokenId: String(current.id) });
 
     expect(issued.expiresAt).toBe(source.expiryFor(spec));
     expect(world.state.tokens.get(current.id)?.revoked).toBe(false);
     await source.verify(spec, issued.value, issued);
-    await source.revoke(spec, { tokenId: current.id });
-    expect((await source.inspect(spec, { tokenId: current.id })).revoked).toBe(true);
+    await source.revoke(spec, { tokenId: String(current.id) });
+    expect((await source.inspect(spec, { tokenId: String(current.id) })).revoked).toBe(true);
     expect((await source.inspect(spec, { tokenId: issued.tokenId })).active).toBe(true);
   });
 
   it('rotate-in-place revokes the old token at once and links the new one into its family', async () => {
     const { spec, current } = seed(scope, 'rotate-in-place');
-    const issued = await source.issue(spec, { tokenId: current.id });
+    const issued = await source.issue(spec, { tokenId: String(current.id) });
 
-    expect(issued.revokedTokenId).toBe(current.id);
+    expect(issued.revokedTokenId).toBe(String(current.id));
     expect(world.state.tokens.get(current.id)?.revoked).toBe(true);
-    expect(world.state.tokens.get(issued.tokenId)?.familyId).toBe(current.familyId);
+    expect(world.state.tokens.get(Number(issued.tokenId))?.familyId).toBe(current.familyId);
     await source.verify(spec, issued.value, issued);
   });
 
   it('revokes idempotently: an already revoked or unknown token counts as revoked', async () => {
     const { spec, current } = seed(scope, 'create-then-revoke');
-    await source.revoke(spec, { tokenId: current.id });
-    await source.revoke(spec, { tokenId: current.id });
-    await source.revoke(spec, { tokenId: 999_999 });
+    await source.revoke(spec, { tokenId: String(current.id) });
+    await source.revoke(spec, { tokenId: String(current.id) });
+    await source.revoke(spec, { tokenId: '999999' });
     expect(world.state.tokens.get(current.id)?.revoked).toBe(true);
   });
 
@@ -129,19 +131,19 @@ describe.each(scopes)('%s access tokens', (scope) => {
     const since = world.state.now().toISOString();
     dropNextAnswer(MINT_ROUTE[scope].create);
 
-    const lost = await source.issue(spec, { tokenId: current.id }).catch((e: unknown) => e);
+    const lost = await source.issue(spec, { tokenId: String(current.id) }).catch((e: unknown) => e);
     expect(lost).toBeInstanceOf(ProviderError);
     expect(lost).toMatchObject({ kind: 'transient', outcomeUnknown: true });
 
-    const orphans = await source.findOrphans(spec, since, [{ tokenId: current.id }]);
+    const orphans = await source.findOrphans(spec, since, [{ tokenId: String(current.id) }]);
     expect(orphans).toHaveLength(1);
     await source.revoke(spec, defined(orphans[0]));
-    const issued = await source.issue(spec, { tokenId: current.id });
+    const issued = await source.issue(spec, { tokenId: String(current.id) });
     await source.verify(spec, issued.value, issued);
 
     const active = world.state.tokensNamed(spec.tokenName).filter((t) => world.state.isActive(t));
     expect(active.map((t) => t.id).sort()).toEqual([current.id, issued.tokenId].sort());
-    expect(await source.findOrphans(spec, since, [{ tokenId: current.id }, issued])).toEqual([]);
+    expect(await source.findOrphans(spec, since, [{ tokenId: String(current.id) }, issued])).toEqual([]);
   });
 
   it.each(['create', 'rotate'] as const)(
@@ -158,7 +160,7 @@ describe.each(scopes)('%s access tokens', (scope) => {
         page: { contentType: 'application/json', body: (answer) => answer.slice(0, answer.length / 2) },
       });
 
-      const lost = await source.issue(spec, { tokenId: current.id }).catch((e: unknown) => e);
+      const lost = await source.issue(spec, { tokenId: String(current.id) }).catch((e: unknown) => e);
       expect(lost).toBeInstanceOf(ProviderError);
       expect(lost).toMatchObject({ kind: 'transient', outcomeUnknown: true });
       expect((lost as Error).message).toMatch(
@@ -166,10 +168,13 @@ describe.each(scopes)('%s access tokens', (scope) => {
       );
       for (const value of world.state.minted) expect((lost as Error).message).not.toContain(value);
 
-      const orphans = await source.findOrphans(spec, since, [{ tokenId: current.id }]);
+      const orphans = await source.findOrphans(spec, since, [{ tokenId: String(current.id) }]);
       expect(orphans).toHaveLength(1);
       await source.revoke(spec, defined(orphans[0]));
-      const issued = await source.issue({ ...spec, strategy: 'create-then-revoke' }, { tokenId: current.id });
+      const issued = await source.issue(
+        { ...spec, strategy: 'create-then-revoke' },
+        { tokenId: String(current.id) },
+      );
       await source.verify(spec, issued.value, issued);
     },
   );
@@ -178,14 +183,19 @@ describe.each(scopes)('%s access tokens', (scope) => {
     const { spec, current } = seed(scope, 'rotate-in-place');
     const since = world.state.now().toISOString();
     dropNextAnswer(MINT_ROUTE[scope].rotate);
-    await expect(source.issue(spec, { tokenId: current.id })).rejects.toMatchObject({ outcomeUnknown: true });
+    await expect(source.issue(spec, { tokenId: String(current.id) })).rejects.toMatchObject({
+      outcomeUnknown: true,
+    });
 
-    const orphans = await source.findOrphans(spec, since, [{ tokenId: current.id }]);
+    const orphans = await source.findOrphans(spec, since, [{ tokenId: String(current.id) }]);
     expect(orphans).toHaveLength(1);
     const orphan = defined(orphans[0]);
-    expect(world.state.tokens.get(orphan.tokenId)?.familyId).toBe(current.familyId);
+    expect(world.state.tokens.get(Number(orphan.tokenId))?.familyId).toBe(current.familyId);
     await source.revoke(spec, orphan);
-    const issued = await source.issue({ ...spec, strategy: 'create-then-revoke' }, { tokenId: current.id });
+    const issued = await source.issue(
+      { ...spec, strategy: 'create-then-revoke' },
+      { tokenId: String(current.id) },
+    );
     await source.verify(spec, issued.value, issued);
 
     const active = world.state.tokensNamed(spec.tokenName).filter((t) => world.state.isActive(t));
@@ -195,11 +205,13 @@ describe.each(scopes)('%s access tokens', (scope) => {
   it('a retried rotate after a lost answer trips reuse detection: GitLab revokes the whole family', async () => {
     const { spec, current } = seed(scope, 'rotate-in-place');
     dropNextAnswer(MINT_ROUTE[scope].rotate);
-    await expect(source.issue(spec, { tokenId: current.id })).rejects.toMatchObject({ outcomeUnknown: true });
+    await expect(source.issue(spec, { tokenId: String(current.id) })).rejects.toMatchObject({
+      outcomeUnknown: true,
+    });
     const [rotated] = world.state.family(current).filter((t) => t.id !== current.id);
     expect(world.state.isActive(defined(rotated))).toBe(true);
 
-    await expect(source.issue(spec, { tokenId: current.id })).rejects.toMatchObject({
+    await expect(source.issue(spec, { tokenId: String(current.id) })).rejects.toMatchObject({
       kind: 'conflict',
       status: 400,
       retryable: false,
@@ -220,11 +232,11 @@ describe.each(scopes)('%s access tokens', (scope) => {
       old.revoked = true;
     }
     dropNextAnswer(MINT_ROUTE[scope].create);
-    await source.issue(spec, { tokenId: current.id }).catch(() => undefined);
+    await source.issue(spec, { tokenId: String(current.id) }).catch(() => undefined);
 
     let orphans: Awaited<ReturnType<typeof source.findOrphans>> = [];
     const calls = await countCalls(world.sim, async () => {
-      orphans = await source.findOrphans(spec, since, [{ tokenId: current.id }]);
+      orphans = await source.findOrphans(spec, since, [{ tokenId: String(current.id) }]);
     });
     expect(Object.values(calls).reduce((a, b) => a + b, 0)).toBe(1);
     expect(orphans).toHaveLength(1);
@@ -233,15 +245,15 @@ describe.each(scopes)('%s access tokens', (scope) => {
   it('makes one GitLab call per operation', async () => {
     const { spec, current } = seed(scope, 'rotate-in-place');
     const counts = {
-      inspect: await countCalls(world.sim, () => source.inspect(spec, { tokenId: current.id })),
+      inspect: await countCalls(world.sim, () => source.inspect(spec, { tokenId: String(current.id) })),
       findOrphans: await countCalls(world.sim, () => source.findOrphans(spec, current.createdAt, [])),
       createThenRevoke: await countCalls(world.sim, () =>
         source.issue({ ...spec, strategy: 'create-then-revoke' }, undefined),
       ),
     };
-    let issued = { tokenId: 0, value: '', expiresAt: '' };
+    let issued = { tokenId: '0', value: '', expiresAt: '' };
     const rotateInPlace = await countCalls(world.sim, async () => {
-      issued = await source.issue(spec, { tokenId: current.id });
+      issued = await source.issue(spec, { tokenId: String(current.id) });
     });
     const verify = await countCalls(world.sim, () => source.verify(spec, issued.value, issued));
     const revoke = await countCalls(world.sim, () => source.revoke(spec, issued));
@@ -281,7 +293,7 @@ it.each([
       status: 200,
       page: { contentType, body },
     });
-    await expect(source.issue(spec, { tokenId: current.id })).rejects.toMatchObject({
+    await expect(source.issue(spec, { tokenId: String(current.id) })).rejects.toMatchObject({
       kind: 'transient',
       outcomeUnknown: true,
     });

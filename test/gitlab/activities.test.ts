@@ -50,15 +50,19 @@ describe('credential activities with GitLab and the real Vault', () => {
   it('issueCredential stages the value in Vault before returning, and returns only references', async () => {
     const { source, current } = projectSource('rotate-in-place');
     const stage = { at: fresh('staged'), after: 0 };
-    const issued = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
+    const issued = await activities.issueCredential({
+      source,
+      current: { tokenId: String(current.id) },
+      stage,
+    });
 
-    const minted = defined(world.state.tokens.get(issued.tokenId));
+    const minted = defined(world.state.tokens.get(Number(issued.tokenId)));
     expect(JSON.stringify(issued)).not.toContain(minted.value);
     expect(issued).toEqual({
-      tokenId: minted.id,
+      tokenId: String(minted.id),
       expiresAt: minted.expiresAt,
       staged: { mount: stage.at.mount, path: `${stage.at.path}/staged`, version: 1 },
-      revokedTokenId: current.id,
+      revokedTokenId: String(current.id),
     });
     expect((await vault.read(issued.staged, 1)).data.token).toBe(minted.value);
 
@@ -74,12 +78,16 @@ describe('credential activities with GitLab and the real Vault', () => {
   it('an issueCredential recovering from a lost answer finds the staged value instead of minting again, as the first try answered it', async () => {
     const { source, current } = projectSource('rotate-in-place');
     const stage = { at: fresh('staged'), after: 0 };
-    const first = await activities.issueCredential({ source, current: { tokenId: current.id }, stage });
+    const first = await activities.issueCredential({
+      source,
+      current: { tokenId: String(current.id) },
+      stage,
+    });
     const mintedBefore = world.state.minted.length;
 
     const again = await activities.issueCredential({
       source,
-      current: { tokenId: current.id },
+      current: { tokenId: String(current.id) },
       stage,
       recovery: { orphansRevoked: [] },
     });
@@ -127,12 +135,16 @@ describe('credential activities with GitLab and the real Vault', () => {
       status: 429,
       retryAfterSeconds: 7,
     });
-    await expect(activities.inspectCredential({ source, tokenId: current.id })).rejects.toMatchObject({
-      type: 'ProviderError:rate-limited',
-      nonRetryable: false,
-      nextRetryDelay: 7000,
-    });
-    await expect(activities.revokeCredential({ source, tokenId: current.id })).resolves.toBeUndefined();
+    await expect(activities.inspectCredential({ source, tokenId: String(current.id) })).rejects.toMatchObject(
+      {
+        type: 'ProviderError:rate-limited',
+        nonRetryable: false,
+        nextRetryDelay: 7000,
+      },
+    );
+    await expect(
+      activities.revokeCredential({ source, tokenId: String(current.id) }),
+    ).resolves.toBeUndefined();
     await expect(
       activities.inspectCredential({
         source: { ...source, spec: { ...source.spec, projectId: 'gone/away' } },
@@ -215,7 +227,7 @@ describe('issueCredential and the audit log', () => {
     });
     const issued = environment.run(createCredentialActivities({ vault, audit }).issueCredential, {
       source,
-      current: { tokenId: current.id },
+      current: { tokenId: String(current.id) },
       stage: { at: fresh('audited'), after: 0 },
       audit: context,
     });
@@ -244,7 +256,7 @@ describe('issueCredential and the audit log', () => {
     });
     const ref = await issued;
     const fresh = defined(minted()[0]);
-    expect(ref).toMatchObject({ tokenId: fresh.id, staged: { version: 1 } });
+    expect(ref).toMatchObject({ tokenId: String(fresh.id), staged: { version: 1 } });
     expect(events.map((event) => event.event)).toEqual(['issued']);
     expect(logged.map(({ level, message }) => [level, message])).toEqual([
       [

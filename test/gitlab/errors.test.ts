@@ -55,7 +55,7 @@ describe('GitLab errors as ProviderErrors', () => {
         expiresAt: null,
       });
       const state = await sourceWith(world.adminToken.value, fallback.value).inspect(spec, {
-        tokenId: token.id,
+        tokenId: String(token.id),
       });
       expect(state.tokenId).toBe(token.id);
     } finally {
@@ -66,7 +66,7 @@ describe('GitLab errors as ProviderErrors', () => {
   it('401 without a usable fallback: a non-retryable auth error naming step and resource, never the token', async () => {
     const { token, spec } = projectToken();
     const error = await sourceWith('glpat-not-a-token', 'glpat-also-wrong')
-      .inspect(spec, { tokenId: token.id })
+      .inspect(spec, { tokenId: String(token.id) })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProviderError);
     expect(error).toMatchObject({
@@ -90,7 +90,9 @@ describe('GitLab errors as ProviderErrors', () => {
       scopes: ['api'],
       expiresAt: '2020-01-01',
     });
-    await expect(sourceWith(expired.value).inspect(spec, { tokenId: token.id })).rejects.toMatchObject({
+    await expect(
+      sourceWith(expired.value).inspect(spec, { tokenId: String(token.id) }),
+    ).rejects.toMatchObject({
       kind: 'auth',
       status: 401,
       message: expect.stringMatching(/HTTP 401: invalid_token: Token has expired\.$/),
@@ -105,7 +107,9 @@ describe('GitLab errors as ProviderErrors', () => {
       scopes: ['read_api'],
       expiresAt: null,
     });
-    await expect(sourceWith(readOnly.value).revoke(spec, { tokenId: token.id })).rejects.toMatchObject({
+    await expect(
+      sourceWith(readOnly.value).revoke(spec, { tokenId: String(token.id) }),
+    ).rejects.toMatchObject({
       kind: 'auth',
       status: 403,
       retryable: false,
@@ -119,7 +123,9 @@ describe('GitLab errors as ProviderErrors', () => {
       scopes: ['api'],
       expiresAt: null,
     });
-    await expect(sourceWith(devToken.value).inspect(spec, { tokenId: token.id })).rejects.toMatchObject({
+    await expect(
+      sourceWith(devToken.value).inspect(spec, { tokenId: String(token.id) }),
+    ).rejects.toMatchObject({
       kind: 'auth',
       status: 403,
     });
@@ -128,7 +134,7 @@ describe('GitLab errors as ProviderErrors', () => {
   it('404: a missing project is not-found and not retried', async () => {
     const { spec } = projectToken();
     await expect(
-      sourceWith(world.adminToken.value).inspect({ ...spec, projectId: 'nowhere/at-all' }, { tokenId: 1 }),
+      sourceWith(world.adminToken.value).inspect({ ...spec, projectId: 'nowhere/at-all' }, { tokenId: '1' }),
     ).rejects.toMatchObject({
       kind: 'not-found',
       status: 404,
@@ -172,7 +178,7 @@ describe('GitLab errors as ProviderErrors', () => {
     });
     const before = world.sim.callsTotal('GET', SHOW);
     const error = await sourceWith(world.adminToken.value)
-      .inspect(spec, { tokenId: token.id })
+      .inspect(spec, { tokenId: String(token.id) })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'rate-limited', status: 429, retryable: true, retryAfterMs: 42_000 });
     expect(world.sim.callsTotal('GET', SHOW)).toBe(before + 1);
@@ -204,7 +210,7 @@ describe('GitLab errors as ProviderErrors', () => {
       page: { contentType: 'text/html', body: () => page },
     });
     const error = await sourceWith(world.adminToken.value)
-      .inspect(spec, { tokenId: token.id })
+      .inspect(spec, { tokenId: String(token.id) })
       .catch((e: unknown) => e);
     expect(error).toMatchObject({ kind: 'transient', status: 502 });
     const { message } = error as Error;
@@ -229,7 +235,7 @@ describe('GitLab errors as ProviderErrors', () => {
     await gone.close();
     const { token, spec } = projectToken();
     const source = new GitLabAccessTokens(new GitLabClient({ url: gone.url, token: world.adminToken.value }));
-    await expect(source.inspect(spec, { tokenId: token.id })).rejects.toMatchObject({
+    await expect(source.inspect(spec, { tokenId: String(token.id) })).rejects.toMatchObject({
       kind: 'transient',
       retryable: true,
       outcomeUnknown: false,
@@ -248,7 +254,7 @@ describe('GitLab errors as ProviderErrors', () => {
     const original = token.scopes;
     (token as { scopes: unknown }).scopes = 'read_api';
     try {
-      await expect(source.inspect(spec, { tokenId: token.id })).rejects.toMatchObject({
+      await expect(source.inspect(spec, { tokenId: String(token.id) })).rejects.toMatchObject({
         kind: 'permanent',
         message: expect.stringMatching(/unexpected answer: scopes: /),
       });
@@ -260,6 +266,8 @@ describe('GitLab errors as ProviderErrors', () => {
   it('still answers through injected latency', async () => {
     const { token, spec } = projectToken();
     world.sim.faults.latency(20);
-    expect((await sourceWith(world.adminToken.value).inspect(spec, { tokenId: token.id })).active).toBe(true);
+    expect(
+      (await sourceWith(world.adminToken.value).inspect(spec, { tokenId: String(token.id) })).active,
+    ).toBe(true);
   });
 });

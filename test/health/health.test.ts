@@ -105,7 +105,10 @@ describe('rotator health', () => {
     const { report } = await health();
     const found = of(report, 'overdue');
     expect(found.problems).toEqual([
-      { kind: 'overdue', message: expect.stringMatching(/^last rotated .* \(Vault v1\): overdue since /) },
+      {
+        kind: 'overdue',
+        message: expect.stringMatching(/^last rotated .* \(Vault \S+ v1\): overdue since /),
+      },
     ]);
     expect(Date.parse(defined(found.overdueAt)) - Date.parse(defined(found.rotatedAt))).toBe(1_000);
     expect(world.alertsOf(credential('overdue').id).map(({ kind }) => kind)).toEqual(['overdue']);

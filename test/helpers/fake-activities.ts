@@ -33,8 +33,8 @@ const gitlab = (kind: string, name: string, spec: object) => ({
 export const CURRENT: SecretVersion = { mount: 'kv', path: 'ci/deployer', version: 3 };
 /** Where issue stages the new token. */
 export const STAGED: SecretVersion = { mount: 'kv', path: 'ci/deployer/staged', version: 1 };
-export const OLD_TOKEN_ID = 11;
-export const NEW_TOKEN_ID = 12;
+export const OLD_TOKEN_ID = '11';
+export const NEW_TOKEN_ID = '12';
 
 /** A GitLab project token with one dependent (pipeline schedules) and two targets (CI variables). */
 export const PLAN: RotationPlan = {
@@ -125,7 +125,7 @@ const happy = {
   pauseDependent: async () => PAUSED,
   issueCredential: async () => ({ tokenId: NEW_TOKEN_ID, expiresAt: '2030-01-01', staged: STAGED }),
   findOrphanCredentials: async () => [],
-  inspectCredential: async ({ tokenId }) => ({ ...OLD_TOKEN, tokenId }),
+  inspectCredential: async ({ tokenId }) => ({ ...OLD_TOKEN, tokenId: String(tokenId) }),
   verifyCredential: async () => undefined,
   snapshotTargets: async ({ targets }) => targets.map((_, index) => SNAPSHOTS[index] ?? { exists: false }),
   writeTarget: async () => undefined,

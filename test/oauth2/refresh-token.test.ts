@@ -58,14 +58,14 @@ async function refusal(call: Promise<unknown>, secrets: string[]): Promise<Provi
 describe('the OAuth2 refresh-token source against oidc-provider', () => {
   it('issues generation n+1 from one refresh grant: the targets’ token, the new pair, the old refresh token spent', async () => {
     const first = await held();
-    const issued = await source().issue(spec(), { tokenId: 4 }, undefined, { held: first });
-    expect(issued).toMatchObject({ tokenId: 5, revokedTokenId: 4, value: issued.fields?.accessToken });
+    const issued = await source().issue(spec(), { tokenId: '4' }, undefined, { held: first });
+    expect(issued).toMatchObject({ tokenId: '5', revokedTokenId: 4, value: issued.fields?.accessToken });
     expect(issued.fields?.refreshToken).not.toBe(first.refreshToken);
     expect(Date.parse(defined(issued.expiresAt)) - Date.now()).toBeGreaterThan(3_500_000);
     expect(await server.active(first.refreshToken)).toBe(false);
     await source().verify(spec(), issued.value);
 
-    const delivered = await source().issue(spec({ deliver: 'refresh-token' }), { tokenId: 5 }, undefined, {
+    const delivered = await source().issue(spec({ deliver: 'refresh-token' }), { tokenId: '5' }, undefined, {
       held: { refreshToken: defined(issued.fields?.refreshToken) },
     });
     expect(delivered.value).toBe(delivered.fields?.refreshToken);
@@ -79,7 +79,7 @@ describe('the OAuth2 refresh-token source against oidc-provider', () => {
   it('maps a wrong client secret to auth, naming the client, never the secret', async () => {
     const first = await held();
     const error = await refusal(
-      source('wrong-secret').issue(spec(), { tokenId: 1 }, undefined, { held: first }),
+      source('wrong-secret').issue(spec(), { tokenId: '1' }, undefined, { held: first }),
       [first.refreshToken, 'wrong-secret'],
     );
     expect(error).toMatchObject({ kind: 'auth', status: 401, retryable: false });
@@ -94,7 +94,7 @@ describe('the OAuth2 refresh-token source against oidc-provider', () => {
     const first = await held();
     await server.refresh(first.refreshToken);
     const lost = await refusal(
-      source().issue(spec(), { tokenId: 1 }, undefined, { held: first, afterLostAnswer: true }),
+      source().issue(spec(), { tokenId: '1' }, undefined, { held: first, afterLostAnswer: true }),
       [first.refreshToken],
     );
     expect(lost).toMatchObject({ kind: 'credential-lost', status: 400 });
@@ -102,7 +102,7 @@ describe('the OAuth2 refresh-token source against oidc-provider', () => {
 
     const second = await held();
     await server.refresh(second.refreshToken);
-    const stolen = await refusal(source().issue(spec(), { tokenId: 1 }, undefined, { held: second }), [
+    const stolen = await refusal(source().issue(spec(), { tokenId: '1' }, undefined, { held: second }), [
       second.refreshToken,
     ]);
     expect(stolen).toMatchObject({ kind: 'compromised' });
@@ -110,7 +110,7 @@ describe('the OAuth2 refresh-token source against oidc-provider', () => {
   });
 
   it('refuses a Vault secret without a refresh token, naming the field', async () => {
-    const error = await refusal(source().issue(spec(), { tokenId: 1 }, undefined, { held: {} }), []);
+    const error = await refusal(source().issue(spec(), { tokenId: '1' }, undefined, { held: {} }), []);
     expect(error).toMatchObject({ kind: 'permanent' });
     expect(error.message).toContain('refreshToken');
   });
@@ -145,7 +145,7 @@ describe('the token answers of other servers (RFC 6749, section 5.1), the real s
     relay.rewriteAnswerOf(isGrant, rewritten(change));
     const issued = await source(server.clientSecret, `${relay.url}/token`).issue(
       spec(),
-      { tokenId: 1 },
+      { tokenId: '1' },
       undefined,
       {
         held: first,
@@ -201,7 +201,7 @@ describe('the OAuth2 source’s answers it cannot use', () => {
     const canned = await cannedServer(status, body, headers);
     try {
       const error = await refusal(
-        source(server.clientSecret, canned.url).issue(spec(), { tokenId: 1 }, undefined, {
+        source(server.clientSecret, canned.url).issue(spec(), { tokenId: '1' }, undefined, {
           held: { refreshToken: 'rt-secret' },
         }),
         ['rt-secret'],
@@ -217,12 +217,12 @@ describe('the OAuth2 source’s answers it cannot use', () => {
     try {
       const issued = await source(server.clientSecret, canned.url).issue(
         spec({ deliver: 'refresh-token' }),
-        { tokenId: 1 },
+        { tokenId: '1' },
         undefined,
         { held: { refreshToken: 'rt-still-valid' } },
       );
       expect(issued).toMatchObject({
-        tokenId: 2,
+        tokenId: '2',
         value: 'rt-still-valid',
         fields: { refreshToken: 'rt-still-valid', accessToken: 'at-2' },
       });
@@ -239,7 +239,7 @@ describe('the OAuth2 source’s answers it cannot use', () => {
     );
     try {
       const error = await refusal(
-        source(server.clientSecret, canned.url).issue(spec(), { tokenId: 1 }, undefined, {
+        source(server.clientSecret, canned.url).issue(spec(), { tokenId: '1' }, undefined, {
           held: { refreshToken: 'rt-secret' },
         }),
         ['rt-secret'],
@@ -254,7 +254,7 @@ describe('the OAuth2 source’s answers it cannot use', () => {
 
   it('flags a grant whose answer never came as outcome unknown', async () => {
     const error = await refusal(
-      source(server.clientSecret, 'http://127.0.0.1:9/token').issue(spec(), { tokenId: 1 }, undefined, {
+      source(server.clientSecret, 'http://127.0.0.1:9/token').issue(spec(), { tokenId: '1' }, undefined, {
         held: { refreshToken: 'rt-secret' },
       }),
       ['rt-secret'],
@@ -277,7 +277,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     };
     return {
       source,
-      current: { tokenId: 1 },
+      current: { tokenId: '1' },
       held: current,
       stage: { at: base, after: 0 },
     };
@@ -358,12 +358,12 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     });
     const staged = await vault.read(next.staged, next.staged.version);
     recordMintedValue(defined(staged.data.refreshToken));
-    expect(next).toMatchObject({ tokenId: 2, revokedTokenId: 1 });
+    expect(next).toMatchObject({ tokenId: '2', revokedTokenId: 1 });
     expect(await server.active(keptToken)).toBe(false);
     expect(await server.active(defined(staged.data.refreshToken))).toBe(true);
     await activities.verifyCredential({
       source: input.source,
-      tokenId: 2,
+      tokenId: '2',
       staged: next.staged,
       expiresAt: next.expiresAt,
     });
@@ -384,7 +384,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     };
     const input = {
       source,
-      current: { tokenId: 1 },
+      current: { tokenId: '1' },
       held: current,
       stage: { at: base, after: 0 },
     };
@@ -393,11 +393,11 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
 
     // The second answer names the spent refresh token too (revokedTokenId): without it, rollback would try to
     // revoke the new token by id, which an OAuth2 server cannot do, and stick in needs-operator.
-    expect(first).toMatchObject({ tokenId: 2, revokedTokenId: 1 });
+    expect(first).toMatchObject({ tokenId: '2', revokedTokenId: 1 });
     expect(again).toEqual(first);
     await activities.verifyCredential({
       source,
-      tokenId: 2,
+      tokenId: '2',
       staged: again.staged,
       expiresAt: again.expiresAt,
     });

@@ -148,13 +148,13 @@ describe('promoteStaged and rePromotePrevious on the real Vault', () => {
     await vault.write(current, { token: 'new-value-5678', tokenId: '2' });
 
     expect(
-      await activities.rePromotePrevious({ store: current, previous, promotedTokenId: 2 }),
+      await activities.rePromotePrevious({ store: current, previous, promotedTokenId: '2' }),
     ).toMatchObject({
       version: 3,
     });
     expect((await vault.read(current)).data).toEqual({ token: 'old-value-1234', tokenId: '1' });
     expect(
-      await activities.rePromotePrevious({ store: current, previous, promotedTokenId: 2 }),
+      await activities.rePromotePrevious({ store: current, previous, promotedTokenId: '2' }),
     ).toMatchObject({
       version: 3,
     });

@@ -107,7 +107,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
     downAtPromote(credential.vault);
     const handle = await start(credential.id);
     await until(async () =>
-      (await handle.query(statusQuery)).timeline.some((entry) => entry.step === 'wait for Vault'),
+      (await handle.query(statusQuery)).timeline.some((entry) => entry.step === 'wait for the store'),
     );
     expect((await handle.query(statusQuery)).phase).toBe('recovering');
     outage.up();
@@ -122,7 +122,7 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
         recovered: true,
       }),
     ]);
-    expect(steps(result)).toContainEqual(['wait for Vault', 'ok']);
+    expect(steps(result)).toContainEqual(['wait for the store', 'ok']);
     await rotation.expectRotatedOnce(credential);
   });
 
@@ -139,11 +139,13 @@ describe('recovering a step whose retries are spent (real Temporal and Vault, Gi
       expect.objectContaining({
         step: 'promote',
         class: 'store-unavailable',
-        recovery: expect.stringMatching(/^waited for Vault in vain \(Vault did not come back within 2s: /),
+        recovery: expect.stringMatching(
+          /^waited for the store in vain \(Vault \S+ did not come back within 2s: /,
+        ),
         recovered: false,
       }),
     ]);
-    expect(steps(waiting)).toContainEqual(['wait for Vault', 'failed']);
+    expect(steps(waiting)).toContainEqual(['wait for the store', 'failed']);
 
     outage.up();
     await handle.executeUpdate(retryRollback, { args: [{ requestedBy: 'carol' }] });

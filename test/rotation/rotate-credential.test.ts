@@ -282,12 +282,12 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
         reason: 'manual',
         outcome: 'ok',
         workflowId: rotationWorkflowId(credential.id),
-        tokenId: fresh.id,
-        replacesTokenId: credential.old.id,
+        tokenId: String(fresh.id),
+        replacesTokenId: String(credential.old.id),
         vault: { staged: 1 },
       });
       expect(entries.find((entry) => entry.event === 'revoked')).toMatchObject({
-        tokenId: credential.old.id,
+        tokenId: String(credential.old.id),
       });
     },
   );
@@ -335,9 +335,9 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     const status = await handle.query(statusQuery);
     const [fresh] = newTokens(credential).map(defined);
     expect(cause?.message).toContain(
-      `roll forward to new token ${fresh?.id} in Vault and every target: done`,
+      `roll forward to new token ${fresh?.id} in Vault ${TEST_KV_MOUNT}/${base}/forward-in-place and every target: done`,
     );
-    expect(status).toMatchObject({ outcome: 'failed', newTokenId: fresh?.id });
+    expect(status).toMatchObject({ outcome: 'failed', newTokenId: String(fresh?.id) });
     expect(status.alerts).toEqual([expect.stringContaining('rolled forward to new token')]);
     expect(world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
     expect(world.state.isActive(defined(fresh))).toBe(true);
@@ -432,7 +432,11 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const minted = newTokens(credential);
       expect(minted).toHaveLength(2);
       const [orphan, fresh] = minted.map(defined);
-      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh?.id, versions: { current: 2 } });
+      expect(result).toMatchObject({
+        outcome: 'rotated',
+        newTokenId: String(fresh?.id),
+        versions: { current: 2 },
+      });
       expect(result.timeline.map((entry) => [entry.step, entry.result])).toEqual([
         ['load', 'ok'],
         ['detect', 'ok'],
@@ -491,7 +495,11 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const orphans = minted.slice(0, -1);
       expect(orphans).toHaveLength(happened === 'made' ? 1 : 0);
       for (const orphan of orphans) expect(orphan.revoked).toBe(true);
-      expect(result).toMatchObject({ outcome: 'rotated', newTokenId: fresh.id, versions: { current: 2 } });
+      expect(result).toMatchObject({
+        outcome: 'rotated',
+        newTokenId: String(fresh.id),
+        versions: { current: 2 },
+      });
       expect(result.failures).toEqual([
         expect.objectContaining({ step: 'issue', class: 'lost-response', recovered: true }),
       ]);
@@ -753,7 +761,7 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
     expect(audited('old-still-used').at(-1)).toMatchObject({
       event: 'revoked',
       step: 'revoke old',
-      tokenId: credential.old.id,
+      tokenId: String(credential.old.id),
       detail: status.alerts[0],
     });
   });

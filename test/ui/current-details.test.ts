@@ -25,7 +25,7 @@ const status = (phase: RotationStatus['phase'], more: Partial<RotationStatus> = 
   targets: [{ name: 'project platform/web CI variable DEPLOY_TOKEN (environment *)', state: 'unchanged' }],
   failures: [],
   alerts: [],
-  oldTokenId: 123,
+  oldTokenId: '123',
   ...more,
 });
 

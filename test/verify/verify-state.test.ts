@@ -142,7 +142,7 @@ describe('rotator verify-state', () => {
       expect(byId(report, id)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
     const fresh = defined(world.rotation.newTokens(credential('clean'))[0]);
     expect(of(report, 'clean')).toMatchObject({
-      current: { version: 2, tokenId: fresh.id },
+      current: { version: 2, tokenId: String(fresh.id) },
       lastRotation: { workflowId: rotationWorkflowId(credential('clean').id), state: 'rotated' },
     });
 
@@ -470,7 +470,7 @@ describe('rotator verify-state', () => {
     const { report: unaudited } = await verify('--audit-log', empty);
     expect(of(unaudited, 'in-place')).toMatchObject({ verdict: 'ok', violations: [] });
     // Normal checks apply again: a revoked current token is a violation, not a terminal note.
-    const current = defined(sim().tokens.get(defined(of(report, 'in-place').current).tokenId));
+    const current = defined(sim().tokens.get(Number(defined(of(report, 'in-place').current).tokenId)));
     current.revoked = true;
     const { report: revoked } = await verify();
     expect(of(revoked, 'in-place')).toMatchObject({

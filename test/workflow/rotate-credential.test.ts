@@ -413,7 +413,7 @@ describe('rotateCredential with scripted activities', () => {
   });
 
   describe('after a mint whose answer was lost', () => {
-    const ORPHAN = { ...OLD_TOKEN, tokenId: 13 };
+    const ORPHAN = { ...OLD_TOKEN, tokenId: '13' };
     const lostFirst = {
       issueCredential: failingWhile(
         ({ recovery }) => recovery === undefined,
@@ -515,7 +515,12 @@ describe('rotateCredential with scripted activities', () => {
           lostAnswer,
           failing(() => providerError('permanent', { status: 400 })),
         ),
-        inspectCredential: async ({ tokenId }) => ({ ...OLD_TOKEN, tokenId, active: false, revoked: true }),
+        inspectCredential: async ({ tokenId }) => ({
+          ...OLD_TOKEN,
+          tokenId: String(tokenId),
+          active: false,
+          revoked: true,
+        }),
       });
       const { status, failedWith } = await rotation.ended();
 
@@ -804,7 +809,7 @@ describe('rotateCredential with scripted activities', () => {
       const rotation = await rotate({
         inspectCredential: async ({ tokenId }) => ({
           ...OLD_TOKEN,
-          tokenId,
+          tokenId: String(tokenId),
           lastUsedAt: new Date().toISOString(),
         }),
       });
@@ -831,7 +836,7 @@ describe('rotateCredential with scripted activities', () => {
       ...longOverlap,
       inspectCredential: async ({ tokenId }) => ({
         ...OLD_TOKEN,
-        tokenId,
+        tokenId: String(tokenId),
         lastUsedAt: new Date().toISOString(),
       }),
     });

@@ -6,6 +6,7 @@ import { classifyFailure, messageOf } from '../failures';
 import type { Rotation } from '../rotation';
 import { writeEveryTarget } from './distribute';
 import { promoteStaged } from './promote';
+import type { TokenId } from '../../src/providers/types';
 
 /**
  * Mints the new token and stages it in the store. A lost answer is recovered once: revoke what the lost mint
@@ -35,7 +36,7 @@ export async function issue(r: Rotation): Promise<void> {
 }
 
 /** A refused mint (429) changed nothing, so it may run once more; a lost answer has its own recovery. */
-const mint = (r: Rotation, recovery?: { orphansRevoked: number[] }) => {
+const mint = (r: Rotation, recovery?: { orphansRevoked: TokenId[] }) => {
   const { plan, detection } = r;
   return r.recover(
     'issue',
@@ -80,7 +81,7 @@ const findOrphans = (r: Rotation, staged: 'kept' | 'orphaned', options: Activity
   );
 };
 
-const revokeOrphan = (r: Rotation, tokenId: number, step: string, options: ActivityOptions) =>
+const revokeOrphan = (r: Rotation, tokenId: TokenId, step: string, options: ActivityOptions) =>
   run(
     'revokeCredential',
     `revoke orphan token ${tokenId} of ${r.plan.source.name}`,
