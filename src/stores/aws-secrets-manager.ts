@@ -119,8 +119,13 @@ const UNAVAILABLE_NAMES = new Set([
   'ServiceUnavailableException',
 ]);
 
-/** Where a secret's labels are changed: an error there means someone moved a label since it was read. */
+/**
+ * Where a secret's labels are moved, these say a label is not where the call said it was (Secrets Manager:
+ * "Version stage AWSCURRENT not found in version ..."): someone moved it since it was read. The same names
+ * also say the secret is marked for deletion, which no retry fixes.
+ */
 const LABEL_MOVED_NAMES = new Set(['InvalidRequestException', 'InvalidParameterException']);
+const MARKED_FOR_DELETION = /deleted|deletion/i;
 
 /**
  * A fresh StoreError for a failed SDK call: the SDK's error carries the request and the raw response,
@@ -141,7 +146,7 @@ export function awsStoreError(
         ? 'not-found'
         : UNAVAILABLE_NAMES.has(error.name) || error.$fault === 'server' || status === 429
           ? 'unavailable'
-          : movesLabel && LABEL_MOVED_NAMES.has(error.name)
+          : movesLabel && LABEL_MOVED_NAMES.has(error.name) && !MARKED_FOR_DELETION.test(error.message)
             ? 'conflict'
             : 'refused';
     return new StoreError(

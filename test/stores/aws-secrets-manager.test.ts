@@ -3,13 +3,16 @@ import {
   CreateSecretCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
+  GetSecretValueCommand,
   ListSecretVersionIdsCommand,
   PutSecretValueCommand,
   ReplicateSecretToRegionsCommand,
   SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import {
   awsSecretsManagerStore,
+  awsStoreError,
   openAwsSecretsManagerStore,
   replicaProblems,
   type AwsSecretRef,
@@ -209,14 +212,16 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
 
     const written = [await store.writtenAt({ ...at, version: first }), await store.writtenAt(staged.version)];
 
-    for (const at of written) {
-      expect(at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-      // moto, like Secrets Manager, keeps whole seconds.
-      expect(Date.parse(at)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-      expect(Date.parse(at)).toBeLessThanOrEqual(Date.now());
+    // moto 5.2.5 lists every version as created "now" (Secrets Manager lists the real date), so this can
+    // check only that the date is ListSecretVersionIds' own, in whole seconds, and within the test.
+    for (const date of written) {
+      expect(date).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+      expect(Date.parse(date)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(Date.parse(date)).toBeLessThanOrEqual(Date.now());
     }
     await expect(store.writtenAt({ ...at, version: randomUUID() })).rejects.toMatchObject({
       failure: 'not-found',
+      message: expect.stringContaining(`has no version`),
     });
   });
 
@@ -232,6 +237,13 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
         `^AWS Secrets Manager DescribeSecret ${REGION} ${missing.secretId} failed: ResourceNotFoundException: .*the rotator never creates it$`,
       ),
     );
+
+    const empty = { ...at, secretId: `rotator-test/${randomUUID()}` };
+    await operator.send(new CreateSecretCommand({ Name: empty.secretId }));
+    await expect(store.assertUsable(empty)).rejects.toMatchObject({
+      failure: 'refused',
+      message: `AWS Secrets Manager ${REGION} ${empty.secretId} has no AWSCURRENT version: put its first value (aws secretsmanager put-secret-value)`,
+    });
 
     await operator.send(new DeleteSecretCommand({ SecretId: at.secretId, RecoveryWindowInDays: 7 }));
     const deleted = await failureOf(store.assertUsable(at));
@@ -312,6 +324,42 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
     expect(error).not.toHaveProperty('$response');
     expect(error).not.toHaveProperty('cause');
     await expect(store.readCurrent(at)).rejects.toMatchObject({ failure: 'not-found' });
+  });
+
+  it("maps the service's own errors: a label not where it was is a conflict, a deleted secret is refused", async () => {
+    const { at, first } = await createSecret({ token: tokenValue(), tokenId: 't1' });
+    const second = await putAsOperator(at, { token: tokenValue(), tokenId: 't2' }, ['AWSPENDING']);
+    // The replaced version no longer carries AWSCURRENT, as when someone promoted in between.
+    await putAsOperator(at, { token: tokenValue(), tokenId: 'manual' });
+    const moved = await operator
+      .send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: at.secretId,
+          VersionStage: 'AWSCURRENT',
+          MoveToVersionId: second,
+          RemoveFromVersionId: first,
+        }),
+      )
+      .catch((error: unknown) => error);
+    await operator.send(new DeleteSecretCommand({ SecretId: at.secretId, RecoveryWindowInDays: 7 }));
+    const deleted = await operator
+      .send(new GetSecretValueCommand({ SecretId: at.secretId }))
+      .catch((error: unknown) => error);
+
+    const conflict = awsStoreError('UpdateSecretVersionStage', at, moved, true);
+
+    expect(conflict).toMatchObject({ failure: 'conflict', status: 400, retryable: false });
+    expect(conflict.message).toMatch(
+      new RegExp(
+        `^AWS Secrets Manager UpdateSecretVersionStage ${REGION} ${at.secretId} failed: \\w+Exception: `,
+      ),
+    );
+    expect(conflict).not.toHaveProperty('$response');
+    expect(conflict).not.toHaveProperty('cause');
+    expect(awsStoreError('GetSecretValue', at, moved)).toMatchObject({ failure: 'refused' });
+    expect(awsStoreError('UpdateSecretVersionStage', at, deleted, true)).toMatchObject({
+      failure: 'refused',
+    });
   });
 
   it('reports an endpoint nothing answers on as unavailable, to be tried again', async () => {
