@@ -20,9 +20,15 @@ mkdir -p "$bin" "$logs"
 
 say() { echo "[servers] $*" >&2; }
 
+# What each build needs on PATH, and what to install when it is missing.
+declare -A needs=(
+  [go]="Go 1.25+ is needed to build the dev servers"
+  [python3]="Python 3.10+ with its venv module is needed to install moto"
+)
+
 # build NAME TARGET TOOL COMMAND...: runs COMMAND (which must write TARGET.partial) once, under a
 # lock so that parallel runs share one build, and moves the result into place atomically. TOOL is
-# what COMMAND needs on PATH: go or python3.
+# what COMMAND needs on PATH, one of `needs`.
 build() {
   local name=$1 target=$2 tool=$3
   shift 3
@@ -51,11 +57,6 @@ build_temporal() {
   mv "$gobin/temporal" "$bin/temporal-$TEMPORAL_CLI_VERSION.partial"
   rmdir "$gobin"
 }
-
-declare -A needs=(
-  [go]="Go 1.25+ is needed to build the dev servers"
-  [python3]="Python 3.9+ with its venv module is needed to install moto"
-)
 
 # moto lives in a virtual environment of its own, keyed by version. A virtual environment cannot be
 # moved, so it is made in place and the launcher, written last, is what marks it complete.
