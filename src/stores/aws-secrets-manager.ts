@@ -24,7 +24,14 @@ const region = z
   .string()
   .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, 'expected an AWS region such as eu-west-1 or us-gov-west-1');
 const secretId = z.string().min(1).max(2048);
-const endpoint = z.url({ protocol: /^https?$/ });
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Plain http would carry every value in the clear, so it is for a server on this machine only (moto). */
+const endpoint = z.url({ protocol: /^https?$/ }).refine(
+  // Zod runs the refinement also when the URL check failed: such a URL is reported once, by that check.
+  (url) =>
+    !URL.canParse(url) || new URL(url).protocol === 'https:' || LOOPBACK_HOSTS.has(new URL(url).hostname),
+  'expected an https URL: plain http only on loopback (localhost, 127.0.0.1, [::1])',
+);
 const replicas = z.array(region);
 /** A VersionId is a ClientRequestToken: 32 to 64 characters, a UUID when Secrets Manager picks it. */
 const versionId = z.string().min(32).max(64);
@@ -305,7 +312,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       } catch (error) {
         if (error instanceof StoreError && error.failure === 'not-found')
           throw new StoreError(
-            `${error.message}. Create the secret with its first value: the rotator never creates it`,
+            `${error.message.replace(/\.?$/, '.')} Create the secret with its first value: the rotator never creates it`,
             'not-found',
             error.status,
           );
@@ -342,7 +349,8 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       const pending = labelledWith(described, PENDING) ?? '';
       // Our own write, whose answer was lost: it is in place already.
       if (pending === token) return { version: versionOf(at, token), mark: token };
-      if (pending !== after)
+      // 0 and '' both say nothing is staged.
+      if (pending !== (after || ''))
         throw new StoreError(
           `${describeAwsSecret(at)}: ${PENDING} is on version ${pending || '(none)'}, not ${after || '(none)'} ` +
             'as expected: someone else staged a version',

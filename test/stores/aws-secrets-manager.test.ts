@@ -13,6 +13,7 @@ import {
 import {
   awsSecretsManagerStore,
   awsStoreError,
+  clientRequestToken,
   openAwsSecretsManagerStore,
   replicaProblems,
   type AwsSecretRef,
@@ -112,7 +113,8 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
     expect(await store.readStaged(at)).toEqual({ mark: '' });
     const value = tokenValue();
 
-    const staged = await store.stage(at, { token: value, tokenId: 't2' }, '', 'rotation-1/stage');
+    // 0, as a Vault-minded caller says "nothing staged", means the same as ''.
+    const staged = await store.stage(at, { token: value, tokenId: 't2' }, 0, 'rotation-1/stage');
 
     expect(staged.mark).toBe(staged.version.version);
     expect((await labels(at))[staged.version.version]).toEqual(['AWSPENDING']);
@@ -154,6 +156,8 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
     const again = await store.stage(at, data, '', 'rotation-4/stage');
 
     expect(again).toEqual(first);
+    expect(first.mark).toBe(clientRequestToken('rotation-4/stage'));
+    expect(first.mark).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(await versionCount(at)).toBe(2);
     // Another write is another version.
     await store.stage(at, data, first.mark, 'rotation-5/stage');
@@ -399,6 +403,8 @@ describe('the aws-secrets-manager store definition', () => {
       replicas: ['us-gov-east-1'],
     });
     expect(awsSecretsManagerStore.ref.parse(ref)).toEqual(ref);
+    for (const endpoint of ['https://vpce.example.com', 'http://127.0.0.1:5000', 'http://localhost:5000'])
+      expect(awsSecretsManagerStore.entry.safeParse({ ...parsed, endpoint }).success).toBe(true);
     expect(awsSecretsManagerStore.owns(ref)).toBe(true);
     expect(awsSecretsManagerStore.owns({ mount: 'kv', path: 'ci/deployer', version: 3 })).toBe(false);
     for (const wrong of [
@@ -406,6 +412,12 @@ describe('the aws-secrets-manager store definition', () => {
       { kind: 'aws-secrets-manager', region: 'eu-west-1', secretId: '' },
       { kind: 'aws-secrets-manager', region: 'eu-west-1', secretId: 'x', secretString: 'no' },
       { kind: 'aws-secrets-manager', region: 'eu-west-1', secretId: 'x', endpoint: 'not a url' },
+      {
+        kind: 'aws-secrets-manager',
+        region: 'eu-west-1',
+        secretId: 'x',
+        endpoint: 'http://vpce.example.com',
+      },
     ])
       expect(awsSecretsManagerStore.entry.safeParse(wrong).success).toBe(false);
   });
