@@ -23,6 +23,8 @@ export const running: RunningServers = ((
 /** Starts one real Vault, one real Temporal and one moto server (Secrets Manager) for the whole test run. */
 export default async function globalSetup(): Promise<void> {
   const binaries = findServerBinaries();
+  // Found (or installed) before any server starts, so that a failed install leaves none running.
+  const motoServer = findMotoServer();
   const logDir = createRunLogDir(binaries.cacheDir);
   running.runDir = logDir;
   running.vault = await startVaultDevServer(binaries.vault, logDir);
@@ -34,7 +36,7 @@ export default async function globalSetup(): Promise<void> {
     { create: newAuditKey() },
   );
   running.temporal = await startTemporalDevServer(binaries.temporalCli, logDir);
-  running.moto = await startMotoServer(findMotoServer(), logDir);
+  running.moto = await startMotoServer(motoServer, logDir);
   exportTestServers({
     temporalAddress: running.temporal.address,
     vault: { endpoint: running.vault.endpoint, token: running.vault.rootToken },
