@@ -81,7 +81,7 @@ export interface AwsSecretsManagerStore extends CredentialStore<AwsSecretRef, Aw
   replicaStatus(at: AwsSecretRef): Promise<ReplicaStatus[]>;
 }
 
-export const describeAwsSecret = (at: AwsSecretRef) => `AWS Secrets Manager ${at.region} ${at.secretId}`;
+const describeAwsSecret = (at: AwsSecretRef) => `AWS Secrets Manager ${at.region} ${at.secretId}`;
 
 /** What is wrong with the replicas `at.replicas` lists, each naming its region: missing or not in sync. */
 export function replicaProblems(at: AwsSecretRef, statuses: readonly ReplicaStatus[]): string[] {
@@ -187,6 +187,7 @@ const versionsAnswer = z.object({
   Versions: z.array(z.object({ VersionId: versionId, CreatedDate: z.date().optional() })).optional(),
   NextToken: z.string().optional(),
 });
+const putAnswer = z.object({ VersionId: versionId });
 const fields = z.record(z.string(), z.string());
 
 type Described = z.infer<typeof describeAnswer>;
@@ -376,7 +377,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
           }),
         ),
       );
-      const id = checked(z.object({ VersionId: versionId }), answer, 'PutSecretValue', at).VersionId;
+      const id = checked(putAnswer, answer, 'PutSecretValue', at).VersionId;
       return { version: versionOf(at, id), mark: id };
     },
 
