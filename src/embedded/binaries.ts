@@ -46,6 +46,29 @@ export function findServerBinaries(env: NodeJS.ProcessEnv = process.env): Server
       cacheDir: cacheDir(env),
     };
   }
+  const { TEMPORAL_CLI_PATH, VAULT_BIN, CACHE_DIR } = runEnsureServers(
+    [],
+    ['TEMPORAL_CLI_PATH', 'VAULT_BIN', 'CACHE_DIR'],
+    env,
+  );
+  return { temporalCli: TEMPORAL_CLI_PATH, vault: VAULT_BIN, cacheDir: CACHE_DIR };
+}
+
+/**
+ * Finds moto's server, the Secrets Manager API the AWS store's tests talk to, installing it from PyPI into
+ * a virtual environment the first time (about half a minute). MOTO_SERVER names one you already have.
+ */
+export function findMotoServer(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.MOTO_SERVER) return executable('MOTO_SERVER', env.MOTO_SERVER);
+  return runEnsureServers(['moto'], ['MOTO_SERVER'], env).MOTO_SERVER;
+}
+
+/** Runs ensure-servers.sh and returns the `NAME=value` lines it prints, each of `names` among them. */
+function runEnsureServers<Name extends string>(
+  args: string[],
+  names: Name[],
+  env: NodeJS.ProcessEnv,
+): Record<Name, string> {
   const script = SCRIPT_CANDIDATES.find((path) => existsSync(path));
   if (script === undefined) {
     throw new Error(
@@ -54,20 +77,18 @@ export function findServerBinaries(env: NodeJS.ProcessEnv = process.env): Server
     );
   }
   // stderr is inherited so that a cold build's progress shows.
-  const printed = execFileSync('bash', [script], {
+  const printed = execFileSync('bash', [script, ...args], {
     encoding: 'utf8',
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const values = Object.fromEntries(
+  const values: Record<string, string | undefined> = Object.fromEntries(
     printed
       .trim()
       .split('\n')
       .map((line) => line.split(/=(.*)/s).slice(0, 2)),
   );
-  const { TEMPORAL_CLI_PATH, VAULT_BIN, CACHE_DIR } = values;
-  if (!TEMPORAL_CLI_PATH || !VAULT_BIN || !CACHE_DIR) {
-    throw new Error(`ensure-servers.sh printed no paths for both servers:\n${printed}`);
-  }
-  return { temporalCli: TEMPORAL_CLI_PATH, vault: VAULT_BIN, cacheDir: CACHE_DIR };
+  const missing = names.filter((name) => !values[name]);
+  if (missing.length > 0) throw new Error(`ensure-servers.sh printed no ${missing.join(', ')}:\n${printed}`);
+  return values as Record<Name, string>;
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Finds or builds the real servers that the tests, the worker's embedded default (no TEMPORAL_ADDRESS
-# or VAULT_ADDR) and the sandbox use: the Temporal CLI dev server and a Vault dev server. Prints
-# `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...` and `CACHE_DIR=...` on stdout; progress goes to stderr.
+# or VAULT_ADDR) and the sandbox use: the Temporal CLI dev server and a Vault dev server, and for the
+# tests of the AWS Secrets Manager store, moto's server. Prints `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...`
+# and `CACHE_DIR=...` on stdout; progress goes to stderr. `ensure-servers.sh moto` gives moto alone, as
+# `MOTO_SERVER=...`, since only the tests need it, and it needs Python rather than Go.
 # Built binaries live in a machine-wide cache keyed by version, because CI clones afresh every run
 # and a cache inside the clone would always be empty.
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a go.mod replace directive that `go install` refuses
 VAULT_VERSION=1.13.0       # HashiCorp Vault under MPL-2.0; src/embedded/vault/main.go says why this release
+MOTO_VERSION=5.2.5         # moto (Apache-2.0) from PyPI, whose server speaks the Secrets Manager API
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${ROTATOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cred-rotator}"
@@ -17,15 +20,22 @@ mkdir -p "$bin" "$logs"
 
 say() { echo "[servers] $*" >&2; }
 
-# build NAME TARGET COMMAND...: runs COMMAND (which must write TARGET.partial) once, under a
-# lock so that parallel runs share one build, and moves the result into place atomically.
+# What each build needs on PATH, and what to install when it is missing.
+declare -A needs=(
+  [go]="Go 1.25+ is needed to build the dev servers"
+  [python3]="Python 3.10+ with its venv module is needed to install moto"
+)
+
+# build NAME TARGET TOOL COMMAND...: runs COMMAND (which must write TARGET.partial) once, under a
+# lock so that parallel runs share one build, and moves the result into place atomically. TOOL is
+# what COMMAND needs on PATH, one of `needs`.
 build() {
-  local name=$1 target=$2
-  shift 2
+  local name=$1 target=$2 tool=$3
+  shift 3
   (
     flock 9
     [ -x "$target" ] && exit 0
-    command -v go >/dev/null || { say "cannot build $name: 'go' is not on PATH (Go 1.25+ is needed to build the dev servers)"; exit 1; }
+    command -v "$tool" >/dev/null || { say "cannot build $name: '$tool' is not on PATH (${needs[$tool]})"; exit 1; }
     say "building $name into $target (log: $logs/build-$name.log); a cold build takes several minutes"
     local started=$SECONDS
     if ! "$@" >"$logs/build-$name.log" 2>&1; then
@@ -46,6 +56,17 @@ build_temporal() {
     "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION"
   mv "$gobin/temporal" "$bin/temporal-$TEMPORAL_CLI_VERSION.partial"
   rmdir "$gobin"
+}
+
+# moto lives in a virtual environment of its own, keyed by version. A virtual environment cannot be
+# moved, so it is made in place and the launcher, written last, is what marks it complete.
+build_moto() {
+  local venv="$cache/moto-$MOTO_VERSION"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --disable-pip-version-check --no-input "moto[server]==$MOTO_VERSION"
+  printf '#!/bin/sh\nexec %q "$@"\n' "$venv/bin/moto_server" >"$bin/moto-server-$MOTO_VERSION.partial"
+  chmod +x "$bin/moto-server-$MOTO_VERSION.partial"
 }
 
 build_vault() {
@@ -73,16 +94,29 @@ resolve() {
   done
 }
 
+if [ "$*" = moto ]; then
+  # Only this version, never whichever moto_server is on PATH: the tests rely on how 5.2.5 behaves.
+  moto=$(resolve MOTO_SERVER)
+  if [ -z "$moto" ]; then
+    moto="$bin/moto-server-$MOTO_VERSION"
+    build moto "$moto" python3 build_moto
+  fi
+  echo "MOTO_SERVER=$moto"
+  echo "CACHE_DIR=$cache"
+  exit 0
+fi
+[ $# -eq 0 ] || { say "usage: ensure-servers.sh [moto]"; exit 1; }
+
 temporal=$(resolve TEMPORAL_CLI_PATH temporal)
 if [ -z "$temporal" ]; then
   temporal="$bin/temporal-$TEMPORAL_CLI_VERSION"
-  build temporal-cli "$temporal" build_temporal
+  build temporal-cli "$temporal" go build_temporal
 fi
 
 vault=$(resolve VAULT_BIN bao vault)
 if [ -z "$vault" ]; then
   vault="$bin/vault-$VAULT_VERSION"
-  build vault "$vault" build_vault
+  build vault "$vault" go build_vault
 fi
 
 echo "TEMPORAL_CLI_PATH=$temporal"

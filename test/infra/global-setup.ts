@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { newAuditKey, readAuditKey, vaultPathSetting } from '../../src/audit';
 import { DEFAULT_AUDIT_KEY_PATH } from '../../src/config/environment';
-import { findServerBinaries } from '../../src/embedded/binaries';
+import { findMotoServer, findServerBinaries } from '../../src/embedded/binaries';
+import { startMotoServer, type MotoServer } from '../../src/embedded/moto';
 import { enableKvV2, startVaultDevServer, type VaultDevServer } from '../../src/embedded/vault';
 import { VaultKvStore, type SecretPath } from '../../src/vault';
 import { createRunLogDir, startTemporalDevServer, type TemporalDevServer } from './dev-servers';
@@ -10,6 +11,7 @@ import { TEST_KV_MOUNT, exportTestServers } from './test-servers';
 export interface RunningServers {
   vault?: VaultDevServer;
   temporal?: TemporalDevServer;
+  moto?: MotoServer;
   runDir?: string;
 }
 
@@ -18,9 +20,11 @@ export const running: RunningServers = ((
   globalThis as { __rotatorServers?: RunningServers }
 ).__rotatorServers = {});
 
-/** Starts one real Vault and one real Temporal server for the whole test run. */
+/** Starts one real Vault, one real Temporal and one moto server (Secrets Manager) for the whole test run. */
 export default async function globalSetup(): Promise<void> {
   const binaries = findServerBinaries();
+  // Found (or installed) before any server starts, so that a failed install leaves none running.
+  const motoServer = findMotoServer();
   const logDir = createRunLogDir(binaries.cacheDir);
   running.runDir = logDir;
   running.vault = await startVaultDevServer(binaries.vault, logDir);
@@ -32,9 +36,11 @@ export default async function globalSetup(): Promise<void> {
     { create: newAuditKey() },
   );
   running.temporal = await startTemporalDevServer(binaries.temporalCli, logDir);
+  running.moto = await startMotoServer(motoServer, logDir);
   exportTestServers({
     temporalAddress: running.temporal.address,
     vault: { endpoint: running.vault.endpoint, token: running.vault.rootToken },
+    aws: { endpoint: running.moto.endpoint },
     runDir: logDir,
     binaries: { temporalCli: binaries.temporalCli, vault: binaries.vault },
     codecKeys: `test-run:${randomBytes(32).toString('base64')}`,
@@ -43,6 +49,7 @@ export default async function globalSetup(): Promise<void> {
   process.stderr.write(
     `\n[servers] Temporal: ${running.temporal.version} at ${running.temporal.address}\n` +
       `[servers] Vault: v${running.vault.version} at ${running.vault.endpoint}, KV v2 at ${TEST_KV_MOUNT}/\n` +
+      `[servers] moto (AWS Secrets Manager): ${running.moto.endpoint}\n` +
       `[servers] logs: ${logDir}\n`,
   );
 }

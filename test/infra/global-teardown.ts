@@ -19,6 +19,6 @@ export default async function globalTeardown(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all([running?.temporal?.env.teardown(), running?.vault?.stop()]);
+    await Promise.all([running?.temporal?.env.teardown(), running?.vault?.stop(), running?.moto?.stop()]);
   }
 }

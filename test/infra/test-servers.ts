@@ -4,6 +4,8 @@ export const TEST_KV_MOUNT = 'kv-test';
 export interface TestServers {
   temporalAddress: string;
   vault: { endpoint: string; token: string };
+  /** moto's server: the AWS Secrets Manager API, in memory, for any region and any access key. */
+  aws: { endpoint: string };
   /** This run's log folder: server logs, and the values the simulators minted for the secret scan. */
   runDir: string;
   /** The servers' executables, for tests that start their own (the worker's embedded default, the sandbox). */
