@@ -303,9 +303,6 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
   const readCurrent = (at: AwsSecretRef) => getValue(at, { VersionStage: CURRENT });
 
   return {
-    describe: describeAwsSecret,
-    label: (v) => v.version,
-
     async assertUsable(at) {
       let described: Described;
       try {
@@ -461,8 +458,9 @@ export const awsSecretsManagerStore = defineStore({
   entry,
   refOf: ({ region, secretId, endpoint, replicas }) =>
     refOf({ store: KIND, region, secretId, endpoint, replicas }),
+  describe: describeAwsSecret,
   ref,
   version,
-  owns: (refOrVersion) => (refOrVersion as { store?: unknown }).store === KIND,
-  open: openAwsSecretsManagerStore,
+  owns: (refOrVersion) => 'store' in refOrVersion && refOrVersion.store === KIND,
+  open: ({ aws }: { aws?: AwsSecretsManagerSettings }) => openAwsSecretsManagerStore(aws),
 });

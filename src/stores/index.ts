@@ -2,18 +2,22 @@ import { z } from 'zod';
 import { noteSecrets } from '../redaction';
 import type { CredentialStore, SecretData, StoreDefinition } from './store';
 import type { SecretPath } from '../vault';
+import { awsSecretsManagerStore } from './aws-secrets-manager';
 import { vaultStore } from './vault';
 
 /** Every store kind a credential can be kept in: adding one is its module plus an entry here. */
-export const STORES = [vaultStore] as const;
+export const STORES = [vaultStore, awsSecretsManagerStore] as const;
 
 type Definition = (typeof STORES)[number];
 /** Where a credential lives, in any store: what plans and workflows carry. */
 export type StoreRef = z.output<Definition['ref']>;
 /** One version of a credential's secret, in any store. */
 export type StoreVersion = z.output<Definition['version']>;
-/** What opening every store takes from the worker: each kind's own settings. */
-export type StoreSettings = Parameters<Definition['open']>[0];
+type Intersection<U> = (U extends unknown ? (each: U) => void : never) extends (all: infer I) => void
+  ? I
+  : never;
+/** What opening every store takes from the worker: each kind's own settings, together. */
+export type StoreSettings = Intersection<Parameters<Definition['open']>[0]>;
 
 const [firstStore] = STORES;
 const otherStores: readonly Definition[] = STORES.slice(1);
@@ -26,25 +30,47 @@ export const storeEntrySchema = z.discriminatedUnion('kind', [
 ]);
 export type StoreEntry = z.output<typeof storeEntrySchema>;
 
+/** A store of any kind: each kind's references are its own, known to its module and checked by its schemas. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyStore = StoreDefinition<string, z.ZodType, any, any, any>;
+
+/**
+ * A store kind as the rest of the worker meets it: references checked by its own schemas, so that a
+ * reference of another store is refused rather than misread.
+ */
+function registered(definition: AnyStore) {
+  return {
+    kind: definition.kind,
+    owns: (at: object) => definition.owns(at),
+    refOf: (entry: StoreEntry): StoreRef => definition.refOf(definition.entry.parse(entry)),
+    describe: (at: StoreRef | StoreVersion) => definition.describe(definition.ref.parse(at)),
+    open: (settings: StoreSettings) => bound(definition, definition.open(settings)),
+  };
+}
+const REGISTERED = STORES.map(registered);
+
+function registeredFor(at: StoreRef | StoreVersion) {
+  const found = REGISTERED.find(({ owns }) => owns(at));
+  if (found === undefined) throw new Error(`no store holds ${JSON.stringify(at)}`);
+  return found;
+}
+
 /** Where the inventory's `store:` entry says a credential lives. */
 export function storeRefOf(entry: StoreEntry): StoreRef {
-  const definition = STORES.find((store) => store.kind === entry.kind);
+  const definition = REGISTERED.find(({ kind }) => kind === entry.kind);
   if (definition === undefined) throw new Error(`no store of kind ${entry.kind}`);
   return definition.refOf(entry);
 }
 
 /** Where a credential lives, as operators name it: "Vault kv/ci/deployer". */
-export function describeStore(at: StoreRef): string {
-  const definition = STORES.find((store) => store.owns(at));
-  if (definition === undefined) throw new Error(`no store holds ${JSON.stringify(at)}`);
-  return definition.describe(definition.ref.parse(at));
+export function describeStore(at: StoreRef | StoreVersion): string {
+  return registeredFor(at).describe(at);
 }
 
 /** The Vault secret a credential is kept in, or undefined for a credential kept in another store. */
-export function vaultSecretOf(at: StoreRef): SecretPath | undefined {
-  if (!vaultStore.owns(at)) return undefined;
-  const { mount, path } = vaultStore.ref.parse(at);
-  return { mount, path };
+export function vaultSecretOf(at: StoreRef | StoreVersion): SecretPath | undefined {
+  if (!vaultStore.owns(at) || !('mount' in at)) return undefined;
+  return { mount: at.mount, path: at.path };
 }
 
 /** The stores a worker opened, each found by the references it owns. */
@@ -56,9 +82,9 @@ export interface Stores {
  * A store bound to its own schemas, so that a reference of another store is refused rather than misread,
  * and noting every value it reads or stages in the current activity's scope for redaction.
  */
-function bound<Ref extends StoreRef, Version extends StoreVersion>(
-  definition: StoreDefinition<string, z.ZodType, Ref, Version, never>,
-  store: CredentialStore<Ref, Version>,
+function bound(
+  definition: AnyStore,
+  store: CredentialStore<StoreRef, StoreVersion>,
 ): CredentialStore<StoreRef, StoreVersion> {
   const ref = (at: StoreRef) => definition.ref.parse(at);
   const version = (at: StoreVersion) => definition.version.parse(at);
@@ -88,10 +114,7 @@ function bound<Ref extends StoreRef, Version extends StoreVersion>(
 }
 
 export function openStores(settings: StoreSettings): Stores {
-  const opened = STORES.map((definition) => ({
-    owns: definition.owns,
-    store: bound(definition, definition.open(settings)),
-  }));
+  const opened = REGISTERED.map(({ owns, open }) => ({ owns, store: open(settings) }));
   return {
     of(at) {
       const found = opened.find(({ owns }) => owns(at));

@@ -11,6 +11,7 @@ import { VaultKvStore } from '../../src/vault';
 import { noAudit } from '../helpers/audit';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { defined, gitlabWorld, type GitLabWorld } from './world';
+import { vaultSecretOf } from '../../src/stores';
 
 let world: GitLabWorld;
 const vault = new VaultKvStore(testServers().vault);
@@ -64,7 +65,7 @@ describe('credential activities with GitLab and the real Vault', () => {
       staged: { mount: stage.at.mount, path: `${stage.at.path}/staged`, version: 1 },
       revokedTokenId: String(current.id),
     });
-    expect((await vault.read(issued.staged, 1)).data.token).toBe(minted.value);
+    expect((await vault.read(defined(vaultSecretOf(issued.staged)), 1)).data.token).toBe(minted.value);
 
     await activities.verifyCredential({
       source,

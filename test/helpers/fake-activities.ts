@@ -130,7 +130,7 @@ const happy = {
   snapshotTargets: async ({ targets }) => targets.map((_, index) => SNAPSHOTS[index] ?? { exists: false }),
   writeTarget: async () => undefined,
   restoreTarget: async () => undefined,
-  promoteStaged: async ({ store, replacing }) => ({ ...store, version: Number(replacing.version) + 1 }),
+  promoteStaged: async () => ({ ...CURRENT, version: CURRENT.version + 1 }),
   rePromotePrevious: async ({ previous }) => previous,
   resumeDependent: async () => undefined,
   revokeCredential: async () => undefined,

@@ -14,6 +14,7 @@ import { httpRelay, type HttpRelay } from '../helpers/http-relay';
 import { recordMintedValue } from '../infra/secret-scan';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { startAuthorizationServer, type AuthorizationServer } from './server';
+import { vaultSecretOf } from '../../src/stores';
 
 let server: AuthorizationServer;
 /** The real server behind a relay that rewrites or makes up answers. */
@@ -356,7 +357,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
       ...input,
       stage: { ...input.stage, after: kept.ref.version },
     });
-    const staged = await vault.read(next.staged, next.staged.version);
+    const staged = await vault.read(defined(vaultSecretOf(next.staged)), Number(next.staged.version));
     recordMintedValue(defined(staged.data.refreshToken));
     expect(next).toMatchObject({ tokenId: '2', revokedTokenId: 1 });
     expect(await server.active(keptToken)).toBe(false);

@@ -19,6 +19,7 @@ import {
   type AwsSecretRef,
 } from '../../src/stores/aws-secrets-manager';
 import { StoreError } from '../../src/stores/store';
+import { versionLabel } from '../../src/stores/labels';
 import { freeLoopbackPort } from '../infra/dev-servers';
 import { recordMintedValue } from '../infra/secret-scan';
 import { testServers } from '../infra/test-servers';
@@ -104,8 +105,8 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
       version: { ...at, version: second },
     });
     expect(await store.read({ ...at, version: first })).toEqual({ token: old, tokenId: 't1' });
-    expect(store.label(current.version)).toBe(second);
-    expect(store.describe(at)).toBe(`AWS Secrets Manager ${REGION} ${at.secretId}`);
+    expect(versionLabel(current.version)).toBe(second);
+    expect(awsSecretsManagerStore.describe(at)).toBe(`AWS Secrets Manager ${REGION} ${at.secretId}`);
   });
 
   it('stages as AWSPENDING with the operator fields carried over, and promotes by moving labels', async () => {
