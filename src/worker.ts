@@ -21,6 +21,7 @@ import { startHealthServer, temporalCheck, vaultCheck } from './health';
 import { InventoryWatcher } from './inventory/watch';
 import { createLogger, temporalLogger, type Logger } from './logging';
 import { CredentialFreshness } from './metrics';
+import type { Stores } from './stores';
 import { VaultKvStore, type VaultKv } from './vault';
 import { WORKFLOWS_PATH, WORKFLOW_BUNDLE_PATH, WORKFLOW_INTERCEPTOR_MODULES } from './workflow-bundle';
 import { METRICS, STEP_DURATION_BUCKETS } from './workflow-metrics';
@@ -30,6 +31,8 @@ export interface RotationWorkerOptions {
   namespace: string;
   taskQueue: string;
   vault: VaultKv;
+  /** Where credentials are kept: Vault, and the other stores with their SDKs' own credentials, by default. */
+  stores?: Stores;
   /** The inventory (`rotator.yaml`); without `inventory`, read anew at the start of each rotation. */
   inventoryPath: string;
   /** The last good inventory, reloaded when the file changes; the worker process passes one. */
@@ -59,6 +62,7 @@ export function createRotationWorker({
   namespace,
   taskQueue,
   vault,
+  stores,
   inventoryPath,
   inventory,
   audit,
@@ -78,7 +82,7 @@ export function createRotationWorker({
     namespace,
     taskQueue,
     ...workflowCode,
-    activities: createActivities({ vault, inventoryPath, inventory, audit, alerts }),
+    activities: createActivities({ vault, stores, inventoryPath, inventory, audit, alerts }),
     maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
     dataConverter,
     ...(shutdownGraceMs === undefined

@@ -181,7 +181,7 @@ export async function rotationWorld(vault: VaultKvStore) {
     /** A worker on this world's inventory and audit log; `options` for an encrypting one, or another server. */
     startWorker: (
       taskQueue: string,
-      options: Pick<Parameters<typeof startTestWorker>[0], 'dataConverter' | 'address'> = {},
+      options: Pick<Parameters<typeof startTestWorker>[0], 'dataConverter' | 'address' | 'stores'> = {},
     ) => startTestWorker({ taskQueue, vault, inventoryPath, audit: testAuditSink(auditLog), ...options }),
 
     async close(): Promise<void> {

@@ -19,7 +19,7 @@ export interface TestWorker {
 export async function startTestWorker(
   options: Pick<
     RotationWorkerOptions,
-    'taskQueue' | 'vault' | 'inventoryPath' | 'audit' | 'dataConverter'
+    'taskQueue' | 'vault' | 'stores' | 'inventoryPath' | 'audit' | 'dataConverter'
   > & {
     address?: string;
   },

@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+  PutSecretValueCommand,
+} from '@aws-sdk/client-secrets-manager';
+import type { Client } from '@temporalio/client';
+import { z } from 'zod';
+import { startRotation } from '../../src/rotations';
+import { openStores } from '../../src/stores';
+import { VaultKvStore } from '../../src/vault';
+import { approve } from '../../workflows';
+import { statusQuery } from '../../workflows/status';
+import { defined } from '../gitlab/world';
+import { rotationWorld, until, type RotationWorld } from '../helpers/rotation';
+import { signedApproval } from '../helpers/ssh';
+import type { TestWorker } from '../helpers/worker';
+import { testServers } from '../infra/test-servers';
+
+/** moto checks no signature: any access key works, and none of the machine's own is read. */
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+const REGION = 'eu-west-1';
+const servers = testServers();
+const { endpoint } = servers.aws;
+const vault = new VaultKvStore(servers.vault);
+const operator = new SecretsManagerClient({ region: REGION, endpoint, credentials });
+const taskQueue = `aws-${randomUUID()}`;
+
+let rotation: RotationWorld;
+let worker: TestWorker;
+let client: Client;
+
+/** A project token of the simulator, current in a Secrets Manager secret (beside a field of the operator's) and in a CI variable. */
+async function seed(name: string, requireApproval = false) {
+  const id = rotation.credentialId(name);
+  const { world } = rotation;
+  const old = world.state.addResourceToken(world.project, 'project', {
+    name: `${id}-ci`,
+    scopes: ['read_api'],
+    expiresAt: '2099-12-31',
+    accessLevel: 30,
+  });
+  const secretId = `rotator-e2e/${id}`;
+  const created = await operator.send(
+    new CreateSecretCommand({
+      Name: secretId,
+      SecretString: JSON.stringify({
+        token: old.value,
+        tokenId: String(old.id),
+        expiresAt: '2099-12-31',
+        owner: 'team-ci',
+      }),
+    }),
+  );
+  const key = id.toUpperCase().replace(/-/g, '_');
+  world.state.addVariable(world.project, { key, value: old.value, masked: true });
+  rotation.addCredential({
+    id,
+    description: `test credential ${name}, kept in Secrets Manager`,
+    environment: 'test',
+    owner: 'team-test',
+    source: {
+      kind: 'gitlab-project-access-token',
+      gitlab: 'sim',
+      project: world.project.path,
+      accessLevel: 'developer',
+      tokenName: old.name,
+      scopes: ['read_api'],
+      lifetimeDays: 30,
+      strategy: 'create-then-revoke',
+    },
+    store: { kind: 'aws-secrets-manager', region: REGION, secretId, endpoint },
+    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: world.project.path, key }],
+    policy: { every: '7d', overlap: '0s', ...(requireApproval ? { requireApproval } : {}) },
+  });
+  const variable = () => defined(world.project.variables.find((v) => v.key === key)).value;
+  const minted = () => world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);
+  return { id, old, secretId, first: defined(created.VersionId), variable, minted };
+}
+
+const valueSchema = z.record(z.string(), z.string());
+/** The secret's fields at a stage, read as an operator would. */
+async function valueAt(secretId: string, stage: string) {
+  const answer = await operator.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+  return { versionId: answer.VersionId, data: valueSchema.parse(JSON.parse(answer.SecretString ?? '')) };
+}
+
+async function rotate(credentialId: string) {
+  const handle = await startRotation(client, taskQueue, {
+    credentialId,
+    reason: 'manual',
+    requestedBy: 'alice',
+    force: true,
+  });
+  return handle.result();
+}
+
+let clean: Awaited<ReturnType<typeof seed>>;
+let moved: Awaited<ReturnType<typeof seed>>;
+
+beforeAll(async () => {
+  rotation = await rotationWorld(vault);
+  clean = await seed('aws-clean');
+  moved = await seed('aws-moved', true);
+  rotation.writeInventory();
+  worker = await rotation.startWorker(taskQueue, {
+    stores: openStores({ vault, aws: { credentials } }),
+  });
+  client = worker.client;
+});
+
+afterAll(async () => {
+  await worker.stop();
+  await rotation.close();
+});
+
+describe('a rotation whose credential is kept in AWS Secrets Manager (moto), with the GitLab simulator', () => {
+  it('stages the new token as AWSPENDING, promotes it to AWSCURRENT with the old one AWSPREVIOUS, and keeps the operator’s fields', async () => {
+    const result = await rotate(clean.id);
+
+    expect(result).toMatchObject({ outcome: 'rotated' });
+    const [fresh] = clean.minted();
+    const current = await valueAt(clean.secretId, 'AWSCURRENT');
+    expect(current.data).toEqual({
+      token: defined(fresh).value,
+      tokenId: String(defined(fresh).id),
+      expiresAt: defined(fresh).expiresAt,
+      owner: 'team-ci',
+    });
+    expect((await valueAt(clean.secretId, 'AWSPREVIOUS')).versionId).toBe(clean.first);
+    expect(result.versions).toEqual({
+      current: current.versionId,
+      previous: clean.first,
+      staged: current.versionId,
+    });
+    expect(clean.variable()).toBe(defined(fresh).value);
+    expect(rotation.world.state.tokens.get(clean.old.id)?.revoked).toBe(true);
+    const described = await operator.send(new DescribeSecretCommand({ SecretId: clean.secretId }));
+    // Nothing is left pending once the new version is current.
+    expect(Object.values(described.VersionIdsToStages ?? {}).flat()).not.toContain('AWSPENDING');
+  });
+
+  it('refuses to promote over a version someone else made current meanwhile, and rolls back without overwriting it', async () => {
+    const handle = await startRotation(client, taskQueue, {
+      credentialId: moved.id,
+      reason: 'manual',
+      requestedBy: 'alice',
+      force: true,
+    });
+    await until(async () => (await handle.query(statusQuery)).phase === 'awaiting-approval');
+    // While the rotation waits for approval, after detect read the current version, an operator writes a new one.
+    const theirs = await operator.send(
+      new PutSecretValueCommand({
+        SecretId: moved.secretId,
+        SecretString: JSON.stringify({
+          token: moved.old.value,
+          tokenId: String(moved.old.id),
+          note: 'by hand',
+        }),
+      }),
+    );
+    await handle.executeUpdate(approve, {
+      args: [
+        await signedApproval(handle, rotation.approvers.bob, 'bob', {
+          credentialId: moved.id,
+          requestedBy: 'alice',
+        }),
+      ],
+    });
+    const result = await handle.result().catch(() => handle.query(statusQuery));
+
+    expect(result).toMatchObject({ outcome: 'rolled-back' });
+    expect(result.failures).toEqual([expect.objectContaining({ step: 'promote', class: 'conflict' })]);
+    // The operator's version stays current; the new token is revoked, and the old one lives on in the target.
+    expect((await valueAt(moved.secretId, 'AWSCURRENT')).versionId).toBe(theirs.VersionId);
+    const [fresh] = moved.minted();
+    expect(rotation.world.state.tokens.get(defined(fresh).id)?.revoked).toBe(true);
+    expect(rotation.world.state.isActive(moved.old)).toBe(true);
+    expect(moved.variable()).toBe(moved.old.value);
+  });
+});
