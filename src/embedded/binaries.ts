@@ -46,6 +46,35 @@ export function findServerBinaries(env: NodeJS.ProcessEnv = process.env): Server
       cacheDir: cacheDir(env),
     };
   }
+  return serverBinariesOf(ensureServers([], env));
+}
+
+/** What the production topology (`npm run topology`) runs besides the dev servers' binaries. */
+export interface TopologyBinaries extends ServerBinaries {
+  /** `go.temporal.io/server/cmd/server`: the Temporal server itself, not the CLI's dev server. */
+  temporalServer: string;
+  /** `go.temporal.io/server/cmd/tools/sql`, which creates and upgrades its PostgreSQL schemas. */
+  temporalSqlTool: string;
+  /** The module's `schema/postgresql/v12`, with the `temporal` and `visibility` schema folders. */
+  schemaDir: string;
+}
+
+/** The dev servers' binaries and the Temporal server with its SQL tool, built like them the first time. */
+export function findTopologyBinaries(env: NodeJS.ProcessEnv = process.env): TopologyBinaries {
+  const values = ensureServers(['--topology'], env);
+  const { TEMPORAL_SERVER_BIN, TEMPORAL_SQL_TOOL, TEMPORAL_SERVER_SCHEMA_DIR } = values;
+  if (!TEMPORAL_SERVER_BIN || !TEMPORAL_SQL_TOOL || !TEMPORAL_SERVER_SCHEMA_DIR)
+    throw new Error('ensure-servers.sh --topology printed no paths for the Temporal server');
+  return {
+    ...serverBinariesOf(values),
+    temporalServer: TEMPORAL_SERVER_BIN,
+    temporalSqlTool: TEMPORAL_SQL_TOOL,
+    schemaDir: TEMPORAL_SERVER_SCHEMA_DIR,
+  };
+}
+
+/** Runs ensure-servers.sh and returns the `NAME=value` lines it printed. */
+function ensureServers(args: string[], env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const script = SCRIPT_CANDIDATES.find((path) => existsSync(path));
   if (script === undefined) {
     throw new Error(
@@ -54,20 +83,24 @@ export function findServerBinaries(env: NodeJS.ProcessEnv = process.env): Server
     );
   }
   // stderr is inherited so that a cold build's progress shows.
-  const printed = execFileSync('bash', [script], {
+  const printed = execFileSync('bash', [script, ...args], {
     encoding: 'utf8',
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const values = Object.fromEntries(
+  return Object.fromEntries(
     printed
       .trim()
       .split('\n')
       .map((line) => line.split(/=(.*)/s).slice(0, 2)),
   );
+}
+
+function serverBinariesOf(values: Record<string, string | undefined>): ServerBinaries {
   const { TEMPORAL_CLI_PATH, VAULT_BIN, CACHE_DIR } = values;
   if (!TEMPORAL_CLI_PATH || !VAULT_BIN || !CACHE_DIR) {
-    throw new Error(`ensure-servers.sh printed no paths for both servers:\n${printed}`);
+    const printed = Object.entries(values).map(([name, value]) => `${name}=${value}`);
+    throw new Error(`ensure-servers.sh printed no paths for both servers:\n${printed.join('\n')}`);
   }
   return { temporalCli: TEMPORAL_CLI_PATH, vault: VAULT_BIN, cacheDir: CACHE_DIR };
 }

@@ -2,12 +2,19 @@
 # Finds or builds the real servers that the tests, the worker's embedded default (no TEMPORAL_ADDRESS
 # or VAULT_ADDR) and the sandbox use: the Temporal CLI dev server and a Vault dev server. Prints
 # `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...` and `CACHE_DIR=...` on stdout; progress goes to stderr.
+# With --topology it also builds the production Temporal server and its SQL schema tool that
+# `npm run topology` runs (src/topology/), and prints `TEMPORAL_SERVER_BIN=...` and
+# `TEMPORAL_SQL_TOOL=...`; without it, tests never pay for that longer build.
 # Built binaries live in a machine-wide cache keyed by version, because CI clones afresh every run
 # and a cache inside the clone would always be empty.
 set -euo pipefail
 
+topology=false
+[ "${1:-}" = --topology ] && topology=true
+
 TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a go.mod replace directive that `go install` refuses
 VAULT_VERSION=1.13.0       # HashiCorp Vault under MPL-2.0; src/embedded/vault/main.go says why this release
+TEMPORAL_SERVER_VERSION=1.29.1 # the server the CLI above embeds, so the topology runs what tests run
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${ROTATOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cred-rotator}"
@@ -48,6 +55,18 @@ build_temporal() {
   rmdir "$gobin"
 }
 
+# Builds the server and the schema tool in one `go install`: they share the module and most packages.
+build_temporal_server() {
+  local gobin
+  gobin=$(mktemp -d)
+  CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags="-s -w" \
+    "go.temporal.io/server/cmd/server@v$TEMPORAL_SERVER_VERSION" \
+    "go.temporal.io/server/cmd/tools/sql@v$TEMPORAL_SERVER_VERSION"
+  mv "$gobin/sql" "$bin/temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
+  mv "$gobin/server" "$bin/temporal-server-$TEMPORAL_SERVER_VERSION.partial"
+  rmdir "$gobin"
+}
+
 build_vault() {
   # -checklinkname=0: Vault 1.14's dependencies use go:linkname in ways Go 1.23+ rejects by default;
   # -s -w drop debug symbols (a third of the binary).
@@ -83,6 +102,14 @@ vault=$(resolve VAULT_BIN bao vault)
 if [ -z "$vault" ]; then
   vault="$bin/vault-$VAULT_VERSION"
   build vault "$vault" build_vault
+fi
+
+if $topology; then
+  server="$bin/temporal-server-$TEMPORAL_SERVER_VERSION"
+  build temporal-server "$server" build_temporal_server
+  echo "TEMPORAL_SERVER_BIN=$server"
+  echo "TEMPORAL_SQL_TOOL=$bin/temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
+  echo "TEMPORAL_SERVER_SCHEMA_DIR=$(go env GOMODCACHE)/go.temporal.io/server@v$TEMPORAL_SERVER_VERSION/schema/postgresql/v12"
 fi
 
 echo "TEMPORAL_CLI_PATH=$temporal"
