@@ -40,6 +40,8 @@ const initAnswer = z.object({
   root_token: z.string().min(1),
 });
 const sealStatus = z.object({ sealed: z.boolean(), initialized: z.boolean() });
+// sys/health answers every state, with a status code node-vault does not treat as an error.
+const health = z.object({ initialized: z.literal(true), sealed: z.literal(false), standby: z.boolean() });
 
 /**
  * Starts Vault in server mode (deploy/topology/vault.hcl), initializes it with Shamir shares, unseals it,
@@ -70,13 +72,27 @@ export async function startVaultServer(options: {
     ['server', `-config=${configFile}`],
     join(dir, 'vault.log'),
   );
-  const address = `https://127.0.0.1:${port}`;
-  const caCert = await readFile(certificates.caFile, 'utf8');
-  const client = vaultClient(address, caCert);
-  const status = async () =>
-    parseOrThrow(sealStatus, await client.read('sys/seal-status'), 'sys/seal-status');
+  try {
+    return await initialize(service, `https://127.0.0.1:${port}`, dir, certificates.caFile);
+  } catch (error) {
+    // waitFor stops it on its own failures; a refused init or audit device must stop it too.
+    await service.stop();
+    throw error;
+  }
+}
 
-  await waitFor(service, status, 30_000);
+async function initialize(
+  service: Service,
+  address: string,
+  dir: string,
+  caFile: string,
+): Promise<VaultServer> {
+  const caCert = await readFile(caFile, 'utf8');
+  const client = vaultClient(address, caCert);
+  const read = async <T>(schema: z.ZodType<T>, path: string) =>
+    parseOrThrow(schema, await client.read(path), path);
+
+  await waitFor(service, () => read(sealStatus, 'sys/seal-status'), 30_000);
   const init = parseOrThrow(
     initAnswer,
     await client.write('sys/init', { secret_shares: SHARES, secret_threshold: THRESHOLD }),
@@ -87,13 +103,9 @@ export async function startVaultServer(options: {
     `${JSON.stringify({ unseal_keys_b64: init.keys_base64, unseal_threshold: THRESHOLD, root_token: init.root_token }, null, 2)}\n`,
   );
   for (const key of init.keys_base64.slice(0, THRESHOLD)) await client.write('sys/unseal', { key });
-  // Unsealed, raft still elects itself leader before Vault serves: sys/health answers 200 then.
+  // Unsealed, it is a standby until raft has elected it leader, and a standby refuses every write.
   client.token = init.root_token;
-  await waitFor(
-    service,
-    async () => ((await client.read('sys/health')) as { sealed?: boolean }).sealed === false || undefined,
-    30_000,
-  );
+  await waitFor(service, async () => ((await read(health, 'sys/health')).standby ? undefined : true), 30_000);
 
   const auditLog = join(dir, 'audit.log');
   await client.write('sys/audit/file', { type: 'file', options: { file_path: auditLog, mode: '0600' } });
