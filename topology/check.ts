@@ -1,6 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { isEncrypted } from '../src/codec';
 import { VaultAuditAnchor, defaultAnchorPath, readAuditKey } from '../src/audit';
 import { readAuditPaths } from '../src/config/environment';
+import { createLogger } from '../src/logging';
 import { startRotation } from '../src/rotations';
+import { VaultError, VaultKvStore } from '../src/vault';
+import { AppRoleSession } from '../src/vault-auth';
 import { verifyState, type StateReport } from '../src/verify';
 import { statusQuery } from '../workflows';
 import type { Topology } from './topology';
@@ -11,6 +18,8 @@ export interface RotationFigure {
   seconds: number;
   /** The value in Vault differs from the seeded one, and every GitLab CI variable holds the new one. */
   newValueEverywhere: boolean;
+  /** Payloads in the history as the Temporal server stores it, and how many of them are encrypted. */
+  payloads: { total: number; encrypted: number };
 }
 
 export interface CheckReport {
@@ -19,6 +28,8 @@ export interface CheckReport {
   /** From the first start to the last result. */
   seconds: number;
   verifyState: StateReport;
+  /** What the topology must refuse, and whether it did. */
+  refusals: { what: string; refused: boolean }[];
   problems: string[];
 }
 
@@ -80,7 +91,18 @@ export async function runCheck(topology: Topology): Promise<CheckReport> {
         token !== undefined &&
         token !== seeded.get(id) &&
         variables.every((variable) => variable.value === token);
-      return { credentialId: id, outcome, seconds, newValueEverywhere };
+      const { history } = await client.workflowService.getWorkflowExecutionHistory({
+        namespace: client.options.namespace,
+        execution: { workflowId: handle.workflowId },
+      });
+      const payloads = payloadsIn(history);
+      return {
+        credentialId: id,
+        outcome,
+        seconds,
+        newValueEverywhere,
+        payloads: { total: payloads.length, encrypted: payloads.filter(isEncrypted).length },
+      };
     }),
   );
   const seconds = (Date.now() - started) / 1000;
@@ -100,17 +122,115 @@ export async function runCheck(topology: Topology): Promise<CheckReport> {
     stuckAfterMs: 600_000,
   });
 
+  const refusals = await probeRefusals(topology);
   const problems = [
+    ...refusals.filter((r) => !r.refused).map((r) => `not refused: ${r.what}`),
     ...rotations
       .filter((r) => r.outcome !== 'rotated')
       .map((r) => `${r.credentialId}: ${r.outcome}, not rotated`),
     ...rotations
       .filter((r) => !r.newValueEverywhere)
       .map((r) => `${r.credentialId}: Vault holds no new value, or a CI variable does not hold it`),
+    ...rotations
+      .filter((r) => r.payloads.encrypted < r.payloads.total || r.payloads.total === 0)
+      .map(
+        (r) =>
+          `${r.credentialId}: ${r.payloads.total - r.payloads.encrypted} of ${r.payloads.total} payloads in clear`,
+      ),
     ...report.credentials
       .filter((c) => c.verdict !== 'ok')
       .map((c) => `${c.credentialId}: verify-state says ${c.verdict} (${c.reason})`),
     ...(report.ok ? [] : [`verify-state found ${report.violations} violation(s)`]),
   ];
-  return { ok: problems.length === 0, rotations, seconds, verifyState: report, problems };
+  return { ok: problems.length === 0, rotations, seconds, verifyState: report, refusals, problems };
+}
+
+/**
+ * Every payload of a raw history (as the server stores it), except two that the SDK writes in clear by
+ * design: search attributes, which the server indexes (ids and phases only), and a local activity marker's
+ * `data` detail, the SDK's own bookkeeping (sequence number, activity type, times); its result is encrypted.
+ */
+function payloadsIn(value: unknown): Payload[] {
+  if (Array.isArray(value)) return value.flatMap(payloadsIn);
+  if (typeof value !== 'object' || value === null) return [];
+  if ('metadata' in value && 'data' in value) return [value as Payload];
+  if ('markerName' in value && 'details' in value) {
+    const { details, ...marker } = value as { details?: Record<string, unknown> };
+    const results = Object.entries(details ?? {}).filter(([name]) => name !== 'data');
+    return payloadsIn({ ...marker, results });
+  }
+  return Object.entries(value).flatMap(([key, child]) =>
+    key === 'searchAttributes' ? [] : payloadsIn(child),
+  );
+}
+
+/** Resolves true when `attempt` fails, as it must; `expected` tells the right refusal from any other error. */
+async function refused(
+  attempt: () => Promise<unknown>,
+  expected: (error: unknown) => boolean,
+): Promise<boolean> {
+  try {
+    await attempt();
+    return false;
+  } catch (error) {
+    if (expected(error)) return true;
+    throw error;
+  }
+}
+
+/**
+ * The guarantees the rotations above cannot show: Temporal turns away a client without a certificate from
+ * the CA, and a worker's AppRole token carries the least-privilege policy, not more.
+ */
+async function probeRefusals(topology: Topology): Promise<CheckReport['refusals']> {
+  const { temporal, certificates, vault, logins } = topology;
+  const withoutCertificate = await refused(
+    async () => {
+      const connection = await Connection.connect({
+        address: temporal.address,
+        connectTimeout: '3s',
+        tls: { serverRootCACertificate: readFileSync(certificates.caFile), serverNameOverride: 'localhost' },
+        // A pool of its own: grpc-js would otherwise reuse the operator client's authenticated connection.
+        channelArgs: { 'grpc.use_local_subchannel_pool': 1 },
+      });
+      try {
+        await connection.workflowService.getSystemInfo({});
+      } finally {
+        await connection.close();
+      }
+    },
+    // Any error: the same frontend has just served the rotations to the operator's certificate.
+    () => true,
+  );
+
+  const session = await AppRoleSession.start(
+    {
+      endpoint: vault.address,
+      caCert: vault.caCert,
+      roleId: logins.roleId,
+      secretIdFile: logins.secretIdFiles[0] ?? '',
+    },
+    createLogger('warn'),
+  );
+  try {
+    const asWorker = new VaultKvStore({ endpoint: vault.address, token: session, caCert: vault.caCert });
+    const forbidden = (error: unknown) => error instanceof VaultError && error.status === 403;
+    const audit = readAuditPaths({});
+    return [
+      { what: 'a Temporal client without a client certificate', refused: withoutCertificate },
+      {
+        what: "a worker's AppRole token writing the audit key (read-only to it)",
+        refused: await refused(() => asWorker.write(audit.key, { key: 'x' }), forbidden),
+      },
+      {
+        what: "a worker's AppRole token reading a secret no credential names",
+        refused: await refused(
+          () => asWorker.read({ mount: audit.key.mount, path: 'not-in-the-inventory' }),
+          forbidden,
+        ),
+      },
+    ];
+  } finally {
+    await session.close();
+  }
 }

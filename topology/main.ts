@@ -56,7 +56,7 @@ function describe(topology: Topology): string {
 function describeCheck(report: CheckReport): string {
   const rows = report.rotations.map(
     (r) =>
-      `  ${r.credentialId.padEnd(24)} ${r.outcome.padEnd(12)} ${r.seconds.toFixed(1).padStart(6)}s  ${r.newValueEverywhere ? 'new value in Vault and every CI variable' : 'VALUE NOT UPDATED'}`,
+      `  ${r.credentialId.padEnd(24)} ${r.outcome.padEnd(12)} ${r.seconds.toFixed(1).padStart(6)}s  ${r.newValueEverywhere ? 'new value in Vault and every CI variable' : 'VALUE NOT UPDATED'}; ${r.payloads.encrypted}/${r.payloads.total} payloads encrypted`,
   );
   const logs = report.verifyState.auditLogs.map((log) =>
     log.ok
@@ -66,11 +66,13 @@ function describeCheck(report: CheckReport): string {
   const verdicts = report.verifyState.credentials.map(
     (c) => `  verify-state ${c.credentialId}: ${c.verdict} (${c.reason})`,
   );
+  const refusals = report.refusals.map((r) => `  ${r.refused ? 'refused' : 'NOT REFUSED'}: ${r.what}`);
   return [
     `check: ${report.rotations.length} rotations in ${report.seconds.toFixed(1)}s`,
     ...rows,
     ...verdicts,
     ...logs,
+    ...refusals,
     report.ok ? 'check: OK' : `check: FAILED\n${report.problems.map((p) => `  ${p}`).join('\n')}`,
   ].join('\n');
 }

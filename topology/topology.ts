@@ -15,7 +15,7 @@ import { makeCertificates, type Certificates } from './certificates';
 import { privateDir, writePrivate } from './files';
 import { startPostgres, type Postgres } from './postgres';
 import { connectTemporal, setUpSchemas, startTemporalServer, type TemporalServer } from './temporal';
-import { configureVault, startVaultServer, type VaultServer } from './vault';
+import { configureVault, startVaultServer, type VaultServer, type WorkerLogins } from './vault';
 import { startWorkers, type WorkerProcess } from './workers';
 
 export interface Topology {
@@ -24,6 +24,8 @@ export interface Topology {
   postgres: Postgres;
   temporal: TemporalServer;
   vault: VaultServer;
+  /** The workers' AppRole role and secret ids. */
+  logins: WorkerLogins;
   gitlab: GitLabSim;
   github: GitHubSim;
   workers: WorkerProcess[];
@@ -224,6 +226,7 @@ export async function startTopology(options: {
       postgres,
       temporal,
       vault,
+      logins,
       gitlab,
       github,
       workers,
