@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { freeLoopbackPort } from '../src/embedded/processes';
 import { privateDir, randomSecret, writePrivate } from './files';
-import { run, startService, waitFor, type RunAs, type Service } from './process';
+import { freePort, run, startService, waitFor, type RunAs, type Service } from './process';
 
 export interface Postgres {
   host: string;
@@ -82,7 +81,7 @@ export async function startPostgres(dir: string, env: NodeJS.ProcessEnv = proces
   } finally {
     rmSync(passwordFile, { force: true });
   }
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const service = startService(
     'PostgreSQL',
     join(bin, 'postgres'),

@@ -114,21 +114,25 @@ function tail(file: string): string {
   }
 }
 
+/** Every port handed out so far: free when found, it stays free until its server binds it, maybe seconds later. */
+const handedOut = new Set<number>();
+
 /**
- * A free loopback port below 32768. Temporal stores each service's membership port in a PostgreSQL smallint,
- * so the kernel's ephemeral ports (32768 and up, what freeLoopbackPort gets) make it fail at start.
+ * A free loopback port, never one handed out before in this process, and below 32768: Temporal stores each
+ * service's membership port in a PostgreSQL smallint, so the kernel's ephemeral ports (32768 and up, which
+ * freeLoopbackPort gets) make it fail at start.
  */
-export async function freeLowPort(taken: Set<number>): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const port = 10_000 + Math.floor(Math.random() * 22_000);
-    if (taken.has(port)) continue;
+    if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const server = createServer();
       server.once('error', () => resolve(false));
       server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
     if (free) {
-      taken.add(port);
+      handedOut.add(port);
       return port;
     }
   }

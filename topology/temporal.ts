@@ -7,7 +7,7 @@ import { ROTATION_SEARCH_ATTRIBUTES } from '../src/search-attributes';
 import type { CertPair, Certificates } from './certificates';
 import { privateDir, renderTemplate, writePrivate } from './files';
 import type { Postgres } from './postgres';
-import { freeLowPort, run, startService, waitFor, type Service } from './process';
+import { freePort, run, startService, waitFor, type Service } from './process';
 
 export interface TemporalServer {
   /** The frontend, mTLS only. */
@@ -90,8 +90,7 @@ export async function startTemporalServer(options: {
     'METRICS_PORT',
   ];
   const ports: Record<string, number> = {};
-  const taken = new Set<number>();
-  for (const name of names) ports[name] = await freeLowPort(taken);
+  for (const name of names) ports[name] = await freePort();
   // The rendered file holds the database password: 0600 in the run's private folder.
   const configFile = writePrivate(
     join(dir, 'temporal.yaml'),

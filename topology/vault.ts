@@ -4,13 +4,12 @@ import { z } from 'zod';
 import { readAuditPaths } from '../src/config/environment';
 import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
 import type { Inventory } from '../src/inventory/schema';
-import { freeLoopbackPort } from '../src/embedded/processes';
 import { parseOrThrow } from '../src/validation';
 import { vaultClient } from '../src/vault';
 import { rotatorPolicy } from '../src/vault-policy';
 import type { Certificates } from './certificates';
 import { privateDir, renderTemplate, writePrivate } from './files';
-import { startService, waitFor, type Service } from './process';
+import { freePort, startService, waitFor, type Service } from './process';
 
 export interface VaultServer {
   address: string;
@@ -55,13 +54,13 @@ export async function startVaultServer(options: {
 }): Promise<VaultServer> {
   const dir = privateDir(options.dir);
   const { certificates } = options;
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const configFile = writePrivate(
     join(dir, 'vault.hcl'),
     renderTemplate('vault.hcl', {
       RAFT_DIR: privateDir(join(dir, 'raft')),
       PORT: port,
-      CLUSTER_PORT: await freeLoopbackPort(),
+      CLUSTER_PORT: await freePort(),
       TLS_CERT: certificates.vaultServer.certFile,
       TLS_KEY: certificates.vaultServer.keyFile,
     }),

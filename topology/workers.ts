@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { freeLoopbackPort } from '../src/embedded/processes';
 import type { CertPair } from './certificates';
 import { privateDir } from './files';
-import { startService, waitFor, type Service } from './process';
+import { freePort, startService, waitFor, type Service } from './process';
 
 export interface WorkerProcess {
   name: string;
@@ -41,8 +40,8 @@ export async function startWorkers(
     workers.map(async ({ cert, secretIdFile }, index) => {
       const name = `worker-${index + 1}`;
       const dir = privateDir(join(settings.dir, name));
-      const healthPort = await freeLoopbackPort();
-      const metricsPort = await freeLoopbackPort();
+      const healthPort = await freePort();
+      const metricsPort = await freePort();
       const auditLog = join(dir, 'audit.jsonl');
       const service = startService(name, process.execPath, [WORKER_ENTRY], join(dir, 'worker.log'), {
         graceMs: STOP_GRACE_MS,
