@@ -24,6 +24,9 @@ const optionsSchema = z
   })
   .strict();
 
+/** A check cut short by Ctrl-C fails, as a shell reports a command ended by SIGINT. */
+const INTERRUPTED = 130;
+
 const progress = (message: string) => process.stderr.write(`[topology] ${message}\n`);
 
 /** Where each part is: what an operator needs to reach it, never a secret (those are in files named here). */
@@ -82,6 +85,16 @@ async function main(): Promise<number> {
     options: { check: { type: 'boolean' }, dir: { type: 'string' }, workers: { type: 'string' } },
   });
   const options = parseOrThrow(optionsSchema, values, 'the options of npm run topology');
+  // Listened for from the start: a Ctrl-C while the servers start would otherwise end the tooling and leave
+  // them running in their own process groups. It takes effect once the start has completed (or failed).
+  const interrupted = new Promise<'interrupted'>((resolveSignal) => {
+    const onSignal = () => {
+      progress('interrupted: stopping once every part has started');
+      resolveSignal('interrupted');
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
   const started = Date.now();
   const topology = await startTopology({ dir: resolve(options.dir), workers: options.workers, progress });
   const total = (Date.now() - started) / 1000;
@@ -89,15 +102,13 @@ async function main(): Promise<number> {
   progress(`up in ${total.toFixed(1)}s`);
   try {
     if (options.check) {
-      const report = await runCheck(topology);
+      const report = await Promise.race([runCheck(topology), interrupted]);
+      if (report === 'interrupted') return INTERRUPTED;
       process.stdout.write(`${describeCheck(report)}\n`);
       return report.ok ? 0 : 1;
     }
     progress('Ctrl-C stops the workers, the simulators, Vault, Temporal and PostgreSQL, in that order');
-    await new Promise((resolveSignal) => {
-      process.once('SIGINT', resolveSignal);
-      process.once('SIGTERM', resolveSignal);
-    });
+    await interrupted;
     return 0;
   } finally {
     const stopping = Date.now();
