@@ -55,7 +55,7 @@ export interface TopologyBinaries extends ServerBinaries {
   temporalServer: string;
   /** `go.temporal.io/server/cmd/tools/sql`, which creates and upgrades its PostgreSQL schemas. */
   temporalSqlTool: string;
-  /** The module's `schema/postgresql/v12`, with the `temporal` and `visibility` schema folders. */
+  /** A copy of the module's `schema/postgresql/v12`, with the `temporal` and `visibility` schema folders. */
   schemaDir: string;
 }
 

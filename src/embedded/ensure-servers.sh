@@ -3,8 +3,9 @@
 # or VAULT_ADDR) and the sandbox use: the Temporal CLI dev server and a Vault dev server. Prints
 # `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...` and `CACHE_DIR=...` on stdout; progress goes to stderr.
 # With --topology it also builds the production Temporal server and its SQL schema tool that
-# `npm run topology` runs (src/topology/), and prints `TEMPORAL_SERVER_BIN=...` and
-# `TEMPORAL_SQL_TOOL=...`; without it, tests never pay for that longer build.
+# `npm run topology` runs (topology/), copies the server's PostgreSQL schemas beside them, and prints
+# `TEMPORAL_SERVER_BIN=...`, `TEMPORAL_SQL_TOOL=...` and `TEMPORAL_SERVER_SCHEMA_DIR=...`; without it,
+# tests never pay for that longer build.
 # Built binaries live in a machine-wide cache keyed by version, because CI clones afresh every run
 # and a cache inside the clone would always be empty.
 set -euo pipefail
@@ -67,6 +68,17 @@ build_temporal_server() {
   rmdir "$gobin"
 }
 
+# Copies the server's PostgreSQL schemas (what temporal-sql-tool applies) beside the binaries, so that
+# running the topology needs neither Go nor the module cache the build used.
+copy_temporal_schema() {
+  local module
+  module=$(go mod download -json "go.temporal.io/server@v$TEMPORAL_SERVER_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  cp -R "$module/schema/postgresql/v12" "$bin/temporal-schema-$TEMPORAL_SERVER_VERSION.partial"
+  # The module cache is read-only; the copy must stay removable.
+  chmod -R u+w "$bin/temporal-schema-$TEMPORAL_SERVER_VERSION.partial"
+}
+
 build_vault() {
   # -checklinkname=0: Vault 1.14's dependencies use go:linkname in ways Go 1.23+ rejects by default;
   # -s -w drop debug symbols (a third of the binary).
@@ -109,7 +121,9 @@ if $topology; then
   build temporal-server "$server" build_temporal_server
   echo "TEMPORAL_SERVER_BIN=$server"
   echo "TEMPORAL_SQL_TOOL=$bin/temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
-  echo "TEMPORAL_SERVER_SCHEMA_DIR=$(go env GOMODCACHE)/go.temporal.io/server@v$TEMPORAL_SERVER_VERSION/schema/postgresql/v12"
+  schema="$bin/temporal-schema-$TEMPORAL_SERVER_VERSION"
+  build temporal-schema "$schema" copy_temporal_schema
+  echo "TEMPORAL_SERVER_SCHEMA_DIR=$schema"
 fi
 
 echo "TEMPORAL_CLI_PATH=$temporal"
