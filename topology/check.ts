@@ -38,9 +38,10 @@ const ROTATION_TIMEOUT_MS = 300_000;
 
 /**
  * Rotates every credential of the inventory at once through the workers, as `rotator rotate` would, and
- * checks the result three ways: each rotation ended `rotated`; Vault holds a new value that every GitLab CI
- * variable now holds too; and `rotator verify-state`'s checks (provider, targets, old tokens, audit logs
- * with their anchors in Vault) find no violation.
+ * checks that each rotation ended `rotated`; that Vault holds a new value, which every GitLab CI variable
+ * now holds too; that the server stores every payload of it encrypted; that `rotator verify-state`'s checks
+ * (provider, targets, old tokens, audit logs with their anchors in Vault) find no violation; and that what
+ * must be refused is (probeRefusals).
  */
 export async function runCheck(topology: Topology): Promise<CheckReport> {
   const { client, inventory, operatorVault, gitlab, taskQueue } = topology;

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The repository's `deploy/topology/`, from the sources and from `dist/topology/` alike. */
-export const DEPLOY_DIR = join(
-  __dirname,
-  __dirname.includes('/dist/') ? '../../deploy/topology' : '../deploy/topology',
+/** The repository's `deploy/topology/`: beside `topology/` in the sources, two levels up from `dist/topology/`. */
+const DEPLOY_DIR = [join(__dirname, '../deploy/topology'), join(__dirname, '../../deploy/topology')].find(
+  (path) => existsSync(path),
 );
 
 /** A folder for this user only, also when it existed before with looser modes. */
@@ -30,6 +29,8 @@ export const randomSecret = () => randomBytes(24).toString('hex');
  * that would need quoting in YAML or HCL, throws: the template and the tooling must agree exactly.
  */
 export function renderTemplate(template: string, values: Record<string, string | number>): string {
+  if (DEPLOY_DIR === undefined)
+    throw new Error('cannot find deploy/topology/: run the topology from a checkout');
   const text = readFileSync(join(DEPLOY_DIR, template), 'utf8');
   return text.replace(/\$\{(\w+)\}/g, (_, name: string) => {
     const value = values[name];

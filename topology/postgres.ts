@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { parseOrThrow } from '../src/validation';
 import { privateDir, randomSecret, writePrivate } from './files';
 import { freePort, run, startService, waitFor, type RunAs, type Service } from './process';
 
@@ -18,12 +20,22 @@ export interface Postgres {
 
 const USER = 'temporal';
 
+/** The two variables the tooling reads: where PostgreSQL's binaries are, and whom it runs as under root. */
+const variablesSchema = z.object({
+  POSTGRES_BIN: z.string().min(1).optional(),
+  POSTGRES_OS_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*$/, 'expected a user name such as postgres')
+    .default('postgres'),
+});
+type Variables = z.output<typeof variablesSchema>;
+
 /**
  * Debian's binaries live outside PATH, one folder per major version: POSTGRES_BIN names one, else the newest
  * installed is used.
  */
-function postgresBin(env: NodeJS.ProcessEnv): string {
-  if (env.POSTGRES_BIN) return env.POSTGRES_BIN;
+function postgresBin(env: Variables): string {
+  if (env.POSTGRES_BIN !== undefined) return env.POSTGRES_BIN;
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root)
@@ -39,8 +51,8 @@ function postgresBin(env: NodeJS.ProcessEnv): string {
  * initdb and postgres refuse to run as root. Run as root, the tooling runs them as POSTGRES_OS_USER (default
  * `postgres`, which Debian's package creates); otherwise as the current user.
  */
-function runAs(env: NodeJS.ProcessEnv): { name: string; ids?: RunAs } {
-  const name = env.POSTGRES_OS_USER || 'postgres';
+function runAs(env: Variables): { name: string; ids?: RunAs } {
+  const name = env.POSTGRES_OS_USER;
   if (process.getuid?.() !== 0) return { name: process.env.USER ?? 'the current user' };
   const id = (flag: string) => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
   try {
@@ -55,7 +67,16 @@ function runAs(env: NodeJS.ProcessEnv): { name: string; ids?: RunAs } {
  * needed for every connection (scram-sha-256, no trust), and starts it on a free loopback port without a Unix
  * socket.
  */
-export async function startPostgres(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<Postgres> {
+export async function startPostgres(
+  dir: string,
+  environment: NodeJS.ProcessEnv = process.env,
+): Promise<Postgres> {
+  // An empty variable means the same as an unset one, as for the worker.
+  const env = parseOrThrow(
+    variablesSchema,
+    Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== '')),
+    'the PostgreSQL settings of npm run topology',
+  );
   const bin = postgresBin(env);
   const user = runAs(env);
   privateDir(dir);
