@@ -54,7 +54,10 @@ export interface Sandbox {
 }
 
 /** The sandbox's inventory for simulators at these URLs; comments kept, so the written file still explains itself. */
-function sandboxInventory(gitlabUrl: string, githubUrl: string): { text: string; inventory: Inventory } {
+export function sandboxInventory(
+  gitlabUrl: string,
+  githubUrl: string,
+): { text: string; inventory: Inventory } {
   if (TEMPLATE === undefined)
     throw new Error('cannot find examples/sandbox.yaml: run the sandbox from a checkout');
   const document = parseDocument(readFileSync(TEMPLATE, 'utf8'));
@@ -71,7 +74,7 @@ function sandboxInventory(gitlabUrl: string, githubUrl: string): { text: string;
  * with a live token (its value in Vault, at the credential's path), each target holding that value, and an
  * active pipeline schedule in each dependent project.
  */
-async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitHubSim, store: VaultKvStore) {
+export async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitHubSim, store: VaultKvStore) {
   const writeField = (field: SecretField, value: string) => store.write(field, { [field.key]: value });
   const root = gitlab.state.addUser({ username: 'root', admin: true });
   for (const provider of Object.values(inventory.providers.gitlab)) {

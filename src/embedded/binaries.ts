@@ -63,6 +63,40 @@ export function findMotoServer(env: NodeJS.ProcessEnv = process.env): string {
   return runEnsureServers(['moto'], ['MOTO_SERVER'], env).MOTO_SERVER;
 }
 
+/** What the production topology (`npm run topology`) runs besides the dev servers' binaries. */
+export interface TopologyBinaries extends ServerBinaries {
+  /** `go.temporal.io/server/cmd/server`: the Temporal server itself, not the CLI's dev server. */
+  temporalServer: string;
+  /** `go.temporal.io/server/cmd/tools/sql`, which creates and upgrades its PostgreSQL schemas. */
+  temporalSqlTool: string;
+  /** A copy of the module's `schema/postgresql/v12`, with the `temporal` and `visibility` schema folders. */
+  schemaDir: string;
+}
+
+/** The dev servers' binaries and the Temporal server with its SQL tool, built like them the first time. */
+export function findTopologyBinaries(env: NodeJS.ProcessEnv = process.env): TopologyBinaries {
+  const values = runEnsureServers(
+    ['--topology'],
+    [
+      'TEMPORAL_CLI_PATH',
+      'VAULT_BIN',
+      'CACHE_DIR',
+      'TEMPORAL_SERVER_BIN',
+      'TEMPORAL_SQL_TOOL',
+      'TEMPORAL_SERVER_SCHEMA_DIR',
+    ],
+    env,
+  );
+  return {
+    temporalCli: values.TEMPORAL_CLI_PATH,
+    vault: values.VAULT_BIN,
+    cacheDir: values.CACHE_DIR,
+    temporalServer: values.TEMPORAL_SERVER_BIN,
+    temporalSqlTool: values.TEMPORAL_SQL_TOOL,
+    schemaDir: values.TEMPORAL_SERVER_SCHEMA_DIR,
+  };
+}
+
 /** Runs ensure-servers.sh and returns the `NAME=value` lines it prints, each of `names` among them. */
 function runEnsureServers<Name extends string>(
   args: string[],

@@ -4,13 +4,21 @@
 # tests of the AWS Secrets Manager store, moto's server. Prints `TEMPORAL_CLI_PATH=...`, `VAULT_BIN=...`
 # and `CACHE_DIR=...` on stdout; progress goes to stderr. `ensure-servers.sh moto` gives moto alone, as
 # `MOTO_SERVER=...`, since only the tests need it, and it needs Python rather than Go.
+# With --topology it also builds the production Temporal server and its SQL schema tool that
+# `npm run topology` runs (topology/), copies the server's PostgreSQL schemas beside them, and prints
+# `TEMPORAL_SERVER_BIN=...`, `TEMPORAL_SQL_TOOL=...` and `TEMPORAL_SERVER_SCHEMA_DIR=...`; without it,
+# tests never pay for that longer build.
 # Built binaries live in a machine-wide cache keyed by version, because CI clones afresh every run
 # and a cache inside the clone would always be empty.
 set -euo pipefail
 
+topology=false
+[ "${1:-}" = --topology ] && topology=true
+
 TEMPORAL_CLI_VERSION=1.5.1 # later tags carry a go.mod replace directive that `go install` refuses
 VAULT_VERSION=1.13.0       # HashiCorp Vault under MPL-2.0; src/embedded/vault/main.go says why this release
 MOTO_VERSION=5.2.5         # moto (Apache-2.0) from PyPI, whose server speaks the Secrets Manager API
+TEMPORAL_SERVER_VERSION=1.29.1 # the server the CLI above embeds, so the topology runs what tests run
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${ROTATOR_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cred-rotator}"
@@ -69,6 +77,29 @@ build_moto() {
   chmod +x "$bin/moto-server-$MOTO_VERSION.partial"
 }
 
+# Builds the server and the schema tool in one `go install`: they share the module and most packages.
+build_temporal_server() {
+  local gobin
+  gobin=$(mktemp -d)
+  CGO_ENABLED=0 GOBIN="$gobin" go install -trimpath -ldflags="-s -w" \
+    "go.temporal.io/server/cmd/server@v$TEMPORAL_SERVER_VERSION" \
+    "go.temporal.io/server/cmd/tools/sql@v$TEMPORAL_SERVER_VERSION"
+  mv "$gobin/sql" "$bin/temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
+  mv "$gobin/server" "$bin/temporal-server-$TEMPORAL_SERVER_VERSION.partial"
+  rmdir "$gobin"
+}
+
+# Copies the server's PostgreSQL schemas (what temporal-sql-tool applies) beside the binaries, so that
+# running the topology needs neither Go nor the module cache the build used.
+copy_temporal_schema() {
+  local module
+  module=$(go mod download -json "go.temporal.io/server@v$TEMPORAL_SERVER_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  cp -R "$module/schema/postgresql/v12" "$bin/temporal-schema-$TEMPORAL_SERVER_VERSION.partial"
+  # The module cache is read-only; the copy must stay removable.
+  chmod -R u+w "$bin/temporal-schema-$TEMPORAL_SERVER_VERSION.partial"
+}
+
 build_vault() {
   # -checklinkname=0: Vault 1.14's dependencies use go:linkname in ways Go 1.23+ rejects by default;
   # -s -w drop debug symbols (a third of the binary).
@@ -105,7 +136,7 @@ if [ "$*" = moto ]; then
   echo "CACHE_DIR=$cache"
   exit 0
 fi
-[ $# -eq 0 ] || { say "usage: ensure-servers.sh [moto]"; exit 1; }
+[ $# -eq 0 ] || $topology || { say "usage: ensure-servers.sh [moto | --topology]"; exit 1; }
 
 temporal=$(resolve TEMPORAL_CLI_PATH temporal)
 if [ -z "$temporal" ]; then
@@ -117,6 +148,16 @@ vault=$(resolve VAULT_BIN bao vault)
 if [ -z "$vault" ]; then
   vault="$bin/vault-$VAULT_VERSION"
   build vault "$vault" go build_vault
+fi
+
+if $topology; then
+  server="$bin/temporal-server-$TEMPORAL_SERVER_VERSION"
+  build temporal-server "$server" go build_temporal_server
+  echo "TEMPORAL_SERVER_BIN=$server"
+  echo "TEMPORAL_SQL_TOOL=$bin/temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
+  schema="$bin/temporal-schema-$TEMPORAL_SERVER_VERSION"
+  build temporal-schema "$schema" go copy_temporal_schema
+  echo "TEMPORAL_SERVER_SCHEMA_DIR=$schema"
 fi
 
 echo "TEMPORAL_CLI_PATH=$temporal"

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import createVaultClient from 'node-vault';
+import { vaultClient } from '../vault';
 import { freeLoopbackPort, hasExited, openPrivateLog, serverEnvironment, stopProcess } from './processes';
 
 export interface VaultDevServer {
@@ -71,10 +71,11 @@ async function waitForVault(endpoint: string, child: ChildProcess): Promise<stri
  * accepts requests: a new mount upgrades itself first.
  */
 export async function enableKvV2(
-  vault: { endpoint: string; rootToken: string },
+  vault: { endpoint: string; rootToken: string; caCert?: string },
   mount: string,
 ): Promise<void> {
-  const client = createVaultClient({ endpoint: vault.endpoint, token: vault.rootToken });
+  const client = vaultClient(vault.endpoint, vault.caCert);
+  client.token = vault.rootToken;
   const mounts = (await client.mounts()) as Record<string, unknown>;
   if (!(`${mount}/` in mounts))
     await client.mount({ mount_point: mount, type: 'kv', options: { version: '2' } });
