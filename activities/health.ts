@@ -28,6 +28,8 @@ export interface CurrentVersion {
   ref: StoreVersion;
   tokenId: TokenId;
   writtenAt: string;
+  /** What is wrong with the secret's replicas, for a store that replicates it; absent when nothing is. */
+  replicaProblems?: string[];
 }
 
 const currentInputSchema = z.object({ store: storeRefSchema }).strict();
@@ -82,7 +84,13 @@ export function createHealthActivities({
             FAILURE_TYPES.store,
           );
         }
-        return { ref, tokenId, writtenAt: await store.writtenAt(ref) };
+        const replicaProblems = (await store.replicationProblems?.(at)) ?? [];
+        return {
+          ref,
+          tokenId,
+          writtenAt: await store.writtenAt(ref),
+          ...(replicaProblems.length === 0 ? {} : { replicaProblems }),
+        };
       });
     },
   };

@@ -7,7 +7,7 @@ import type { KindRegistry } from '../src/kinds/define';
 import { storedSecretProblems } from '../src/stored-secret';
 import { versionLabel } from '../src/stores/labels';
 import { ValidationError, parseOrThrow } from '../src/validation';
-import { isStoreFailure, type StageMark } from '../src/stores/store';
+import { isStoreFailure, type CredentialStore, type StageMark } from '../src/stores/store';
 import {
   describeStore,
   storeRefSchema,
@@ -117,6 +117,29 @@ const promoteInputSchema = z
   })
   .strict();
 export type PromoteInput = z.infer<typeof promoteInputSchema>;
+
+/** The version promote made current, and what is wrong with the secret's replicas, if anything. */
+export type Promoted = StoreVersion & { replicaProblems?: string[] };
+
+/** How long promote waits for replicas still catching up before it reports them. */
+const REPLICA_PATIENCE_MS = 10_000;
+const REPLICA_POLL_MS = 2_000;
+
+/**
+ * The replicas' problems after a write: one still in progress is given a few seconds; one that cannot be
+ * asked about is a problem too, since the promote it follows has happened and stands.
+ */
+async function replicasOf(store: CredentialStore<StoreRef, StoreVersion>, at: StoreRef): Promise<string[]> {
+  const deadline = Date.now() + REPLICA_PATIENCE_MS;
+  for (;;) {
+    const problems = await store
+      .replicationProblems?.(at)
+      .catch((error: unknown) => [`replicas not checked: ${error instanceof Error ? error.message : String(error)}`]);
+    if (problems === undefined || problems.length === 0) return [];
+    if (!problems.some((problem) => problem.endsWith(' is InProgress')) || Date.now() >= deadline) return problems;
+    await new Promise((wake) => setTimeout(wake, REPLICA_POLL_MS));
+  }
+}
 
 const rePromoteInputSchema = z
   .object({
@@ -260,7 +283,7 @@ export function createRotationActivities({
      * Makes the staged value the current version, only while the version detect read is current: a conflict
      * means someone else changed the secret, which is never overwritten.
      */
-    async promoteStaged(input: PromoteInput): Promise<StoreVersion> {
+    async promoteStaged(input: PromoteInput): Promise<Promoted> {
       return asActivity(async () => {
         const {
           store: at,
@@ -279,7 +302,8 @@ export function createRotationActivities({
           tokenId,
           vault: { current: promoted.version, previous: replacing.version, staged: staged.version },
         });
-        return promoted;
+        const replicaProblems = await replicasOf(store, at);
+        return replicaProblems.length === 0 ? promoted : { ...promoted, replicaProblems };
       });
     },
 

@@ -13,6 +13,7 @@ export const ALERT_KINDS = [
   'overdue',
   'invalid-token',
   'expiring',
+  'replica-not-in-sync',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 export type AlertSeverity = 'critical' | 'warning';

@@ -26,7 +26,7 @@ export interface HealthCheckRequest {
 
 /** What is wrong with a credential, in the operator's words; the kind is the alert's. */
 export interface HealthProblem {
-  kind: Extract<AlertKind, 'invalid-token' | 'drift' | 'overdue' | 'expiring'>;
+  kind: Extract<AlertKind, 'invalid-token' | 'drift' | 'overdue' | 'expiring' | 'replica-not-in-sync'>;
   message: string;
 }
 
@@ -220,6 +220,7 @@ function judge(
         `(by ${overdueAt.toISOString()}): rotate it, or shorten policy.every`,
     });
   }
+  for (const message of current.replicaProblems ?? []) problems.push({ kind: 'replica-not-in-sync', message });
   return {
     token: state,
     ...(expiresAt === undefined ? {} : { expiresAt }),

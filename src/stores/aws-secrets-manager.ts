@@ -439,6 +439,10 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
         ...(replica.StatusMessage === undefined ? {} : { message: replica.StatusMessage }),
       }));
     },
+
+    async replicationProblems(at) {
+      return at.replicas === undefined ? [] : replicaProblems(at, await this.replicaStatus(at));
+    },
   };
 }
 

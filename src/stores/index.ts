@@ -110,6 +110,7 @@ function bound(
     rePromote: (at, previous, promotedTokenId) =>
       store.rePromote(ref(at), version(previous), promotedTokenId),
     writtenAt: (at) => store.writtenAt(version(at)),
+    replicationProblems: async (at) => (await store.replicationProblems?.(ref(at))) ?? [],
   };
 }
 

@@ -46,6 +46,11 @@ export interface CredentialStore<Ref, Version> {
   rePromote(at: Ref, previous: Version, promotedTokenId: string): Promise<Version>;
   /** When a version was written, from metadata: no value is read for it. */
   writtenAt(version: Version): Promise<string>;
+  /**
+   * For a store that replicates a secret to the places its reference lists: what is wrong with each
+   * (missing, not in sync), naming it; empty when all are in sync. From metadata: no value is read.
+   */
+  replicationProblems?(at: Ref): Promise<string[]>;
 }
 
 /** What a staged write is checked against: a store's own notion of "what is staged now" (0 or "": nothing). */

@@ -45,6 +45,7 @@ export async function checkCredential(
     const missing = await missingFields(stores, current);
     if (missing.length > 0)
       violation('vault-current', `${where} ${versionLabel(current.ref)} lacks ${missing.join(', ')}`);
+    for (const problem of current.replicaProblems ?? []) violation('replica-not-in-sync', problem);
   } catch (error) {
     violation('vault-current', messageOf(error));
     return { violations, notes };

@@ -18,6 +18,8 @@ export type ViolationKind =
   /** A rotation since the last `rotated` one ended in (or waits in) a terminal state without the alert or the
    * audit entry it owes. */
   | 'terminal-unproven'
+  /** A replica of the secret that its inventory entry lists is missing or not in sync (AWS Secrets Manager). */
+  | 'replica-not-in-sync'
   /** A check could not run, so the invariant is not shown to hold. */
   | 'unchecked';
 

@@ -57,7 +57,7 @@ describe('GitLab errors as ProviderErrors', () => {
       const state = await sourceWith(world.adminToken.value, fallback.value).inspect(spec, {
         tokenId: String(token.id),
       });
-      expect(state.tokenId).toBe(token.id);
+      expect(state.tokenId).toBe(String(token.id));
     } finally {
       world.adminToken.revoked = false;
     }

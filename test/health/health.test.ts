@@ -90,7 +90,7 @@ describe('rotator health', () => {
     expect(code).toBe(1);
     expect(of(report, 'revoked')).toMatchObject({
       token: 'revoked',
-      tokenId: credential('revoked').old.id,
+      tokenId: String(credential('revoked').old.id),
       problems: [{ kind: 'invalid-token', message: expect.stringContaining('is revoked at the provider') }],
     });
     expect(world.alertsOf(credential('revoked').id).map(({ kind }) => kind)).toEqual(['invalid-token']);

@@ -5,15 +5,18 @@ import {
   GetSecretValueCommand,
   SecretsManagerClient,
   PutSecretValueCommand,
+  ReplicateSecretToRegionsCommand,
 } from '@aws-sdk/client-secrets-manager';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { startRotation } from '../../src/rotations';
+import { createActivities } from '../../activities';
 import { openStores } from '../../src/stores';
 import { VaultKvStore } from '../../src/vault';
 import { approve } from '../../workflows';
 import { statusQuery } from '../../workflows/status';
 import { defined } from '../gitlab/world';
+import { noAudit } from '../helpers/audit';
 import { rotationWorld, until, type RotationWorld } from '../helpers/rotation';
 import { signedApproval } from '../helpers/ssh';
 import type { TestWorker } from '../helpers/worker';
@@ -33,7 +36,10 @@ let worker: TestWorker;
 let client: Client;
 
 /** A project token of the simulator, current in a Secrets Manager secret (beside a field of the operator's) and in a CI variable. */
-async function seed(name: string, requireApproval = false) {
+async function seed(
+  name: string,
+  { requireApproval = false, replicas }: { requireApproval?: boolean; replicas?: string[] } = {},
+) {
   const id = rotation.credentialId(name);
   const { world } = rotation;
   const old = world.state.addResourceToken(world.project, 'project', {
@@ -71,7 +77,13 @@ async function seed(name: string, requireApproval = false) {
       lifetimeDays: 30,
       strategy: 'create-then-revoke',
     },
-    store: { kind: 'aws-secrets-manager', region: REGION, secretId, endpoint },
+    store: {
+      kind: 'aws-secrets-manager',
+      region: REGION,
+      secretId,
+      endpoint,
+      ...(replicas === undefined ? {} : { replicas }),
+    },
     targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: world.project.path, key }],
     policy: { every: '7d', overlap: '0s', ...(requireApproval ? { requireApproval } : {}) },
   });
@@ -99,11 +111,22 @@ async function rotate(credentialId: string) {
 
 let clean: Awaited<ReturnType<typeof seed>>;
 let moved: Awaited<ReturnType<typeof seed>>;
+let replicated: Awaited<ReturnType<typeof seed>>;
+const REPLICA = 'us-east-1';
+/** Listed in the inventory, never replicated to. */
+const MISSING_REPLICA = 'ap-south-1';
 
 beforeAll(async () => {
   rotation = await rotationWorld(vault);
   clean = await seed('aws-clean');
-  moved = await seed('aws-moved', true);
+  moved = await seed('aws-moved', { requireApproval: true });
+  replicated = await seed('aws-replicated', { replicas: [REPLICA, MISSING_REPLICA] });
+  await operator.send(
+    new ReplicateSecretToRegionsCommand({
+      SecretId: replicated.secretId,
+      AddReplicaRegions: [{ Region: REPLICA }],
+    }),
+  );
   rotation.writeInventory();
   worker = await rotation.startWorker(taskQueue, {
     stores: openStores({ vault, aws: { credentials } }),
@@ -179,5 +202,31 @@ describe('a rotation whose credential is kept in AWS Secrets Manager (moto), wit
     expect(rotation.world.state.tokens.get(defined(fresh).id)?.revoked).toBe(true);
     expect(rotation.world.state.isActive(moved.old)).toBe(true);
     expect(moved.variable()).toBe(moved.old.value);
+  });
+
+  it('rotates a replicated secret, and alerts on a replica the inventory lists that is not in sync; the health check sees it too', async () => {
+    const result = await rotate(replicated.id);
+
+    expect(result).toMatchObject({ outcome: 'rotated' });
+    const missing = `AWS Secrets Manager ${REGION} ${replicated.secretId} has no replica in ${MISSING_REPLICA}`;
+    expect(result.alerts).toEqual([expect.stringContaining(missing)]);
+    expect(result.alerts.join()).not.toContain(REPLICA);
+
+    const activities = createActivities({
+      vault,
+      stores: openStores({ vault, aws: { credentials } }),
+      inventoryPath: rotation.inventoryPath,
+      audit: noAudit,
+    });
+    const current = await activities.readCurrentVersion({
+      store: {
+        store: 'aws-secrets-manager',
+        region: REGION,
+        secretId: replicated.secretId,
+        endpoint,
+        replicas: [REPLICA, MISSING_REPLICA],
+      },
+    });
+    expect(current.replicaProblems).toEqual([expect.stringContaining(missing)]);
   });
 });

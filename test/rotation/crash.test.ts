@@ -118,7 +118,7 @@ describe('a worker process killed mid-rotation (SIGKILL), then replaced', () => 
     expect(result.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'lost-response' })]);
     const minted = rotation.newTokens(credential);
     const live = minted.filter((token) => rotation.world.state.isActive(token));
-    expect(live.map((token) => token.id)).toEqual([result.newTokenId]);
+    expect(live.map((token) => String(token.id))).toEqual([result.newTokenId]);
     expect(minted.length).toBeLessThanOrEqual(2);
     expect(rotation.world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
     const { data } = await vault.read(credential.vault);

@@ -87,13 +87,13 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
     ]);
     expect(status.targets.map((target) => target.state)).toEqual(['unchanged', 'unchanged']);
     const minted = rotation.newTokens(credential);
-    expect(minted.map((token) => [token.id, token.revoked])).toEqual([[status.newTokenId, true]]);
+    expect(minted.map((token) => [String(token.id), token.revoked])).toEqual([[status.newTokenId, true]]);
     expect(rotation.world.state.isActive(credential.old)).toBe(true);
     expect(rotation.targetValues(credential)).toEqual([credential.old.value, credential.old.value]);
     expect((await vault.read(credential.vault)).ref.version).toBe(1);
     expect(schedulesActive()).toEqual([true, false]);
     expect(rotation.audited(credential).map((entry) => [entry.event, entry.tokenId])).toEqual([
-      ['started', credential.old.id],
+      ['started', String(credential.old.id)],
       ['paused', undefined],
       ['issued', status.newTokenId],
       ['revoked', status.newTokenId],
@@ -163,7 +163,7 @@ describe('rotation failures on the real Temporal and Vault with the GitLab simul
       ]);
       expect(status.targets.map((target) => target.state)).toEqual(['restored', 'restored']);
       const minted = rotation.newTokens(credential);
-      expect(minted.map((token) => [token.id, token.revoked])).toEqual([[status.newTokenId, true]]);
+      expect(minted.map((token) => [String(token.id), token.revoked])).toEqual([[status.newTokenId, true]]);
       expect(rotation.audited(credential).map((entry) => entry.event)).toEqual([
         ...ROTATED_EVENTS.slice(0, 6),
         'revoked',

@@ -459,10 +459,12 @@ describe('rotateCredential on the real Temporal and Vault with the GitLab simula
       const events = audited(name).map((entry) => [entry.event, entry.tokenId]);
       expect(events.slice(1, 6)).toEqual([
         ['paused', undefined],
-        ['revoked', orphan?.id],
-        ['recovered', fresh?.id],
-        ['issued', fresh?.id],
-        ...(revokeOld === undefined ? [['revoked', credential.old.id]] : [['verified', fresh?.id]]),
+        ['revoked', String(orphan?.id)],
+        ['recovered', String(fresh?.id)],
+        ['issued', String(fresh?.id)],
+        ...(revokeOld === undefined
+          ? [['revoked', String(credential.old.id)]]
+          : [['verified', String(fresh?.id)]]),
       ]);
       expect(audited(name).find((entry) => entry.event === 'recovered')?.detail).toBe(
         `the first mint's outcome was unknown (its answer lost, or a 5xx); revoked what it left behind: token ${orphan?.id}; created afresh`,

@@ -52,4 +52,9 @@ export async function promote(r: Rotation): Promise<void> {
     previous: detection.current.version,
     staged: issued.staged.version,
   };
+  // The new version stands wherever the store keeps it; a replica that does not have it is an operator's to fix.
+  for (const problem of promoted.replicaProblems ?? []) {
+    r.status.alerts.push(problem);
+    await r.raiseAlert('replica-not-in-sync', problem);
+  }
 }
