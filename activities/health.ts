@@ -3,10 +3,9 @@ import { z } from 'zod';
 import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type RotationPlan } from '../src/inventory/plan';
 import type { KindRegistry } from '../src/kinds/define';
-import { parseOrThrow } from '../src/validation';
 import { describeStore, storeRefSchema, type StoreVersion, type Stores } from '../src/stores';
 import { versionLabel } from '../src/stores/labels';
-import { asActivity } from './failures';
+import { asActivity, checkedActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
 import type { TokenId } from '../src/providers/types';
 
@@ -33,7 +32,6 @@ export interface CurrentVersion {
 }
 
 const currentInputSchema = z.object({ store: storeRefSchema }).strict();
-export type CurrentVersionInput = z.infer<typeof currentInputSchema>;
 
 /** The health check's own activities; provider calls go through the generic credential activities. */
 export function createHealthActivities({
@@ -72,9 +70,10 @@ export function createHealthActivities({
       });
     },
 
-    async readCurrentVersion(input: CurrentVersionInput): Promise<CurrentVersion> {
-      return asActivity(async () => {
-        const { store: at } = parseOrThrow(currentInputSchema, input, 'readCurrentVersion input');
+    readCurrentVersion: checkedActivity(asActivity)(
+      'readCurrentVersion',
+      currentInputSchema,
+      async ({ store: at }): Promise<CurrentVersion> => {
         const store = stores.of(at);
         const { data, version: ref } = await store.readCurrent(at);
         const tokenId = data.tokenId ?? '';
@@ -91,7 +90,7 @@ export function createHealthActivities({
           writtenAt: await store.writtenAt(ref),
           ...(replicaProblems.length === 0 ? {} : { replicaProblems }),
         };
-      });
-    },
+      },
+    ),
   };
 }

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import { auditEventSchema, type AuditSink } from '../src/audit';
 import type { InventoryResult } from '../src/inventory/load';
-import { PlanError, rotationPlan, type AdapterRef, type RotationPlan } from '../src/inventory/plan';
+import { PlanError, rotationPlan, type RotationPlan } from '../src/inventory/plan';
 import type { KindRegistry } from '../src/kinds/define';
 import { storedSecretProblems } from '../src/stored-secret';
 import { versionLabel } from '../src/stores/labels';
@@ -17,9 +17,9 @@ import {
   type Stores,
 } from '../src/stores';
 import { auditContextSchema, auditRecorder } from './audit';
-import { tokenIdSchema } from './provider-calls';
+import { adapterRefSchema, tokenIdSchema } from './provider-calls';
 import type { createCredentialActivities } from './credentials';
-import { asActivity } from './failures';
+import { asActivity, checkedActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
 import type { TokenId } from '../src/providers/types';
 
@@ -91,8 +91,7 @@ export function decideRotation(
 
 const detectInputSchema = z
   .object({
-    // inspectCredential checks the source.
-    source: z.unknown(),
+    source: adapterRefSchema,
     store: storeRefSchema,
     policy: z
       .object({ every: z.number().positive(), rotateBefore: z.number().positive().optional() })
@@ -100,12 +99,7 @@ const detectInputSchema = z
     request: rotationRequestSchema,
   })
   .strict();
-export interface DetectInput {
-  source: AdapterRef;
-  store: StoreRef;
-  policy: RotationPlan['policy'];
-  request: RotationRequest;
-}
+export type DetectInput = z.input<typeof detectInputSchema>;
 
 const promoteInputSchema = z
   .object({
@@ -116,7 +110,6 @@ const promoteInputSchema = z
     audit: auditContextSchema.optional(),
   })
   .strict();
-export type PromoteInput = z.infer<typeof promoteInputSchema>;
 
 /** The version promote made current, and what is wrong with the secret's replicas, if anything. */
 export type Promoted = StoreVersion & { replicaProblems?: string[] };
@@ -134,9 +127,12 @@ async function replicasOf(store: CredentialStore<StoreRef, StoreVersion>, at: St
   for (;;) {
     const problems = await store
       .replicationProblems?.(at)
-      .catch((error: unknown) => [`replicas not checked: ${error instanceof Error ? error.message : String(error)}`]);
+      .catch((error: unknown) => [
+        `replicas not checked: ${error instanceof Error ? error.message : String(error)}`,
+      ]);
     if (problems === undefined || problems.length === 0) return [];
-    if (!problems.some((problem) => problem.endsWith(' is InProgress')) || Date.now() >= deadline) return problems;
+    if (!problems.some((problem) => problem.endsWith(' is InProgress')) || Date.now() >= deadline)
+      return problems;
     await new Promise((wake) => setTimeout(wake, REPLICA_POLL_MS));
   }
 }
@@ -148,7 +144,6 @@ const rePromoteInputSchema = z
     promotedTokenId: tokenIdSchema,
   })
   .strict();
-export type RePromoteInput = z.infer<typeof rePromoteInputSchema>;
 
 /** How a rotation ended when the workflow, not a step, decided it: rolled back, failed, or never approved. */
 const outcomeInputSchema = z
@@ -164,7 +159,6 @@ export type RotationOutcomeInput = z.infer<typeof outcomeInputSchema>;
 const awaitStoreInputSchema = z
   .object({ at: storeRefSchema, withinSeconds: z.number().int().positive() })
   .strict();
-export type AwaitStoreInput = z.infer<typeof awaitStoreInputSchema>;
 /** How often an unavailable store is asked again. */
 const STORE_POLL_MS = 2_000;
 
@@ -185,28 +179,27 @@ export function createRotationActivities({
   audit: AuditSink;
 }) {
   const record = auditRecorder(audit);
+  const activity = checkedActivity(asActivity);
   /** The bounded wait for the store: reads the credential's secret until the store answers. */
-  const awaitStore = async (input: AwaitStoreInput): Promise<void> =>
-    asActivity(async () => {
-      const { at, withinSeconds } = parseOrThrow(awaitStoreInputSchema, input, 'awaitStore input');
-      const store = stores.of(at);
-      const deadline = Date.now() + withinSeconds * 1000;
-      for (;;) {
-        try {
-          await store.readCurrent(at);
-          return;
-        } catch (error) {
-          if (!isStoreFailure(error, 'unavailable')) throw error;
-          if (Date.now() >= deadline) {
-            throw ApplicationFailure.nonRetryable(
-              `${describeStore(at)} did not come back within ${withinSeconds}s: ${error.message}`,
-              FAILURE_TYPES.storeUnavailable,
-            );
-          }
+  const awaitStore = activity('awaitStore', awaitStoreInputSchema, async ({ at, withinSeconds }) => {
+    const store = stores.of(at);
+    const deadline = Date.now() + withinSeconds * 1000;
+    for (;;) {
+      try {
+        await store.readCurrent(at);
+        return;
+      } catch (error) {
+        if (!isStoreFailure(error, 'unavailable')) throw error;
+        if (Date.now() >= deadline) {
+          throw ApplicationFailure.nonRetryable(
+            `${describeStore(at)} did not come back within ${withinSeconds}s: ${error.message}`,
+            FAILURE_TYPES.storeUnavailable,
+          );
         }
-        await new Promise((wake) => setTimeout(wake, STORE_POLL_MS));
       }
-    });
+      await new Promise((wake) => setTimeout(wake, STORE_POLL_MS));
+    }
+  });
 
   return {
     /** Reads the inventory anew for each rotation, so an edited inventory applies to the next one. */
@@ -233,9 +226,10 @@ export function createRotationActivities({
     },
 
     /** Reads which token the store holds now, asks the provider about it, and decides whether to rotate. */
-    async detectRotation(input: DetectInput): Promise<Detection> {
-      return asActivity(async () => {
-        const { store: at, policy, request } = parseOrThrow(detectInputSchema, input, 'detectRotation input');
+    detectRotation: activity(
+      'detectRotation',
+      detectInputSchema,
+      async ({ source, store: at, policy, request }): Promise<Detection> => {
         const store = stores.of(at);
         // A store that cannot keep versions (a KV v1 mount) would take the staged write and fail only after the mint.
         await store.assertUsable(at);
@@ -252,7 +246,7 @@ export function createRotationActivities({
           );
         }
         const token = await credentials.inspectCredential({
-          source: input.source,
+          source,
           tokenId: currentTokenId,
           held: current,
         });
@@ -276,21 +270,17 @@ export function createRotationActivities({
           ...(skipped === undefined ? [] : [{ event: 'skipped' as const, outcome: skipped, ...found }]),
         );
         return detection;
-      });
-    },
+      },
+    ),
 
     /**
      * Makes the staged value the current version, only while the version detect read is current: a conflict
      * means someone else changed the secret, which is never overwritten.
      */
-    async promoteStaged(input: PromoteInput): Promise<Promoted> {
-      return asActivity(async () => {
-        const {
-          store: at,
-          staged,
-          replacing,
-          audit: context,
-        } = parseOrThrow(promoteInputSchema, input, 'promoteStaged input');
+    promoteStaged: activity(
+      'promoteStaged',
+      promoteInputSchema,
+      async ({ store: at, staged, replacing, audit: context }): Promise<Promoted> => {
         const store = stores.of(at);
         const promoted = await store.promote(at, staged, replacing).catch((error: unknown) => {
           if (!isStoreFailure(error, 'conflict')) throw error;
@@ -304,35 +294,28 @@ export function createRotationActivities({
         });
         const replicaProblems = await replicasOf(store, at);
         return replicaProblems.length === 0 ? promoted : { ...promoted, replicaProblems };
-      });
-    },
+      },
+    ),
 
     /** Rollback of promote: puts the previous version back only when the current one is ours. */
-    async rePromotePrevious(input: RePromoteInput): Promise<StoreVersion> {
-      return asActivity(async () => {
-        const {
-          store: at,
-          previous,
-          promotedTokenId,
-        } = parseOrThrow(rePromoteInputSchema, input, 'rePromotePrevious input');
-        return stores.of(at).rePromote(at, previous, promotedTokenId);
-      });
-    },
+    rePromotePrevious: activity(
+      'rePromotePrevious',
+      rePromoteInputSchema,
+      ({ store: at, previous, promotedTokenId }): Promise<StoreVersion> =>
+        stores.of(at).rePromote(at, previous, promotedTokenId),
+    ),
 
     awaitStore,
     /** The name 0.2.0 histories schedule the same wait by (workflows/steps/load.ts). */
     awaitVault: awaitStore,
 
     /** The one entry a rotation the workflow ended itself gets: no step activity runs at that point. */
-    async recordRotationOutcome(input: RotationOutcomeInput): Promise<void> {
-      return asActivity(async () => {
-        const { audit: context, ...event } = parseOrThrow(
-          outcomeInputSchema,
-          input,
-          'recordRotationOutcome input',
-        );
+    recordRotationOutcome: activity(
+      'recordRotationOutcome',
+      outcomeInputSchema,
+      async ({ audit: context, ...event }): Promise<void> => {
         await record(context, event);
-      });
-    },
+      },
+    ),
   };
 }

@@ -92,7 +92,11 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
       used.push(defined(before.data.refreshToken));
       const result = await (await rotate(credential)).result();
 
-      expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: round, newTokenId: round + 1 });
+      expect(result).toMatchObject({
+        outcome: 'rotated',
+        oldTokenId: String(round),
+        newTokenId: String(round + 1),
+      });
       // The old refresh token died with the grant: nothing to overlap, nothing left to revoke.
       expect(result.timeline.map((entry) => entry.step)).not.toContain('revoke old');
       const after = await current(credential);
@@ -128,7 +132,7 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     rewriteGrant(change);
     const result = await (await rotate(credential)).result();
 
-    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: 1, newTokenId: 2 });
+    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: '1', newTokenId: '2' });
     expect(result.timeline.map((entry) => entry.step)).toEqual(
       expect.arrayContaining(['issue', 'verify', 'promote']),
     );
@@ -157,7 +161,7 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     expect(await server.active(defined(before.data.refreshToken))).toBe(false);
 
     const result = await (await rotate(credential)).result();
-    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: 1, newTokenId: 2 });
+    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: '1', newTokenId: '2' });
     const after = await current(credential);
     expect(await server.active(defined(after.data.refreshToken))).toBe(true);
     expect(await server.active(defined(after.data.accessToken))).toBe(true);
@@ -201,7 +205,7 @@ describe('OAuth2 refresh-token rotation against a real authorization server (oid
     relay.refuseNext((request) => request.url === '/token', 503);
     const result = await (await rotate(credential)).result();
 
-    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: 1, newTokenId: 2 });
+    expect(result).toMatchObject({ outcome: 'rotated', oldTokenId: '1', newTokenId: '2' });
     expect(result.failures).toEqual([expect.objectContaining({ step: 'issue', class: 'lost-response' })]);
     expect(result.timeline.map((entry) => entry.step)).toEqual(
       expect.arrayContaining(['issue', 'find orphans', 'issue afresh']),

@@ -95,7 +95,7 @@ describe('the secret a rotation finds in Vault', () => {
     for (let round = 1; round <= 2; round += 1) {
       expect(await (await rotate(credential.id)).result()).toMatchObject({
         outcome: 'rotated',
-        newTokenId: round + 1,
+        newTokenId: String(round + 1),
       });
       expect((await current(credential.vault)).data.secret).toBe(server.clientSecret);
     }
