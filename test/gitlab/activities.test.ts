@@ -106,7 +106,7 @@ describe('credential activities with GitLab and the real Vault', () => {
       world.state
         .family(current)
         .filter((t) => world.state.isActive(t))
-        .map((t) => t.id),
+        .map((t) => String(t.id)),
     ).toEqual([first.tokenId]);
   });
 
@@ -149,7 +149,7 @@ describe('credential activities with GitLab and the real Vault', () => {
     await expect(
       activities.inspectCredential({
         source: { ...source, spec: { ...source.spec, projectId: 'gone/away' } },
-        tokenId: 1,
+        tokenId: '1',
       }),
     ).rejects.toMatchObject({ type: 'ProviderError:not-found', nonRetryable: true });
   });

@@ -60,7 +60,7 @@ describe('the OAuth2 refresh-token source against oidc-provider', () => {
   it('issues generation n+1 from one refresh grant: the targets’ token, the new pair, the old refresh token spent', async () => {
     const first = await held();
     const issued = await source().issue(spec(), { tokenId: '4' }, undefined, { held: first });
-    expect(issued).toMatchObject({ tokenId: '5', revokedTokenId: 4, value: issued.fields?.accessToken });
+    expect(issued).toMatchObject({ tokenId: '5', revokedTokenId: '4', value: issued.fields?.accessToken });
     expect(issued.fields?.refreshToken).not.toBe(first.refreshToken);
     expect(Date.parse(defined(issued.expiresAt)) - Date.now()).toBeGreaterThan(3_500_000);
     expect(await server.active(first.refreshToken)).toBe(false);
@@ -359,7 +359,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
     });
     const staged = await vault.read(defined(vaultSecretOf(next.staged)), Number(next.staged.version));
     recordMintedValue(defined(staged.data.refreshToken));
-    expect(next).toMatchObject({ tokenId: '2', revokedTokenId: 1 });
+    expect(next).toMatchObject({ tokenId: '2', revokedTokenId: '1' });
     expect(await server.active(keptToken)).toBe(false);
     expect(await server.active(defined(staged.data.refreshToken))).toBe(true);
     await activities.verifyCredential({
@@ -394,7 +394,7 @@ describe('the issue activity for an OAuth2 credential, with the real Vault', () 
 
     // The second answer names the spent refresh token too (revokedTokenId): without it, rollback would try to
     // revoke the new token by id, which an OAuth2 server cannot do, and stick in needs-operator.
-    expect(first).toMatchObject({ tokenId: '2', revokedTokenId: 1 });
+    expect(first).toMatchObject({ tokenId: '2', revokedTokenId: '1' });
     expect(again).toEqual(first);
     await activities.verifyCredential({
       source,

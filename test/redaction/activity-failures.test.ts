@@ -60,7 +60,7 @@ async function failureOfVerify(value: string): Promise<ApplicationFailure | Erro
         connection: { url: 'http://127.0.0.1:9', credential: { ...admin, key: 'token' } },
         spec: {},
       },
-      tokenId: 7,
+      tokenId: '7',
       staged,
       expiresAt: '2099-12-31',
     });

@@ -159,7 +159,7 @@ describe('a new value a masked GitLab variable cannot hold', () => {
     const refused = await activities
       .verifyCredential({
         source: plan.source.ref,
-        tokenId: 999,
+        tokenId: '999',
         staged,
         expiresAt: '2099-12-31',
         targets: plan.targets.map(({ ref }) => ref),
