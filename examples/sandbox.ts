@@ -16,7 +16,7 @@ import {
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
 import { FileAuditSink } from '../src/audit';
-import { readWorkerEnvironment } from '../src/config/environment';
+import { readLogSettings, readWorkerEnvironment } from '../src/config/environment';
 import { startServers } from '../src/embedded/servers';
 import { vaultSecretOf } from '../src/stores';
 import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
@@ -250,7 +250,9 @@ async function rotate(client: Client, taskQueue: string, credentialId: string) {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const logger = createLogger('info');
+  const { level, format } = readLogSettings(process.env);
+  // The rollback is staged: a stack for its failure would read as a crash; LOG_LEVEL=debug shows it.
+  const logger = createLogger(level, process.stdout, { format, stacks: 'debug' });
   // The sandbox stops its worker itself on Ctrl-C, before the servers it runs on.
   Runtime.install({ logger: temporalLogger(logger), shutdownSignals: [] });
   const sandbox = await startSandbox(process.env, logger);

@@ -251,7 +251,7 @@ if (require.main === module) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);
   }
-  const logger = createLogger(env.logLevel);
+  const logger = createLogger(env.logLevel, process.stdout, { format: env.logFormat });
   runWorker(env, logger).then(
     // The native runtime can keep the event loop alive after the worker has stopped.
     () => process.exit(0),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defaultAnchorPath, vaultPathSetting } from '../audit';
 import { KEYS_FILE_VARIABLE, KEYS_VARIABLE, parseCodecKeys } from '../codec/keys';
 import { duration } from '../inventory/durations';
+import { LOG_FORMATS, type LogFormat, type LogLevel } from '../logging';
 import { crossFieldRule, parseOrThrow, type ValidationError } from '../validation';
 import { secretPathSchema, type SecretPath } from '../vault';
 import { temporalTlsSettings, type TemporalTlsVariables } from './temporal-tls';
@@ -130,6 +131,8 @@ export const workerVariablesSchema = z.object({
   // The alerts link to it; unset, to DEFAULT_TEMPORAL_UI_URL.
   TEMPORAL_UI_URL: httpUrl('expected a URL such as http://localhost:8233').optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  // Unset, readable lines on a terminal and JSON lines otherwise (see createLogger).
+  LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   METRICS_PORT: port.prefault('9464'),
   ROTATOR_HEALTH_PORT: port.prefault('8080'),
   ROTATOR_SHUTDOWN_GRACE: durationText.default('30s'),
@@ -333,6 +336,8 @@ const environmentSchema = workerVariablesSchema
         temporalUiUrl: variables.TEMPORAL_UI_URL ?? DEFAULT_TEMPORAL_UI_URL,
       },
       logLevel: variables.LOG_LEVEL,
+      /** Undefined: readable on a terminal, JSON otherwise. */
+      logFormat: variables.LOG_FORMAT,
       metricsPort: variables.METRICS_PORT,
       healthPort: variables.ROTATOR_HEALTH_PORT,
       /** How long in-flight activities may run on after SIGTERM before they are cancelled. */
@@ -354,6 +359,16 @@ function withoutEmpty(env: NodeJS.ProcessEnv): Record<string, string> {
 /** The worker's configuration from its environment; throws a ValidationError naming every bad variable. */
 export function readWorkerEnvironment(env: NodeJS.ProcessEnv): WorkerEnvironment {
   return parseOrThrow(environmentSchema, withoutEmpty(env), 'the worker environment');
+}
+
+/** LOG_LEVEL and LOG_FORMAT alone, for a program that starts a logger before the rest is read (the sandbox). */
+export function readLogSettings(env: NodeJS.ProcessEnv): { level: LogLevel; format: LogFormat | undefined } {
+  const variables = parseOrThrow(
+    workerVariablesSchema.pick({ LOG_LEVEL: true, LOG_FORMAT: true }),
+    withoutEmpty(env),
+    'the log settings',
+  );
+  return { level: variables.LOG_LEVEL, format: variables.LOG_FORMAT };
 }
 
 /** The Temporal Web UI the CLI links to when TEMPORAL_UI_URL is unset (the dev server's and docker-compose's). */
