@@ -220,7 +220,8 @@ function judge(
         `(by ${overdueAt.toISOString()}): rotate it, or shorten policy.every`,
     });
   }
-  for (const message of current.replicaProblems ?? []) problems.push({ kind: 'replica-not-in-sync', message });
+  for (const message of current.replicaProblems ?? [])
+    problems.push({ kind: 'replica-not-in-sync', message });
   return {
     token: state,
     ...(expiresAt === undefined ? {} : { expiresAt }),
