@@ -53,6 +53,11 @@ export interface SeedOptions {
   strategy?: 'create-then-revoke' | 'rotate-in-place';
   /** Waits for an operator's approval (policy.requireApproval) after detect. */
   requireApproval?: boolean;
+  /**
+   * Keeps the token in another store than Vault: writes the credential's first value there and answers the
+   * inventory's `store:` entry for it.
+   */
+  keepIn?: (first: { token: string; tokenId: string; expiresAt: string }, id: string) => Promise<object>;
 }
 
 /**
@@ -94,7 +99,9 @@ export async function rotationWorld(vault: VaultKvStore) {
         accessLevel: 30,
       });
       const at = { mount: TEST_KV_MOUNT, path: `${base}/${name}` };
-      await vault.write(at, { token: token.value, tokenId: String(token.id), expiresAt: '2099-12-31' });
+      const first = { token: token.value, tokenId: String(token.id), expiresAt: '2099-12-31' };
+      const store = options.keepIn === undefined ? { vault: at } : { store: await options.keepIn(first, id) };
+      if (options.keepIn === undefined) await vault.write(at, first);
       const key = id.toUpperCase().replace(/-/g, '_');
       const variables = [
         { owner: world.project, key: `${key}_P` },
@@ -118,7 +125,7 @@ export async function rotationWorld(vault: VaultKvStore) {
           lifetimeDays: 30,
           strategy: options.strategy ?? 'create-then-revoke',
         },
-        vault: at,
+        ...store,
         targets: variables.map(({ owner, key: variable }) => ({
           kind: 'gitlab-ci-variable',
           gitlab: 'sim',

@@ -36,60 +36,34 @@ let worker: TestWorker;
 let client: Client;
 
 /** A project token of the simulator, current in a Secrets Manager secret (beside a field of the operator's) and in a CI variable. */
-async function seed(
-  name: string,
-  { requireApproval = false, replicas }: { requireApproval?: boolean; replicas?: string[] } = {},
-) {
-  const id = rotation.credentialId(name);
-  const { world } = rotation;
-  const old = world.state.addResourceToken(world.project, 'project', {
-    name: `${id}-ci`,
-    scopes: ['read_api'],
-    expiresAt: '2099-12-31',
-    accessLevel: 30,
-  });
-  const secretId = `rotator-e2e/${id}`;
-  const created = await operator.send(
-    new CreateSecretCommand({
-      Name: secretId,
-      SecretString: JSON.stringify({
-        token: old.value,
-        tokenId: String(old.id),
-        expiresAt: '2099-12-31',
-        owner: 'team-ci',
-      }),
-    }),
-  );
-  const key = id.toUpperCase().replace(/-/g, '_');
-  world.state.addVariable(world.project, { key, value: old.value, masked: true });
-  rotation.addCredential({
-    id,
-    description: `test credential ${name}, kept in Secrets Manager`,
-    environment: 'test',
-    owner: 'team-test',
-    source: {
-      kind: 'gitlab-project-access-token',
-      gitlab: 'sim',
-      project: world.project.path,
-      accessLevel: 'developer',
-      tokenName: old.name,
-      scopes: ['read_api'],
-      lifetimeDays: 30,
-      strategy: 'create-then-revoke',
+async function seed(name: string, options: { requireApproval?: boolean; replicas?: string[] } = {}) {
+  let secretId = '';
+  let first = '';
+  const credential = await rotation.seed(name, {
+    ...options,
+    keepIn: async (value, id) => {
+      secretId = `rotator-e2e/${id}`;
+      const created = await operator.send(
+        new CreateSecretCommand({
+          Name: secretId,
+          SecretString: JSON.stringify({ ...value, owner: 'team-ci' }),
+        }),
+      );
+      first = defined(created.VersionId);
+      const { replicas } = options;
+      return {
+        kind: 'aws-secrets-manager',
+        region: REGION,
+        secretId,
+        endpoint,
+        ...(replicas === undefined ? {} : { replicas }),
+      };
     },
-    store: {
-      kind: 'aws-secrets-manager',
-      region: REGION,
-      secretId,
-      endpoint,
-      ...(replicas === undefined ? {} : { replicas }),
-    },
-    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: world.project.path, key }],
-    policy: { every: '7d', overlap: '0s', ...(requireApproval ? { requireApproval } : {}) },
   });
-  const variable = () => defined(world.project.variables.find((v) => v.key === key)).value;
-  const minted = () => world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);
-  return { id, old, secretId, first: defined(created.VersionId), variable, minted };
+  const { old, id } = credential;
+  const variable = () => defined(rotation.targetValues(credential)[0]);
+  const minted = () => rotation.newTokens(credential);
+  return { id, old, secretId, first, variable, minted };
 }
 
 const valueSchema = z.record(z.string(), z.string());
