@@ -14,6 +14,7 @@ import { rotationWorkflowId } from '../src/rotation-names';
 import { sendAlert } from './alerts';
 import { messageOf } from './failures';
 import { startRotationChild } from './start-rotation';
+import { credentialFacts, type CredentialQuestions } from './credential-facts';
 import { planOf } from './plans';
 import { versionLabel } from '../src/stores/labels';
 
@@ -115,45 +116,44 @@ function unknownHealth(credentialId: string): CredentialHealth {
   return { credentialId, token: 'unknown', targets: [], problems: [], unchecked: [], alertsFailed: [] };
 }
 
+/** The health check's questions: the step activities, each with its summary in the Web UI. */
+const questions: CredentialQuestions = {
+  readCurrentVersion: (plan) =>
+    checks.readCurrentVersion.executeWithOptions(
+      summarised(`read the current version of ${plan.credentialId} in ${plan.store.name}`),
+      [{ store: plan.store.ref }],
+    ),
+  inspectCredential: (plan, current) =>
+    checks.inspectCredential.executeWithOptions(
+      summarised(`check that token ${current.tokenId} of ${plan.source.name} is valid`),
+      [{ source: plan.source.ref, tokenId: current.tokenId, held: current.ref }],
+    ),
+  checkTarget: ({ name, ref }, current, since) =>
+    checks.checkTarget.executeWithOptions(
+      summarised(`check that ${name} holds ${versionLabel(current.ref)}`),
+      [{ target: ref, value: current.ref, since }],
+    ),
+  isNotFound: (error) => providerKind(error) === 'not-found',
+  messageOf,
+};
+
 /** Asks the store, the provider and every target; what cannot be asked is recorded as unchecked. */
 async function checkCredential({ plan: loaded, jitter }: HealthPlan, now: Date): Promise<CredentialHealth> {
   const plan = planOf(loaded);
   const health = unknownHealth(plan.credentialId);
-  let current: CurrentVersion;
-  try {
-    current = await checks.readCurrentVersion.executeWithOptions(
-      summarised(`read the current version of ${plan.credentialId} in ${plan.store.name}`),
-      [{ store: plan.store.ref }],
-    );
-  } catch (error) {
-    health.unchecked.push(`${plan.store.name}: ${messageOf(error)}`);
+  const facts = await credentialFacts(plan, questions);
+  if ('unreadable' in facts) {
+    health.unchecked.push(`${plan.store.name}: ${facts.unreadable}`);
     return health;
   }
+  const { current, token } = facts;
   Object.assign(health, { tokenId: current.tokenId, storeVersion: current.ref.version });
-
-  const token = await checks.inspectCredential
-    .executeWithOptions(summarised(`check that token ${current.tokenId} of ${plan.source.name} is valid`), [
-      { source: plan.source.ref, tokenId: current.tokenId, held: current.ref },
-    ])
-    .catch((error: unknown) => {
-      if (providerKind(error) === 'not-found') return 'missing' as const;
-      health.unchecked.push(`${plan.source.name}: ${messageOf(error)}`);
-      return undefined;
-    });
-  health.targets = await Promise.all(
-    plan.targets.map(async ({ name, ref }) => {
-      const since = typeof token === 'object' ? token.createdAt : undefined;
-      const check = await checks.checkTarget
-        .executeWithOptions(summarised(`check that ${name} holds ${versionLabel(current.ref)}`), [
-          { target: ref, value: current.ref, since },
-        ])
-        .catch((error: unknown): TargetCheck | undefined => {
-          health.unchecked.push(`${name}: ${messageOf(error)}`);
-          return undefined;
-        });
-      return { name, state: check?.state ?? 'unknown', detail: check?.detail ?? 'not checked' };
-    }),
-  );
+  health.unchecked.push(...facts.unchecked);
+  health.targets = facts.targets.map(({ name, check }) => ({
+    name,
+    state: check?.state ?? 'unknown',
+    detail: check?.detail ?? 'not checked',
+  }));
   Object.assign(health, judge(health.targets, { plan, jitter }, current, token, now));
   return health;
 }

@@ -7,6 +7,7 @@ import type { Stores } from '../stores';
 import { versionLabel } from '../stores/labels';
 import type { RotationStatus } from '../../workflows/status';
 import type { StateChecks } from './checks';
+import { credentialFacts } from '../../workflows/credential-facts';
 import type { CredentialVerdict, Finding, NoteKind, ViolationKind } from './report';
 import { providerKindOf } from '../failure-types';
 
@@ -39,43 +40,42 @@ export async function checkCredential(
   const where = plan.store.name;
   const violation = (kind: ViolationKind, message: string) => violations.push({ kind, message });
 
-  let current: CurrentVersion;
+  const facts = await credentialFacts(plan, {
+    readCurrentVersion: ({ store }) => activities.readCurrentVersion({ store: store.ref }),
+    inspectCredential: ({ source }, current) =>
+      activities.inspectCredential({ source: source.ref, tokenId: current.tokenId, held: current.ref }),
+    checkTarget: ({ ref }, current, since) =>
+      activities.checkTarget({ target: ref, value: current.ref, since }),
+    isNotFound,
+    messageOf,
+  });
+  if ('unreadable' in facts) {
+    violation('vault-current', facts.unreadable);
+    return { violations, notes };
+  }
+  const { current, token } = facts;
   try {
-    current = await activities.readCurrentVersion({ store: plan.store.ref });
     const missing = await missingFields(stores, current);
     if (missing.length > 0)
       violation('vault-current', `${where} ${versionLabel(current.ref)} lacks ${missing.join(', ')}`);
-    for (const problem of current.replicaProblems ?? []) violation('replica-not-in-sync', problem);
   } catch (error) {
     violation('vault-current', messageOf(error));
     return { violations, notes };
   }
+  for (const problem of current.replicaProblems ?? []) violation('replica-not-in-sync', problem);
   const checked = { store: where, version: current.ref.version, tokenId: current.tokenId };
   const tokenName = `token ${current.tokenId} (${where} ${versionLabel(current.ref)})`;
   const source = plan.source.ref;
 
-  const token = await activities
-    .inspectCredential({ source, tokenId: current.tokenId, held: current.ref })
-    .catch((error: unknown) => {
-      if (isNotFound(error)) return 'missing' as const;
-      violation('unchecked', `${plan.source.name}: ${messageOf(error)}`);
-      return undefined;
-    });
+  for (const message of facts.unchecked) violation('unchecked', message);
   if (token === 'missing') violation('token-not-active', `${tokenName} no longer exists at the provider`);
   else if (token?.revoked === true) violation('token-not-active', `${tokenName} is revoked at the provider`);
   else if (token?.active === false)
     violation('token-not-active', `${tokenName} is no longer active at the provider (expired)`);
-
-  for (const { name, ref } of plan.targets) {
-    const since = typeof token === 'object' ? token.createdAt : undefined;
-    try {
-      const check = await activities.checkTarget({ target: ref, value: current.ref, since });
-      if (check.state === 'drifted') violation('target-not-current', `${name}: ${check.detail}`);
-      if (check.state === 'unverifiable')
-        notes.push({ kind: 'unverifiable', message: `${name}: ${check.detail}` });
-    } catch (error) {
-      violation('unchecked', `${name}: ${messageOf(error)}`);
-    }
+  for (const { name, check } of facts.targets) {
+    if (check?.state === 'drifted') violation('target-not-current', `${name}: ${check.detail}`);
+    if (check?.state === 'unverifiable')
+      notes.push({ kind: 'unverifiable', message: `${name}: ${check.detail}` });
   }
 
   // A rotation that runs owns its staged value; only one that nobody will promote is stranded.
