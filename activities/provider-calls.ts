@@ -6,15 +6,22 @@ import { ProviderError } from '../src/providers/errors';
 import type { TokenId } from '../src/providers/types';
 import type { ProviderConnection } from '../src/providers/registry';
 import { noteSecrets } from '../src/redaction';
-import { describeStore, type StoreVersion, type Stores } from '../src/stores';
+import {
+  describeStore,
+  storedFieldSchema,
+  type StoredField,
+  type StoreVersion,
+  type Stores,
+} from '../src/stores';
+import { StoreError } from '../src/stores/store';
 import { versionLabel } from '../src/stores/labels';
-import { VaultError, secretFieldSchema, type SecretField, type VaultKv } from '../src/vault';
+import { VaultError, type VaultKv } from '../src/vault';
 import { auditContextSchema, auditRecorder } from './audit';
 import { asActivity, checkedActivity } from './failures';
 
 /** Where a provider is and where Vault keeps its admin token (and an optional fallback). */
 const connectionRefSchema = z
-  .object({ url: z.url(), credential: secretFieldSchema, fallbackCredential: secretFieldSchema.optional() })
+  .object({ url: z.url(), credential: storedFieldSchema, fallbackCredential: storedFieldSchema.optional() })
   .strict();
 /** An adapter by kind, its connection, and its own parameters (checked by the adapter's types). */
 export const adapterRefSchema = z
@@ -44,14 +51,25 @@ export interface ProviderCallDependencies {
  * from Vault, values read by reference, the audit recorder, and `activity` to declare one by its schema.
  */
 export function providerCalls({ vault, stores, providers, audit }: ProviderCallDependencies) {
-  const fieldOf = async (at: SecretField, version?: number): Promise<string> => {
-    const { data, ref } = await vault.read(at, version);
+  /** A field the worker only reads: an admin token or a client secret, in Vault or another store. */
+  const fieldOf = async (at: StoredField): Promise<string> => {
+    if (!('store' in at)) {
+      const { data, ref } = await vault.read(at);
+      const value = data[at.key];
+      if (value === undefined)
+        throw new VaultError(
+          `Vault ${at.mount}/${at.path} v${ref.version} has no field "${at.key}"`,
+          404,
+          false,
+        );
+      return value;
+    }
+    const { data, version } = await stores.of(at.store).readCurrent(at.store);
     const value = data[at.key];
     if (value === undefined) {
-      throw new VaultError(
-        `Vault ${at.mount}/${at.path} v${ref.version} has no field "${at.key}"`,
-        404,
-        false,
+      throw new StoreError(
+        `${describeStore(at.store)} ${versionLabel(version)} has no field "${at.key}"`,
+        'not-found',
       );
     }
     return value;
@@ -74,7 +92,7 @@ export function providerCalls({ vault, stores, providers, audit }: ProviderCallD
 
   const adminSecrets = new AdminSecrets((at) => fieldOf(at));
   /** A cached admin token is not read through the store, so this activity's redaction is told of it here. */
-  const adminSecret = async (at: SecretField) => {
+  const adminSecret = async (at: StoredField) => {
     const value = await adminSecrets.get(at);
     noteSecrets(value);
     return value;

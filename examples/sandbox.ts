@@ -18,7 +18,7 @@ import { parseDocument } from 'yaml';
 import { FileAuditSink } from '../src/audit';
 import { readLogSettings, readWorkerEnvironment } from '../src/config/environment';
 import { startServers } from '../src/embedded/servers';
-import { vaultSecretOf } from '../src/stores';
+import { vaultFieldOf, vaultSecretOf } from '../src/stores';
 import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
 import { gitlabProjectAccessToken } from '../src/kinds/gitlab-access-tokens';
 import { loadInventory } from '../src/inventory/load';
@@ -27,7 +27,7 @@ import { InventoryWatcher } from '../src/inventory/watch';
 import { createLogger, temporalLogger, type Logger } from '../src/logging';
 import { startRotation } from '../src/rotations';
 import { rotationWorkflowId } from '../src/rotation-names';
-import { VaultKvStore, type SecretField } from '../src/vault';
+import { VaultKvStore } from '../src/vault';
 import { auditTrust, createRotationWorker } from '../src/worker';
 import { startGitHubSim, type GitHubSim } from '../test/sim/github/server';
 import type { SimScope } from '../test/sim/github/state';
@@ -75,7 +75,11 @@ export function sandboxInventory(
  * active pipeline schedule in each dependent project.
  */
 export async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitHubSim, store: VaultKvStore) {
-  const writeField = (field: SecretField, value: string) => store.write(field, { [field.key]: value });
+  const writeField = (field: Parameters<typeof vaultFieldOf>[0], value: string) => {
+    const at = vaultFieldOf(field);
+    if (at === undefined) throw new Error('the sandbox keeps its admin tokens in Vault');
+    return store.write(at, { [at.key]: value });
+  };
   const root = gitlab.state.addUser({ username: 'root', admin: true });
   for (const provider of Object.values(inventory.providers.gitlab)) {
     const admin = gitlab.state.addToken({

@@ -1,6 +1,5 @@
 import type { KindRegistry } from '../kinds/define';
-import { describeStore, type StoreRef } from '../stores';
-import type { SecretField } from '../vault';
+import { describeStore, type StoredField, type StoreRef } from '../stores';
 import { PROVIDER_KINDS } from './providers';
 import { stringAt } from './rules';
 import type { Credential, Inventory } from './schema';
@@ -8,7 +7,7 @@ import type { Credential, Inventory } from './schema';
 /** An adapter by kind, where its provider is, and its own plain parameters: what the generic activities take. */
 export interface AdapterRef {
   kind: string;
-  connection: { url: string; credential: SecretField; fallbackCredential?: SecretField };
+  connection: { url: string; credential: StoredField; fallbackCredential?: StoredField };
   spec: unknown;
 }
 

@@ -1,13 +1,15 @@
 import { z } from 'zod';
-import { secretFieldSchema } from '../vault';
+import { storedFieldEntrySchema } from '../stores';
 import { serverUrl, slug } from './fields';
 
-/** The admin credential the worker calls a provider with, read from Vault by reference. */
+/** The admin credential the worker calls a provider with, read from its store by reference. */
 const adminCredentials = {
-  credential: secretFieldSchema.describe('Vault field holding the admin token the worker uses'),
-  fallbackCredential: secretFieldSchema
+  credential: storedFieldEntrySchema.describe(
+    'field holding the admin token the worker uses: in Vault (mount, path, key) or another store (store, key)',
+  ),
+  fallbackCredential: storedFieldEntrySchema
     .optional()
-    .describe('Vault field holding a second admin token, used when the first is refused (HTTP 401)'),
+    .describe('field holding a second admin token, used when the first is refused (HTTP 401)'),
 };
 
 const gitlabProviderSchema = z

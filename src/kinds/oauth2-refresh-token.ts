@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { distinctList, serverUrl } from '../inventory/fields';
 import { OAuth2RefreshTokens } from '../oauth2/refresh-token';
-import { secretFieldSchema } from '../vault';
+import { storedFieldEntrySchema } from '../stores';
 import { defineSource } from './define';
 
 /** RFC 6749 scope tokens: printable ASCII without space, `"` or `\`. */
@@ -14,7 +14,9 @@ const entry = z
     kind: z.literal('oauth2-refresh-token'),
     tokenUrl: serverUrl.describe("the authorization server's token endpoint"),
     clientId: z.string().min(1).describe('OAuth2 client id'),
-    clientSecret: secretFieldSchema.describe('Vault field holding the client secret'),
+    clientSecret: storedFieldEntrySchema.describe(
+      'field holding the client secret, in Vault or another store',
+    ),
     scopes: distinctList(oauth2Scope, 'scope').optional().describe('scopes to request on refresh'),
     deliver: z
       .enum(['access-token', 'refresh-token'])

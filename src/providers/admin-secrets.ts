@@ -1,4 +1,4 @@
-import type { SecretField } from '../vault';
+import type { StoredField } from '../stores';
 
 /** How long an admin token read from Vault is reused: one read per provider a minute, not one per step. */
 export const ADMIN_SECRET_TTL_MS = 60_000;
@@ -12,13 +12,13 @@ export class AdminSecrets {
   private readonly held = new Map<string, { value: Promise<string>; until: number }>();
 
   constructor(
-    private readonly read: (at: SecretField) => Promise<string>,
+    private readonly read: (at: StoredField) => Promise<string>,
     private readonly ttlMs = ADMIN_SECRET_TTL_MS,
     private readonly now: () => number = Date.now,
   ) {}
 
-  get(at: SecretField): Promise<string> {
-    const key = `${at.mount}/${at.path}#${at.key}`;
+  get(at: StoredField): Promise<string> {
+    const key = JSON.stringify(at);
     const entry = this.held.get(key);
     if (entry !== undefined && entry.until > this.now()) return entry.value;
     const value = this.read(at);

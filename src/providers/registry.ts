@@ -1,4 +1,4 @@
-import type { SecretField } from '../vault';
+import type { StoredField } from '../stores';
 
 /** How to reach a provider, with the admin token already read from Vault by the caller. */
 export interface ProviderConnection {
@@ -16,5 +16,5 @@ export interface AdapterSpec<Spec = unknown> {
    * Where the adapter connects and the Vault field of the secret it authenticates with, for an entry that
    * names no provider (an OAuth2 source carries its token URL and client secret itself).
    */
-  connection?: { url: string; credential: SecretField };
+  connection?: { url: string; credential: StoredField };
 }

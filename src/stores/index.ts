@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { noteSecrets } from '../redaction';
 import type { CredentialStore, SecretData, StoreDefinition } from './store';
-import type { SecretPath } from '../vault';
+import { secretFieldSchema, type SecretField, type SecretPath } from '../vault';
 import { awsSecretsManagerStore } from './aws-secrets-manager';
 import { vaultStore } from './vault';
 
@@ -65,6 +65,52 @@ export function storeRefOf(entry: StoreEntry): StoreRef {
 /** Where a credential lives, as operators name it: "Vault kv/ci/deployer". */
 export function describeStore(at: StoreRef | StoreVersion): string {
   return registeredFor(at).describe(at);
+}
+
+/**
+ * A field of a secret the worker only reads (a provider's admin token, an OAuth2 client secret), as the
+ * inventory names it: Vault's `{ mount, path, key }`, or `{ store: <a store: entry>, key }` in another store.
+ */
+export const storedFieldEntrySchema = z
+  .object({
+    mount: secretFieldSchema.shape.mount.optional(),
+    path: secretFieldSchema.shape.path.optional(),
+    store: storeEntrySchema.optional(),
+    key: secretFieldSchema.shape.key,
+  })
+  .strict()
+  .check((context) => {
+    const { mount, path, store } = context.value;
+    const missing =
+      store !== undefined ? [] : (['mount', 'path'] as const).filter((field) => !context.value[field]);
+    for (const field of missing)
+      context.issues.push({
+        code: 'custom',
+        path: [field],
+        message: 'required: expected string',
+        input: context.value,
+      });
+    if (store !== undefined && (mount !== undefined || path !== undefined))
+      context.issues.push({
+        code: 'custom',
+        path: ['store'],
+        message: 'names a second place: keep either mount and path (Vault) or store',
+        input: context.value,
+      });
+  })
+  .transform(({ mount, path, store, key }): StoredField =>
+    store === undefined ? { mount: mount ?? '', path: path ?? '', key } : { store: storeRefOf(store), key },
+  );
+/** The same field as plans and activities carry it: the store's entry turned into its reference. */
+export const storedFieldSchema = z.union([
+  secretFieldSchema,
+  z.object({ store: storeRefSchema, key: z.string().min(1) }).strict(),
+]);
+export type StoredField = z.output<typeof storedFieldSchema>;
+
+/** The Vault field a stored field names, or undefined for one in another store. */
+export function vaultFieldOf(field: StoredField): SecretField | undefined {
+  return 'store' in field ? undefined : field;
 }
 
 /** The Vault secret a credential is kept in, or undefined for a credential kept in another store. */

@@ -153,12 +153,17 @@ export async function rotationWorld(vault: VaultKvStore) {
       entries.push(entry);
     },
 
-    /** Writes the inventory with every credential seeded so far. */
-    writeInventory(): void {
+    /**
+     * Writes the inventory with every credential seeded so far; `adminCredential` names where else the
+     * simulator's admin token is kept (the test wrote it there), instead of this world's Vault path.
+     */
+    writeInventory({
+      adminCredential = { ...admin, key: 'token' },
+    }: { adminCredential?: object } = {}): void {
       writeFileSync(
         inventoryPath,
         stringify({
-          providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
+          providers: { gitlab: { sim: { url: world.sim.url, credential: adminCredential } } },
           approvers: approvers.inventory,
           credentials: entries,
         }),

@@ -101,7 +101,20 @@ beforeAll(async () => {
       AddReplicaRegions: [{ Region: REPLICA }],
     }),
   );
-  rotation.writeInventory();
+  // The provider's admin token is kept in Secrets Manager too, not in Vault.
+  const adminSecret = `rotator-e2e/${rotation.credentialId('admin')}`;
+  await operator.send(
+    new CreateSecretCommand({
+      Name: adminSecret,
+      SecretString: JSON.stringify({ token: rotation.world.adminToken.value }),
+    }),
+  );
+  rotation.writeInventory({
+    adminCredential: {
+      store: { kind: 'aws-secrets-manager', region: REGION, secretId: adminSecret, endpoint },
+      key: 'token',
+    },
+  });
   worker = await rotation.startWorker(taskQueue, {
     stores: openStores({ vault, aws: { credentials } }),
   });
@@ -113,7 +126,7 @@ afterAll(async () => {
   await rotation.close();
 });
 
-describe('a rotation whose credential is kept in AWS Secrets Manager (moto), with the GitLab simulator', () => {
+describe('a rotation whose credential and admin token are kept in AWS Secrets Manager (moto), with the GitLab simulator', () => {
   it('stages the new token as AWSPENDING, promotes it to AWSCURRENT with the old one AWSPREVIOUS, and keeps the operator’s fields', async () => {
     const result = await rotate(clean.id);
 

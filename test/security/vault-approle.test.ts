@@ -24,6 +24,7 @@ import { auditTrust } from '../../src/worker';
 import { TEST_AUDIT_KEY_PATH } from '../helpers/audit';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
 import { startTestWorker } from '../helpers/worker';
+import { vaultFieldOf } from '../../src/stores';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { setUpAppRole, type AppRoleSetup } from './approle';
 import { failure } from './failure';
@@ -143,8 +144,9 @@ describe('the worker on Vault with AppRole and the least-privilege policy', () =
     try {
       const vault = new VaultKvStore({ endpoint: servers.vault.endpoint, token: session });
       const elsewhere = { mount: TEST_KV_MOUNT, path: `elsewhere/${randomUUID()}` };
-      const admin = inventory.providers.gitlab.sim?.credential;
-      if (admin === undefined) throw new Error('the inventory names no admin credential');
+      const named = inventory.providers.gitlab.sim?.credential;
+      const admin = named === undefined ? undefined : vaultFieldOf(named);
+      if (admin === undefined) throw new Error('the inventory names no admin credential in Vault');
 
       const read = await failure(vault.read(elsewhere));
       const write = await failure(vault.write(elsewhere, { token: 'x' }));
