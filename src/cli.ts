@@ -10,6 +10,7 @@ import { registerRotateAll } from './cli/rotate-all';
 import { registerSchedules } from './cli/schedules';
 import { registerHistory, registerStatus } from './cli/status';
 import { registerSteering } from './cli/steer';
+import { registerAwsPolicy } from './cli/aws-policy';
 import { registerVaultPolicy } from './cli/vault-policy';
 import { registerVerifyState } from './cli/verify-state';
 
@@ -23,7 +24,9 @@ export async function runCli(
 ): Promise<number> {
   const cli = new CliContext(io, env);
   const program = new Command('rotator')
-    .description('Rotates CI/CD credentials: GitLab access tokens and OAuth2 refresh tokens, kept in Vault.')
+    .description(
+      'Rotates CI/CD credentials: GitLab access tokens and OAuth2 refresh tokens, kept in Vault or AWS Secrets Manager.',
+    )
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .addHelpText(
@@ -46,6 +49,7 @@ export async function runCli(
   registerHealth(program, cli);
   registerCodecServer(program, cli);
   registerVaultPolicy(program, cli);
+  registerAwsPolicy(program, cli);
   registerVerifyState(program, cli);
 
   try {

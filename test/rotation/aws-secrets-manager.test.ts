@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { startRotation } from '../../src/rotations';
 import { createActivities } from '../../activities';
+import { runCli } from '../../src/cli';
 import { openStores } from '../../src/stores';
 import { VaultKvStore } from '../../src/vault';
 import { approve } from '../../workflows';
@@ -86,6 +87,7 @@ async function rotate(credentialId: string) {
 let clean: Awaited<ReturnType<typeof seed>>;
 let moved: Awaited<ReturnType<typeof seed>>;
 let replicated: Awaited<ReturnType<typeof seed>>;
+let adminSecret: string;
 const REPLICA = 'us-east-1';
 /** Listed in the inventory, never replicated to. */
 const MISSING_REPLICA = 'ap-south-1';
@@ -102,7 +104,7 @@ beforeAll(async () => {
     }),
   );
   // The provider's admin token is kept in Secrets Manager too, not in Vault.
-  const adminSecret = `rotator-e2e/${rotation.credentialId('admin')}`;
+  adminSecret = `rotator-e2e/${rotation.credentialId('admin')}`;
   await operator.send(
     new CreateSecretCommand({
       Name: adminSecret,
@@ -215,5 +217,42 @@ describe('a rotation whose credential and admin token are kept in AWS Secrets Ma
       },
     });
     expect(current.replicaProblems).toEqual([expect.stringContaining(missing)]);
+  });
+
+  it('`rotator aws policy` grants the rotation’s actions on each credential’s secret, and reading only on the admin token’s', async () => {
+    let stdout = '';
+    let stderr = '';
+    const io = { stdout: (text: string) => (stdout += text), stderr: (text: string) => (stderr += text) };
+    const code = await runCli(['aws', 'policy', rotation.inventoryPath, '--account', '123456789012'], io, {});
+
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const arn = (secretId: string) =>
+      `arn:aws:secretsmanager:${REGION}:123456789012:secret:${secretId}-??????`;
+    expect(JSON.parse(stdout)).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'RotateCredentials',
+          Effect: 'Allow',
+          Action: [
+            'secretsmanager:DescribeSecret',
+            'secretsmanager:GetSecretValue',
+            'secretsmanager:ListSecretVersionIds',
+            'secretsmanager:PutSecretValue',
+            'secretsmanager:UpdateSecretVersionStage',
+          ],
+          Resource: [clean.secretId, moved.secretId, replicated.secretId].map(arn).sort(),
+        },
+        {
+          Sid: 'ReadAdminSecrets',
+          Effect: 'Allow',
+          Action: ['secretsmanager:GetSecretValue'],
+          Resource: [arn(adminSecret)],
+        },
+      ],
+    });
+    const refused = await runCli(['aws', 'policy', rotation.inventoryPath, '--account', '12'], io, {});
+    expect(refused).toBe(2);
+    expect(stderr).toContain('--account');
   });
 });
