@@ -1,22 +1,14 @@
 // `npm run chaos [-- --rotations N ...]`: checks the flags, then runs chaos/chaos.run.ts through jest (whose
 // global setup starts Vault; the run starts its own Temporal so that it can restart it), passing CHAOS_OPTIONS.
-// `npm run chaos -- --topology production [...]` runs chaos/topology.ts on the production topology instead:
-// compiled with the topology's tooling, it starts its own servers and needs no jest.
-import { spawnSync } from 'node:child_process';
+// `npm run chaos -- --topology production [...]` runs chaos/topology.ts on the production topology instead.
 import { join } from 'node:path';
 import process from 'node:process';
-import { runWithFlags } from '../bench/flags-to-jest.mjs';
+import { runOnTopology, runWithFlags } from '../bench/flags-to-jest.mjs';
 
 const HERE = import.meta.dirname;
 
 if (process.argv.includes('--topology')) {
-  const root = join(HERE, '..');
-  const step = (bin, args) => {
-    const run = spawnSync(bin, args, { stdio: 'inherit', cwd: root });
-    if (run.status !== 0) process.exit(run.status ?? 1);
-  };
-  step(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'topology/tsconfig.json']);
-  step(process.execPath, [join(root, 'dist/chaos/topology.js'), ...process.argv.slice(2)]);
+  runOnTopology('chaos/topology.ts');
 } else {
   runWithFlags({
     config: join(HERE, 'jest.config.mjs'),
