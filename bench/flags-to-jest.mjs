@@ -1,6 +1,7 @@
 // Shared by `npm run bench` and `npm run chaos`: reads `--flag value` pairs over a set of defaults (whole
 // numbers, comma-separated lists of them, or `--out FILE`), then runs one jest config in band with the
-// options as JSON in an environment variable, and exits with jest's status.
+// options as JSON in an environment variable, and exits with jest's status. With `--topology`, both run their
+// production-topology variant instead (runOnTopology).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -35,4 +36,20 @@ export function runWithFlags({ config, variable, defaults, usage }) {
     env: { ...process.env, [variable]: JSON.stringify(options) },
   });
   process.exit(run.status ?? 1);
+}
+
+/**
+ * `--topology production`: compiles the topology's tooling (topology/tsconfig.json, which includes `script`)
+ * and runs `script` from dist/ with the flags as given; it starts its own servers and needs no jest.
+ */
+export function runOnTopology(script) {
+  const root = join(import.meta.dirname, '..');
+  for (const args of [
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'topology/tsconfig.json'],
+    [join(root, 'dist', script.replace(/\.ts$/, '.js')), ...process.argv.slice(2)],
+  ]) {
+    const run = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+    if (run.status !== 0) process.exit(run.status ?? 1);
+  }
+  process.exit(0);
 }

@@ -1,22 +1,30 @@
 // `npm run bench [-- --rotations N ...]`: checks the flags, then runs bench/rotation.bench.ts through jest
 // (whose global setup starts the real Temporal and Vault dev servers), passing the sizes in BENCH_OPTIONS.
+// `npm run bench -- --topology production [...]` runs bench/topology.ts on the production topology instead.
 import { join } from 'node:path';
-import { runWithFlags } from './flags-to-jest.mjs';
+import process from 'node:process';
+import { runOnTopology, runWithFlags } from './flags-to-jest.mjs';
 
 const HERE = import.meta.dirname;
 
-runWithFlags({
-  config: join(HERE, 'jest.config.mjs'),
-  variable: 'BENCH_OPTIONS',
-  defaults: {
-    rotations: 200,
-    concurrency: 50,
-    latencySamples: 20,
-    growth: [10, 100, 300],
-    parked: 500,
-    schedules: 2000,
-    out: join(HERE, 'results/latest.json'),
-  },
-  usage: `usage: npm run bench -- [--rotations N] [--concurrency N] [--latency-samples N] [--growth N,N,...]
-                         [--parked N] [--schedules N] [--out FILE]`,
-});
+if (process.argv.includes('--topology')) {
+  runOnTopology('bench/topology.ts');
+} else {
+  runWithFlags({
+    config: join(HERE, 'jest.config.mjs'),
+    variable: 'BENCH_OPTIONS',
+    defaults: {
+      rotations: 200,
+      concurrency: 50,
+      latencySamples: 20,
+      growth: [10, 100, 300],
+      parked: 500,
+      schedules: 2000,
+      out: join(HERE, 'results/latest.json'),
+    },
+    usage: `usage: npm run bench -- [--rotations N] [--concurrency N] [--latency-samples N] [--growth N,N,...]
+                         [--parked N] [--schedules N] [--out FILE]
+       npm run bench -- --topology production [--latency-samples N] [--floors N] [--concurrency N]
+                         [--dir DIR] [--out FILE]`,
+  });
+}

@@ -36,41 +36,14 @@ const SERVER_NAMES = 'subjectAltName=DNS:localhost,IP:127.0.0.1';
  */
 export async function makeCertificates(dir: string, workers: number): Promise<Certificates> {
   privateDir(dir);
-  const openssl = (...args: string[]) => run('openssl', args, { cwd: dir });
   await openssl(
+    dir,
     'req', '-x509', ...KEY_ARGS, '-days', DAYS, '-subj', '/CN=cred-rotator topology CA',
     '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
     '-keyout', 'ca.key', '-out', 'ca.pem',
   ); // prettier-ignore
-  const issue = async (name: string, usage: 'serverAuth' | 'clientAuth'): Promise<CertPair> => {
-    const extensions = [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature',
-      `extendedKeyUsage=${usage}`,
-      ...(usage === 'serverAuth' ? [SERVER_NAMES] : []),
-    ];
-    writeFileSync(join(dir, `${name}.ext`), `${extensions.join('\n')}\n`);
-    await openssl(
-      'req',
-      '-new',
-      ...KEY_ARGS,
-      '-subj',
-      `/CN=${name}`,
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-    );
-    await openssl(
-      'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', DAYS, '-extfile', `${name}.ext`, '-out', `${name}.pem`,
-    ); // prettier-ignore
-    // The request and its extensions served once: only the certificate and its key stay.
-    rmSync(join(dir, `${name}.csr`));
-    rmSync(join(dir, `${name}.ext`));
-    return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`) };
-  };
+  const issue = (name: string, usage: 'serverAuth' | 'clientAuth') => issueCertificate(dir, name, usage);
   // One at a time: each issue updates the CA's serial file.
   const issued = {
     caFile: join(dir, 'ca.pem'),
@@ -83,4 +56,45 @@ export async function makeCertificates(dir: string, workers: number): Promise<Ce
   for (let worker = 1; worker <= workers; worker++)
     issued.workers.push(await issue(`worker-${worker}`, 'clientAuth'));
   return issued;
+}
+
+const openssl = (dir: string, ...args: string[]) => run('openssl', args, { cwd: dir });
+
+/**
+ * Issues `name`'s certificate and key with the CA of `dir`, valid for `days` from now: a negative number
+ * issues one that has already expired (the chaos run's expired worker certificate).
+ */
+export async function issueCertificate(
+  dir: string,
+  name: string,
+  usage: 'serverAuth' | 'clientAuth',
+  days = DAYS,
+): Promise<CertPair> {
+  const extensions = [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature',
+    `extendedKeyUsage=${usage}`,
+    ...(usage === 'serverAuth' ? [SERVER_NAMES] : []),
+  ];
+  writeFileSync(join(dir, `${name}.ext`), `${extensions.join('\n')}\n`);
+  await openssl(
+    dir,
+    'req',
+    '-new',
+    ...KEY_ARGS,
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+  );
+  await openssl(
+    dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-days', days, '-extfile', `${name}.ext`, '-out', `${name}.pem`,
+  ); // prettier-ignore
+  // The request and its extensions served once: only the certificate and its key stay.
+  rmSync(join(dir, `${name}.csr`));
+  rmSync(join(dir, `${name}.ext`));
+  return { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}.key`) };
 }

@@ -111,20 +111,7 @@ export async function runCheck(topology: Topology): Promise<CheckReport> {
   );
   const seconds = (Date.now() - started) / 1000;
 
-  const audit = readAuditPaths({});
-  const key = await readAuditKey(operatorVault, audit.key);
-  const report = await verifyState({
-    client,
-    taskQueue,
-    inventory,
-    vault: operatorVault,
-    auditLogs: topology.workers.map((worker) => worker.auditLog),
-    auditTrust: (auditLog) => ({
-      key,
-      anchor: new VaultAuditAnchor(operatorVault, defaultAnchorPath(audit.key, auditLog)),
-    }),
-    stuckAfterMs: 600_000,
-  });
+  const report = await verifyTopology(topology);
 
   const refusals = await probeRefusals(topology);
   const problems = [
@@ -147,6 +134,28 @@ export async function runCheck(topology: Topology): Promise<CheckReport> {
     ...(report.ok ? [] : [`verify-state found ${report.violations} violation(s)`]),
   ];
   return { ok: problems.length === 0, rotations, seconds, verifyState: report, refusals, problems };
+}
+
+/**
+ * `rotator verify-state`'s checks on the topology, as the operator runs them: provider, targets, old tokens,
+ * open rotations, and every worker's audit log with its anchor in Vault.
+ */
+export async function verifyTopology(topology: Topology): Promise<StateReport> {
+  const { client, inventory, operatorVault, taskQueue } = topology;
+  const audit = readAuditPaths({});
+  const key = await readAuditKey(operatorVault, audit.key);
+  return verifyState({
+    client,
+    taskQueue,
+    inventory,
+    vault: operatorVault,
+    auditLogs: topology.workers.map((worker) => worker.auditLog),
+    auditTrust: (auditLog) => ({
+      key,
+      anchor: new VaultAuditAnchor(operatorVault, defaultAnchorPath(audit.key, auditLog)),
+    }),
+    stuckAfterMs: 600_000,
+  });
 }
 
 /**

@@ -41,9 +41,15 @@ export async function run(bin: string, args: string[], options: RunOptions = {})
 /** A long-running server of the topology, with its output in a private log. */
 export interface Service {
   name: string;
+  /** The running process: a new one after each restart. */
   child: ChildProcess;
   logFile: string;
   stop(): Promise<void>;
+  /**
+   * Stops the process and starts the same command again on the same files (the chaos run's faults), with
+   * `env` over the first start's variables; the log goes on in the same file.
+   */
+  restart(env?: Record<string, string>): Promise<void>;
 }
 
 /**
@@ -57,17 +63,31 @@ export function startService(
   logFile: string,
   options: RunOptions & { graceMs?: number } = {},
 ): Service {
-  const log = openPrivateLog(logFile);
-  const child = spawn(bin, args, {
-    stdio: ['ignore', log, log],
-    env: serverEnvironment(options.env ?? {}),
-    cwd: options.cwd,
-    uid: options.runAs?.uid,
-    gid: options.runAs?.gid,
-    detached: true,
-  });
-  closeSync(log);
-  return { name, child, logFile, stop: () => stopProcess(child, options.graceMs ?? 10_000) };
+  const graceMs = options.graceMs ?? 10_000;
+  const spawnChild = (env: Record<string, string>) => {
+    const log = openPrivateLog(logFile);
+    const child = spawn(bin, args, {
+      stdio: ['ignore', log, log],
+      env: serverEnvironment(env),
+      cwd: options.cwd,
+      uid: options.runAs?.uid,
+      gid: options.runAs?.gid,
+      detached: true,
+    });
+    closeSync(log);
+    return child;
+  };
+  const service: Service = {
+    name,
+    child: spawnChild(options.env ?? {}),
+    logFile,
+    stop: () => stopProcess(service.child, graceMs),
+    restart: async (env = {}) => {
+      await stopProcess(service.child, graceMs);
+      service.child = spawnChild({ ...options.env, ...env });
+    },
+  };
+  return service;
 }
 
 /**

@@ -96,6 +96,10 @@ export async function startTemporalServer(options: {
     join(dir, 'temporal.yaml'),
     renderTemplate('temporal.yaml', {
       ...ports,
+      // Every service on loopback: nothing of the topology is reachable from another host.
+      BIND_IP: '127.0.0.1',
+      // The frontend's certificate names localhost, as the workers and the CLI ask for it.
+      TLS_SERVER_NAME: 'localhost',
       POSTGRES_ADDRESS: `${postgres.host}:${postgres.port}`,
       POSTGRES_USER: postgres.user,
       POSTGRES_PASSWORD: postgres.password,

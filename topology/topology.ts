@@ -14,6 +14,7 @@ import { startGitLabSim, type GitLabSim } from '../test/sim/gitlab/server';
 import { makeCertificates, type Certificates } from './certificates';
 import { privateDir, writePrivate } from './files';
 import { startPostgres, type Postgres } from './postgres';
+import type { Service } from './process';
 import { connectTemporal, setUpSchemas, startTemporalServer, type TemporalServer } from './temporal';
 import { configureVault, startVaultServer, type VaultServer, type WorkerLogins } from './vault';
 import { startWorkers, type WorkerProcess } from './workers';
@@ -40,6 +41,11 @@ export interface Topology {
   cliEnvFile: string;
   /** Seconds each part took to start, in order. */
   startSeconds: Record<string, number>;
+  /**
+   * Restarts one of its servers (Service.restart) and records the new process id, so that a later run still
+   * finds it if the tooling is killed.
+   */
+  restart(service: Service, env?: Record<string, string>): Promise<void>;
   /** Stops everything it started, workers first and PostgreSQL last. */
   stop(): Promise<void>;
 }
@@ -86,7 +92,12 @@ export async function startTopology(options: {
   const secret = privateDir(join(dir, 'private'));
 
   const stops: (() => Promise<void>)[] = [];
-  const pids: number[] = [];
+  const services: Service[] = [];
+  const writePids = () =>
+    writeFileSync(
+      join(dir, PIDS_FILE),
+      JSON.stringify(services.flatMap(({ child }) => (child.pid === undefined ? [] : [child.pid]))),
+    );
   const stop = async () => {
     for (const step of stops.splice(0).reverse()) await step();
   };
@@ -98,10 +109,10 @@ export async function startTopology(options: {
     startSeconds[part] = (Date.now() - started) / 1000;
     return value;
   };
-  const service = <T extends { service: { child: { pid?: number }; stop(): Promise<void> } }>(part: T) => {
+  const service = <T extends { service: Service }>(part: T) => {
     stops.push(() => part.service.stop());
-    if (part.service.child.pid !== undefined) pids.push(part.service.child.pid);
-    writeFileSync(join(dir, PIDS_FILE), JSON.stringify(pids));
+    services.push(part.service);
+    writePids();
     return part;
   };
 
@@ -237,6 +248,10 @@ export async function startTopology(options: {
       operatorVault,
       cliEnvFile,
       startSeconds,
+      restart: async (part, env) => {
+        await part.restart(env);
+        writePids();
+      },
       stop,
     };
   } catch (error) {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -9,7 +10,7 @@ import { vaultClient } from '../src/vault';
 import { rotatorPolicy } from '../src/vault-policy';
 import type { Certificates } from './certificates';
 import { privateDir, renderTemplate, writePrivate } from './files';
-import { freePort, startService, waitFor, type Service } from './process';
+import { freePort, run, startService, waitFor, type Service } from './process';
 
 export interface VaultServer {
   address: string;
@@ -18,6 +19,8 @@ export interface VaultServer {
   initFile: string;
   rootToken: string;
   auditLog: string;
+  /** The `vault` binary, for operator commands such as `vault operator seal`. */
+  bin: string;
   service: Service;
 }
 
@@ -34,6 +37,11 @@ const THRESHOLD = 2;
 const POLICY = 'cred-rotator';
 const ROLE = 'cred-rotator-worker';
 
+const initFileSchema = z.object({
+  unseal_keys_b64: z.array(z.string().min(1)).min(1),
+  unseal_threshold: z.number().int().positive(),
+  root_token: z.string().min(1),
+});
 const initAnswer = z.object({
   keys_base64: z.array(z.string()).length(SHARES),
   root_token: z.string().min(1),
@@ -59,6 +67,9 @@ export async function startVaultServer(options: {
     join(dir, 'vault.hcl'),
     renderTemplate('vault.hcl', {
       RAFT_DIR: privateDir(join(dir, 'raft')),
+      // Loopback only, and reached by that address: nothing of the topology is reachable from another host.
+      LISTEN_IP: '127.0.0.1',
+      API_HOST: '127.0.0.1',
       PORT: port,
       CLUSTER_PORT: await freePort(),
       TLS_CERT: certificates.vaultServer.certFile,
@@ -72,7 +83,10 @@ export async function startVaultServer(options: {
     join(dir, 'vault.log'),
   );
   try {
-    return await initialize(service, `https://127.0.0.1:${port}`, dir, certificates.caFile);
+    return {
+      ...(await initialize(service, `https://127.0.0.1:${port}`, dir, certificates.caFile)),
+      bin: options.bin,
+    };
   } catch (error) {
     // waitFor stops it on its own failures; a refused init or audit device must stop it too.
     await service.stop();
@@ -85,7 +99,7 @@ async function initialize(
   address: string,
   dir: string,
   caFile: string,
-): Promise<VaultServer> {
+): Promise<Omit<VaultServer, 'bin'>> {
   const caCert = await readFile(caFile, 'utf8');
   const client = vaultClient(address, caCert);
   const read = async <T>(schema: z.ZodType<T>, path: string) =>
@@ -161,3 +175,32 @@ export async function configureVault(
   }
   return { roleId, secretIdFiles, policyName: POLICY };
 }
+
+/**
+ * Seals Vault as an operator would in an incident, with `vault operator seal` and the root token (in the
+ * command's environment, never its arguments): every request fails until it is unsealed.
+ */
+export async function sealVault(vault: VaultServer, caFile: string): Promise<void> {
+  await run(vault.bin, ['operator', 'seal'], {
+    env: { VAULT_ADDR: vault.address, VAULT_CACERT: caFile, VAULT_TOKEN: vault.rootToken },
+  });
+}
+
+/** Unseals Vault with the threshold of key shares from its init file, through the API (no key in argv). */
+export async function unsealVault(vault: VaultServer): Promise<void> {
+  const init = readInitFile(vault);
+  const client = vaultClient(vault.address, vault.caCert);
+  for (const key of init.unseal_keys_b64.slice(0, init.unseal_threshold))
+    await client.write('sys/unseal', { key });
+  // Unsealed, the raft node is a standby until it is elected leader again, and a standby refuses writes.
+  client.token = init.root_token;
+  await waitFor(
+    vault.service,
+    async () =>
+      (await parseOrThrow(health, await client.read('sys/health'), 'sys/health')).standby ? undefined : true,
+    30_000,
+  );
+}
+
+const readInitFile = (vault: VaultServer) =>
+  parseOrThrow(initFileSchema, JSON.parse(readFileSync(vault.initFile, 'utf8')), vault.initFile);

@@ -1,7 +1,9 @@
 # Vault of the production topology (`npm run topology`, docs/topology.md): server mode with its state in
 # integrated storage (raft) on disk, TLS with a certificate from the topology's CA, and sealed at every start.
 # The tooling (topology/) fills in the ${...} placeholders with its ports and paths, refusing a name it does
-# not know, then initializes, unseals and configures it (audit device, AppRole, policy, KV mounts).
+# not know, then initializes, unseals and configures it (audit device, AppRole, policy, KV mounts);
+# docker-compose.yml's `config` service renders this same file, and an operator does those steps
+# (docs/deployment.md).
 
 storage "raft" {
   path    = "${RAFT_DIR}"
@@ -12,15 +14,16 @@ storage "raft" {
 }
 
 listener "tcp" {
-  address         = "127.0.0.1:${PORT}"
-  cluster_address = "127.0.0.1:${CLUSTER_PORT}"
+  address         = "${LISTEN_IP}:${PORT}"
+  cluster_address = "${LISTEN_IP}:${CLUSTER_PORT}"
   tls_cert_file   = "${TLS_CERT}"
   tls_key_file    = "${TLS_KEY}"
   tls_min_version = "tls12"
 }
 
-api_addr     = "https://127.0.0.1:${PORT}"
-cluster_addr = "https://127.0.0.1:${CLUSTER_PORT}"
+# How clients and the other raft nodes reach this one: loopback here, the service's name in compose.
+api_addr     = "https://${API_HOST}:${PORT}"
+cluster_addr = "https://${API_HOST}:${CLUSTER_PORT}"
 
 # Integrated storage memory-maps its database, which mlock would pin whole; HashiCorp advises disabling it
 # with raft. Swap is the host's to disable.

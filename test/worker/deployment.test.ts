@@ -31,7 +31,7 @@ describe('deployment files', () => {
       ['postgresql', 'temporal', 'temporal-setup', 'temporal-ui', 'vault', 'worker'].sort(),
     );
     expect(services.worker?.build?.context).toBe(ROOT);
-    expect(services.temporal?.environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql' });
+    expect(services.temporal?.environment).toMatchObject({ POSTGRES_ADDRESS: 'postgresql:5432' });
   });
 
   it('wires the worker only with variables the worker reads', () => {
@@ -65,7 +65,8 @@ describe('deployment files', () => {
     ]);
   });
 
-  it("publishes the demo Vault, whose root token is in the file, on the host's loopback only", () => {
+  it("publishes Vault on the host's loopback only, with no token in the file", () => {
+    expect(JSON.stringify(composeConfig().services.vault)).not.toMatch(/TOKEN/);
     const ports = composeConfig().services.vault?.ports ?? [];
     expect(ports.length).toBeGreaterThan(0);
     for (const port of ports) {
