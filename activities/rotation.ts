@@ -107,6 +107,8 @@ const promoteInputSchema = z
     staged: storeVersionSchema,
     /** The version detect read: promote refuses if it is no longer current. */
     replacing: storeVersionSchema,
+    /** The new token, as issue named it: what the audit entry records. */
+    tokenId: tokenIdSchema,
     audit: auditContextSchema.optional(),
   })
   .strict();
@@ -280,13 +282,12 @@ export function createRotationActivities({
     promoteStaged: activity(
       'promoteStaged',
       promoteInputSchema,
-      async ({ store: at, staged, replacing, audit: context }): Promise<Promoted> => {
+      async ({ store: at, staged, replacing, tokenId, audit: context }): Promise<Promoted> => {
         const store = stores.of(at);
         const promoted = await store.promote(at, staged, replacing).catch((error: unknown) => {
           if (!isStoreFailure(error, 'conflict')) throw error;
           throw ApplicationFailure.nonRetryable(`promote: ${error.message}`, FAILURE_TYPES.promoteConflict);
         });
-        const { tokenId } = await store.read(promoted);
         await record(context, {
           event: 'promoted',
           tokenId,

@@ -125,16 +125,21 @@ describe('promoteStaged and rePromotePrevious on the real Vault', () => {
     const v1 = await vault.write(current, { token: 'old-value-1234', tokenId: '1' });
     const stagedV1 = await vault.write(staged, { token: 'new-value-5678', tokenId: '2' });
 
-    const promoted = await activities.promoteStaged({ store: current, staged: stagedV1, replacing: v1 });
+    const promoted = await activities.promoteStaged({
+      store: current,
+      staged: stagedV1,
+      replacing: v1,
+      tokenId: '2',
+    });
     expect(promoted.version).toBe(2);
     expect((await vault.read(current)).data).toEqual({ token: 'new-value-5678', tokenId: '2' });
-    expect(await activities.promoteStaged({ store: current, staged: stagedV1, replacing: v1 })).toEqual(
-      promoted,
-    );
+    expect(
+      await activities.promoteStaged({ store: current, staged: stagedV1, replacing: v1, tokenId: '2' }),
+    ).toEqual(promoted);
 
     await vault.write(current, { token: 'someone-else-999', tokenId: '3' });
     const conflict = await activities
-      .promoteStaged({ store: current, staged: stagedV1, replacing: promoted })
+      .promoteStaged({ store: current, staged: stagedV1, replacing: promoted, tokenId: '2' })
       .catch((e: unknown) => e);
     expect(conflict).toMatchObject({ type: 'PromoteConflict', nonRetryable: true });
     expect((conflict as Error).message).toBe(

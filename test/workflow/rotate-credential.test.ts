@@ -130,7 +130,7 @@ describe('rotateCredential with scripted activities', () => {
       ),
     );
     expect(rotation.inputsTo('promoteStaged')).toMatchObject([
-      { store: PLAN.store.ref, staged: STAGED, replacing: CURRENT },
+      { store: PLAN.store.ref, staged: STAGED, replacing: CURRENT, tokenId: NEW_TOKEN_ID },
     ]);
     expect(rotation.inputsTo('resumeDependent')).toMatchObject([{ record: PAUSED }]);
     expect(rotation.inputsTo('revokeCredential')).toMatchObject([{ tokenId: OLD_TOKEN_ID }]);

@@ -19,6 +19,7 @@ export function promoteStaged(r: Rotation, step: 'promote' | 'rollback', options
         store: plan.store.ref,
         staged: issued.staged,
         replacing: detection.current,
+        tokenId: issued.tokenId,
         audit: r.audit.context(step, plan.store.name),
       },
     ],
