@@ -19,7 +19,7 @@ import { startRotation } from '../src/rotations';
 import { rotationWorkflowId } from '../src/rotation-names';
 import { ROTATION_OUTCOME } from '../src/search-attributes';
 import { VaultKvStore } from '../src/vault';
-import { isViolation, type StateReport } from '../src/verify/report';
+import { reportFindings, type StateReport } from '../src/verify/report';
 import { percentiles } from '../bench/measure';
 import { historyText } from '../test/helpers/history';
 import { httpRelay } from '../test/helpers/http-relay';
@@ -505,19 +505,7 @@ const tally = (ends: Ended[]) => {
     { ...cliEnv, VAULT_ADDR: servers.vault.endpoint, VAULT_TOKEN: servers.vault.token },
   );
   const state = JSON.parse(verified) as StateReport;
-  const verdicts: Record<string, number> = {};
-  for (const { verdict } of state.credentials) verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
-  const violations = [
-    ...state.credentials.flatMap(({ credentialId, violations: found }) =>
-      found.map(({ kind, message }) => ({ credentialId, kind, message })),
-    ),
-    ...state.openRotations
-      .filter(isViolation)
-      .map(({ credentialId, state: kind, message }) => ({ credentialId, kind, message })),
-    ...state.auditLogs.flatMap((check) =>
-      check.ok ? [] : [{ credentialId: '', kind: 'audit-log', message: `${check.path}: ${check.problem}` }],
-    ),
-  ];
+  const { verdicts, violations } = reportFindings(state);
 
   // The values to search for: what the simulators minted, every token the authorization server answered
   // (and the OAuth2 credentials' tokens as Vault holds them now), and the client secret.

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { startRotation } from '../src/rotations';
 import { vaultSecretOf } from '../src/stores';
 import { parseOrThrow } from '../src/validation';
-import { isViolation } from '../src/verify/report';
+import { reportFindings } from '../src/verify/report';
 import { rotationWorkflowId } from '../src/rotation-names';
 import { statusQuery } from '../workflows';
 import { percentiles } from '../bench/measure';
@@ -279,19 +279,7 @@ async function chaos(options: Options): Promise<number> {
 
     log('verify-state');
     const state = await throughFaults(() => verifyTopology(topology));
-    const verdicts: Record<string, number> = {};
-    for (const { verdict } of state.credentials) verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
-    const violations = [
-      ...state.credentials.flatMap(({ credentialId, violations: found }) =>
-        found.map(({ kind, message }) => ({ credentialId, kind, message })),
-      ),
-      ...state.openRotations
-        .filter(isViolation)
-        .map(({ credentialId, state: kind, message }) => ({ credentialId, kind, message })),
-      ...state.auditLogs.flatMap((check) =>
-        check.ok ? [] : [{ credentialId: '', kind: 'audit-log', message: `${check.path}: ${check.problem}` }],
-      ),
-    ];
+    const { verdicts, violations } = reportFindings(state);
 
     // The values: what the simulators minted (admin tokens too) and every token Vault held during the run.
     for (const value of topology.gitlab.state.minted) values.add(value);

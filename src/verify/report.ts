@@ -110,3 +110,21 @@ export function stateReport(parts: Omit<StateReport, 'ok' | 'violations'>): Stat
   const { checkedAt, taskQueue, credentials, openRotations, auditLogs } = parts;
   return { checkedAt, ok: violations === 0, violations, taskQueue, credentials, openRotations, auditLogs };
 }
+
+/** A run's summary of a report: credentials by verdict, and every violation, each naming its credential. */
+export function reportFindings(state: Pick<StateReport, 'credentials' | 'openRotations' | 'auditLogs'>) {
+  const verdicts: Record<string, number> = {};
+  for (const { verdict } of state.credentials) verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
+  const violations = [
+    ...state.credentials.flatMap(({ credentialId, violations: found }) =>
+      found.map(({ kind, message }) => ({ credentialId, kind: kind as string, message })),
+    ),
+    ...state.openRotations
+      .filter(isViolation)
+      .map(({ credentialId, state: kind, message }) => ({ credentialId, kind: kind as string, message })),
+    ...state.auditLogs.flatMap((check) =>
+      check.ok ? [] : [{ credentialId: '', kind: 'audit-log', message: `${check.path}: ${check.problem}` }],
+    ),
+  ];
+  return { verdicts, violations };
+}
