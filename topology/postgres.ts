@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../src/validation';
@@ -80,11 +81,15 @@ export async function startPostgres(
   const bin = postgresBin(env);
   const user = runAs(env);
   privateDir(dir);
-  if (user.ids !== undefined) chownSync(dir, user.ids.uid, user.ids.gid);
-  const dataDir = join(dir, 'data');
+  // Run as another user, the server must reach its cluster, and a checkout's folder (under a private
+  // mktemp folder, say) may be closed to it: the cluster then lives in a folder of its own under the
+  // system's temporary folder, removed when the server stops.
+  const home = user.ids === undefined ? dir : mkdtempSync(join(tmpdir(), 'rotator-postgres-'));
+  if (user.ids !== undefined) chownSync(home, user.ids.uid, user.ids.gid);
+  const dataDir = join(home, 'data');
   const password = randomSecret();
   // initdb reads the password from a file only its user can read, deleted at once.
-  const passwordFile = writePrivate(join(dir, 'initdb-password'), password);
+  const passwordFile = writePrivate(join(home, 'initdb-password'), password);
   if (user.ids !== undefined) chownSync(passwordFile, user.ids.uid, user.ids.gid);
   try {
     await run(
@@ -97,7 +102,7 @@ export async function startPostgres(
         '--encoding=UTF8',
         '--locale=C',
       ],
-      { runAs: user.ids },
+      { runAs: user.ids, cwd: home },
     );
   } finally {
     rmSync(passwordFile, { force: true });
@@ -117,8 +122,15 @@ export async function startPostgres(
       'unix_socket_directories=',
     ],
     join(dir, 'postgres.log'),
-    { runAs: user.ids },
+    { runAs: user.ids, cwd: home },
   );
+  if (home !== dir) {
+    const stop = service.stop;
+    service.stop = async () => {
+      await stop();
+      rmSync(home, { recursive: true, force: true });
+    };
+  }
   // `pg_isready` answers before the password matters: ready once it accepts connections.
   await waitFor(
     service,
