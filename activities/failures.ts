@@ -16,6 +16,8 @@ export interface FailureDetails {
   status?: number;
   /** A store's check-and-set lost: someone else wrote in between. */
   conflict?: true;
+  /** A store refused the worker's identity or its permissions. */
+  denied?: true;
   /** The provider's `Retry-After`. */
   retryAfterMs?: number;
   /** The request may have changed something though no answer arrived. */
@@ -70,6 +72,7 @@ function toFailure(error: unknown): unknown {
       system: error.system,
       status: error.status,
       ...(error.failure === 'conflict' ? { conflict: true as const } : {}),
+      ...(error.failure === 'denied' ? { denied: true as const } : {}),
     };
     return ApplicationFailure.create({
       message: error.message,

@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import createVaultClient from 'node-vault';
 import { z } from 'zod';
-import { StoreError, type SecretData } from './stores/store';
+import { StoreError, type SecretData, type StoreFailure } from './stores/store';
 import { parseOrThrow } from './validation';
 
 // node-vault's debug output prints request bodies, which hold secret values: keep it off even
@@ -39,6 +39,9 @@ export interface VaultKv {
   assertKvV2(mount: string): Promise<void>;
 }
 
+/** Vault's answers that say more than "refused": 403 is a token without the capability, or none at all. */
+const VAULT_FAILURES: Record<number, StoreFailure> = { 403: 'denied', 404: 'not-found' };
+
 /** A failed Vault call. The message names the operation, path and Vault's own reason, never a value. */
 export class VaultError extends StoreError {
   override readonly name = 'VaultError';
@@ -50,7 +53,7 @@ export class VaultError extends StoreError {
     /** Whether trying again later can succeed: Vault unreachable, sealed or failing (5xx). */
     retryable: boolean,
   ) {
-    super(message, retryable ? 'unavailable' : status === 404 ? 'not-found' : 'refused', status, 'vault');
+    super(message, retryable ? 'unavailable' : (VAULT_FAILURES[status ?? 0] ?? 'refused'), status, 'vault');
   }
 }
 

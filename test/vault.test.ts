@@ -50,10 +50,15 @@ describe('VaultKvStore on the real Vault dev server', () => {
     });
   });
 
-  it('refuses a token without access, naming the path and the status', async () => {
+  it('refuses a token without access as denied, naming the path and the status', async () => {
     const stranger = new VaultKvStore({ endpoint: testServers().vault.endpoint, token: 'not-a-token' });
     const at = freshPath();
-    await expect(stranger.read(at)).rejects.toMatchObject({ status: 403, retryable: false });
+    await expect(stranger.read(at)).rejects.toMatchObject({
+      status: 403,
+      retryable: false,
+      failure: 'denied',
+      message: expect.stringContaining(`Vault read ${at.mount}/${at.path} failed: HTTP 403: `),
+    });
   });
 });
 

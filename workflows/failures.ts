@@ -26,6 +26,8 @@ export interface ClassifiedFailure {
   alert: boolean;
   /** The rotation's outcome this failure decides, instead of `rolled-back`. */
   outcome?: 'compromised' | 'compromised-or-lost';
+  /** The credential's store failed, not a provider: an `auth` failure is the worker's own access to it. */
+  fromStore?: true;
 }
 
 /** Failure types the activities raise themselves, by class. */
@@ -65,8 +67,12 @@ export function classifyFailure(error: unknown): ClassifiedFailure {
     return classified('permanent', { alert: true, outcome: 'compromised-or-lost' });
   if (type in OWN_TYPES) return classified(OWN_TYPES[type] as FailureClass);
   if (type === FAILURE_TYPES.store) {
-    if (details.status === 400 || details.conflict === true) return classified('conflict');
-    return classified(cause.nonRetryable ? 'permanent' : 'store-unavailable');
+    const fromStore = { fromStore: true as const };
+    if (details.denied === true) return classified('auth', fromStore);
+    // Vault answers a lost check-and-set with 400, which 0.2.0 recorded without `conflict`.
+    const vaultCas = details.system === 'vault' && details.status === 400;
+    if (details.conflict === true || vaultCas) return classified('conflict', fromStore);
+    return classified(cause.nonRetryable ? 'permanent' : 'store-unavailable', fromStore);
   }
   const kind = providerKindOf(type);
   if (kind === undefined) return classified(cause.nonRetryable ? 'permanent' : 'transient');
@@ -95,6 +101,10 @@ const WHAT_TO_DO: Record<Exclude<FailureClass, 'cancelled'>, string> = {
   'store-unavailable': 'check that the store is up (Vault: unsealed) and the worker may read it',
 };
 
+/** What an operator does about a store that refuses the worker. */
+const STORE_DENIED =
+  "check the worker's credentials for the store and the policy they carry (`rotator vault policy`, `rotator aws policy`)";
+
 /** The failure's class and its own message (provider, resource, HTTP status), for the rotation's failure message. */
 export function describeFailure(error: unknown): string {
   const failure = classifyFailure(error);
@@ -107,8 +117,10 @@ export function whatToDo(error: unknown, failedStep: string, id: string): string
   if (failure.class === 'cancelled') return undefined;
   // Verify uses the new token, not the admin token: refused, it lacks what the inventory gives it.
   const toDo =
-    failure.class === 'auth' && failedStep === 'verify'
-      ? "check the new token's scopes and access level in the inventory"
-      : WHAT_TO_DO[failure.class];
+    failure.class === 'auth' && failure.fromStore === true
+      ? STORE_DENIED
+      : failure.class === 'auth' && failedStep === 'verify'
+        ? "check the new token's scopes and access level in the inventory"
+        : WHAT_TO_DO[failure.class];
   return `${toDo}, then \`rotator rotate ${id} --force\``;
 }

@@ -41,7 +41,8 @@ export interface RecoveryDeps {
  */
 export function recovering(deps: RecoveryDeps) {
   const noteFor = (failure: ClassifiedFailure): string => {
-    if (failure.class === 'auth') return deps.authNote;
+    if (failure.class === 'auth')
+      return failure.fromStore === true ? 'none: the store refused the worker, so roll back' : deps.authNote;
     if (failure.class === 'conflict') return 're-read and re-checked: someone else changed it, so roll back';
     if (failure.class === 'lost-response')
       return 'look for what the lost call left behind, revoke it, and issue afresh once';

@@ -113,6 +113,10 @@ export function clientRequestToken(requestKey: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** A StoreError naming this store as the system that failed, as status and alerts show it. */
+const awsError = (message: string, failure: StoreFailure, status?: number) =>
+  new StoreError(message, failure, status, 'aws-secrets-manager');
+
 const MESSAGE_LIMIT = 300;
 const cut = (text: string) => (text.length > MESSAGE_LIMIT ? `${text.slice(0, MESSAGE_LIMIT)}…` : text);
 
@@ -124,6 +128,19 @@ const UNAVAILABLE_NAMES = new Set([
   'RequestLimitExceeded',
   'ServiceUnavailable',
   'ServiceUnavailableException',
+]);
+
+/**
+ * Error names that say the worker's identity or its policy is refused (the policy `rotator aws policy`
+ * prints, or expired credentials): no retry helps until the operator fixes them.
+ */
+const DENIED_NAMES = new Set([
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'ExpiredTokenException',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
 ]);
 
 /**
@@ -153,10 +170,12 @@ export function awsStoreError(
         ? 'not-found'
         : UNAVAILABLE_NAMES.has(error.name) || error.$fault === 'server' || status === 429
           ? 'unavailable'
-          : movesLabel && LABEL_MOVED_NAMES.has(error.name) && !MARKED_FOR_DELETION.test(error.message)
-            ? 'conflict'
-            : 'refused';
-    return new StoreError(
+          : DENIED_NAMES.has(error.name)
+            ? 'denied'
+            : movesLabel && LABEL_MOVED_NAMES.has(error.name) && !MARKED_FOR_DELETION.test(error.message)
+              ? 'conflict'
+              : 'refused';
+    return awsError(
       `AWS Secrets Manager ${operation} ${at.region} ${at.secretId} failed: ${error.name}: ${cut(error.message)}`,
       failure,
       status,
@@ -166,9 +185,9 @@ export function awsStoreError(
   // Without credentials no call can be made: trying again does not help until the operator fixes them.
   // Anything else outside the service's own answers is the network: Node's message names the system error
   // (connect ECONNREFUSED 127.0.0.1:443) and holds nothing of the request.
-  const failure: StoreFailure = name === 'CredentialsProviderError' ? 'refused' : 'unavailable';
+  const failure: StoreFailure = name === 'CredentialsProviderError' ? 'denied' : 'unavailable';
   const reason = cut(message ?? '');
-  return new StoreError(
+  return awsError(
     `AWS Secrets Manager ${operation} ${at.region} ${at.secretId} failed: ${name ?? 'Error'}: ` +
       (failure === 'unavailable' ? `could not be reached (${reason})` : reason),
     failure,
@@ -200,7 +219,7 @@ const labelledWith = (described: Described, label: string): string | undefined =
 function parseFields(at: AwsSecretRef, id: string, secretString: string | undefined): SecretData {
   const whose = `${describeAwsSecret(at)} version ${id}`;
   const refuse = (why: string) =>
-    new StoreError(`${whose} ${why}: the rotator keeps a JSON object of string fields there`, 'refused');
+    awsError(`${whose} ${why}: the rotator keeps a JSON object of string fields there`, 'refused');
   if (secretString === undefined) throw refuse('holds a binary value (SecretBinary)');
   let parsed: unknown;
   try {
@@ -219,7 +238,7 @@ function parseFields(at: AwsSecretRef, id: string, secretString: string | undefi
 function checked<S extends z.ZodType>(schema: S, answer: unknown, operation: string, at: AwsSecretRef) {
   const result = schema.safeParse(answer);
   if (!result.success)
-    throw new StoreError(
+    throw awsError(
       `AWS Secrets Manager ${operation} ${at.region} ${at.secretId} answered unexpectedly: ` +
         formatIssues(result.error).join('; '),
       'refused',
@@ -309,7 +328,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
         described = await describeSecret(at);
       } catch (error) {
         if (error instanceof StoreError && error.failure === 'not-found')
-          throw new StoreError(
+          throw awsError(
             `${error.message.replace(/\.?$/, '.')} Create the secret with its first value: the rotator never creates it`,
             'not-found',
             error.status,
@@ -317,13 +336,13 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
         throw error;
       }
       if (described.DeletedDate !== undefined)
-        throw new StoreError(
+        throw awsError(
           `${describeAwsSecret(at)} is scheduled for deletion on ${described.DeletedDate.toISOString()}: ` +
             'restore it (aws secretsmanager restore-secret) or name another secret in the inventory',
           'refused',
         );
       if (labelledWith(described, CURRENT) === undefined)
-        throw new StoreError(
+        throw awsError(
           `${describeAwsSecret(at)} has no ${CURRENT} version: put its first value (aws secretsmanager put-secret-value)`,
           'refused',
         );
@@ -349,7 +368,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       if (pending === token) return { version: versionOf(at, token), mark: token };
       // 0 and '' both say nothing is staged.
       if (pending !== (after || ''))
-        throw new StoreError(
+        throw awsError(
           `${describeAwsSecret(at)}: ${PENDING} is on version ${pending || '(none)'}, not ${after || '(none)'} ` +
             'as expected: someone else staged a version',
           'conflict',
@@ -383,7 +402,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       const current = labelledWith(described, CURRENT);
       if (current !== staged.version) {
         if (current !== replacing.version)
-          throw new StoreError(
+          throw awsError(
             `${describeAwsSecret(at)}: ${CURRENT} is on version ${current ?? '(none)'}, neither the staged ` +
               `${staged.version} nor the replaced ${replacing.version}: someone else changed it`,
             'conflict',
@@ -426,10 +445,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
         // moto answers the last page with an empty NextToken rather than none.
         nextToken = page.NextToken || undefined;
       } while (nextToken !== undefined);
-      throw new StoreError(
-        `${describeAwsSecret(v)} has no version ${v.version} with a creation date`,
-        'not-found',
-      );
+      throw awsError(`${describeAwsSecret(v)} has no version ${v.version} with a creation date`, 'not-found');
     },
 
     async replicaStatus(at) {

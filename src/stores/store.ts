@@ -64,7 +64,9 @@ export type StoreFailure =
   | 'not-found'
   /** A check-and-set lost: someone else wrote in between. */
   | 'conflict'
-  /** Anything else the store refused: permissions, a malformed request. */
+  /** The store refused the worker's identity or its permissions: its credentials or policy must be fixed. */
+  | 'denied'
+  /** Anything else the store refused: a malformed request, a secret marked for deletion. */
   | 'refused';
 
 /** A failed store call. The message names the store, operation and secret, and the store's reason, never a value. */

@@ -44,6 +44,9 @@ describe('classifyFailure: the runbook class of what a step raised once its retr
     ['store-unavailable', ownFailure('VaultError', { system: 'vault' }, false)],
     ['store-unavailable', ownFailure('VaultUnavailable')],
     ['conflict', ownFailure('VaultError', { system: 'vault', status: 400 })],
+    ['auth', ownFailure('VaultError', { system: 'vault', status: 403, denied: true })],
+    ['auth', ownFailure('VaultError', { system: 'aws-secrets-manager', status: 400, denied: true })],
+    // As 0.2.0 recorded a refusal, before it said whether the worker was denied.
     ['permanent', ownFailure('VaultError', { system: 'vault', status: 403 })],
     ['conflict', ownFailure('PromoteConflict')],
     ['permanent', ownFailure('ValidationError')],
