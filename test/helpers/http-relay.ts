@@ -24,10 +24,14 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
   let down = false;
   let goDownOn: ((request: IncomingMessage) => boolean) | undefined;
   let loseAnswerOf: ((request: IncomingMessage) => boolean) | undefined;
-  let answerNext: { matches: (request: IncomingMessage) => boolean; answer: Answerer } | undefined;
+  let answerNext:
+    { matches: (request: IncomingMessage) => boolean; answer: Answerer; times: number } | undefined;
   let rewriteAnswerOf: { matches: (request: IncomingMessage) => boolean; rewrite: Rewrite } | undefined;
-  /** Every request that reached the relay, for counting calls (the benchmark); empty it at will. */
-  const requests: { method: string; path: string }[] = [];
+  /**
+   * Every request that reached the relay, for counting calls (the benchmark); empty it at will. `target` is
+   * the operation an AWS JSON API names in its `X-Amz-Target` header.
+   */
+  const requests: { method: string; path: string; target?: string }[] = [];
   const pass = (request: IncomingMessage, response: ServerResponse, lose: boolean, rewrite?: Rewrite) => {
     const relayed = forward(
       new URL(request.url ?? '/', upstream),
@@ -84,7 +88,12 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
     response.writeHead(status, headers).end(body);
   };
   const server = createServer((request, response) => {
-    requests.push({ method: request.method ?? 'GET', path: new URL(request.url ?? '/', upstream).pathname });
+    const target = request.headers['x-amz-target'];
+    requests.push({
+      method: request.method ?? 'GET',
+      path: new URL(request.url ?? '/', upstream).pathname,
+      ...(typeof target === 'string' ? { target } : {}),
+    });
     if (!down && goDownOn?.(request) === true) down = true;
     if (down) {
       request.socket.destroy();
@@ -92,7 +101,8 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
     }
     if (answerNext?.matches(request) === true) {
       const { answer } = answerNext;
-      answerNext = undefined;
+      answerNext.times -= 1;
+      if (answerNext.times === 0) answerNext = undefined;
       void text(request).then((body) => {
         const { status, headers, body: answered } = answer({ headers: request.headers, body });
         response.writeHead(status, headers).end(answered);
@@ -128,11 +138,11 @@ export async function httpRelay(upstream: string, options: HttpRelayOptions = {}
     },
     /** The next request that matches never reaches the server: the relay answers `status`, as a failing proxy would. */
     refuseNext(matches: (request: IncomingMessage) => boolean, status: number) {
-      answerNext = { matches, answer: () => refusal(status) };
+      answerNext = { matches, answer: () => refusal(status), times: 1 };
     },
-    /** The next request that matches never reaches the server: the relay answers it, from what it asked. */
-    answerNext(matches: (request: IncomingMessage) => boolean, answer: Answerer) {
-      answerNext = { matches, answer };
+    /** The next `times` requests that match never reach the server: the relay answers them, from what they asked. */
+    answerNext(matches: (request: IncomingMessage) => boolean, answer: Answerer, times = 1) {
+      answerNext = { matches, answer, times };
     },
     /** The next request that matches reaches the server, whose answer the caller gets rewritten (status kept). */
     rewriteAnswerOf(matches: (request: IncomingMessage) => boolean, rewrite: Rewrite) {

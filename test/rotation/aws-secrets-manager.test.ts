@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
   SecretsManagerClient,
   PutSecretValueCommand,
   ReplicateSecretToRegionsCommand,
@@ -18,6 +20,7 @@ import { approve } from '../../workflows';
 import { statusQuery } from '../../workflows/status';
 import { defined } from '../gitlab/world';
 import { noAudit } from '../helpers/audit';
+import { httpRelay, type HttpRelay, type RelayAnswer } from '../helpers/http-relay';
 import { rotationWorld, until, type RotationWorld } from '../helpers/rotation';
 import { signedApproval } from '../helpers/ssh';
 import type { TestWorker } from '../helpers/worker';
@@ -37,7 +40,10 @@ let worker: TestWorker;
 let client: Client;
 
 /** A project token of the simulator, current in a Secrets Manager secret (beside a field of the operator's) and in a CI variable. */
-async function seed(name: string, options: { requireApproval?: boolean; replicas?: string[] } = {}) {
+async function seed(
+  name: string,
+  options: { requireApproval?: boolean; replicas?: string[]; through?: HttpRelay } = {},
+) {
   let secretId = '';
   let first = '';
   const credential = await rotation.seed(name, {
@@ -51,12 +57,12 @@ async function seed(name: string, options: { requireApproval?: boolean; replicas
         }),
       );
       first = defined(created.VersionId);
-      const { replicas } = options;
+      const { replicas, through } = options;
       return {
         kind: 'aws-secrets-manager',
         region: REGION,
         secretId,
-        endpoint,
+        endpoint: through?.url ?? endpoint,
         ...(replicas === undefined ? {} : { replicas }),
       };
     },
@@ -65,6 +71,24 @@ async function seed(name: string, options: { requireApproval?: boolean; replicas
   const variable = () => defined(rotation.targetValues(credential)[0]);
   const minted = () => rotation.newTokens(credential);
   return { id, old, secretId, first, variable, minted };
+}
+
+/** Secrets Manager's JSON protocol names the operation in a header: `secretsmanager.PutSecretValue`. */
+const operation = (name: string) => (request: IncomingMessage) =>
+  request.headers['x-amz-target'] === `secretsmanager.${name}`;
+/** An error as Secrets Manager answers it (its JSON protocol: `__type` and a message, HTTP 400). */
+const awsRefusal = (type: string, message: string): RelayAnswer => ({
+  status: 400,
+  headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-errortype': type },
+  body: JSON.stringify({ __type: type, message }),
+});
+
+/** The ids of every version the secret has, whatever its labels. */
+async function versionIds(secretId: string): Promise<string[]> {
+  const listed = await operator.send(
+    new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true }),
+  );
+  return (listed.Versions ?? []).map((version) => defined(version.VersionId));
 }
 
 const valueSchema = z.record(z.string(), z.string());
@@ -87,6 +111,11 @@ async function rotate(credentialId: string) {
 let clean: Awaited<ReturnType<typeof seed>>;
 let moved: Awaited<ReturnType<typeof seed>>;
 let replicated: Awaited<ReturnType<typeof seed>>;
+/** Kept behind a relay that loses, throttles or refuses Secrets Manager's answers. */
+let relay: HttpRelay;
+let lost: Awaited<ReturnType<typeof seed>>;
+let throttled: Awaited<ReturnType<typeof seed>>;
+let denied: Awaited<ReturnType<typeof seed>>;
 let adminSecret: string;
 const REPLICA = 'us-east-1';
 /** Listed in the inventory, never replicated to. */
@@ -97,6 +126,10 @@ beforeAll(async () => {
   clean = await seed('aws-clean');
   moved = await seed('aws-moved', { requireApproval: true });
   replicated = await seed('aws-replicated', { replicas: [REPLICA, MISSING_REPLICA] });
+  relay = await httpRelay(endpoint);
+  lost = await seed('aws-lost', { through: relay });
+  throttled = await seed('aws-throttled', { through: relay });
+  denied = await seed('aws-denied', { through: relay });
   await operator.send(
     new ReplicateSecretToRegionsCommand({
       SecretId: replicated.secretId,
@@ -124,6 +157,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await relay.close();
   await worker.stop();
   await rotation.close();
 });
@@ -193,6 +227,89 @@ describe('a rotation whose credential and admin token are kept in AWS Secrets Ma
     expect(moved.variable()).toBe(moved.old.value);
   });
 
+  it('finds its own stage again by the request token when the answer to PutSecretValue is lost: one new version, one new token', async () => {
+    relay.loseAnswerOf(operation('PutSecretValue'));
+    relay.requests.length = 0;
+
+    const result = await rotate(lost.id);
+
+    expect(result).toMatchObject({ outcome: 'rotated' });
+    // The put reached the server twice, the second time with the same ClientRequestToken: no second version.
+    expect(relay.requests.filter(({ target }) => target === 'secretsmanager.PutSecretValue')).toHaveLength(2);
+    expect(await versionIds(lost.secretId)).toHaveLength(2);
+    expect(lost.minted()).toHaveLength(1);
+    const current = await valueAt(lost.secretId, 'AWSCURRENT');
+    expect(current.data.token).toBe(defined(lost.minted()[0]).value);
+    expect(lost.variable()).toBe(current.data.token);
+  });
+
+  it('waits out throttling (ThrottlingException) past the SDK’s own retries, and rotates', async () => {
+    // More refusals than the SDK's three tries: the activity's own retry takes over.
+    const refusals = 5;
+    let refused = 0;
+    relay.answerNext(
+      operation('PutSecretValue'),
+      () => {
+        refused += 1;
+        return awsRefusal('ThrottlingException', 'Rate exceeded');
+      },
+      refusals,
+    );
+
+    const result = await rotate(throttled.id);
+
+    expect(result).toMatchObject({ outcome: 'rotated' });
+    expect(refused).toBe(refusals);
+    expect(await versionIds(throttled.secretId)).toHaveLength(2);
+    expect(throttled.minted()).toHaveLength(1);
+    expect((await valueAt(throttled.secretId, 'AWSCURRENT')).data.token).toBe(
+      defined(throttled.minted()[0]).value,
+    );
+  });
+
+  it('classes AccessDeniedException as auth: rolls back at once, revokes what it minted, and says to check the worker’s policy', async () => {
+    const deniedMessage =
+      'User: arn:aws:sts::123456789012:assumed-role/rotator is not authorized to perform: secretsmanager:PutSecretValue';
+    let refused = 0;
+    let denying = true;
+    relay.answerNext(
+      (request) => denying && operation('PutSecretValue')(request),
+      () => {
+        refused += 1;
+        return awsRefusal('AccessDeniedException', deniedMessage);
+      },
+      Number.MAX_SAFE_INTEGER,
+    );
+    const handle = await startRotation(client, taskQueue, {
+      credentialId: denied.id,
+      reason: 'manual',
+      requestedBy: 'alice',
+      force: true,
+    });
+
+    const failure = await handle.result().catch((error: unknown) => error);
+    denying = false;
+    const status = await handle.query(statusQuery);
+
+    expect(failure).toBeInstanceOf(Error);
+    expect(status.outcome).toBe('rolled-back');
+    // Not retried: no retry mends a policy.
+    expect(refused).toBe(1);
+    expect(status.failures).toEqual([
+      expect.objectContaining({
+        class: 'auth',
+        recovery: 'none: the store refused the worker, so roll back',
+        message: expect.stringContaining(`AccessDeniedException: ${deniedMessage}`),
+      }),
+    ]);
+    expect(status.detail).toContain('`rotator aws policy`');
+    const [fresh] = denied.minted();
+    expect(rotation.world.state.tokens.get(defined(fresh).id)?.revoked).toBe(true);
+    expect(rotation.world.state.isActive(denied.old)).toBe(true);
+    expect(denied.variable()).toBe(denied.old.value);
+    expect(await versionIds(denied.secretId)).toEqual([denied.first]);
+  });
+
   it('rotates a replicated secret, and alerts on a replica the inventory lists that is not in sync; the health check sees it too', async () => {
     const result = await rotate(replicated.id);
 
@@ -241,7 +358,9 @@ describe('a rotation whose credential and admin token are kept in AWS Secrets Ma
             'secretsmanager:PutSecretValue',
             'secretsmanager:UpdateSecretVersionStage',
           ],
-          Resource: [clean.secretId, moved.secretId, replicated.secretId].map(arn).sort(),
+          Resource: [clean, moved, replicated, lost, throttled, denied]
+            .map(({ secretId }) => arn(secretId))
+            .sort(),
         },
         {
           Sid: 'ReadAdminSecrets',
