@@ -5,8 +5,10 @@
  * ones TEMPORAL_ADDRESS and VAULT_ADDR name, else the dev servers it starts (Temporal's SQLite file and the
  * logs in ROTATOR_DATA_DIR, by default .cache/sandbox; the Web UI on http://localhost:8233).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   Client,
   Connection,
@@ -15,10 +17,13 @@ import {
 } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { parseDocument } from 'yaml';
+import { z } from 'zod';
 import { FileAuditSink } from '../src/audit';
 import { readLogSettings, readWorkerEnvironment } from '../src/config/environment';
+import { findMotoServer } from '../src/embedded/binaries';
+import { startMotoServer, type MotoServer } from '../src/embedded/moto';
 import { startServers } from '../src/embedded/servers';
-import { vaultFieldOf, vaultSecretOf } from '../src/stores';
+import { openStores, vaultFieldOf, vaultSecretOf } from '../src/stores';
 import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
 import { gitlabProjectAccessToken } from '../src/kinds/gitlab-access-tokens';
 import { loadInventory } from '../src/inventory/load';
@@ -27,6 +32,7 @@ import { InventoryWatcher } from '../src/inventory/watch';
 import { createLogger, temporalLogger, type Logger } from '../src/logging';
 import { startRotation } from '../src/rotations';
 import { rotationWorkflowId } from '../src/rotation-names';
+import { parseOrThrow } from '../src/validation';
 import { VaultKvStore } from '../src/vault';
 import { auditTrust, createRotationWorker } from '../src/worker';
 import { startGitHubSim, type GitHubSim } from '../test/sim/github/server';
@@ -40,6 +46,9 @@ const TEMPLATE = [join(__dirname, 'sandbox.yaml'), join(__dirname, '../../exampl
   (path) => existsSync(path),
 );
 const DEFAULT_DATA_DIR = '.cache/sandbox';
+const SANDBOX_AWS_REGION = 'us-east-1';
+/** moto checks no signature: the sandbox signs with these, never with the machine's own AWS credentials. */
+const MOTO_CREDENTIALS = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
 /** The fault the sandbox injects: GitHub refuses the first write of an organization secret (docs-publisher's). */
 const ORG_SECRET_WRITE = { method: 'PUT', route: '/orgs/{org}/actions/secrets/{secret_name}' };
 
@@ -53,16 +62,30 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-/** The sandbox's inventory for simulators at these URLs; comments kept, so the written file still explains itself. */
+/**
+ * The sandbox's inventory for simulators at these URLs; comments kept, so the written file still explains
+ * itself. With `awsEndpoint`, its first credential is kept in AWS Secrets Manager there instead of Vault.
+ */
 export function sandboxInventory(
   gitlabUrl: string,
   githubUrl: string,
+  awsEndpoint?: string,
 ): { text: string; inventory: Inventory } {
   if (TEMPLATE === undefined)
     throw new Error('cannot find examples/sandbox.yaml: run the sandbox from a checkout');
   const document = parseDocument(readFileSync(TEMPLATE, 'utf8'));
   document.setIn(['providers', 'gitlab', 'sandbox', 'url'], gitlabUrl);
   document.setIn(['providers', 'github', 'sandbox', 'apiUrl'], githubUrl);
+  if (awsEndpoint !== undefined) {
+    const id = String(document.getIn(['credentials', 0, 'id']));
+    document.deleteIn(['credentials', 0, 'vault']);
+    document.setIn(['credentials', 0, 'store'], {
+      kind: 'aws-secrets-manager',
+      region: SANDBOX_AWS_REGION,
+      secretId: `sandbox/${id}`,
+      endpoint: awsEndpoint,
+    });
+  }
   const text = document.toString();
   const loaded = loadInventory(text);
   if (!loaded.ok) throw new Error(`${TEMPLATE} is invalid:\n${loaded.errors.join('\n')}`);
@@ -71,10 +94,16 @@ export function sandboxInventory(
 
 /**
  * Gives the simulators what the inventory expects to find: admin tokens (in Vault), each source's project
- * with a live token (its value in Vault, at the credential's path), each target holding that value, and an
- * active pipeline schedule in each dependent project.
+ * with a live token (its value in the credential's store: Vault, or Secrets Manager through `aws`), each
+ * target holding that value, and an active pipeline schedule in each dependent project.
  */
-export async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitHubSim, store: VaultKvStore) {
+export async function seed(
+  inventory: Inventory,
+  gitlab: GitLabSim,
+  github: GitHubSim,
+  store: VaultKvStore,
+  aws?: SecretsManagerClient,
+) {
   const writeField = (field: Parameters<typeof vaultFieldOf>[0], value: string) => {
     const at = vaultFieldOf(field);
     if (at === undefined) throw new Error('the sandbox keeps its admin tokens in Vault');
@@ -124,9 +153,14 @@ export async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitH
       // Always set for a project token; the type is the one personal tokens, which have none, share.
       accessLevel: gitlabProjectAccessToken.spec(source).spec.accessLevel ?? 0,
     });
+    const first = { token: token.value, tokenId: String(token.id), expiresAt };
     const at = vaultSecretOf(credential.store);
-    if (at === undefined) throw new Error(`${credential.id}: the sandbox keeps its credentials in Vault`);
-    await store.write(at, { token: token.value, tokenId: String(token.id), expiresAt });
+    if (at !== undefined) await store.write(at, first);
+    else if (aws !== undefined && 'secretId' in credential.store)
+      await aws.send(
+        new CreateSecretCommand({ Name: credential.store.secretId, SecretString: JSON.stringify(first) }),
+      );
+    else throw new Error(`${credential.id}: the sandbox keeps its credentials in Vault or Secrets Manager`);
     for (const target of credential.targets) {
       if (target.kind === 'gitlab-ci-variable') {
         if (target.project === undefined)
@@ -151,12 +185,27 @@ export async function seed(inventory: Inventory, gitlab: GitLabSim, github: GitH
   }
 }
 
+/** `npm run sandbox -- [--aws-secrets-manager]`. */
+const sandboxArguments = z
+  .object({
+    /** Keep the first credential in AWS Secrets Manager (moto, started by the sandbox) instead of Vault. */
+    awsSecretsManager: z.boolean().default(false),
+  })
+  .strict();
+export type SandboxOptions = z.input<typeof sandboxArguments>;
+
 /**
- * Starts the simulators, Temporal and Vault (see the top of this file), seeds them, runs a worker on the
- * sandbox's inventory, and starts a rotation of every credential. `environment` is read as the worker
- * reads its own; ROTATOR_INVENTORY and ROTATOR_AUDIT_LOG are set to files in ROTATOR_DATA_DIR.
+ * Starts the simulators, Temporal and Vault (see the top of this file), and moto when the first credential
+ * is to be kept in Secrets Manager, seeds them, runs a worker on the sandbox's inventory, and starts a
+ * rotation of every credential. `environment` is read as the worker reads its own; ROTATOR_INVENTORY and
+ * ROTATOR_AUDIT_LOG are set to files in ROTATOR_DATA_DIR.
  */
-export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logger): Promise<Sandbox> {
+export async function startSandbox(
+  environment: NodeJS.ProcessEnv,
+  logger: Logger,
+  options: SandboxOptions = {},
+): Promise<Sandbox> {
+  const { awsSecretsManager } = parseOrThrow(sandboxArguments, options, 'the sandbox options');
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const step of stops.splice(0).reverse()) await step();
@@ -173,7 +222,13 @@ export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logge
     stops.push(() => gitlab.close());
     const github = await startGitHubSim();
     stops.push(() => github.close());
-    const { text, inventory } = sandboxInventory(gitlab.url, github.url);
+    let moto: MotoServer | undefined;
+    if (awsSecretsManager) {
+      mkdirSync(dataDir, { recursive: true });
+      moto = await startMotoServer(findMotoServer({ ...process.env, ...environment }), dataDir);
+      stops.push(moto.stop);
+    }
+    const { text, inventory } = sandboxInventory(gitlab.url, github.url, moto?.endpoint);
 
     const servers = await startServers(env, inventory, logger);
     stops.push(() => servers.stop());
@@ -189,7 +244,15 @@ export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logge
       token: servers.vault.token,
       caCert: servers.vault.caCert,
     });
-    await seed(inventory, gitlab, github, store);
+    const aws =
+      moto === undefined
+        ? undefined
+        : new SecretsManagerClient({
+            region: SANDBOX_AWS_REGION,
+            endpoint: moto.endpoint,
+            credentials: MOTO_CREDENTIALS,
+          });
+    await seed(inventory, gitlab, github, store, aws);
     github.faults.inject({ ...ORG_SECRET_WRITE, status: 403 });
     writeFileSync(env.inventory, text);
 
@@ -201,6 +264,7 @@ export async function startSandbox(environment: NodeJS.ProcessEnv, logger: Logge
       namespace: env.temporal.namespace,
       taskQueue: env.temporal.taskQueue,
       vault: store,
+      stores: openStores({ vault: store, aws: { credentials: MOTO_CREDENTIALS } }),
       inventoryPath: env.inventory,
       inventory: watcher,
       audit: new FileAuditSink(
@@ -259,7 +323,14 @@ async function main(): Promise<void> {
   const logger = createLogger(level, process.stdout, { format, stacks: 'debug' });
   // The sandbox stops its worker itself on Ctrl-C, before the servers it runs on.
   Runtime.install({ logger: temporalLogger(logger), shutdownSignals: [] });
-  const sandbox = await startSandbox(process.env, logger);
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { 'aws-secrets-manager': { type: 'boolean' } },
+    strict: true,
+  });
+  const sandbox = await startSandbox(process.env, logger, {
+    awsSecretsManager: values['aws-secrets-manager'] === true,
+  });
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
   const ui = sandbox.uiUrl ?? process.env.TEMPORAL_UI_URL;
   logger.info(
