@@ -1,15 +1,18 @@
 // Shared by `npm run bench` and `npm run chaos`: reads `--flag value` pairs over a set of defaults (whole
-// numbers, comma-separated lists of them, or `--out FILE`), then runs one jest config in band with the
+// numbers, at most `most[flag]` where given, comma-separated lists of them, or `--out FILE`), then runs one jest config in band with the
 // options as JSON in an environment variable, and exits with jest's status. With `--topology`, both run their
 // production-topology variant instead (runOnTopology).
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import process from 'node:process';
 
-export function runWithFlags({ config, variable, defaults, usage }) {
+export function runWithFlags({ config, variable, defaults, usage, most = {} }) {
   const help = `${usage}\ndefaults: ${JSON.stringify(defaults)}`;
   const count = (flag) => (text) => {
     if (!/^\d+$/.test(text)) throw new Error(`${flag}: expected a whole number, got ${text}\n${help}`);
+    const name = flag.replace(/^--/, '').replace(/-(\w)/g, (_, c) => c.toUpperCase());
+    if (name in most && Number(text) > most[name])
+      throw new Error(`${flag}: at most ${most[name]}, got ${text}\n${help}`);
     return Number(text);
   };
   let options;

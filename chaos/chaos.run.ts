@@ -9,6 +9,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
 } from '@temporalio/client';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { runCli } from '../src/cli';
 import { isNotFound } from '../src/cli/context';
 import { SCHEDULE_PREFIX } from '../src/cli/schedules';
@@ -38,6 +39,9 @@ export interface ChaosOptions {
   concurrency: number;
   kills: number;
   vaultOutageSeconds: number;
+  /** The percentage of credentials (OAuth2 ones aside) kept in AWS Secrets Manager (moto) instead of Vault. */
+  awsShare: number;
+  awsOutageSeconds: number;
   /** The load's time budget: once spent, no rotation starts, and the run checks what it has done. */
   minutes: number;
   seed: number;
@@ -152,8 +156,20 @@ const tally = (ends: Ended[]) => {
     }
   };
   let temporal = await startTemporal();
-  const world = await chaosWorld(vault, o.credentials, runId, SCHEDULED_EVERY);
-  log(`${o.credentials} credentials seeded; Temporal at ${temporal.address} (database ${temporal.dbFile})`);
+  // Secrets Manager, too, behind a relay the run takes down for its own outage. moto checks no signature:
+  // these keys let the SDK's default chain sign, in the workers and in verify-state here.
+  const awsRelay = await httpRelay(servers.aws.endpoint);
+  const awsKeys = { AWS_ACCESS_KEY_ID: 'chaos', AWS_SECRET_ACCESS_KEY: 'chaos' };
+  Object.assign(process.env, awsKeys);
+  const world = await chaosWorld(vault, o.credentials, runId, SCHEDULED_EVERY, {
+    percent: o.awsShare,
+    endpoint: awsRelay.url,
+    client: new SecretsManagerClient({ region: 'eu-west-1', endpoint: servers.aws.endpoint }),
+  });
+  log(
+    `${o.credentials} credentials seeded, ${world.awsIds.length} of them in AWS Secrets Manager; ` +
+      `Temporal at ${temporal.address} (database ${temporal.dbFile})`,
+  );
 
   const build = buildWorker();
   const taskQueue = `chaos-${runId}`;
@@ -166,6 +182,7 @@ const tally = (ends: Ended[]) => {
       TEMPORAL_TASK_QUEUE: taskQueue,
       VAULT_ADDR: vaultRelay.url,
       VAULT_TOKEN: servers.vault.token,
+      ...awsKeys,
       ROTATOR_INVENTORY: world.inventoryPath,
       // One file per worker: a restarted worker continues its own chain.
       ROTATOR_AUDIT_LOG: auditLog(slot),
@@ -195,7 +212,7 @@ const tally = (ends: Ended[]) => {
       log(`worker ${slot}'s metrics could not be scraped: ${String(error)}`);
     }
   };
-  const events = { workerKills: 0, workerRestarts: 0, temporalRestarts: 0, vaultOutages: 0 };
+  const events = { workerKills: 0, workerRestarts: 0, temporalRestarts: 0, vaultOutages: 0, awsOutages: 0 };
 
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection });
@@ -247,6 +264,20 @@ const tally = (ends: Ended[]) => {
         events.vaultOutages += 1;
       },
     },
+    ...(world.awsIds.length === 0
+      ? []
+      : [
+          {
+            at: 0.6,
+            run: async () => {
+              awsRelay.goDownOn(() => true);
+              log(`AWS Secrets Manager unavailable for ${o.awsOutageSeconds}s`);
+              await sleep(o.awsOutageSeconds * 1_000);
+              awsRelay.up();
+              events.awsOutages += 1;
+            },
+          },
+        ]),
   ].sort((a, b) => a.at - b.at);
   const disrupting: Promise<void>[] = [];
 
@@ -559,6 +590,11 @@ const tally = (ends: Ended[]) => {
     },
     scheduled: { credentials: scheduled.size, every: SCHEDULED_EVERY, syncExit },
     leftAlone: Object.fromEntries(leftAlone),
+    /** The credentials kept in AWS Secrets Manager, and how their rotations ended. */
+    aws: {
+      credentials: world.awsIds.length,
+      outcomes: tally(rotated.filter(({ credentialId }) => world.awsIds.includes(credentialId))),
+    },
     failures: ends
       .filter(({ outcome }) => outcome !== 'rotated' && outcome !== 'not-due')
       .map(({ credentialId, runId: run, reason, outcome, detail }) => ({
@@ -611,6 +647,7 @@ const tally = (ends: Ended[]) => {
   await temporal.stop();
   await world.close();
   await vaultRelay.close();
+  await awsRelay.close();
   build.remove();
 
   expect(leaks).toEqual([]);
@@ -618,6 +655,7 @@ const tally = (ends: Ended[]) => {
   expect(verifyExit).toBe(0);
   expect(syncExit).toBe(0);
   expect(events.workerKills).toBe(o.kills);
+  expect(events.awsOutages).toBe(world.awsIds.length === 0 ? 0 : 1);
   // A load cut short by its time budget is reported as such; the invariants hold either way.
   expect(report.loadStopped === 'time budget spent' || report.rotations >= o.rotations).toBe(true);
   expect(report.byReason.scheduled).not.toEqual({});

@@ -19,12 +19,16 @@ if (process.argv.includes('--topology')) {
       concurrency: 20,
       kills: 5,
       vaultOutageSeconds: 30,
+      awsShare: 20,
+      awsOutageSeconds: 30,
       minutes: 15,
       seed: 1,
       out: join(HERE, 'results/latest.json'),
     },
+    most: { awsShare: 100 },
     usage: `usage: npm run chaos -- [--credentials N] [--rotations N] [--concurrency N] [--kills N]
-                         [--vault-outage-seconds N] [--minutes N] [--seed N] [--out FILE]
+                         [--vault-outage-seconds N] [--aws-share PERCENT] [--aws-outage-seconds N]
+                         [--minutes N] [--seed N] [--out FILE]
        npm run chaos -- --topology production [--credentials N<=4] [--rotations N] [--concurrency N]
                          [--vault-sealed-seconds N] [--dir DIR] [--out FILE]`,
   });

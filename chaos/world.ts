@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { CreateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { VaultKvStore } from '../src/vault';
 import { githubWorld } from '../test/github/world';
 import { gitlabWorld } from '../test/gitlab/world';
@@ -24,12 +25,38 @@ export const CREDENTIAL_MIXES = [
 /** Every fourth credential is rotated by its Temporal Schedule during the load, not by hand. */
 export const isScheduled = (index: number) => index % 4 === 3;
 
+/** The region the share of credentials kept in AWS Secrets Manager names. */
+const AWS_REGION = 'eu-west-1';
+
+/**
+ * Where the share of credentials kept in AWS Secrets Manager (`--aws-share`, a percentage) is: `endpoint`
+ * (the run's relay in front of moto) and a client that seeds their secrets there.
+ */
+export interface AwsShare {
+  percent: number;
+  endpoint: string;
+  client: SecretsManagerClient;
+}
+
+/**
+ * Whether the `nth` credential that is not an OAuth2 one (whose first grant the test helper keeps in Vault)
+ * is kept in Secrets Manager: `percent` of them, spread evenly over the other mixes.
+ */
+const onAws = (nth: number, percent: number) =>
+  Math.floor(((nth + 1) * percent) / 100) > Math.floor((nth * percent) / 100);
+
 /**
  * Both simulators and the OAuth2 authorization server with `count` credentials live (the token current in
  * Vault and in every target), and the inventory naming them, which every worker of the run reads. The
  * scheduled share (`isScheduled`) rotates every `scheduledEvery`, the others every 7 days.
  */
-export async function chaosWorld(vault: VaultKvStore, count: number, runId: string, scheduledEvery: string) {
+export async function chaosWorld(
+  vault: VaultKvStore,
+  count: number,
+  runId: string,
+  scheduledEvery: string,
+  aws?: AwsShare,
+) {
   const gitlab = await gitlabWorld();
   const github = await githubWorld();
   const oauth2 = await startAuthorizationServer();
@@ -70,6 +97,9 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
   const credentials: Record<string, unknown>[] = [];
   /** Where the OAuth2 credentials live in Vault, for the values they hold at the end of the run. */
   const oauth2Vaults: { mount: string; path: string }[] = [];
+  /** The credentials kept in Secrets Manager, each by its id. */
+  const awsIds: string[] = [];
+  let notOAuth2 = 0;
 
   for (let index = 0; index < count; index += 1) {
     const id = `chaos-${index}`;
@@ -80,8 +110,8 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
       description: CREDENTIAL_MIXES[mix],
       environment: 'chaos',
       owner: 'team-chaos',
-      vault: { mount: TEST_KV_MOUNT, path: `${base}/${id}` },
     };
+    const vaultAt = { mount: TEST_KV_MOUNT, path: `${base}/${id}` };
     const projectVariable = (suffix: string) => ({
       kind: 'gitlab-ci-variable',
       gitlab: 'sim',
@@ -90,13 +120,23 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
     });
     const repositorySecret = { kind: 'github-actions-secret', github: 'gh-sim', repository, name: key };
     const every = isScheduled(index) ? scheduledEvery : '7d';
+    const secretId = `${base}/${id}`;
+    const kept =
+      mix !== 4 && aws !== undefined && onAws(notOAuth2, aws.percent)
+        ? {
+            store: { kind: 'aws-secrets-manager', region: AWS_REGION, secretId, endpoint: aws.endpoint },
+          }
+        : { vault: vaultAt };
+    if (mix !== 4) notOAuth2 += 1;
+    if ('store' in kept) awsIds.push(id);
     if (mix === 4) {
-      const { accessToken, refreshToken } = await firstGrant(oauth2, vault, common.vault);
+      const { accessToken, refreshToken } = await firstGrant(oauth2, vault, vaultAt);
       keep(accessToken);
       keep(refreshToken);
-      oauth2Vaults.push(common.vault);
+      oauth2Vaults.push(vaultAt);
       credentials.push({
         ...common,
+        vault: vaultAt,
         source: {
           kind: 'oauth2-refresh-token',
           tokenUrl: `${oauth2Relay.url}/token`,
@@ -122,6 +162,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
       });
       credentials.push({
         ...common,
+        ...kept,
         source: {
           kind: 'gitlab-group-access-token',
           gitlab: 'sim',
@@ -149,6 +190,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
       });
       credentials.push({
         ...common,
+        ...kept,
         source: {
           kind: 'gitlab-personal-access-token',
           gitlab: 'sim',
@@ -172,6 +214,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
         mix === 0 ? [projectVariable('P'), repositorySecret] : [projectVariable('P'), projectVariable('Q')];
       credentials.push({
         ...common,
+        ...kept,
         source: {
           kind: 'gitlab-project-access-token',
           gitlab: 'sim',
@@ -189,11 +232,10 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
       if (mix === 0) github.state.setSecret(github.app, key, token.value);
       else gitlab.state.addVariable(gitlab.project, { key: `${key}_Q`, value: token.value, masked: true });
     }
-    await vault.write(common.vault, {
-      token: token.value,
-      tokenId: String(token.id),
-      expiresAt: '2099-12-31',
-    });
+    const first = { token: token.value, tokenId: String(token.id), expiresAt: '2099-12-31' };
+    if (aws !== undefined && 'store' in kept)
+      await aws.client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(first) }));
+    else await vault.write(vaultAt, first);
   }
   gitlab.state.addSchedule(gitlab.project, {
     description: 'nightly',
@@ -216,6 +258,7 @@ export async function chaosWorld(vault: VaultKvStore, count: number, runId: stri
     dir,
     inventoryPath,
     ids: credentials.map(({ id }) => String(id)),
+    awsIds,
     scheduledIds: credentials.map(({ id }) => String(id)).filter((_, index) => isScheduled(index)),
     close: async () => {
       await gitlab.sim.close();
