@@ -3,6 +3,7 @@ import { allKinds } from '../src/kinds';
 import type { KindRegistry } from '../src/kinds/define';
 import { openStores, type Stores } from '../src/stores';
 import type { VaultKv } from '../src/vault';
+import { createConsumerActivities } from './consumers';
 import { createDependentActivities } from './dependents';
 import { createIssueActivities } from './issue';
 import { providerCalls } from './provider-calls';
@@ -31,5 +32,6 @@ export function createCredentialActivities({
     ...createSourceActivities(calls),
     ...createTargetActivities(calls),
     ...createDependentActivities(calls),
+    ...createConsumerActivities(calls),
   };
 }

@@ -141,6 +141,7 @@ export function providerCalls({ vault, stores, providers, audit }: ProviderCallD
     sourceAdapter,
     targetAdapter: (ref: AdapterRef) => adapter(providers.targets, ref, 'target'),
     dependentAdapter: (ref: AdapterRef) => adapter(providers.dependents, ref, 'dependent'),
+    consumerAdapter: (ref: AdapterRef) => adapter(providers.consumers, ref, 'consumer'),
     /** The credential source of `ref`, and the current secret for a source whose state lives in the store. */
     sourceOf: async (ref: AdapterRef, held: StoreVersion | undefined) => {
       const source = await sourceAdapter(ref);

@@ -9,6 +9,7 @@ export const ALERT_KINDS = [
   'compromised',
   'compromised-or-lost',
   'old-token-still-used',
+  'jobs-still-running',
   'drift',
   'overdue',
   'invalid-token',

@@ -21,7 +21,25 @@ export interface Problem {
  * a bad key of a record reports what its key schema expected.
  */
 export function problemsIn(error: z.ZodError): Problem[] {
-  return error.issues.flatMap((issue) => {
+  return problemsOf(error.issues);
+}
+
+/** Where an option of a union failed at its own root: the input is not of that option's type at all. */
+const wrongType = (issues: z.core.$ZodIssue[]) =>
+  issues.every(
+    (issue) =>
+      issue.path.length === 0 && ['invalid_type', 'invalid_union', 'invalid_value'].includes(issue.code),
+  );
+
+function problemsOf(issues: z.core.$ZodIssue[]): Problem[] {
+  return issues.flatMap((issue): Problem[] => {
+    // A union of a duration and an object: the one option of the input's type names its own bad field.
+    if (issue.code === 'invalid_union') {
+      const typed = issue.errors.filter((option) => !wrongType(option));
+      const [only] = typed;
+      if (typed.length === 1 && only !== undefined)
+        return problemsOf(only.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] })));
+    }
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown key' }));
     }

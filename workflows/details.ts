@@ -26,8 +26,13 @@ function waitingFor(status: RotationStatus, context: DetailsContext): string | u
         status.oldTokenId === undefined
           ? 'then the old token is revoked'
           : `then old token ${status.oldTokenId} is revoked`;
+      const jobs = status.jobsStillRunning ?? [];
+      const draining =
+        jobs.length === 0
+          ? ''
+          : `${jobs.length === 1 ? 'a job' : 'jobs'} started before the switch (${jobs.join(', ')}), at most `;
       return (
-        `the overlap window to end at ${status.overlapEndsAt ?? 'its end'}, ${then}; ` +
+        `${draining}the overlap window to end at ${status.overlapEndsAt ?? 'its end'}, ${then}; ` +
         `\`rotator end-overlap ${id}\` ends it now, \`rotator extend-overlap ${id} 30m\` lengthens it`
       );
     }

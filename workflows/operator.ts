@@ -172,6 +172,7 @@ export function approvalGate(
  */
 export function overlapWindow(status: RotationStatus, changed: () => void) {
   let endsAt = 0;
+  let ended = false;
   const whileOpen = (_request?: unknown) => {
     if (status.phase !== 'overlapping') throw new Error(`no overlap window is open (phase ${status.phase})`);
   };
@@ -179,6 +180,7 @@ export function overlapWindow(status: RotationStatus, changed: () => void) {
     endOverlapNow,
     ({ requestedBy }) => {
       endsAt = Date.now();
+      ended = true;
       status.overlapEndsAt = new Date(endsAt).toISOString();
       recordDecision(status, `overlap ended early by ${requestedBy}`);
       return status.overlapEndsAt;
@@ -202,17 +204,29 @@ export function overlapWindow(status: RotationStatus, changed: () => void) {
       },
     },
   );
+  const openUntil = (at: number) => {
+    endsAt = at;
+    status.overlapEndsAt = new Date(at).toISOString();
+    changed();
+  };
   /** `before` says what the window comes before, such as `revoking old token 12`. */
-  return async (ms: number, before: string) => {
+  const wait = async (ms: number, before: string) => {
     endsAt = Date.now() + ms;
     while (Date.now() < endsAt && status.abortedBy === undefined) {
       const until = endsAt;
-      status.overlapEndsAt = new Date(until).toISOString();
-      changed();
+      openUntil(until);
       const wait = humanDuration(until - Date.now());
       await condition(() => endsAt !== until || status.abortedBy !== undefined, until - Date.now(), {
         summary: `wait ${wait} overlap (until ${status.overlapEndsAt}) before ${before}`,
       });
     }
   };
+  return Object.assign(wait, {
+    /** Opens the window until `at` without a timer: the operator's updates move its end as they move a wait's. */
+    openUntil,
+    /** Where the window ends, as the operator last left it. */
+    endsAt: () => endsAt,
+    /** Whether an operator ended the window early. */
+    endedByOperator: () => ended,
+  });
 }

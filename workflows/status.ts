@@ -67,6 +67,8 @@ export interface RotationStatus {
   /** Who aborted the rotation, and why. */
   abortedBy?: { requestedBy: string; reason: string; phase: RotationPhase };
   overlapEndsAt?: string;
+  /** A job-aware overlap's wait: the jobs that started before the switch and still ran when last listed. */
+  jobsStillRunning?: string[];
   /** When every target had the new token (the end of distribute), by workflow time. */
   switchedAt?: string;
   /** Each step failure once its retries were spent: its class and what recovery did about it. */

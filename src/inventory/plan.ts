@@ -1,4 +1,5 @@
 import type { KindRegistry } from '../kinds/define';
+import type { AdapterSpec } from '../providers/registry';
 import { describeStore, type StoredField, type StoreRef } from '../stores';
 import { PROVIDER_KINDS } from './providers';
 import { stringAt } from './rules';
@@ -31,10 +32,15 @@ export interface RotationPlan {
    * it where a new value waits until it is verified and promoted. `name` is how messages name it.
    */
   store: { name: string; ref: StoreRef };
+  /** Where jobs that read the credential run: the targets' own projects and repositories, and `consumers`. */
+  consumers?: NamedAdapter[];
   policy: {
     every: number;
     rotateBefore?: number;
+    /** The fixed overlap window; with `drain`, the least it lasts. */
     overlap: number;
+    /** A job-aware overlap: after `overlap`, wait until no job that started before the switch runs, up to `max`. */
+    drain?: { max: number; onMax: 'revoke' | 'hold'; poll: number };
     requireApproval: boolean;
     approvalTimeout: number;
   };
@@ -45,7 +51,11 @@ export class PlanError extends Error {
   override readonly name = 'PlanError';
 }
 
-type Entry = Credential['source'] | Credential['targets'][number] | Credential['dependents'][number];
+type Entry =
+  | Credential['source']
+  | Credential['targets'][number]
+  | Credential['dependents'][number]
+  | Credential['consumers'][number];
 
 export function rotationPlan(
   inventory: Inventory,
@@ -56,7 +66,11 @@ export function rotationPlan(
   if (credential === undefined) {
     throw new PlanError(`credential "${credentialId}" is not in the inventory`);
   }
-  const adapter = (kinds: KindRegistry[keyof KindRegistry], entry: Entry, where: string): NamedAdapter => {
+  const adapter = (
+    kinds: ReadonlyMap<string, { specOf(entry: { kind: string }): AdapterSpec | undefined }>,
+    entry: Entry,
+    where: string,
+  ): NamedAdapter => {
     const adapted = kinds.get(entry.kind)?.specOf(entry);
     if (adapted === undefined) {
       throw new PlanError(`credential "${credentialId}" ${where}: kind ${entry.kind} cannot be rotated yet`);
@@ -78,9 +92,37 @@ export function rotationPlan(
     dependents: credential.dependents.map((dependent, index) =>
       adapter(registry.dependents, dependent, `dependents[${index}]`),
     ),
+    // Only a job-aware overlap reads them; plans without one carry none, as 0.2.0's did.
+    ...(credential.policy.drain === undefined
+      ? {}
+      : { consumers: consumersOf(credential, adapter, registry) }),
     store: { name: describeStore(credential.store), ref: credential.store },
     policy: credential.policy,
   };
+}
+
+/** The consumers `consumers` lists and those of the targets, each once (by the name operators know it by). */
+function consumersOf(
+  credential: Credential,
+  adapter: (kinds: KindRegistry['consumers'], entry: Entry, where: string) => NamedAdapter,
+  registry: KindRegistry,
+): NamedAdapter[] {
+  const listed = credential.consumers.map((consumer, index) =>
+    adapter(registry.consumers, consumer, `consumers[${index}]`),
+  );
+  const ofTargets = credential.targets.flatMap((target, index) => {
+    const consumer = registry.consumerOf(target);
+    return consumer === undefined
+      ? []
+      : [adapter(registry.consumers, consumer as Entry, `targets[${index}]`)];
+  });
+  const byName = new Map([...listed, ...ofTargets].map((consumer) => [consumer.name, consumer]));
+  if (byName.size === 0)
+    throw new PlanError(
+      `credential "${credential.id}" policy.overlap: until jobs-drained needs jobs to watch, and no target is a ` +
+        'project variable or repository secret: list the projects or repositories under consumers',
+    );
+  return [...byName.values()];
 }
 
 /** An entry names its provider in a field called after the provider's kind (`gitlab: gitlab-main`). */

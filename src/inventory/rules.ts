@@ -67,11 +67,10 @@ export const credentialRules = crossFieldRule((credential, report) => {
   const lifetimeDays = numberAt(credential, 'source', 'lifetimeDays');
   const lifetime = lifetimeDays === undefined ? undefined : lifetimeDays * DAY_MS;
 
-  if (
-    stringAt(credential, 'source', 'strategy') === 'rotate-in-place' &&
-    overlap !== undefined &&
-    overlap > 0
-  ) {
+  // A job-aware overlap (an object) overlaps too.
+  const overlaps =
+    (overlap !== undefined && overlap > 0) || typeof at(credential, ['policy', 'overlap']) === 'object';
+  if (stringAt(credential, 'source', 'strategy') === 'rotate-in-place' && overlaps) {
     report(
       ['policy', 'overlap'],
       'must be 0 for a source that rotates in place (strategy rotate-in-place, or an OAuth2 refresh token): ' +

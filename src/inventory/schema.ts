@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { entriesOf } from '../kinds/define';
-import { DEPENDENTS, SOURCES, TARGETS } from '../kinds';
+import { CONSUMERS, DEPENDENTS, SOURCES, TARGETS } from '../kinds';
 import { storeEntrySchema, storeRefOf } from '../stores';
 import { secretPathSchema } from '../vault';
 import { approverRules, approversSchema, policyApprovers } from './approvers';
@@ -8,6 +8,7 @@ import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
 import { providerKindsSchema } from './providers';
 import { credentialRules, exactlyOneOf, inventoryRules } from './rules';
+import { crossFieldRule } from '../validation';
 
 /* The kinds of source, target and dependent are listed in src/kinds/index.ts, one module each. */
 export const sourceSchema = z
@@ -22,8 +23,36 @@ export const dependentSchema = z
   .discriminatedUnion('kind', entriesOf(DEPENDENTS))
   .describe('what is paused while the credential rotates');
 
+export const consumerSchema = z
+  .discriminatedUnion('kind', entriesOf(CONSUMERS))
+  .describe('where jobs that read the credential run, for a job-aware overlap');
+
 const DEFAULT_OVERLAP = '15m';
 const DEFAULT_OVERLAP_MS = duration.parse(DEFAULT_OVERLAP);
+
+/** A job-aware overlap: the old value stays valid until the jobs that may hold it have ended. */
+const drainSchema = z
+  .object({
+    until: z
+      .literal('jobs-drained')
+      .describe('end the overlap once no job or workflow run that started before the switch still runs'),
+    min: duration.describe('the least the old value stays valid after the switch'),
+    max: positiveDuration.describe('the most: then the old value is revoked, or held with onMax: hold'),
+    onMax: z
+      .enum(['revoke', 'hold'])
+      .default('revoke')
+      .describe('at max with jobs still running: revoke with an alert, or hold for an operator'),
+    poll: positiveDuration.prefault('30s').describe('how often the running jobs are listed'),
+  })
+  .strict()
+  .check(
+    crossFieldRule((drain, report) => {
+      // Checked even when the object itself did not parse.
+      const { min, max } = (drain ?? {}) as { min?: unknown; max?: unknown };
+      if (typeof min === 'number' && typeof max === 'number' && min > max)
+        report(['min'], 'must not be longer than max');
+    }),
+  );
 
 const policySchema = z
   .object({
@@ -34,11 +63,15 @@ const policySchema = z
     rotateBefore: positiveDuration
       .optional()
       .describe('rotate early when the current credential expires within this'),
-    overlap: duration
+    overlap: z
+      .union([duration, drainSchema], {
+        error: 'expected a duration such as "15m", or { until: jobs-drained, min, max } for a job-aware overlap',
+      })
       .optional()
       .describe(
         `how long the old value stays valid beside the new one before it is revoked; default ${DEFAULT_OVERLAP}, ` +
-          'and must be 0 for sources that rotate in place',
+          'and must be 0 for sources that rotate in place. A duration, or { until: jobs-drained, min, max } ' +
+          'to wait for the jobs that started before the switch',
       ),
     requireApproval: z.boolean().default(false).describe('wait for an operator to approve each rotation'),
     approvalTimeout: positiveDuration
@@ -63,6 +96,13 @@ export const credentialSchema = z
       .optional(),
     targets: z.array(targetSchema).min(1, 'expected at least one target'),
     dependents: z.array(dependentSchema).default([]),
+    consumers: z
+      .array(consumerSchema)
+      .default([])
+      .describe(
+        "where else jobs read the credential, beyond the targets' own projects and repositories " +
+          '(a group variable, an organization secret)',
+      ),
     policy: policySchema.prefault({}),
   })
   .strict()
@@ -72,13 +112,21 @@ export const credentialSchema = z
     ...credential,
     // exactlyOneOf refused a credential with neither or both.
     store: store === undefined ? vaultRefOf(vault) : storeRefOf(store),
-    policy: {
-      ...credential.policy,
-      overlap:
-        credential.policy.overlap ??
-        (credential.source.strategy === 'rotate-in-place' ? 0 : DEFAULT_OVERLAP_MS),
-    },
+    policy: policyOf(credential.policy, credential.source.strategy),
   }));
+
+/** The overlap as plans carry it: `overlap` the fixed window (a drain's `min`), and `drain` when job-aware. */
+function policyOf(policy: z.output<typeof policySchema>, strategy: string | undefined) {
+  const { overlap, ...rest } = policy;
+  if (typeof overlap !== 'object')
+    return {
+      ...rest,
+      overlap: overlap ?? (strategy === 'rotate-in-place' ? 0 : DEFAULT_OVERLAP_MS),
+      drain: undefined,
+    };
+  const { min, max, onMax, poll } = overlap;
+  return { ...rest, overlap: min, drain: { max, onMax, poll } };
+}
 
 function vaultRefOf(vault: z.output<typeof secretPathSchema> | undefined) {
   if (vault === undefined) throw new Error('a credential without vault or store passed the inventory rules');

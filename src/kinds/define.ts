@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { AdapterSpec, ProviderConnection } from '../providers/registry';
-import type { CredentialSource, CredentialTarget, Dependent } from '../providers/types';
+import type { Consumer, CredentialSource, CredentialTarget, Dependent } from '../providers/types';
 
 /** An inventory entry's schema: a strict object whose `kind` is one literal. */
 type EntrySchema<Kind extends string> = z.ZodType<{ kind: Kind }>;
@@ -23,14 +23,26 @@ export function defineSource<Kind extends string, Entry extends EntrySchema<Kind
   return definition;
 }
 
-export function defineTarget<Kind extends string, Entry extends EntrySchema<Kind>, Spec>(
-  definition: KindDefinition<Kind, Entry, Spec, CredentialTarget<Spec>>,
+/**
+ * A target, and where the jobs that read it run (`consumer`): the consumer kind's inventory entry for it, or
+ * undefined when no API lists those jobs (a GitLab group's variable, a GitHub organization's secret).
+ */
+export function defineTarget<Kind extends string, Entry extends EntrySchema<Kind>, Spec, ConsumerEntry>(
+  definition: KindDefinition<Kind, Entry, Spec, CredentialTarget<Spec>> & {
+    consumer(entry: z.output<Entry>): ConsumerEntry | undefined;
+  },
 ) {
   return definition;
 }
 
 export function defineDependent<Kind extends string, Entry extends EntrySchema<Kind>, Spec>(
   definition: KindDefinition<Kind, Entry, Spec, Dependent<Spec>>,
+) {
+  return definition;
+}
+
+export function defineConsumer<Kind extends string, Entry extends EntrySchema<Kind>, Spec>(
+  definition: KindDefinition<Kind, Entry, Spec, Consumer<Spec>>,
 ) {
   return definition;
 }
@@ -51,6 +63,9 @@ export interface KindRegistry {
   sources: ReadonlyMap<string, RegisteredKind<CredentialSource<unknown>>>;
   targets: ReadonlyMap<string, RegisteredKind<CredentialTarget<unknown>>>;
   dependents: ReadonlyMap<string, RegisteredKind<Dependent<unknown>>>;
+  consumers: ReadonlyMap<string, RegisteredKind<Consumer<unknown>>>;
+  /** The consumer entry a target's jobs are found by, if any (see defineTarget). */
+  consumerOf(target: { kind: string }): { kind: string } | undefined;
 }
 
 function registered<Adapter>(
@@ -71,19 +86,27 @@ function registered<Adapter>(
   );
 }
 
+/** A target of any spec, with the consumer entry of its own entry (the kind's own type, known only to it). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyTarget = AnyKind<CredentialTarget<any>> & { consumer(entry: any): { kind: string } | undefined };
+
 /** The registry of these kinds. */
 export function kindRegistry(kinds: {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   sources: readonly AnyKind<CredentialSource<any>>[];
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  targets: readonly AnyKind<CredentialTarget<any>>[];
+  targets: readonly AnyTarget[];
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   dependents: readonly AnyKind<Dependent<any>>[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  consumers: readonly AnyKind<Consumer<any>>[];
 }): KindRegistry {
   return {
     sources: registered<CredentialSource<unknown>>(kinds.sources),
     targets: registered<CredentialTarget<unknown>>(kinds.targets),
     dependents: registered<Dependent<unknown>>(kinds.dependents),
+    consumers: registered<Consumer<unknown>>(kinds.consumers),
+    // The inventory schema's discriminated union validated the target for its kind.
+    consumerOf: (target) => kinds.targets.find(({ kind }) => kind === target.kind)?.consumer(target),
   };
 }
 

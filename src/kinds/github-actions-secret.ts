@@ -3,10 +3,12 @@ import { GitHubActionsSecrets } from '../github/actions-secrets';
 import { GitHubClient } from '../github/client';
 import { describeSecret, type ActionsSecretSpec } from '../github/scopes';
 import { distinctList } from '../inventory/fields';
+import { githubRepository } from '../inventory/github';
 import { providerReference } from '../inventory/providers';
 import { exactlyOneOf, isSet, stringAt } from '../inventory/rules';
 import { crossFieldRule } from '../validation';
 import { defineTarget } from './define';
+import { githubRepositoryRuns } from './github-repository-runs';
 
 const NAME = /^[A-Za-z0-9_.-]+$/;
 
@@ -15,11 +17,7 @@ const entry = z
   .object({
     kind: z.literal('github-actions-secret'),
     github: providerReference('github'),
-    repository: z
-      .string()
-      .regex(/^[A-Za-z0-9-]+\/[A-Za-z0-9_.-]+$/, 'expected "owner/repo"')
-      .optional()
-      .describe('for a repository secret: "owner/repo"'),
+    repository: githubRepository.optional().describe('for a repository secret: "owner/repo"'),
     environment: z
       .string()
       .min(1)
@@ -91,5 +89,8 @@ export const githubActionsSecret = defineTarget({
     const spec = actionsSecretSpec(secret);
     return { name: describeSecret(spec), spec };
   },
+  // An organization secret reaches repositories the inventory may not name: list them under `consumers`.
+  consumer: ({ github, repository }) =>
+    repository === undefined ? undefined : { kind: githubRepositoryRuns.kind, github, repository },
   adapter: (connection) => new GitHubActionsSecrets(new GitHubClient(connection)),
 });

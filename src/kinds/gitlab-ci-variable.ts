@@ -5,6 +5,7 @@ import { gitlabGroup, gitlabProject } from '../inventory/gitlab';
 import { providerReference } from '../inventory/providers';
 import { exactlyOneOf } from '../inventory/rules';
 import { defineTarget } from './define';
+import { gitlabProjectJobs } from './gitlab-project-jobs';
 
 const entry = z
   .object({
@@ -41,4 +42,7 @@ export const gitlabCiVariable = defineTarget({
     };
   },
   adapter: (connection) => new GitLabCiVariables(new GitLabClient(connection)),
+  // GitLab lists jobs per project only: a group variable's consumers are listed under `consumers`.
+  consumer: ({ gitlab, project }) =>
+    project === undefined ? undefined : { kind: gitlabProjectJobs.kind, gitlab, project },
 });

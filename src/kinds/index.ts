@@ -1,5 +1,6 @@
 import { kindRegistry } from './define';
 import { githubActionsSecret } from './github-actions-secret';
+import { githubRepositoryRuns } from './github-repository-runs';
 import {
   gitlabGroupAccessToken,
   gitlabPersonalAccessToken,
@@ -7,6 +8,7 @@ import {
 } from './gitlab-access-tokens';
 import { gitlabCiVariable } from './gitlab-ci-variable';
 import { gitlabPipelineSchedules } from './gitlab-pipeline-schedules';
+import { gitlabProjectJobs } from './gitlab-project-jobs';
 import { oauth2RefreshToken } from './oauth2-refresh-token';
 
 /*
@@ -22,5 +24,11 @@ export const SOURCES = [
 ] as const;
 export const TARGETS = [gitlabCiVariable, githubActionsSecret] as const;
 export const DEPENDENTS = [gitlabPipelineSchedules] as const;
+export const CONSUMERS = [gitlabProjectJobs, githubRepositoryRuns] as const;
 
-export const allKinds = kindRegistry({ sources: SOURCES, targets: TARGETS, dependents: DEPENDENTS });
+export const allKinds = kindRegistry({
+  sources: SOURCES,
+  targets: TARGETS,
+  dependents: DEPENDENTS,
+  consumers: CONSUMERS,
+});

@@ -134,3 +134,22 @@ export interface Dependent<Spec> {
   pause(spec: Spec): Promise<PauseRecord>;
   resume(spec: Spec, record: PauseRecord): Promise<void>;
 }
+
+/** A CI job or workflow run that may still hold the credential's old value. */
+export interface RunningJob {
+  /** The provider's id for it, as a string. */
+  id: string;
+  /** How operators know it: `pipeline 12 job deploy`, `workflow run 7 (CI)`. */
+  name: string;
+  url?: string;
+  startedAt: string;
+}
+
+/**
+ * Where jobs that read the credential run (a GitLab project, a GitHub repository): the job-aware overlap
+ * waits until those that started before the targets switched have ended.
+ */
+export interface Consumer<Spec> {
+  /** The jobs running now that started before `switchedAt` (ISO 8601). */
+  stillRunning(spec: Spec, switchedAt: string): Promise<RunningJob[]>;
+}

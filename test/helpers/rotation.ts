@@ -45,7 +45,8 @@ export interface SeededCredential {
 }
 
 export interface SeedOptions {
-  overlap?: string;
+  /** A duration, or a job-aware overlap (`{ until: jobs-drained, min, max, ... }`). */
+  overlap?: string | object;
   /** A second target, a group CI variable, so that a rollback has more than one write to restore. */
   groupVariable?: boolean;
   /** Pauses the project's pipeline schedules while it rotates. */

@@ -44,6 +44,7 @@ const providers = kindRegistry({
   ],
   targets: [],
   dependents: [],
+  consumers: [],
 });
 const activities = createActivities({ vault, providers, inventoryPath: 'unused.yaml', audit: noAudit });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createActivities } from '../../activities';
 import { decideRotation } from '../../activities/rotation';
 import { kindRegistry } from '../../src/kinds/define';
-import { DEPENDENTS, SOURCES } from '../../src/kinds';
+import { CONSUMERS, DEPENDENTS, SOURCES } from '../../src/kinds';
 import { gitlabCiVariable } from '../../src/kinds/gitlab-ci-variable';
 import { VaultKvStore } from '../../src/vault';
 import { noAudit } from '../helpers/audit';
@@ -104,7 +104,12 @@ describe('loadCredential', () => {
       vault,
       inventoryPath,
       audit: noAudit,
-      providers: kindRegistry({ sources: SOURCES, targets: [gitlabCiVariable], dependents: DEPENDENTS }),
+      providers: kindRegistry({
+        sources: SOURCES,
+        targets: [gitlabCiVariable],
+        dependents: DEPENDENTS,
+        consumers: CONSUMERS,
+      }),
     });
     await expect(gitlabOnly.loadCredential(request('to-github'))).rejects.toMatchObject({
       type: 'InventoryError',

@@ -1,13 +1,15 @@
 import { run } from '../calls';
 import { recordDecision } from '../operator';
 import type { Rotation } from '../rotation';
+import { drainJobs } from './drain';
 
 /** The least an overlap is extended by when the old token is still used after the switch. */
 const MIN_USED_EXTENSION_MS = 60_000;
 
 /**
- * Both tokens stay valid for the policy's overlap; an old token used after the switch extends it once, with
- * an alert. Answers that alert, for the revoke's audit entry.
+ * Both tokens stay valid for the policy's overlap; then, job-aware, until the jobs that started before the
+ * switch end (steps/drain.ts), or else an old token used after the switch extends it once, with an alert.
+ * Answers that alert, for the revoke's audit entry.
  */
 export function overlap(r: Rotation): Promise<string | undefined> {
   const { plan, issued, detection } = r;
@@ -22,6 +24,10 @@ export function overlap(r: Rotation): Promise<string | undefined> {
     await r.overlap(plan.policy.overlap, `revoking old token ${detection.currentTokenId}`);
     // Aborted in the window: the old token stays, so whoever still uses it is no concern.
     if (r.aborted) return undefined;
+    // Job-aware: the jobs that may hold the old token, not its last use, say when it can go. Only a plan
+    // with `drain` takes this branch, and no history from before it has one: no patch is needed.
+    if (plan.policy.drain !== undefined && !r.overlap.endedByOperator())
+      return drainJobs(r, plan.policy.drain);
     const alert = await oldTokenStillUsed(r);
     if (alert === undefined) return undefined;
     r.status.alerts.push(alert);

@@ -10,7 +10,9 @@ import type {
 import { Faults, type Failure, type RouteCall } from './faults';
 import {
   GitLabState,
+  type SimJob,
   type SimNamespace,
+  type SimProject,
   type SimSchedule,
   type SimToken,
   type SimUser,
@@ -108,6 +110,35 @@ function variableJson(variable: SimVariable) {
   } satisfies ProjectVariableSchema;
 }
 
+// https://docs.gitlab.com/api/jobs/#list-project-jobs: the example answer's fields the simulator models.
+function jobJson(url: URL, project: SimProject, job: SimJob) {
+  const web = `${url.origin}/${project.path}/-/jobs/${job.id}`;
+  return {
+    id: job.id,
+    name: job.name,
+    stage: job.stage,
+    status: job.status,
+    ref: job.ref,
+    tag: false,
+    allow_failure: false,
+    created_at: job.createdAt,
+    started_at: job.startedAt,
+    finished_at: job.finishedAt,
+    duration:
+      job.startedAt === null
+        ? null
+        : (Date.parse(job.finishedAt ?? new Date().toISOString()) - Date.parse(job.startedAt)) / 1000,
+    web_url: web,
+    pipeline: {
+      id: job.pipelineId,
+      project_id: project.id,
+      ref: job.ref,
+      status: job.status,
+      web_url: `${url.origin}/${project.path}/-/pipelines/${job.pipelineId}`,
+    },
+  };
+}
+
 function scheduleJson(state: GitLabState, schedule: SimSchedule) {
   const owner = state.users.get(schedule.ownerId);
   return {
@@ -191,6 +222,9 @@ function environmentFilter(ctx: Context): string | undefined {
   return ctx.query.get('filter[environment_scope]') ?? undefined;
 }
 
+const REPORTER = 20;
+const MAINTAINER = 40;
+
 function today(state: GitLabState, plusDays = 0): string {
   return new Date(state.now().getTime() + plusDays * 86_400_000).toISOString().slice(0, 10);
 }
@@ -204,15 +238,17 @@ export function createRoutes(state: GitLabState): Route[] {
   };
   const roleIn = (namespace: SimNamespace, caller: Caller) =>
     caller.user.admin ? 50 : (namespace.members.get(caller.user.id) ?? 0);
-  /** Tokens, variables and schedules need the Maintainer role (or Owner, or an administrator). */
-  const maintainerOf = (kind: 'project' | 'group', ctx: Context): SimNamespace => {
+  /** A namespace the caller has at least `least` in (a role number, 10 guest ... 50 owner). */
+  const memberOf = (kind: 'project' | 'group', ctx: Context, least: number): SimNamespace => {
     const namespace = findNamespace(kind, ctx.params.id ?? '');
     // https://docs.gitlab.com/user/permissions/: a non-member sees a private project as missing.
     const role = roleIn(namespace, ctx.caller);
     if (role === 0) throw notFound(kind === 'project' ? 'Project' : 'Group');
-    if (role < 40) throw forbidden();
+    if (role < least) throw forbidden();
     return namespace;
   };
+  /** Tokens, variables and schedules need the Maintainer role (or Owner, or an administrator). */
+  const maintainerOf = (kind: 'project' | 'group', ctx: Context) => memberOf(kind, ctx, MAINTAINER);
   const tokenId = (ctx: Context) => Number(ctx.params.token_id);
 
   /** A personal token the caller may manage: an administrator any, anyone else only their own. */
@@ -524,6 +560,26 @@ export function createRoutes(state: GitLabState): Route[] {
     ...resourceTokenRoutes('group'),
     ...variableRoutes('project'),
     ...variableRoutes('group'),
+    {
+      method: 'GET',
+      route: '/projects/:id/jobs',
+      needs: 'read',
+      // https://docs.gitlab.com/api/jobs/#list-project-jobs: newest first; `scope` is one status or an array
+      // of them (`scope=running` or `scope[]=pending&scope[]=running`), all jobs without it. Assumption: the
+      // Reporter role may list them (the docs name no role for this endpoint).
+      handle: (ctx) => {
+        const project = state.projects.get(memberOf('project', ctx, REPORTER).id);
+        if (project === undefined) throw notFound('Project');
+        const scopes = [...ctx.query.getAll('scope'), ...ctx.query.getAll('scope[]')];
+        const jobs = project.jobs
+          .filter((job) => scopes.length === 0 || scopes.includes(job.status))
+          .sort((a, b) => b.id - a.id);
+        return paginated(
+          ctx,
+          jobs.map((job) => jobJson(ctx.url, project, job)),
+        );
+      },
+    },
     {
       method: 'GET',
       route: '/projects/:id/pipeline_schedules',

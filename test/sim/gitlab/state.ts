@@ -61,8 +61,25 @@ export interface SimNamespace {
   variables: SimVariable[];
 }
 
+/** https://docs.gitlab.com/ci/jobs/#available-job-statuses (those the simulator needs). */
+export type SimJobStatus = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+
+export interface SimJob {
+  id: number;
+  name: string;
+  stage: string;
+  status: SimJobStatus;
+  pipelineId: number;
+  ref: string;
+  createdAt: string;
+  /** Set once a runner picks the job up. */
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
 export interface SimProject extends SimNamespace {
   schedules: SimSchedule[];
+  jobs: SimJob[];
 }
 
 export class GitLabState {
@@ -92,7 +109,14 @@ export class GitLabState {
   }
 
   addProject(path: string, members: Record<number, number> = {}): SimProject {
-    const project = { id: this.id(), path, members: memberMap(members), variables: [], schedules: [] };
+    const project = {
+      id: this.id(),
+      path,
+      members: memberMap(members),
+      variables: [],
+      schedules: [],
+      jobs: [],
+    };
     this.projects.set(project.id, project);
     return project;
   }
@@ -187,6 +211,30 @@ export class GitLabState {
     };
     project.schedules.push(schedule);
     return schedule;
+  }
+
+  /** A job of a new pipeline, running since `startedAt` (now by default), or pending when `startedAt` is null. */
+  startJob(project: SimProject, options: { name: string; startedAt?: string | null }): SimJob {
+    const at = this.now().toISOString();
+    const startedAt = options.startedAt === undefined ? at : options.startedAt;
+    const job: SimJob = {
+      id: this.id(),
+      name: options.name,
+      stage: 'deploy',
+      status: startedAt === null ? 'pending' : 'running',
+      pipelineId: this.id(),
+      ref: 'main',
+      createdAt: startedAt ?? at,
+      startedAt,
+      finishedAt: null,
+    };
+    project.jobs.push(job);
+    return job;
+  }
+
+  finishJob(job: SimJob, status: 'success' | 'failed' | 'canceled' = 'success'): void {
+    job.status = status;
+    job.finishedAt = this.now().toISOString();
   }
 
   isExpired(token: SimToken): boolean {

@@ -1,0 +1,74 @@
+import { Context } from '@temporalio/activity';
+import { z } from 'zod';
+import { ProviderError } from '../src/providers/errors';
+import type { RunningJob } from '../src/providers/types';
+import { adapterRefSchema, type ProviderCalls } from './provider-calls';
+
+const drainInputSchema = z
+  .object({
+    consumers: z.array(adapterRefSchema).min(1),
+    /** When every target had the new value. */
+    switchedAt: z.iso.datetime({ offset: true }),
+    /** The ids of the jobs the workflow knows run: a change to them ends the wait, so it can show it. */
+    known: z.array(z.string()),
+    /** The overlap's end as it stands: the wait ends there whatever still runs. */
+    until: z.iso.datetime({ offset: true }),
+    pollMs: z.number().int().positive(),
+  })
+  .strict();
+export type DrainInput = z.infer<typeof drainInputSchema>;
+
+/** The longest a provider's `Retry-After` is waited out inside the wait, before it lists again. */
+const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
+
+/** A wait inside the activity, cut short when the workflow cancels it (its heartbeats carry the request). */
+function pause(ms: number): Promise<void> {
+  try {
+    return Context.current().sleep(ms);
+  } catch {
+    // Called outside an activity (tests of the activity functions).
+    return new Promise((wake) => setTimeout(wake, ms));
+  }
+}
+
+/** The CI jobs that read a credential: the job-aware overlap waits until those that may hold the old value end. */
+export function createConsumerActivities({ activity, consumerAdapter }: ProviderCalls) {
+  /** Every job still running that started before the switch, in every consumer, in the inventory's order. */
+  const stillRunning = async (input: DrainInput): Promise<RunningJob[]> => {
+    const lists = [];
+    for (const ref of input.consumers)
+      lists.push(await (await consumerAdapter(ref)).stillRunning(ref.spec, input.switchedAt));
+    return lists.flat();
+  };
+  return {
+    /**
+     * Lists the jobs every `pollMs` until none that started before the switch runs, the set differs from
+     * `known`, or `until` passes: one activity for a long wait, so a two-hour drain adds a few history events
+     * per job that ends, not per poll. A rate limit is waited out here, as long as the provider asks.
+     */
+    awaitJobsDrained: activity(
+      'awaitJobsDrained',
+      drainInputSchema,
+      async (input): Promise<{ running: RunningJob[] }> => {
+        const until = Date.parse(input.until);
+        const known = [...input.known].sort().join(' ');
+        for (;;) {
+          let running: RunningJob[];
+          try {
+            running = await stillRunning(input);
+          } catch (error) {
+            if (!(error instanceof ProviderError && error.kind === 'rate-limited')) throw error;
+            await pause(Math.min(error.retryAfterMs ?? input.pollMs, MAX_RATE_LIMIT_WAIT_MS));
+            continue;
+          }
+          const ids = running
+            .map(({ id }) => id)
+            .sort()
+            .join(' ');
+          if (running.length === 0 || ids !== known || Date.now() >= until) return { running };
+          await pause(Math.max(0, Math.min(input.pollMs, until - Date.now())));
+        }
+      },
+    ),
+  };
+}
