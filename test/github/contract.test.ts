@@ -1,7 +1,8 @@
 import type { ActionsSecretSpec } from '../../src/github/scopes';
 import type { SimCall } from '../sim/github/server';
 import { loadGitHubDescription, problems, requestSchema, responseSchema, type OpenApi } from './openapi';
-import { githubWorld, secretsOf, type GitHubWorld } from './world';
+import { githubApi } from '../../src/github/client';
+import { githubWorld, runsAdapter, secretsOf, type GitHubWorld } from './world';
 
 let world: GitHubWorld;
 let api: OpenApi;
@@ -65,7 +66,37 @@ async function everyAnswer(): Promise<SimCall[]> {
     refused.push(secrets.write(spec, 'x'));
   }
   for (const write of refused) await write.catch(() => undefined);
+  await workflowRuns(spent.value);
   return [...sim.calls];
+}
+
+/** The runs route through the overlap's adapter: runs of every kind, more than a page, and its failures. */
+async function workflowRuns(spentToken: string): Promise<void> {
+  const { state, sim, app, adminToken } = world;
+  const hourAgo = Date.now() - 3_600_000;
+  for (let i = 0; i < 105; i += 1)
+    state.startRun(app, { name: 'CI', startedAt: new Date(hourAgo + i * 1000) });
+  state.finishRun(state.startRun(app, { name: 'Deploy', startedAt: new Date(hourAgo) }), 'failure');
+  state.finishRun(state.startRun(app, { name: 'Deploy', startedAt: new Date(hourAgo) }), 'success');
+  state.startRun(app, { name: 'Release', startedAt: new Date(hourAgo), status: 'waiting' });
+  const spec = { owner: 'acme', repo: 'app' };
+  const switchedAt = new Date().toISOString();
+  await runsAdapter(sim.url, adminToken.value).stillRunning(spec, switchedAt);
+  // Completed and waiting runs too, which the adapter does not ask for, so their JSON is checked as well.
+  const api = githubApi(sim.url, adminToken.value);
+  await api.rest.actions.listWorkflowRunsForRepo({ ...spec, status: 'failure' });
+  await api.rest.actions.listWorkflowRunsForRepo({ ...spec, per_page: 5 });
+  const refusals = [state.addToken({ reaches: ['acme/api'] }).value, spentToken];
+  for (const token of refusals)
+    await runsAdapter(sim.url, token)
+      .stillRunning(spec, switchedAt)
+      .catch(() => 0);
+  const route = '/repos/{owner}/{repo}/actions/runs';
+  for (const status of [429, 500]) {
+    sim.faults.inject({ method: 'GET', route, status, retryAfterSeconds: status === 429 ? 5 : undefined });
+  }
+  const failing = [runsAdapter(sim.url, adminToken.value), runsAdapter(sim.url, adminToken.value)];
+  for (const adapter of failing) await adapter.stillRunning(spec, switchedAt).catch(() => undefined);
 }
 
 describe('the simulator keeps to GitHub’s OpenAPI description (@octokit/openapi)', () => {
@@ -87,11 +118,15 @@ describe('the simulator keeps to GitHub’s OpenAPI description (@octokit/openap
           `DELETE ${base}/{secret_name}`,
         ]),
         'GET /orgs/{org}/actions/secrets/{secret_name}/repositories',
+        'GET /repos/{owner}/{repo}/actions/runs',
       ].sort(),
     );
     for (const status of [200, 201, 204, 401, 403, 404, 422, 429, 500, 502, 503]) {
       expect([...statuses].some((entry) => entry.endsWith(` ${status}`))).toBe(true);
     }
+
+    const runs = calls.filter((call) => call.route === '/repos/{owner}/{repo}/actions/runs');
+    expect(runs.map((call) => call.status)).toEqual([200, 200, 200, 200, 404, 403, 429, 500]);
 
     const mismatches = calls.flatMap((call) => {
       const where = `${call.method} ${call.route} ${call.status}`;

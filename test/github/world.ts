@@ -1,6 +1,7 @@
 import { GitHubActionsSecrets } from '../../src/github/actions-secrets';
 import { GitHubClient } from '../../src/github/client';
 import type { ActionsSecretSpec } from '../../src/github/scopes';
+import { GitHubRepositoryRuns } from '../../src/github/workflow-runs';
 import { startGitHubSim, type GitHubSim } from '../sim/github/server';
 import type { SimScope } from '../sim/github/state';
 
@@ -66,3 +67,7 @@ export async function countCalls(
   await body();
   return sim.callCounts();
 }
+
+/** The runs adapter with this token. */
+export const runsAdapter = (url: string, token: string) =>
+  new GitHubRepositoryRuns(new GitHubClient({ url, token }));

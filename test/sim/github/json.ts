@@ -1,4 +1,4 @@
-import type { SimOrganization, SimRepository, SimSecret } from './state';
+import type { SimOrganization, SimRepository, SimSecret, SimWorkflowRun } from './state';
 
 /** GitHub's JSON for the simulator's objects, with every field GitHub's OpenAPI description requires. */
 
@@ -41,12 +41,13 @@ const REPOSITORY_LINKS: Record<string, string> = {
   trees_url: '/git/trees{/sha}',
 };
 
-function ownerJson(api: string, login: string, id: number) {
+/** `simple-user`: an organization owning repositories, or a user triggering runs. */
+function ownerJson(api: string, login: string, id: number, type: 'Organization' | 'User' = 'Organization') {
   const url = `${api}/users/${login}`;
   return {
     login,
     id,
-    node_id: Buffer.from(`04:Organization${id}`).toString('base64'),
+    node_id: Buffer.from(`04:${type}${id}`).toString('base64'),
     avatar_url: `https://avatars.githubusercontent.com/u/${id}?v=4`,
     gravatar_id: '',
     url,
@@ -60,7 +61,7 @@ function ownerJson(api: string, login: string, id: number) {
     repos_url: `${url}/repos`,
     events_url: `${url}/events{/privacy}`,
     received_events_url: `${url}/received_events`,
-    type: 'Organization',
+    type,
     site_admin: false,
   };
 }
@@ -131,5 +132,63 @@ export function secretJson(api: string, secret: SimSecret, org?: SimOrganization
     ...(secret.visibility === 'selected'
       ? { selected_repositories_url: `${api}/orgs/${org.login}/actions/secrets/${secret.name}/repositories` }
       : {}),
+  };
+}
+
+/** `workflow-run`, with every field the description requires and those the adapter reads. */
+export function workflowRunJson(api: string, run: SimWorkflowRun, ownerId: number) {
+  const { repository } = run;
+  const fullName = `${repository.owner}/${repository.name}`;
+  const url = `${api}/repos/${fullName}/actions/runs/${run.id}`;
+  const actor = ownerJson(api, run.actor.login, run.actor.id, 'User');
+  const minimal = repositoryJson(api, repository, ownerId, false);
+  const person = { name: run.actor.login, email: `${run.actor.login}@users.noreply.github.com` };
+  return {
+    id: run.id,
+    name: run.name,
+    node_id: Buffer.from(`012:WorkflowRun${run.id}`).toString('base64'),
+    check_suite_id: run.checkSuiteId,
+    check_suite_node_id: Buffer.from(`010:CheckSuite${run.checkSuiteId}`).toString('base64'),
+    head_branch: run.headBranch,
+    head_sha: run.headSha,
+    // Assumption: a run of a workflow in the repository itself names its file alone, as github.com does
+    // (the description's example `octocat/octo-repo/.github/workflows/ci.yml@main` is for reusable workflows).
+    path: run.workflow.path,
+    run_number: run.runNumber,
+    run_attempt: run.runAttempt,
+    referenced_workflows: [],
+    event: run.event,
+    display_title: run.displayTitle,
+    status: run.status,
+    conclusion: run.conclusion,
+    workflow_id: run.workflow.id,
+    url,
+    html_url: `https://github.com/${fullName}/actions/runs/${run.id}`,
+    // Assumption: runs come from pushes, so no pull request is open for them.
+    pull_requests: [],
+    created_at: run.createdAt,
+    updated_at: run.updatedAt,
+    actor,
+    triggering_actor: actor,
+    run_started_at: run.runStartedAt,
+    jobs_url: `${url}/jobs`,
+    logs_url: `${url}/logs`,
+    check_suite_url: `${api}/repos/${fullName}/check-suites/${run.checkSuiteId}`,
+    artifacts_url: `${url}/artifacts`,
+    cancel_url: `${url}/cancel`,
+    rerun_url: `${url}/rerun`,
+    previous_attempt_url: null,
+    workflow_url: `${api}/repos/${fullName}/actions/workflows/${run.workflow.id}`,
+    head_commit: {
+      id: run.headSha,
+      tree_id: run.treeSha,
+      message: run.displayTitle,
+      timestamp: run.createdAt,
+      author: person,
+      committer: person,
+    },
+    repository: minimal,
+    head_repository: minimal,
+    head_repository_id: repository.id,
   };
 }

@@ -3,19 +3,22 @@ import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse }
 import type { AddressInfo } from 'node:net';
 import sodium from 'libsodium-wrappers';
 import { Faults, type RouteCall } from './faults';
-import { repositoryJson, secretJson } from './json';
+import { repositoryJson, secretJson, workflowRunJson } from './json';
 import {
   GitHubState,
   timestamp,
   type SimOrganization,
+  type SimRepository,
   type SimScope,
   type SimSecret,
   type SimToken,
+  type SimWorkflowRun,
 } from './state';
 
 /**
  * A stateful GitHub REST simulator of exactly the endpoints src/github uses
- * (https://docs.github.com/rest/actions/secrets, https://docs.github.com/rest/repos/repos#get-a-repository).
+ * (https://docs.github.com/rest/actions/secrets, https://docs.github.com/rest/repos/repos#get-a-repository,
+ * https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository).
  * Routes are named as in GitHub's OpenAPI description, so tests can check each answer against it.
  */
 
@@ -34,6 +37,8 @@ interface Context {
   token: SimToken;
   /** The API's base URL, for the hypermedia links in answers. */
   api: string;
+  /** The request's path, for the `Link` header of a list's pages. */
+  path: string;
 }
 
 interface Route extends RouteCall {
@@ -68,6 +73,73 @@ const notFound = () => new HttpError(404, 'Not Found');
 const notAccessible = () => new HttpError(403, 'Resource not accessible by personal access token');
 const invalid = (why: string) => new HttpError(422, `Invalid request.\n\n${why}`);
 
+/** A positive integer query parameter; anything else is its default. */
+function positive(query: URLSearchParams, name: string, fallback: number): number {
+  const value = Number(query.get(name) ?? Number.NaN);
+  return Number.isInteger(value) && value >= 1 ? value : fallback;
+}
+
+/**
+ * One page of a list (`per_page`, default 30, at most 100, and `page` from 1), with GitHub's `Link` header
+ * to its `prev`, `next`, `last` and `first` pages, left out when the list fits one page
+ * (https://docs.github.com/rest/using-the-rest-api/using-pagination-in-the-rest-api).
+ * Assumption: a `per_page` or `page` that is not a positive integer is taken as its default.
+ */
+function pageOf<T>(ctx: Context, items: T[]): { items: T[]; headers: Record<string, string> } {
+  const perPage = Math.min(100, positive(ctx.query, 'per_page', 30));
+  const page = positive(ctx.query, 'page', 1);
+  const last = Math.max(1, Math.ceil(items.length / perPage));
+  const link = (to: number, rel: string) => {
+    const query = new URLSearchParams(ctx.query);
+    query.set('page', String(to));
+    return `<${ctx.api}${ctx.path}?${query.toString()}>; rel="${rel}"`;
+  };
+  const links = [
+    ...(page > 1 ? [link(Math.min(page - 1, last), 'prev')] : []),
+    ...(page < last ? [link(page + 1, 'next'), link(last, 'last')] : []),
+    ...(page > 1 ? [link(1, 'first')] : []),
+  ];
+  return {
+    items: items.slice((page - 1) * perPage, page * perPage),
+    headers: links.length === 0 ? {} : { link: links.join(', ') },
+  };
+}
+
+/** What `status` can ask for: a run's status, or a completed run's conclusion. */
+const RUN_STATUSES = new Set(['requested', 'queued', 'pending', 'waiting', 'in_progress', 'completed']);
+
+/**
+ * The runs the query's filters keep, newest first. `status` is a status or a conclusion; `actor`, `branch`,
+ * `event`, `head_sha` and `check_suite_id` match exactly. With any of those, GitHub returns the first 1,000
+ * only (its documentation of the route).
+ * Assumption: a `status` GitHub does not know matches no run (the description documents no 422 for it).
+ * Assumption: newest first is by `created_at`, then by id, as github.com lists them.
+ * Assumption: `created` (a search-syntax date range) is not modelled: asking for it is a 422 here, so no test
+ * can believe it filtered.
+ */
+function filterRuns(
+  runs: SimWorkflowRun[],
+  query: URLSearchParams,
+): { reachable: SimWorkflowRun[]; total: number } {
+  if (query.has('created')) throw invalid('the simulator does not model the created filter');
+  const status = query.get('status');
+  const exact: [string, (run: SimWorkflowRun) => string][] = [
+    ['actor', (run) => run.actor.login],
+    ['branch', (run) => run.headBranch],
+    ['event', (run) => run.event],
+    ['head_sha', (run) => run.headSha],
+    ['check_suite_id', (run) => String(run.checkSuiteId)],
+  ];
+  const kept = runs
+    .filter((run) =>
+      status === null ? true : RUN_STATUSES.has(status) ? run.status === status : run.conclusion === status,
+    )
+    .filter((run) => exact.every(([name, field]) => !query.has(name) || field(run) === query.get(name)))
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id - a.id);
+  const searched = status !== null || exact.some(([name]) => query.has(name));
+  return { reachable: searched ? kept.slice(0, 1000) : kept, total: kept.length };
+}
+
 export function createRoutes(state: GitHubState): Route[] {
   const reaches = (token: SimToken, name: string) =>
     token.reaches === undefined || token.reaches.includes(name);
@@ -78,6 +150,8 @@ export function createRoutes(state: GitHubState): Route[] {
     if (repository === undefined || !reaches(ctx.token, fullName)) throw notFound();
     return repository;
   };
+  /** The id of the organization that owns the repository, for its `owner` in JSON. */
+  const ownerIdOf = (repository: SimRepository) => state.organizations.get(repository.owner)?.id ?? 1;
   const environmentOf = (ctx: Context) => {
     const environment = repositoryOf(ctx).environments.get(ctx.params.environment_name ?? '');
     if (environment === undefined) throw notFound();
@@ -193,8 +267,7 @@ export function createRoutes(state: GitHubState): Route[] {
       docs: 'https://docs.github.com/rest/repos/repos#get-a-repository',
       handle: (ctx) => {
         const repository = repositoryOf(ctx);
-        const ownerId = state.organizations.get(repository.owner)?.id ?? 1;
-        return { status: 200, body: repositoryJson(ctx.api, repository, ownerId, true) };
+        return { status: 200, body: repositoryJson(ctx.api, repository, ownerIdOf(repository), true) };
       },
     },
     ...secretRoutes('/repos/{owner}/{repo}/actions/secrets', repositoryOf, {
@@ -250,13 +323,26 @@ export function createRoutes(state: GitHubState): Route[] {
         const selected = [...state.repositories.values()].filter((r) =>
           (secret.selectedRepositoryIds ?? []).includes(r.id),
         );
-        // Pagination: `per_page` (default 30, at most 100) and `page`.
-        const perPage = Math.min(100, Math.max(1, Number(ctx.query.get('per_page') ?? 30)));
-        const page = Math.max(1, Number(ctx.query.get('page') ?? 1));
-        const repositories = selected
-          .slice((page - 1) * perPage, page * perPage)
-          .map((repository) => repositoryJson(ctx.api, repository, org.id, false));
-        return { status: 200, body: { total_count: selected.length, repositories } };
+        const { items, headers } = pageOf(ctx, selected);
+        const repositories = items.map((repository) => repositoryJson(ctx.api, repository, org.id, false));
+        return { status: 200, body: { total_count: selected.length, repositories }, headers };
+      },
+    },
+    {
+      method: 'GET',
+      route: '/repos/{owner}/{repo}/actions/runs',
+      docs: 'https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository',
+      // Anyone with read access to the repository may list its runs: a token that cannot reach it gets 404.
+      handle: (ctx) => {
+        const repository = repositoryOf(ctx);
+        const { reachable, total } = filterRuns(repository.runs, ctx.query);
+        const { items, headers } = pageOf(ctx, reachable);
+        // Assumption: `total_count` counts every run the filters keep, past the 1,000 a search returns.
+        const body = {
+          total_count: total,
+          workflow_runs: items.map((run) => workflowRunJson(ctx.api, run, ownerIdOf(repository))),
+        };
+        return { status: 200, body, headers };
       },
     },
   ];
@@ -408,7 +494,7 @@ export async function startGitHubSim(): Promise<GitHubSim> {
             ]),
           );
           const api = `http://${request.headers.host ?? 'github.sim'}`;
-          answer = route.handle({ params, query: url.searchParams, body, token, api });
+          answer = route.handle({ params, query: url.searchParams, body, token, api, path: url.pathname });
         }
       } catch (error) {
         if (!(error instanceof HttpError)) throw error;

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { recordMintedValue } from '../../infra/secret-scan';
 import sodium from 'libsodium-wrappers';
 
-/** In-memory GitHub: tokens, organizations, repositories, environments and their Actions secrets. */
+/**
+ * In-memory GitHub: tokens, organizations, repositories, environments and their Actions secrets, and the
+ * repositories' workflow runs.
+ */
 
 export interface SimKeyPair {
   keyId: string;
@@ -37,6 +40,72 @@ export interface SimRepository extends SimScope {
   private: boolean;
   createdAt: string;
   environments: Map<string, SimScope>;
+  /** Its workflows by path, and their runs, oldest first. */
+  workflows: Map<string, SimWorkflow>;
+  runs: SimWorkflowRun[];
+}
+
+export interface SimWorkflow {
+  id: number;
+  name: string;
+  /** `.github/workflows/ci.yml` */
+  path: string;
+  /** The last run's `run_number`: they count up per workflow. */
+  runs: number;
+}
+
+/** A run's `status` (https://docs.github.com/rest/actions/workflow-runs). */
+export type SimRunStatus = 'requested' | 'queued' | 'pending' | 'waiting' | 'in_progress' | 'completed';
+/** A completed run's `conclusion`. */
+export type SimRunConclusion =
+  | 'action_required'
+  | 'cancelled'
+  | 'failure'
+  | 'neutral'
+  | 'skipped'
+  | 'stale'
+  | 'startup_failure'
+  | 'success'
+  | 'timed_out';
+
+export interface SimUser {
+  login: string;
+  id: number;
+}
+
+export interface SimWorkflowRun {
+  id: number;
+  repository: SimRepository;
+  workflow: SimWorkflow;
+  /** The workflow's name, as the run shows it. */
+  name: string;
+  displayTitle: string;
+  runNumber: number;
+  runAttempt: number;
+  event: string;
+  headBranch: string;
+  headSha: string;
+  treeSha: string;
+  checkSuiteId: number;
+  actor: SimUser;
+  status: SimRunStatus;
+  conclusion: SimRunConclusion | null;
+  createdAt: string;
+  updatedAt: string;
+  runStartedAt: string;
+}
+
+export interface StartRunOptions {
+  /** The workflow's name; its path is `.github/workflows/<name, in kebab case>.yml` unless `path` says. */
+  name: string;
+  path?: string;
+  /** When the run started; now by default. */
+  startedAt?: Date;
+  /** `in_progress` by default; `queued`, `waiting` and the like for runs none of whose jobs run yet. */
+  status?: Exclude<SimRunStatus, 'completed'>;
+  event?: string;
+  branch?: string;
+  actor?: string;
 }
 
 export interface SimOrganization extends SimScope {
@@ -66,6 +135,9 @@ export class GitHubState {
   readonly repositories = new Map<string, SimRepository>();
   private nextId = 1000;
   private nextKeyId = 3380204578043523000n;
+  // Run ids on github.com are past 2^32 by now: the simulator's are too, so nothing assumes 32 bits.
+  private nextRunId = 12_000_000_001;
+  private readonly users = new Map<string, SimUser>();
   /** The simulator's clock. */
   now: () => Date = () => new Date();
 
@@ -124,6 +196,8 @@ export class GitHubState {
       keys: [this.keyPair()],
       secrets: new Map(),
       environments: new Map(),
+      workflows: new Map(),
+      runs: [],
     };
     this.repositories.set(fullName, repository);
     return repository;
@@ -192,5 +266,59 @@ export class GitHubState {
     if (key === undefined) throw new Error(`${scope.label} lost key ${secret.keyId}`);
     const box = sodium.from_base64(secret.encryptedValue, sodium.base64_variants.ORIGINAL);
     return sodium.to_string(sodium.crypto_box_seal_open(box, key.publicKey, key.privateKey));
+  }
+
+  /** A user by login, the same id each time. */
+  user(login: string): SimUser {
+    let user = this.users.get(login);
+    if (user === undefined) {
+      user = { login, id: this.id() };
+      this.users.set(login, user);
+    }
+    return user;
+  }
+
+  /** A workflow run triggered by a push to `main`, in progress from `startedAt` (now) unless `status` says. */
+  startRun(repository: SimRepository, options: StartRunOptions): SimWorkflowRun {
+    const path =
+      options.path ?? `.github/workflows/${options.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.yml`;
+    let workflow = repository.workflows.get(path);
+    if (workflow === undefined) {
+      workflow = { id: this.id(), name: options.name, path, runs: 0 };
+      repository.workflows.set(path, workflow);
+    }
+    workflow.runs += 1;
+    // Assumption: the run was created when it started (no time spent queued before a runner took it).
+    const at = timestamp(options.startedAt ?? this.now());
+    const run: SimWorkflowRun = {
+      id: this.nextRunId++,
+      repository,
+      workflow,
+      name: workflow.name,
+      displayTitle: `Commit ${workflow.runs} to ${options.branch ?? 'main'}`,
+      runNumber: workflow.runs,
+      runAttempt: 1,
+      event: options.event ?? 'push',
+      headBranch: options.branch ?? 'main',
+      headSha: randomBytes(20).toString('hex'),
+      treeSha: randomBytes(20).toString('hex'),
+      checkSuiteId: this.id(),
+      actor: this.user(options.actor ?? 'octo-dev'),
+      status: options.status ?? 'in_progress',
+      conclusion: null,
+      createdAt: at,
+      updatedAt: at,
+      runStartedAt: at,
+    };
+    repository.runs.push(run);
+    return run;
+  }
+
+  /** Completes the run with `conclusion`, now. */
+  finishRun(run: SimWorkflowRun, conclusion: SimRunConclusion): SimWorkflowRun {
+    run.status = 'completed';
+    run.conclusion = conclusion;
+    run.updatedAt = timestamp(this.now());
+    return run;
   }
 }
