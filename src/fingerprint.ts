@@ -42,6 +42,8 @@ export function fingerprintsOf(data: Readonly<Record<string, string>>): Record<s
 /** Whether a token field's fingerprint is there and right; names fields, never values. */
 export interface FingerprintProblem {
   field: string;
+  /** The field the fingerprint belongs in. */
+  beside: string;
   problem: 'missing' | 'mismatch';
 }
 
@@ -52,7 +54,7 @@ export function fingerprintProblems(data: Readonly<Record<string, string>>): Fin
     const wanted = expected[beside];
     if (wanted === undefined) return [];
     const found = data[beside];
-    if (found === undefined || found === '') return [{ field, problem: 'missing' }];
-    return found === wanted ? [] : [{ field, problem: 'mismatch' }];
+    if (found === undefined || found === '') return [{ field, beside, problem: 'missing' }];
+    return found === wanted ? [] : [{ field, beside, problem: 'mismatch' }];
   });
 }
