@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { FAILURE_TYPES } from '../src/failure-types';
+import { fingerprintsOf } from '../src/fingerprint';
 import type { CredentialRef, TokenId } from '../src/providers/types';
 import {
   describeStore,
@@ -173,9 +174,11 @@ export function createIssueActivities({ stores, audit, record, activity, sourceO
             },
           },
     );
+    const tokens = { ...issued.fields, [VALUE_KEY]: issued.value };
+    // The fingerprints stay in the store with the values: the result below names the version only.
     const secret = {
-      ...issued.fields,
-      [VALUE_KEY]: issued.value,
+      ...tokens,
+      ...fingerprintsOf(tokens),
       tokenId: issued.tokenId,
       ...(issued.expiresAt === undefined ? {} : { expiresAt: issued.expiresAt }),
     };

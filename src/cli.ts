@@ -4,6 +4,7 @@ import { registerApprove } from './cli/approve';
 import { registerCodecServer } from './cli/codec-server';
 import { CliContext, EXIT, type CliIo } from './cli/context';
 import { registerFileCommands } from './cli/files';
+import { registerFingerprints } from './cli/fingerprints';
 import { registerHealth } from './cli/health';
 import { registerRotate } from './cli/rotate';
 import { registerRotateAll } from './cli/rotate-all';
@@ -51,6 +52,7 @@ export async function runCli(
   registerVaultPolicy(program, cli);
   registerAwsPolicy(program, cli);
   registerVerifyState(program, cli);
+  registerFingerprints(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,3 +1,4 @@
+import { FINGERPRINTED_FIELDS } from './fingerprint';
 import { HELD_FIELDS } from './oauth2/refresh-token';
 
 /** The field of a credential's Vault secret that holds the value its targets receive. */
@@ -5,11 +6,17 @@ const VALUE_FIELD = 'token';
 
 /**
  * The fields of a credential's Vault secret that each rotation writes: the value, the provider's id for it,
- * its expiry, and what a source that keeps its state in Vault stores beside them. Every other field belongs
- * to the operator and is carried over to each new version.
+ * its expiry, what a source that keeps its state in Vault stores beside them, and each token's fingerprint.
+ * Every other field belongs to the operator and is carried over to each new version.
  */
 export const ROTATED_FIELDS: readonly string[] = [
-  ...new Set([VALUE_FIELD, 'tokenId', 'expiresAt', ...Object.values(HELD_FIELDS)]),
+  ...new Set([
+    VALUE_FIELD,
+    'tokenId',
+    'expiresAt',
+    ...Object.values(HELD_FIELDS),
+    ...Object.values(FINGERPRINTED_FIELDS),
+  ]),
 ];
 
 /** Whitespace or a control character, which no token, id or timestamp of ours contains. */

@@ -20,21 +20,22 @@ const optionsSchema = z
   .strict();
 
 /**
- * Unlike the other commands, the checker reads Vault: it compares values itself (in memory), and reads the
- * providers' admin tokens from there as the worker does. A token, not AppRole: it runs once and exits.
+ * Unlike the other commands, the checker (and the fingerprint backfill) reads Vault: it compares values
+ * itself (in memory), and reads the providers' admin tokens from there as the worker does. A token, not
+ * AppRole: it runs once and exits.
  */
 const vaultVariablesSchema = workerVariablesSchema
   .pick({ VAULT_ADDR: true, VAULT_TOKEN: true, VAULT_CACERT: true })
   .required({ VAULT_ADDR: true, VAULT_TOKEN: true });
 
-async function vaultOf(env: NodeJS.ProcessEnv): Promise<VaultKvStore> {
+export async function vaultOf(env: NodeJS.ProcessEnv, command: string): Promise<VaultKvStore> {
   // An empty variable means the same as an unset one, as for the worker.
   const set = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   );
   let variables: z.output<typeof vaultVariablesSchema>;
   try {
-    variables = parseOrThrow(vaultVariablesSchema, set, 'the Vault environment of verify-state');
+    variables = parseOrThrow(vaultVariablesSchema, set, `the Vault environment of ${command}`);
   } catch (error) {
     if (error instanceof ValidationError) throw new CliError(error.message, EXIT.usage);
     throw error;
@@ -104,7 +105,7 @@ export function registerVerifyState(program: Command, cli: CliContext): void {
     cli.action(async (raw: unknown) => {
       const options = parseOptions(optionsSchema, raw);
       const inventory = await cli.inventory(options.inventory);
-      const vault = await vaultOf(cli.env);
+      const vault = await vaultOf(cli.env, 'verify-state');
       const auditLogs = options.auditLog ?? [cli.env.ROTATOR_AUDIT_LOG || DEFAULT_AUDIT_LOG];
       const report = await verifyState({
         client: await cli.client(),

@@ -19,6 +19,9 @@ const KIND = 'aws-secrets-manager';
 /** Secrets Manager's own staging labels, which its rotation functions move as this store does. */
 const CURRENT = 'AWSCURRENT';
 const PENDING = 'AWSPENDING';
+const PREVIOUS = 'AWSPREVIOUS';
+/** Holds an amended version from its write until `AWSCURRENT` moves onto it, which is the check-and-set. */
+const AMENDING = 'ROTATOR-AMENDING';
 
 const region = z
   .string()
@@ -421,6 +424,44 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       if (current.data.tokenId !== promotedTokenId) return current.version;
       await moveLabel(at, CURRENT, { to: previous.version, from: current.version.version });
       return versionOf(at, previous.version);
+    },
+
+    async readPrevious(current) {
+      const previous = labelledWith(await describeSecret(current), PREVIOUS);
+      return previous === undefined ? undefined : getValue(current, { VersionId: previous });
+    },
+
+    async amend(current, fields) {
+      const at = refOf(current);
+      const { data } = await getValue(at, { VersionId: current.version });
+      const now = labelledWith(await describeSecret(at), CURRENT);
+      if (now !== current.version)
+        throw new StoreError(
+          `${describeAwsSecret(at)}: ${CURRENT} is on version ${now ?? '(none)'}, not ${current.version} as ` +
+            'read: someone else changed it, so it is not overwritten',
+          'conflict',
+        );
+      // The same amendment of the same version is one request: tried again, it makes no second version.
+      const token = clientRequestToken(`amend ${current.version} ${JSON.stringify(fields)}`);
+      const answer = await call('PutSecretValue', at, (client) =>
+        client.send(
+          new PutSecretValueCommand({
+            SecretId: at.secretId,
+            SecretString: JSON.stringify({ ...data, ...fields }),
+            VersionStages: [AMENDING],
+            ClientRequestToken: token,
+          }),
+        ),
+      );
+      const id = checked(putAnswer, answer, 'PutSecretValue', at).VersionId;
+      // Moving the label from the version read fails if someone moved it since: that is the check-and-set.
+      const moved = await moveLabel(at, CURRENT, { to: id, from: current.version }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      await moveLabel(at, AMENDING, { from: id });
+      if (moved !== undefined) throw moved;
+      return versionOf(at, id);
     },
 
     async writtenAt(v) {

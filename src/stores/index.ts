@@ -155,6 +155,12 @@ function bound(
     promote: (at, staged, replacing) => store.promote(ref(at), version(staged), version(replacing)),
     rePromote: (at, previous, promotedTokenId) =>
       store.rePromote(ref(at), version(previous), promotedTokenId),
+    readPrevious: async (at) => {
+      const previous = await store.readPrevious(version(at));
+      if (previous !== undefined) noted(previous.data);
+      return previous;
+    },
+    amend: (at, fields) => store.amend(version(at), noted(fields)),
     writtenAt: (at) => store.writtenAt(version(at)),
     replicationProblems: async (at) => (await store.replicationProblems?.(ref(at))) ?? [],
   };

@@ -44,6 +44,16 @@ export interface CredentialStore<Ref, Version> {
    * `tokenId` field is `promotedTokenId`; returns the version that is current afterwards.
    */
   rePromote(at: Ref, previous: Version, promotedTokenId: string): Promise<Version>;
+  /**
+   * The version before `current` and its fields, if the store still has it: the one `current` replaced
+   * (Vault's version before it, Secrets Manager's `AWSPREVIOUS`).
+   */
+  readPrevious(current: Version): Promise<{ data: SecretData; version: Version } | undefined>;
+  /**
+   * Writes a new current version, `current`'s fields with `fields` over them, only while `current` is still
+   * the current version (a StoreError `conflict` otherwise): for fields beside the value, never the value.
+   */
+  amend(current: Version, fields: SecretData): Promise<Version>;
   /** When a version was written, from metadata: no value is read for it. */
   writtenAt(version: Version): Promise<string>;
   /**

@@ -94,6 +94,30 @@ export function vaultCredentialStore(kv: VaultKv): CredentialStore<VaultSecretRe
       return kv.write(pathOf(at), await read(previous), { cas: now.ref.version });
     },
 
+    async readPrevious(current) {
+      if (current.version <= 1) return undefined;
+      const version = versionOf(current, current.version - 1);
+      // Deleted or destroyed: the store no longer has it.
+      const data = await read(version).catch((error: unknown) => {
+        if (isStoreFailure(error, 'not-found')) return undefined;
+        throw error;
+      });
+      return data === undefined ? undefined : { data, version };
+    },
+
+    async amend(current, fields) {
+      const data = await read(current);
+      try {
+        return await kv.write(pathOf(current), { ...data, ...fields }, { cas: current.version });
+      } catch (error) {
+        if (!casLost(error)) throw error;
+        throw new StoreError(
+          `${describe(current)} is no longer at v${current.version}: someone else changed it, so it is not overwritten`,
+          'conflict',
+        );
+      }
+    },
+
     writtenAt: (version) => kv.writtenAt(versionOf(version, version.version)),
   };
 }

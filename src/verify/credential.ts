@@ -3,7 +3,9 @@ import type { CurrentVersion } from '../../activities/health';
 import type { RotationPlan } from '../inventory/plan';
 import type { CredentialState, TokenId } from '../providers/types';
 import { rotationWorkflowId } from '../rotation-names';
-import type { Stores } from '../stores';
+import { fingerprintProblems } from '../fingerprint';
+import type { Stores, StoreVersion } from '../stores';
+import type { SecretData } from '../stores/store';
 import { versionLabel } from '../stores/labels';
 import type { RotationStatus } from '../../workflows/status';
 import type { StateChecks } from './checks';
@@ -54,14 +56,19 @@ export async function checkCredential(
     return { violations, notes };
   }
   const { current, token } = facts;
+  let data: SecretData;
   try {
-    const missing = await missingFields(stores, current);
-    if (missing.length > 0)
-      violation('vault-current', `${where} ${versionLabel(current.ref)} lacks ${missing.join(', ')}`);
+    data = await stores.of(current.ref).read(current.ref);
   } catch (error) {
     violation('vault-current', messageOf(error));
     return { violations, notes };
   }
+  const missing = ROTATION_FIELDS.filter((field) => (data[field] ?? '') === '');
+  if (missing.length > 0)
+    violation('vault-current', `${where} ${versionLabel(current.ref)} lacks ${missing.join(', ')}`);
+  const fingerprints = await fingerprintFindings(stores, where, { data, version: current.ref });
+  violations.push(...fingerprints.violations);
+  notes.push(...fingerprints.notes);
   for (const problem of current.replicaProblems ?? []) violation('replica-not-in-sync', problem);
   const checked = { store: where, version: current.ref.version, tokenId: current.tokenId };
   const tokenName = `token ${current.tokenId} (${where} ${versionLabel(current.ref)})`;
@@ -98,10 +105,55 @@ export async function checkCredential(
   return { current: checked, violations, notes };
 }
 
-/** The rotation fields the current version lacks; the values are looked at here and go no further. */
-async function missingFields(stores: Stores, current: CurrentVersion): Promise<string[]> {
-  const data = await stores.of(current.ref).read(current.ref);
-  return ROTATION_FIELDS.filter((field) => (data[field] ?? '') === '');
+/**
+ * The fingerprints of the current version and of the one it replaced, when that one holds another token
+ * (one written over the same token, as the backfill does, has nothing more to show). A missing fingerprint
+ * is a note: credentials written before fingerprints get theirs at their next rotation. One that does not
+ * match its token is a violation: an alert about that token would not find its credential. The values are
+ * looked at here and go no further.
+ */
+async function fingerprintFindings(
+  stores: Stores,
+  where: string,
+  current: { data: SecretData; version: StoreVersion },
+): Promise<CredentialFindings> {
+  const violations: Finding<ViolationKind>[] = [];
+  const notes: Finding<NoteKind>[] = [];
+  const check = (
+    { data, version }: typeof current,
+    which: string,
+    remedy: { missing: string; mismatch: string },
+  ) => {
+    const name = `${which} ${where} ${versionLabel(version)} (token ${data.tokenId ?? 'unnamed'})`;
+    for (const { field, beside, problem } of fingerprintProblems(data)) {
+      if (problem === 'missing')
+        notes.push({
+          kind: 'fingerprint-missing',
+          message: `${name}: field ${field} has no ${beside}: ${remedy.missing}`,
+        });
+      else
+        violations.push({
+          kind: 'fingerprint-mismatch',
+          message: `${name}: ${beside} does not match field ${field}: ${remedy.mismatch}`,
+        });
+    }
+  };
+  check(current, 'the current version', {
+    missing: 'it gets one at its next rotation, or from rotator fingerprints backfill',
+    mismatch: 'run rotator fingerprints backfill',
+  });
+  try {
+    const previous = await stores.of(current.version).readPrevious(current.version);
+    // Versions are never rewritten: only a rotation leaves a previous version with the right fingerprints.
+    if (previous !== undefined && previous.data.tokenId !== current.data.tokenId)
+      check(previous, 'the previous version', {
+        missing: 'the next rotation leaves a previous version with one',
+        mismatch: 'the next rotation leaves a previous version with the right one',
+      });
+  } catch (error) {
+    violations.push({ kind: 'unchecked', message: `previous version: ${messageOf(error)}` });
+  }
+  return { violations, notes };
 }
 
 /**

@@ -20,6 +20,8 @@ export type ViolationKind =
   | 'terminal-unproven'
   /** A replica of the secret that its inventory entry lists is missing or not in sync (AWS Secrets Manager). */
   | 'replica-not-in-sync'
+  /** A token's fingerprint in the current or previous version does not match the token beside it. */
+  | 'fingerprint-mismatch'
   /** A check could not run, so the invariant is not shown to hold. */
   | 'unchecked';
 
@@ -30,7 +32,12 @@ export type NoteKind =
   /** A token that would be an orphan, excused because a running rotation names it. */
   | 'exempt'
   /** What a credential in a terminal state shows; its other findings are what the operator must repair. */
-  | 'terminal';
+  | 'terminal'
+  /**
+   * A token in the current or previous version without its fingerprint: written before fingerprints were,
+   * so a warning that leaves the verdict as it is, not a violation.
+   */
+  | 'fingerprint-missing';
 
 export interface Finding<K extends string> {
   kind: K;

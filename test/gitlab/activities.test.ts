@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { AuditLogError, type AuditEvent, type AuditSink } from '../../src/audit';
+import { fingerprintOf } from '../../src/fingerprint';
 import { createCredentialActivities } from '../../activities/credentials';
 import type { AccessTokenSpec } from '../../src/gitlab/access-tokens';
 import type { CiVariableSpec } from '../../src/gitlab/ci-variables';
@@ -59,13 +60,17 @@ describe('credential activities with GitLab and the real Vault', () => {
 
     const minted = defined(world.state.tokens.get(Number(issued.tokenId)));
     expect(JSON.stringify(issued)).not.toContain(minted.value);
+    expect(JSON.stringify(issued)).not.toContain(fingerprintOf(minted.value));
     expect(issued).toEqual({
       tokenId: String(minted.id),
       expiresAt: minted.expiresAt,
       staged: { mount: stage.at.mount, path: `${stage.at.path}/staged`, version: 1 },
       revokedTokenId: String(current.id),
     });
-    expect((await vault.read(defined(vaultSecretOf(issued.staged)), 1)).data.token).toBe(minted.value);
+    expect((await vault.read(defined(vaultSecretOf(issued.staged)), 1)).data).toMatchObject({
+      token: minted.value,
+      tokenFingerprint: fingerprintOf(minted.value),
+    });
 
     await activities.verifyCredential({
       source,

@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { decryptHistoryPayloads, PayloadDecryptionError, type CodecKeys } from '../../src/codec';
+import { fingerprintOf } from '../../src/fingerprint';
 import { historyText } from '../helpers/history';
 import { describeLeak, filesUnder, readMintedValues, scanFiles, valuesFoundIn } from './scan-files';
 import { isTestRun, testServers } from './test-servers';
@@ -19,11 +20,14 @@ const MINTED_FILE = 'minted-values';
 const MINTED_VALUES_HANDOVER = 'ROTATOR_MINTED_VALUES_HANDOVER';
 
 /** Called by the simulators for each token they create. The file lives in the run's log folder, readable
- * by its owner only, and is deleted by the scan. */
+ * by its owner only, and is deleted by the scan. The token's fingerprint is searched for too: the store
+ * keeps it beside the value, and like the value it belongs nowhere else. */
 export function recordMintedValue(value: string): void {
   // Outside a test run (the sandbox starts the simulators too) there is no scan to feed.
   if (!isTestRun()) return;
-  appendFileSync(join(testServers().runDir, MINTED_FILE), `${value}\n`, { mode: 0o600 });
+  appendFileSync(join(testServers().runDir, MINTED_FILE), `${value}\n${fingerprintOf(value)}\n`, {
+    mode: 0o600,
+  });
 }
 
 /** A file in this run's folder, under `kind`, for something a test keeps for the secret scan. */

@@ -97,7 +97,8 @@ const IN_PLACE_OVERLAP =
   'the old value stops working the moment the new one is issued, so there is nothing to overlap';
 
 const KEEP_APART =
-  'keep it in a field other than token, tokenId, expiresAt, refreshToken, accessToken, issuedAt, or in a secret of its own';
+  'keep it in a field other than token, tokenId, expiresAt, refreshToken, accessToken, issuedAt, ' +
+  'tokenFingerprint, refreshTokenFingerprint, accessTokenFingerprint, or in a secret of its own';
 const SAME_VARIABLE = 'the same CI variable (project or group, key and environment scope)';
 const ONE_CREDENTIAL = 'a target takes the values of one credential only';
 

@@ -1,4 +1,5 @@
 import type { SecretPath, VaultKv } from '../../src/vault';
+import { recordMintedValue } from '../infra/secret-scan';
 import { defined } from '../gitlab/world';
 import type { RotationWorld } from '../helpers/rotation';
 import type { AuthorizationServer } from './server';
@@ -68,4 +69,18 @@ export async function seedOAuth2Credential(options: {
     policy: { every: '1h' },
   });
   return { id, vault: at, variable: { key }, accessToken, refreshToken };
+}
+
+/**
+ * `seedOAuth2Credential` with the client secret in a Vault secret of its own (`<name>-client`), and the
+ * first grant's tokens recorded for the run's secret scan.
+ */
+export async function seedGrantedCredential(
+  options: Omit<Parameters<typeof seedOAuth2Credential>[0], 'clientSecret'>,
+): Promise<OAuth2Credential> {
+  const clientSecret = options.rotation.vaultPath(`${options.name}-client`);
+  await options.vault.write(clientSecret, { secret: options.server.clientSecret });
+  const credential = await seedOAuth2Credential({ ...options, clientSecret });
+  for (const value of [credential.accessToken, credential.refreshToken]) recordMintedValue(value);
+  return credential;
 }

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { startRotation } from '../../src/rotations';
 import { createActivities } from '../../activities';
 import { runCli } from '../../src/cli';
+import { fingerprintOf } from '../../src/fingerprint';
 import { openStores } from '../../src/stores';
 import { VaultKvStore } from '../../src/vault';
 import { approve } from '../../workflows';
@@ -171,6 +172,7 @@ describe('a rotation whose credential and admin token are kept in AWS Secrets Ma
     const current = await valueAt(clean.secretId, 'AWSCURRENT');
     expect(current.data).toEqual({
       token: defined(fresh).value,
+      tokenFingerprint: fingerprintOf(defined(fresh).value),
       tokenId: String(defined(fresh).id),
       expiresAt: defined(fresh).expiresAt,
       owner: 'team-ci',

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createActivities } from '../../activities';
+import { fingerprintOf } from '../../src/fingerprint';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { statusQuery } from '../../workflows';
@@ -84,6 +85,7 @@ describe('the secret a rotation finds in Vault', () => {
     const fresh = defined(rotation.newTokens(credential)[0]);
     expect((await current(credential.vault)).data).toEqual({
       token: fresh.value,
+      tokenFingerprint: fingerprintOf(fresh.value),
       tokenId: String(fresh.id),
       expiresAt: expect.any(String),
       note: 'ask team-ci before revoking',

@@ -196,6 +196,40 @@ describe('the aws-secrets-manager store on a real Secrets Manager API (moto)', (
     expect(await versionCount(at)).toBe(2);
   });
 
+  it('amends the current version as a new one that AWSCURRENT moves onto, and reads the one before', async () => {
+    const value = tokenValue();
+    const { at, first } = await createSecret({ token: value, tokenId: 't1', owner: 'team-ci' });
+    expect(await store.readPrevious({ ...at, version: first })).toBeUndefined();
+
+    const amended = await store.amend({ ...at, version: first }, { tokenFingerprint: 'sha256:v1:00' });
+
+    expect(await labels(at)).toEqual({ [first]: ['AWSPREVIOUS'], [amended.version]: ['AWSCURRENT'] });
+    expect(await store.readCurrent(at)).toEqual({
+      data: { token: value, tokenId: 't1', owner: 'team-ci', tokenFingerprint: 'sha256:v1:00' },
+      version: amended,
+    });
+    expect(await store.readPrevious(amended)).toEqual({
+      data: { token: value, tokenId: 't1', owner: 'team-ci' },
+      version: { ...at, version: first },
+    });
+  });
+
+  it('refuses to amend a version that is no longer current, as a conflict, and keeps their value', async () => {
+    const { at, first } = await createSecret({ token: tokenValue(), tokenId: 't1' });
+    const theirs = await putAsOperator(at, { token: tokenValue(), tokenId: 'manual' });
+
+    const error = await failureOf(
+      store.amend({ ...at, version: first }, { tokenFingerprint: 'sha256:v1:00' }),
+    );
+
+    expect(error.failure).toBe('conflict');
+    expect(error.message).toBe(
+      `AWS Secrets Manager ${REGION} ${at.secretId}: AWSCURRENT is on version ${theirs}, not ${first} as read: ` +
+        'someone else changed it, so it is not overwritten',
+    );
+    expect(await labels(at)).toEqual({ [first]: ['AWSPREVIOUS'], [theirs]: ['AWSCURRENT'] });
+  });
+
   it('undoes a promote only while the current version is the one it promoted', async () => {
     const { at, first } = await createSecret({ token: tokenValue(), tokenId: 't1' });
     const previous = { ...at, version: first };

@@ -1,4 +1,5 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { fingerprintOf } from '../../src/fingerprint';
 import { stagedPath } from '../../src/stores/vault';
 import { startRotation } from '../../src/rotations';
 import { rotationWorkflowId } from '../../src/rotation-names';
@@ -9,9 +10,9 @@ import { cliWorld, type CliWorld } from '../cli/world';
 import { defined } from '../gitlab/world';
 import { until, type SeededCredential, type SeedOptions } from '../helpers/rotation';
 import { httpRelay, type HttpRelay } from '../helpers/http-relay';
-import { recordMintedValue, scannedFile } from '../infra/secret-scan';
+import { scannedFile } from '../infra/secret-scan';
 import { testServers } from '../infra/test-servers';
-import { seedOAuth2Credential } from '../oauth2/credential';
+import { seedGrantedCredential } from '../oauth2/credential';
 import { startAuthorizationServer, type AuthorizationServer } from '../oauth2/server';
 
 /*
@@ -53,6 +54,8 @@ const oauth2Values: string[] = [];
 /** Everything the command printed, searched at the end for token values. */
 const printed: string[] = [];
 
+/** A version seeded by hand, without the fingerprint a rotation writes. */
+const UNFINGERPRINTED = { kind: 'fingerprint-missing', message: expect.stringContaining(' has no ') };
 const credential = (name: Name) => defined(seeded[name]);
 const sim = () => world.rotation.world.state;
 const vault = () => new VaultKvStore(testServers().vault);
@@ -96,20 +99,14 @@ beforeAll(async () => {
 
 /** An OAuth2 credential granted once by hand (as after a browser consent), its access token in a CI variable. */
 async function seedOAuth2(name: string): Promise<OAuth2> {
-  const clientSecret = world.rotation.vaultPath(`${name}-client`);
-  await vault().write(clientSecret, { secret: oauth2.clientSecret });
-  const credential = await seedOAuth2Credential({
+  const credential = await seedGrantedCredential({
     rotation: world.rotation,
     vault: vault(),
     server: oauth2,
     tokenUrl: `${relay.url}/token`,
-    clientSecret,
     name,
   });
-  for (const value of [credential.accessToken, credential.refreshToken]) {
-    oauth2Values.push(value);
-    recordMintedValue(value);
-  }
+  oauth2Values.push(credential.accessToken, credential.refreshToken);
   return { id: credential.id, vault: credential.vault };
 }
 
@@ -136,10 +133,16 @@ describe('rotator verify-state', () => {
     expect(report.auditLogs).toEqual([
       { path: world.rotation.auditLog, ok: true, entries: expect.any(Number) },
     ]);
+    // Seeded by hand, as before fingerprints: a warning on the current version (once rotated, the previous).
     for (const name of NAMES)
-      expect(of(report, name)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
+      expect(of(report, name)).toMatchObject({ verdict: 'ok', violations: [], notes: [UNFINGERPRINTED] });
+    // The OAuth2 grant's three tokens: the value delivered, the refresh token and the access token.
     for (const { id } of [lost, stolen])
-      expect(byId(report, id)).toMatchObject({ verdict: 'ok', violations: [], notes: [] });
+      expect(byId(report, id)).toMatchObject({
+        verdict: 'ok',
+        violations: [],
+        notes: [UNFINGERPRINTED, UNFINGERPRINTED, UNFINGERPRINTED],
+      });
     const fresh = defined(world.rotation.newTokens(credential('clean'))[0]);
     expect(of(report, 'clean')).toMatchObject({
       current: { version: 2, tokenId: String(fresh.id) },
@@ -161,6 +164,7 @@ describe('rotator verify-state', () => {
     expect(of(report, 'overlap')).toMatchObject({
       verdict: 'ok',
       notes: [
+        UNFINGERPRINTED,
         {
           kind: 'exempt',
           message: expect.stringMatching(
@@ -293,6 +297,7 @@ describe('rotator verify-state', () => {
           new RegExp(`^token-not-active: token ${old.id} .* is revoked at the provider$`),
         ),
       },
+      UNFINGERPRINTED,
     ]);
   });
 
@@ -462,7 +467,7 @@ describe('rotator verify-state', () => {
       reason: 'every invariant holds',
       lastRotation: { state: 'rotated' },
       violations: [],
-      notes: [],
+      notes: [{ ...UNFINGERPRINTED, message: expect.stringMatching(/^the previous version /) }],
     });
     // The compromised-or-lost rotation before it is no longer asked for its audit entry.
     const empty = scannedFile('audit', `verify-empty-${Date.now()}.jsonl`);
@@ -494,11 +499,11 @@ describe('rotator verify-state', () => {
   });
 
   it('prints no token value: not the simulator’s, the OAuth2 server’s, nor the value typed by hand', async () => {
-    const values = [...sim().tokens.values()].map(({ value }) => value);
+    const values = [...sim().tokens.values()].flatMap(({ value }) => [value, fingerprintOf(value)]);
     const everything = printed.join('\n');
     for (const value of [
       ...values,
-      ...oauth2Values,
+      ...oauth2Values.flatMap((value) => [value, fingerprintOf(value)]),
       oauth2.clientSecret,
       'typed-by-hand-in-gitlab',
       world.rotation.world.adminToken.value,
