@@ -15,7 +15,7 @@ import { testServers } from '../test/infra/test-servers';
 import type { RotationStatus } from '../workflows/status';
 import { findProcess, historyCost, percentiles, pool, rssMb, tally, watch, type Usage } from './measure';
 import { renderTable, type BenchOptions, type BenchResults } from './report';
-import { benchWorld, type BenchWorld } from './world';
+import { benchWorld, poolIds, type BenchWorld } from './world';
 import { testAuditTrust } from '../test/helpers/audit';
 
 const options = JSON.parse(process.env.BENCH_OPTIONS ?? 'null') as BenchOptions | null;
@@ -59,9 +59,8 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
 
   const world: BenchWorld = await benchWorld(vault);
   const poolSize = Math.max(o.rotations, o.latencySamples, ...o.growth);
-  const poolIds = (n: number) => Array.from({ length: n }, (_, i) => `pool-${i}`);
   log(`seeding ${poolSize} credentials with 1 target, 2 for the cost figure, ${o.parked} to park`);
-  await pool(poolSize, 16, (i) => world.seed(`pool-${i}`, { targets: 1, overlap: '0s' }));
+  await world.seedPool(poolSize);
   await world.seed('cost-1', { targets: 1, overlap: '0s' });
   await world.seed('cost-5', { targets: 5, overlap: '0s' });
   await pool(o.parked, 16, (i) => world.seed(`park-${i}`, { targets: 1, overlap: '24h' }));
