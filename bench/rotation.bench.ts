@@ -13,7 +13,16 @@ import { httpRelay } from '../test/helpers/http-relay';
 import { buildWorker, spawnWorker, type WorkerProcess } from '../test/helpers/worker-process';
 import { testServers } from '../test/infra/test-servers';
 import type { RotationStatus } from '../workflows/status';
-import { findProcess, historyCost, percentiles, pool, rssMb, tally, watch, type Usage } from './measure';
+import {
+  findProcess,
+  historyCost,
+  percentiles,
+  pool,
+  rssMb,
+  tally,
+  throughputAgainstFloor,
+  watch,
+} from './measure';
 import { renderTable, type BenchOptions, type BenchResults } from './report';
 import { benchWorld, poolIds, type BenchWorld } from './world';
 import { testAuditTrust } from '../test/helpers/audit';
@@ -193,25 +202,17 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     log(`throughput: ${o.rotations} rotations, ${o.concurrency} at a time, between two floor runs`);
     const rotatePool = (phase: { rotate(id: string): Promise<unknown> }) => (i: number) =>
       phase.rotate(`pool-${i}`).then(() => undefined);
-    const watchingFloor = main.watch();
-    const floorBefore = await pool(o.rotations, o.concurrency, floor);
-    const floorUsage = watchingFloor.stop();
-    const watching = main.watch();
-    const rotations = await pool(o.rotations, o.concurrency, rotatePool(main));
-    const usage: Usage = watching.stop();
-    const floorAfter = await pool(o.rotations, o.concurrency, floor);
-    await main.stop();
-    const floorRate = (floorBefore.perSecond + floorAfter.perSecond) / 2;
     results.throughput = {
       inventory: main.inventory,
-      rotationsPerSecond: rotations.perSecond,
-      floorPerSecond: floorRate,
-      floorRuns: [floorBefore.perSecond, floorAfter.perSecond],
-      ratio: rotations.perSecond / floorRate,
-      latencyUnderLoad: percentiles(rotations.durations),
-      usage,
-      floorUsage,
+      ...(await throughputAgainstFloor({
+        count: o.rotations,
+        concurrency: o.concurrency,
+        rotate: rotatePool(main),
+        floor,
+        watch: main.watch,
+      })),
     };
+    await main.stop();
     world.gitlab.sim.calls.length = 0;
 
     // 6: growth, on one worker whose inventory holds the largest batch.
