@@ -29,6 +29,38 @@ export async function pool(
   return { durations, seconds, perSecond: count / seconds };
 }
 
+/**
+ * Rotation throughput against Temporal's floor: `count` floors, `count` rotations, then `count` floors again,
+ * each `concurrency` at a time. The floor's rate is the mean of its two runs, so that a change in the
+ * machine's load during the run weighs on both sides. `watch` starts sampling the processes of interest.
+ */
+export async function throughputAgainstFloor(phase: {
+  count: number;
+  concurrency: number;
+  rotate: (index: number) => Promise<void>;
+  floor: () => Promise<void>;
+  watch: () => { stop(): Usage };
+}) {
+  const { count, concurrency } = phase;
+  const watchingFloor = phase.watch();
+  const floorBefore = await pool(count, concurrency, phase.floor);
+  const floorUsage = watchingFloor.stop();
+  const watching = phase.watch();
+  const rotations = await pool(count, concurrency, phase.rotate);
+  const usage = watching.stop();
+  const floorAfter = await pool(count, concurrency, phase.floor);
+  const floorPerSecond = (floorBefore.perSecond + floorAfter.perSecond) / 2;
+  return {
+    rotationsPerSecond: rotations.perSecond,
+    floorPerSecond,
+    floorRuns: [floorBefore.perSecond, floorAfter.perSecond],
+    ratio: rotations.perSecond / floorPerSecond,
+    latencyUnderLoad: percentiles(rotations.durations),
+    usage,
+    floorUsage,
+  };
+}
+
 /** A process's resident memory (VmRSS), in MB. */
 export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -43,43 +75,80 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-/** The first process whose command line contains every one of `parts`. */
-export function findProcess(...parts: string[]): number | undefined {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+/** Every process for which `matches` holds, given its id; one that ends while we look is left out. */
+function processesWhere(matches: (pid: string) => boolean): number[] {
+  return readdirSync('/proc').flatMap((name) => {
+    if (!/^\d+$/.test(name)) return [];
     try {
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (parts.every((part) => cmdline.includes(part))) return Number(name);
+      return matches(name) ? [Number(name)] : [];
     } catch {
-      // The process ended while we looked.
+      return [];
     }
-  }
-  return undefined;
+  });
 }
 
-/** What each process used while a phase ran: CPU (100% is one core) and peak RSS. */
+/** The first process whose command line contains every one of `parts`. */
+export function findProcess(...parts: string[]): number | undefined {
+  return processesWhere((pid) => {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    return parts.every((part) => cmdline.includes(part));
+  })[0];
+}
+
+/** The processes whose parent is `parent`: a PostgreSQL server's backends and helpers, for example. */
+export function childrenOf(parent: number): number[] {
+  return processesWhere((pid) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+  });
+}
+
+/** What each process, or group of processes summed, used while a phase ran: CPU (100% is one core) and peak RSS. */
 export type Usage = Record<string, { cpuPercent: number; peakRssMb: number }>;
 
-/** Samples the processes every 250 ms from now until `stop`. */
-export function watch(processes: Record<string, number | undefined>): { stop(): Usage } {
-  const pids = Object.entries(processes).filter((entry): entry is [string, number] => entry[1] !== undefined);
+/**
+ * Samples the processes every 250 ms from now until `stop`. A process that ends meanwhile counts with what
+ * its last sample saw.
+ */
+export function watch(processes: Record<string, number | number[] | undefined>): { stop(): Usage } {
+  const groups = Object.entries(processes).flatMap(([name, pids]): [string, number[]][] =>
+    pids === undefined ? [] : [[name, [pids].flat()]],
+  );
   const startedAt = performance.now();
-  const cpuAtStart = new Map(pids.map(([name, pid]) => [name, cpuSeconds(pid)]));
-  const peak = new Map(pids.map(([name, pid]) => [name, rssMb(pid)]));
+  const cpuAtStart = new Map<number, number>();
+  const cpuLast = new Map<number, number>();
+  const peak = new Map<string, number>();
   const sample = () => {
-    for (const [name, pid] of pids) peak.set(name, Math.max(peak.get(name) ?? 0, rssMb(pid)));
+    for (const [name, pids] of groups) {
+      let rss = 0;
+      for (const pid of pids) {
+        try {
+          const cpu = cpuSeconds(pid);
+          const mb = rssMb(pid);
+          // A zombie has no VmRSS left.
+          if (Number.isFinite(mb)) rss += mb;
+          if (!cpuAtStart.has(pid)) cpuAtStart.set(pid, cpu);
+          cpuLast.set(pid, cpu);
+        } catch {
+          // It has ended.
+        }
+      }
+      peak.set(name, Math.max(peak.get(name) ?? 0, rss));
+    }
   };
+  sample();
   const timer = setInterval(sample, 250);
   return {
     stop() {
       clearInterval(timer);
       sample();
       const seconds = (performance.now() - startedAt) / 1000;
+      const used = (pid: number) => (cpuLast.get(pid) ?? 0) - (cpuAtStart.get(pid) ?? 0);
       return Object.fromEntries(
-        pids.map(([name, pid]) => [
+        groups.map(([name, pids]) => [
           name,
           {
-            cpuPercent: (100 * (cpuSeconds(pid) - (cpuAtStart.get(name) ?? 0))) / seconds,
+            cpuPercent: (100 * pids.reduce((sum, pid) => sum + used(pid), 0)) / seconds,
             peakRssMb: peak.get(name) ?? NaN,
           },
         ]),

@@ -67,10 +67,11 @@ export interface BenchResults {
   };
 }
 
-const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
-const ms = (p: Percentiles) => `${f(p.median, 0)} / ${f(p.p95, 0)} ms`;
-const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-const busiest = (usage: Usage) =>
+export const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+export const ms = (p: Percentiles) => `${f(p.median, 0)} / ${f(p.p95, 0)} ms`;
+export const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+/** The three processes that used the most CPU. */
+export const busiest = (usage: Usage) =>
   Object.entries(usage)
     .sort((a, b) => b[1].cpuPercent - a[1].cpuPercent)
     .slice(0, 3)
@@ -162,7 +163,11 @@ export function renderTable(r: BenchResults): string {
       '',
     ]),
   ];
-  const heading = ['figure', 'measured', 'target', ''];
+  return markdownTable(['figure', 'measured', 'target', ''], rows);
+}
+
+/** A Markdown table, its columns padded to their widest cell, as docs/performance.md quotes it. */
+export function markdownTable(heading: string[], rows: string[][]): string {
   const widths = heading.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   return [line(heading), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

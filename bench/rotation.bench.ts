@@ -13,9 +13,18 @@ import { httpRelay } from '../test/helpers/http-relay';
 import { buildWorker, spawnWorker, type WorkerProcess } from '../test/helpers/worker-process';
 import { testServers } from '../test/infra/test-servers';
 import type { RotationStatus } from '../workflows/status';
-import { findProcess, historyCost, percentiles, pool, rssMb, tally, watch, type Usage } from './measure';
+import {
+  findProcess,
+  historyCost,
+  percentiles,
+  pool,
+  rssMb,
+  tally,
+  throughputAgainstFloor,
+  watch,
+} from './measure';
 import { renderTable, type BenchOptions, type BenchResults } from './report';
-import { benchWorld, type BenchWorld } from './world';
+import { benchWorld, poolIds, type BenchWorld } from './world';
 import { testAuditTrust } from '../test/helpers/audit';
 
 const options = JSON.parse(process.env.BENCH_OPTIONS ?? 'null') as BenchOptions | null;
@@ -59,9 +68,8 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
 
   const world: BenchWorld = await benchWorld(vault);
   const poolSize = Math.max(o.rotations, o.latencySamples, ...o.growth);
-  const poolIds = (n: number) => Array.from({ length: n }, (_, i) => `pool-${i}`);
   log(`seeding ${poolSize} credentials with 1 target, 2 for the cost figure, ${o.parked} to park`);
-  await pool(poolSize, 16, (i) => world.seed(`pool-${i}`, { targets: 1, overlap: '0s' }));
+  await world.seedPool(poolSize);
   await world.seed('cost-1', { targets: 1, overlap: '0s' });
   await world.seed('cost-5', { targets: 5, overlap: '0s' });
   await pool(o.parked, 16, (i) => world.seed(`park-${i}`, { targets: 1, overlap: '24h' }));
@@ -194,25 +202,17 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     log(`throughput: ${o.rotations} rotations, ${o.concurrency} at a time, between two floor runs`);
     const rotatePool = (phase: { rotate(id: string): Promise<unknown> }) => (i: number) =>
       phase.rotate(`pool-${i}`).then(() => undefined);
-    const watchingFloor = main.watch();
-    const floorBefore = await pool(o.rotations, o.concurrency, floor);
-    const floorUsage = watchingFloor.stop();
-    const watching = main.watch();
-    const rotations = await pool(o.rotations, o.concurrency, rotatePool(main));
-    const usage: Usage = watching.stop();
-    const floorAfter = await pool(o.rotations, o.concurrency, floor);
-    await main.stop();
-    const floorRate = (floorBefore.perSecond + floorAfter.perSecond) / 2;
     results.throughput = {
       inventory: main.inventory,
-      rotationsPerSecond: rotations.perSecond,
-      floorPerSecond: floorRate,
-      floorRuns: [floorBefore.perSecond, floorAfter.perSecond],
-      ratio: rotations.perSecond / floorRate,
-      latencyUnderLoad: percentiles(rotations.durations),
-      usage,
-      floorUsage,
+      ...(await throughputAgainstFloor({
+        count: o.rotations,
+        concurrency: o.concurrency,
+        rotate: rotatePool(main),
+        floor,
+        watch: main.watch,
+      })),
     };
+    await main.stop();
     world.gitlab.sim.calls.length = 0;
 
     // 6: growth, on one worker whose inventory holds the largest batch.

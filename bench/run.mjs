@@ -24,7 +24,7 @@ if (process.argv.includes('--topology')) {
     },
     usage: `usage: npm run bench -- [--rotations N] [--concurrency N] [--latency-samples N] [--growth N,N,...]
                          [--parked N] [--schedules N] [--out FILE]
-       npm run bench -- --topology production [--latency-samples N] [--floors N] [--concurrency N]
+       npm run bench -- --topology production [--rotations N] [--latency-samples N] [--concurrency N]
                          [--dir DIR] [--out FILE]`,
   });
 }

@@ -1,23 +1,28 @@
 /*
- * `npm run bench -- --topology production`: the bench's floor comparison on the production topology
- * (topology/, docs/topology.md), where Temporal keeps its state in PostgreSQL and every client speaks mTLS,
- * against the dev server's SQLite in `npm run bench`. It measures Temporal's floor (bench/floor: a workflow
- * running as many no-op activities as a rotation does) one at a time and `--concurrency` at a time, and a
- * rotation one at a time (the sandbox's credential without overlap) against the floor. The floor's payloads
- * are in clear, as in `npm run bench`; the rotation's are encrypted with the topology's codec keys. The sandbox has four
- * credentials, one rotation each at a time, so rotation throughput at 50 at once is not measured here.
+ * `npm run bench -- --topology production`: the bench's throughput and latency figures against Temporal's
+ * floor on the production topology (topology/, docs/topology.md), where Temporal keeps its state in
+ * PostgreSQL and every client speaks mTLS, against the dev server's SQLite in `npm run bench`. The topology
+ * starts with the bench's inventory (bench/world.ts: a pool of credentials with one GitLab CI variable each
+ * and no overlap) instead of the sandbox's. It measures, as `npm run bench` does, a rotation and the floor
+ * (bench/floor: a workflow running as many no-op activities as a rotation does) one at a time, then
+ * `--rotations` of each `--concurrency` at a time, the floor before and after the rotations. The floor's
+ * payloads are in clear, as in `npm run bench`; the rotation's are encrypted with the topology's codec keys.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { Client } from '@temporalio/client';
 import { startRotation } from '../src/rotations';
 import { parseOrThrow } from '../src/validation';
+import { TEST_KV_MOUNT } from '../test/infra/test-servers';
 import { startService, waitFor } from '../topology/process';
-import { startTopology } from '../topology/topology';
-import { percentiles, pool } from './measure';
+import { startTopology, type WorldBuilder } from '../topology/topology';
+import { childrenOf, percentiles, pool, throughputAgainstFloor, watch } from './measure';
+import { busiest, f, markdownTable, ms, verdict } from './report';
+import { benchWorld, poolIds } from './world';
 
 const count = z
   .string()
@@ -27,8 +32,8 @@ const count = z
 const optionsSchema = z
   .object({
     topology: z.literal('production'),
+    rotations: count.default(200),
     latencySamples: count.default(10),
-    floors: count.default(200),
     concurrency: count.default(50),
     dir: z.string().min(1).default('.cache/topology-bench'),
     out: z.string().min(1).default('bench/results/topology.json'),
@@ -36,30 +41,47 @@ const optionsSchema = z
   .strict();
 type Options = z.output<typeof optionsSchema>;
 
-/** The credential rotated for latency: the sandbox's one without an overlap, so no wait is measured. */
-const CREDENTIAL = 'release-bot-production';
 const FLOOR_WORKER = join(__dirname, 'floor/worker.js');
 const log = (line: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
+/** The bench's pool of `ids`, seeded in the topology's simulators and Vault. */
+const poolWorld =
+  (ids: string[]): WorldBuilder =>
+  async ({ store, enableKv, atStop }) => {
+    await enableKv(TEST_KV_MOUNT);
+    const world = await benchWorld(store);
+    atStop(() => world.close());
+    log(`seeding ${ids.length} credentials with 1 target each`);
+    await world.seedPool(ids.length);
+    return { gitlab: world.gitlab.sim, github: world.github.sim, inventoryText: world.inventoryText(ids) };
+  };
+
 async function bench(options: Options): Promise<void> {
-  const topology = await startTopology({ dir: resolve(options.dir), workers: 1, progress: log });
+  const ids = poolIds(Math.max(options.rotations, options.latencySamples));
+  const topology = await startTopology({
+    dir: resolve(options.dir),
+    workers: 1,
+    progress: log,
+    world: poolWorld(ids),
+  });
   try {
     const { client, taskQueue, certificates, temporal } = topology;
-    const rotate = async () => {
+    const rotate = async (credentialId: string) => {
       const handle = await startRotation(client, taskQueue, {
-        credentialId: CREDENTIAL,
+        credentialId,
         reason: 'manual',
         requestedBy: 'bench',
         force: true,
       });
       const result = await handle.result();
-      if (result.outcome !== 'rotated') throw new Error(`${CREDENTIAL}: ${result.outcome}, not rotated`);
+      if (result.outcome !== 'rotated')
+        throw new Error(`${credentialId}: ${result.outcome}, not rotated: ${result.detail}`);
       return handle;
     };
-    // The floor runs as many activities as this rotation scheduled, counted in its history.
-    const first = await rotate();
-    const history = await first.fetchHistory();
+    const rotatePool = (i: number) => rotate(ids[i] ?? '').then(() => undefined);
+    // The floor runs as many activities as a rotation scheduled, counted in its history.
+    const history = await (await rotate(ids[0] ?? '')).fetchHistory();
     const activities = (history.events ?? []).filter(
       (event) => event.activityTaskScheduledEventAttributes,
     ).length;
@@ -100,33 +122,70 @@ async function bench(options: Options): Promise<void> {
           args: [activities],
         });
       };
-      log(`warming up; the floor runs ${activities} no-op activities, as the rotation scheduled`);
+      const postgres = topology.postgres.service.child.pid;
+      const processes = {
+        worker: topology.workers[0]?.service.child.pid,
+        'Temporal server': temporal.service.child.pid,
+        // Its backends do the work: one process per connection of Temporal's pool.
+        PostgreSQL: postgres === undefined ? undefined : [postgres, ...childrenOf(postgres)],
+        Vault: topology.vault.service.child.pid,
+        'floor worker': floorWorker.child.pid,
+        'bench (driver, simulators)': process.pid,
+      };
+
+      log(`warming up; the floor runs ${activities} no-op activities, as a rotation scheduled`);
+      await pool(5, 5, rotatePool);
       await pool(5, 5, floor);
       log(`latency: ${options.latencySamples} rotations and floors, one at a time`);
-      const rotations = await pool(options.latencySamples, 1, async () => {
-        await rotate();
+      const single = await pool(options.latencySamples, 1, rotatePool);
+      const floorSingle = await pool(options.latencySamples, 1, floor);
+
+      log(
+        `throughput: ${options.rotations} rotations, ${options.concurrency} at a time, between two floor runs`,
+      );
+      const throughput = await throughputAgainstFloor({
+        count: options.rotations,
+        concurrency: options.concurrency,
+        rotate: rotatePool,
+        floor,
+        watch: () => watch(processes),
       });
-      const floorsSingle = await pool(options.latencySamples, 1, floor);
-      log(`floor throughput: ${options.floors} floors, ${options.concurrency} at a time`);
-      const floors = await pool(options.floors, options.concurrency, floor);
       const report = {
         options,
         date: new Date().toISOString(),
+        machine: { cpus: cpus().length, node: process.version, loadAverageAtEnd: loadavg() },
         activitiesPerRotation: activities,
-        latencyMs: {
-          rotation: percentiles(rotations.durations),
-          floor: percentiles(floorsSingle.durations),
-          ratio: percentiles(rotations.durations).median / percentiles(floorsSingle.durations).median,
+        latency: {
+          rotation: percentiles(single.durations),
+          floor: percentiles(floorSingle.durations),
+          ratio: percentiles(single.durations).median / percentiles(floorSingle.durations).median,
         },
-        floorThroughput: {
-          perSecond: floors.perSecond,
-          seconds: floors.seconds,
-          concurrency: options.concurrency,
-        },
+        throughput: { inventory: ids.length, concurrency: options.concurrency, ...throughput },
       };
       mkdirSync(dirname(options.out), { recursive: true });
       writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
-      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      const { latency } = report;
+      const rows = [
+        [
+          `throughput, ${options.concurrency} at a time (rotations/s ÷ floor/s)`,
+          `${f(throughput.rotationsPerSecond)}/s ÷ ${f(throughput.floorPerSecond)}/s = ${f(throughput.ratio)} ` +
+            `(floor before ${throughput.floorRuns.map((rate) => `${f(rate)}/s`).join(', after ')})`,
+          '≥ 0.8',
+          verdict(throughput.ratio >= 0.8),
+        ],
+        ['CPU while rotating (100% = 1 core)', busiest(throughput.usage), '', ''],
+        ['CPU while the floor runs', busiest(throughput.floorUsage), '', ''],
+        [
+          'latency, one at a time (median / p95)',
+          `${ms(latency.rotation)}; floor ${ms(latency.floor)}; rotation ÷ floor ${f(latency.ratio)}`,
+          '',
+          '',
+        ],
+        [`latency at ${options.concurrency} at a time`, ms(throughput.latencyUnderLoad), '', ''],
+      ];
+      process.stdout.write(
+        `\n${markdownTable(['figure (PostgreSQL topology)', 'measured', 'target', ''], rows)}\nJSON: ${options.out}\n`,
+      );
     } finally {
       await floorWorker.stop();
     }
@@ -136,7 +195,7 @@ async function bench(options: Options): Promise<void> {
 }
 
 if (require.main === module) {
-  const names = ['topology', 'latency-samples', 'floors', 'concurrency', 'dir', 'out'];
+  const names = ['topology', 'rotations', 'latency-samples', 'concurrency', 'dir', 'out'];
   const { values } = parseArgs({
     options: Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
   });

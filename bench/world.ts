@@ -7,6 +7,7 @@ import type { VaultKvStore } from '../src/vault';
 import { githubWorld } from '../test/github/world';
 import { gitlabWorld } from '../test/gitlab/world';
 import { TEST_KV_MOUNT } from '../test/infra/test-servers';
+import { pool } from './measure';
 
 export interface SeedOptions {
   /** 1: one project CI variable. 5: two project and one group CI variable, a repository and an environment secret. */
@@ -14,6 +15,12 @@ export interface SeedOptions {
   /** policy.overlap, e.g. '0s' or '24h'. */
   overlap: string;
 }
+
+/** The id of the `index`th credential `seedPool` seeds. */
+const poolId = (index: number) => `pool-${index}`;
+
+/** The ids of the first `count` credentials `seedPool` seeds. */
+export const poolIds = (count: number) => Array.from({ length: count }, (_, i) => poolId(i));
 
 /**
  * Both simulators with many credentials seeded live (token current in Vault and in every target), and one
@@ -74,33 +81,48 @@ export async function benchWorld(vault: VaultKvStore) {
     };
   };
 
+  /** Makes credential `id` live: its token current in GitLab, in Vault and in every target. */
+  const seed = async (id: string, options: SeedOptions): Promise<void> => {
+    const { key, entry: credential } = entry(id, options);
+    const token = gitlab.state.addResourceToken(gitlab.project, 'project', {
+      name: credential.source.tokenName,
+      scopes: ['read_api'],
+      expiresAt: '2099-12-31',
+      accessLevel: 30,
+    });
+    await vault.write(credential.vault, {
+      token: token.value,
+      tokenId: String(token.id),
+      expiresAt: '2099-12-31',
+    });
+    const value = { value: token.value, masked: true };
+    gitlab.state.addVariable(gitlab.project, { key: `${key}_P`, ...value });
+    if (options.targets === 5) {
+      gitlab.state.addVariable(gitlab.project, { key: `${key}_Q`, ...value });
+      gitlab.state.addVariable(gitlab.group, { key: `${key}_G`, ...value });
+      github.state.setSecret(github.app, key, token.value);
+      github.state.setSecret(github.production, key, token.value);
+    }
+    entries.push(credential);
+  };
+
+  /** The inventory of the seeded credentials `ids`, as YAML. */
+  const inventoryText = (ids: string[]): string => {
+    const wanted = new Set(ids);
+    return stringify({ providers, credentials: entries.filter(({ id }) => wanted.has(id)) });
+  };
+
   return {
     gitlab,
     github,
+    seed,
 
-    async seed(id: string, options: SeedOptions): Promise<void> {
-      const { key, entry: credential } = entry(id, options);
-      const token = gitlab.state.addResourceToken(gitlab.project, 'project', {
-        name: credential.source.tokenName,
-        scopes: ['read_api'],
-        expiresAt: '2099-12-31',
-        accessLevel: 30,
-      });
-      await vault.write(credential.vault, {
-        token: token.value,
-        tokenId: String(token.id),
-        expiresAt: '2099-12-31',
-      });
-      const value = { value: token.value, masked: true };
-      gitlab.state.addVariable(gitlab.project, { key: `${key}_P`, ...value });
-      if (options.targets === 5) {
-        gitlab.state.addVariable(gitlab.project, { key: `${key}_Q`, ...value });
-        gitlab.state.addVariable(gitlab.group, { key: `${key}_G`, ...value });
-        github.state.setSecret(github.app, key, token.value);
-        github.state.setSecret(github.production, key, token.value);
-      }
-      entries.push(credential);
+    /** Seeds `count` credentials `poolIds(count)`, each with one target and no overlap, 16 at a time. */
+    async seedPool(count: number): Promise<void> {
+      await pool(count, 16, (i) => seed(poolId(i), { targets: 1, overlap: '0s' }));
     },
+
+    inventoryText,
 
     /**
      * Writes an inventory of the seeded credentials `ids`; answers its path. Each worker gets only the
@@ -108,8 +130,7 @@ export async function benchWorld(vault: VaultKvStore) {
      */
     writeInventory(name: string, ids: string[]): string {
       const path = join(dir, `${name}.yaml`);
-      const wanted = new Set(ids);
-      writeFileSync(path, stringify({ providers, credentials: entries.filter(({ id }) => wanted.has(id)) }));
+      writeFileSync(path, inventoryText(ids));
       return path;
     },
 

@@ -6,6 +6,8 @@ import { newAuditKey, readAuditKey } from '../src/audit';
 import { encryptedDataConverter, readCodecKeys } from '../src/codec';
 import { readAuditPaths, readCliEnvironment } from '../src/config/environment';
 import { findTopologyBinaries } from '../src/embedded/binaries';
+import { enableKvV2, inventoryMounts } from '../src/embedded/vault';
+import { loadInventory } from '../src/inventory/load';
 import type { Inventory } from '../src/inventory/schema';
 import { VaultKvStore } from '../src/vault';
 import { sandboxInventory, seed } from '../examples/sandbox';
@@ -50,6 +52,36 @@ export interface Topology {
   stop(): Promise<void>;
 }
 
+/** What a world is given to seed itself: the operator's Vault, and a way to have its parts stopped. */
+export interface WorldContext {
+  /** Vault with the root token. */
+  store: VaultKvStore;
+  /** Enables a KV v2 engine at `mount`, if none is there yet: a world enables those it writes to. */
+  enableKv(mount: string): Promise<void>;
+  /** Stops `step` with the topology (after the workers, before Vault), even when the start fails. */
+  atStop(step: () => Promise<void>): void;
+}
+
+/**
+ * What the workers rotate: the simulators, seeded live (each credential's token current in the simulators,
+ * in Vault and in its targets), and the inventory's text naming them.
+ */
+export type WorldBuilder = (
+  context: WorldContext,
+) => Promise<{ gitlab: GitLabSim; github: GitHubSim; inventoryText: string }>;
+
+/** The sandbox's inventory (examples/sandbox.yaml), seeded as `npm run sandbox` seeds it. */
+export const sandboxWorld: WorldBuilder = async ({ store, enableKv, atStop }) => {
+  const gitlab = await startGitLabSim();
+  atStop(() => gitlab.close());
+  const github = await startGitHubSim();
+  atStop(() => github.close());
+  const { text, inventory } = sandboxInventory(gitlab.url, github.url);
+  for (const mount of inventoryMounts(inventory)) await enableKv(mount);
+  await seed(inventory, gitlab, github, store);
+  return { gitlab, github, inventoryText: text };
+};
+
 /** What a run leaves for the next one to check: the servers' process ids, which outlive a killed tooling. */
 const PIDS_FILE = 'pids.json';
 
@@ -83,6 +115,8 @@ export async function startTopology(options: {
   dir: string;
   workers: number;
   progress: (message: string) => void;
+  /** The sandbox's by default (`sandboxWorld`). */
+  world?: WorldBuilder;
 }): Promise<Topology> {
   const { dir, progress } = options;
   assertNoneLeftRunning(dir);
@@ -153,31 +187,35 @@ export async function startTopology(options: {
     const { postgres, temporal } = temporalChain.value;
     const vault = vaultChain.value;
 
-    const gitlab = await startGitLabSim();
-    stops.push(() => gitlab.close());
-    const github = await startGitHubSim();
-    stops.push(() => github.close());
-    const { text, inventory } = sandboxInventory(gitlab.url, github.url);
-    const inventoryFile = writePrivate(join(secret, 'rotator.yaml'), text);
-
     const operatorVault = new VaultKvStore({
       endpoint: vault.address,
       token: vault.rootToken,
       caCert: vault.caCert,
     });
-    const logins = await timed('Vault configuration (mounts, policy, AppRole, seed)', async () => {
-      const configured = await configureVault(
-        vault,
-        inventory,
-        inventoryFile,
-        join(secret, 'approle'),
-        options.workers,
-      );
-      // The workers only read the audit chain's key: it is created once, as an operator would.
-      await readAuditKey(operatorVault, readAuditPaths({}).key, { create: newAuditKey() });
-      await seed(inventory, gitlab, github, operatorVault);
-      return configured;
-    });
+    const { gitlab, github, inventory, inventoryFile, logins } = await timed(
+      'Vault configuration (mounts, policy, AppRole, seed)',
+      async () => {
+        const world = await (options.world ?? sandboxWorld)({
+          store: operatorVault,
+          enableKv: (mount) =>
+            enableKvV2({ endpoint: vault.address, rootToken: vault.rootToken, caCert: vault.caCert }, mount),
+          atStop: (step) => stops.push(step),
+        });
+        const loaded = loadInventory(world.inventoryText);
+        if (!loaded.ok) throw new Error(`the world's inventory is invalid:\n${loaded.errors.join('\n')}`);
+        const file = writePrivate(join(secret, 'rotator.yaml'), world.inventoryText);
+        const configured = await configureVault(
+          vault,
+          loaded.inventory,
+          file,
+          join(secret, 'approle'),
+          options.workers,
+        );
+        // The workers only read the audit chain's key: it is created once, as an operator would.
+        await readAuditKey(operatorVault, readAuditPaths({}).key, { create: newAuditKey() });
+        return { ...world, inventory: loaded.inventory, inventoryFile: file, logins: configured };
+      },
+    );
     const codecKeysFile = writePrivate(
       join(secret, 'codec-keys'),
       `# ROTATOR_CODEC_KEYS_FILE: the last key encrypts new payloads.\ntopology-1:${randomBytes(32).toString('base64')}\n`,
