@@ -65,7 +65,8 @@ const policySchema = z
       .describe('rotate early when the current credential expires within this'),
     overlap: z
       .union([duration, drainSchema], {
-        error: 'expected a duration such as "15m", or { until: jobs-drained, min, max } for a job-aware overlap',
+        error:
+          'expected a duration such as "15m", or { until: jobs-drained, min, max } for a job-aware overlap',
       })
       .optional()
       .describe(

@@ -436,7 +436,7 @@ export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings =
       const { data } = await getValue(at, { VersionId: current.version });
       const now = labelledWith(await describeSecret(at), CURRENT);
       if (now !== current.version)
-        throw new StoreError(
+        throw awsError(
           `${describeAwsSecret(at)}: ${CURRENT} is on version ${now ?? '(none)'}, not ${current.version} as ` +
             'read: someone else changed it, so it is not overwritten',
           'conflict',
