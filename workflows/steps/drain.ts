@@ -1,4 +1,5 @@
 import { CancellationScope, condition } from '@temporalio/workflow';
+import type { RotationPlan } from '../../activities/rotation';
 import type { RunningJob } from '../../src/providers/types';
 import { retried, run } from '../calls';
 import { messageOf } from '../failures';
@@ -6,11 +7,7 @@ import { recordDecision } from '../operator';
 import type { Rotation } from '../rotation';
 
 /** What the job-aware overlap waits with, from the plan's policy. */
-export interface Drain {
-  max: number;
-  onMax: 'revoke' | 'hold';
-  poll: number;
-}
+type Drain = NonNullable<RotationPlan['policy']['drain']>;
 
 /** Beyond its wait, the listing activity has this long to answer. */
 const LISTING_MARGIN_MS = 60_000;
