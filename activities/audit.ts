@@ -21,6 +21,8 @@ export const auditContextSchema = z
     alert: z.string().min(1).optional(),
     /** What the workflow recovered from before this step ran again: recorded before the step's own event. */
     recovered: z.string().min(1).optional(),
+    /** Who skipped the canary and why (`--skip-canary`): recorded before the step's own event. */
+    canarySkipped: z.string().min(1).optional(),
   })
   .strict();
 export type AuditContext = z.infer<typeof auditContextSchema>;
@@ -37,7 +39,7 @@ export function auditRecorder(sink: AuditSink) {
   return async (context: AuditContext | undefined, ...events: StepEvent[]): Promise<void> => {
     if (context === undefined) return;
     const execution = Context.current().info.workflowExecution;
-    const { approvedBy, approvalKey, recovered, actor, resource, alert, ...common } = context;
+    const { approvedBy, approvalKey, recovered, canarySkipped, actor, resource, alert, ...common } = context;
     const base = {
       ...common,
       workflowId: execution?.workflowId,
@@ -59,6 +61,9 @@ export function auditRecorder(sink: AuditSink) {
       ...(recovered === undefined
         ? []
         : [{ ...base, actor, resource, event: 'recovered' as const, detail: recovered }]),
+      ...(canarySkipped === undefined
+        ? []
+        : [{ ...base, step: 'canary', actor, event: 'canary skipped' as const, detail: canarySkipped }]),
       ...events.map((event) => {
         const detail = [alert, event.detail].filter((text) => text !== undefined).join('; ') || undefined;
         return { ...base, actor, resource, ...event, ...(detail === undefined ? {} : { detail }) };

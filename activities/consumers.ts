@@ -1,7 +1,6 @@
-import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { ProviderError } from '../src/providers/errors';
 import type { RunningJob } from '../src/providers/types';
+import { pollUntil } from './polling';
 import { adapterRefSchema, type ProviderCalls } from './provider-calls';
 
 const drainInputSchema = z
@@ -17,19 +16,6 @@ const drainInputSchema = z
   })
   .strict();
 export type DrainInput = z.infer<typeof drainInputSchema>;
-
-/** The longest a provider's `Retry-After` is waited out inside the wait, before it lists again. */
-const MAX_RATE_LIMIT_WAIT_MS = 5 * 60_000;
-
-/** A wait inside the activity, cut short when the workflow cancels it (its heartbeats carry the request). */
-function pause(ms: number): Promise<void> {
-  try {
-    return Context.current().sleep(ms);
-  } catch {
-    // Called outside an activity (tests of the activity functions).
-    return new Promise((wake) => setTimeout(wake, ms));
-  }
-}
 
 /** The CI jobs that read a credential: the job-aware overlap waits until those that may hold the old value end. */
 export function createConsumerActivities({ activity, consumerAdapter }: ProviderCalls) {
@@ -50,24 +36,19 @@ export function createConsumerActivities({ activity, consumerAdapter }: Provider
       'awaitJobsDrained',
       drainInputSchema,
       async (input): Promise<{ running: RunningJob[] }> => {
-        const until = Date.parse(input.until);
         const known = [...input.known].sort().join(' ');
-        for (;;) {
-          let running: RunningJob[];
-          try {
-            running = await stillRunning(input);
-          } catch (error) {
-            if (!(error instanceof ProviderError && error.kind === 'rate-limited')) throw error;
-            await pause(Math.min(error.retryAfterMs ?? input.pollMs, MAX_RATE_LIMIT_WAIT_MS));
-            continue;
-          }
-          const ids = running
+        const changed = (running: RunningJob[]) =>
+          running
             .map(({ id }) => id)
             .sort()
-            .join(' ');
-          if (running.length === 0 || ids !== known || Date.now() >= until) return { running };
-          await pause(Math.max(0, Math.min(input.pollMs, until - Date.now())));
-        }
+            .join(' ') !== known;
+        const running = await pollUntil({
+          look: () => stillRunning(input),
+          done: (jobs) => jobs.length === 0 || changed(jobs),
+          until: Date.parse(input.until),
+          pollMs: input.pollMs,
+        });
+        return { running };
       },
     ),
   };

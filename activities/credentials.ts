@@ -3,6 +3,7 @@ import { allKinds } from '../src/kinds';
 import type { KindRegistry } from '../src/kinds/define';
 import { openStores, type Stores } from '../src/stores';
 import type { VaultKv } from '../src/vault';
+import { createCanaryActivities } from './canaries';
 import { createConsumerActivities } from './consumers';
 import { createDependentActivities } from './dependents';
 import { createIssueActivities } from './issue';
@@ -33,5 +34,6 @@ export function createCredentialActivities({
     ...createTargetActivities(calls),
     ...createDependentActivities(calls),
     ...createConsumerActivities(calls),
+    ...createCanaryActivities(calls),
   };
 }

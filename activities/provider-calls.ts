@@ -142,6 +142,7 @@ export function providerCalls({ vault, stores, providers, audit }: ProviderCallD
     targetAdapter: (ref: AdapterRef) => adapter(providers.targets, ref, 'target'),
     dependentAdapter: (ref: AdapterRef) => adapter(providers.dependents, ref, 'dependent'),
     consumerAdapter: (ref: AdapterRef) => adapter(providers.consumers, ref, 'consumer'),
+    canaryAdapter: (ref: AdapterRef) => adapter(providers.canaries, ref, 'canary'),
     /** The credential source of `ref`, and the current secret for a source whose state lives in the store. */
     sourceOf: async (ref: AdapterRef, held: StoreVersion | undefined) => {
       const source = await sourceAdapter(ref);

@@ -37,6 +37,8 @@ export const rotationRequestSchema = z
     force: z.boolean().optional(),
     /** Stop after detect and report what would happen. */
     dryRun: z.boolean().optional(),
+    /** Promote without running the credential's canary: for emergencies, and recorded in the audit log. */
+    skipCanary: z.object({ reason: z.string().min(1) }).strict().optional(),
     /** How often each rollback step is tried before an operator is called (10 unless a test shortens it). */
     rollbackAttempts: z.number().int().min(1).max(10).optional(),
     /** How long a step waits for an unavailable Vault before the rotation rolls back (300 unless a test shortens it). */

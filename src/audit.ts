@@ -16,6 +16,8 @@ const AUDIT_EVENTS = [
   'issued',
   'verified',
   'distributed',
+  'canary passed',
+  'canary skipped',
   'promoted',
   'resumed',
   'revoked',

@@ -18,6 +18,8 @@ export const FAILURE_TYPES = {
   store: 'VaultError',
   /** An approval whose signature, approver or rotation does not check out. */
   approvalRefused: 'ApprovalRefused',
+  /** The canary pipeline failed, or did not end within its timeout. */
+  canaryFailed: 'CanaryFailed',
   /** The workflow's own ends: rolled back, or failed after promote. */
   rolledBack: 'RotationRolledBack',
   incomplete: 'RotationIncomplete',

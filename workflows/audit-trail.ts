@@ -16,7 +16,7 @@ export function auditTrail(request: RotationRequest, status: RotationStatus) {
    * An approval or a recovery is recorded by the next step activity, before its own event. Until a step
    * succeeds, what it was handed may be unrecorded, so the outcome entry of a failed rotation carries it.
    */
-  let unrecorded: Pick<AuditContext, 'approvedBy' | 'approvalKey' | 'recovered'> = {};
+  let unrecorded: Pick<AuditContext, 'approvedBy' | 'approvalKey' | 'recovered' | 'canarySkipped'> = {};
   let handedOut: typeof unrecorded = {};
   const context = (step: string, resource?: string): AuditContext => {
     const audit = {
@@ -39,6 +39,9 @@ export function auditTrail(request: RotationRequest, status: RotationStatus) {
     },
     recovered: (detail: string) => {
       unrecorded.recovered = detail;
+    },
+    canarySkipped: (detail: string) => {
+      unrecorded.canarySkipped = detail;
     },
     /** A step succeeded: every activity in it recorded what it was handed. */
     stepSucceeded: () => {

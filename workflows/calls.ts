@@ -1,4 +1,10 @@
-import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_TYPES } from '../src/failure-types';
 
@@ -51,6 +57,20 @@ export function run<K extends Name>(
   options: ActivityOptions = retried,
 ): Result<K> {
   return proxied(activities, name).executeWithOptions({ ...options, summary }, args);
+}
+
+/**
+ * Runs `work` until it answers, or until `stop()` holds (an abort, an operator moving a window's end): then
+ * `work` is cancelled and undefined answered, for the caller to decide what next.
+ */
+export function unlessStopped<T>(work: () => Promise<T>, stop: () => boolean): Promise<T | undefined> {
+  return CancellationScope.cancellable(async () => {
+    try {
+      return await Promise.race([work(), condition(stop).then(() => undefined)]);
+    } finally {
+      CancellationScope.current().cancel();
+    }
+  });
 }
 
 /** Runs activity `name` as a local activity: for reads that change nothing. */

@@ -36,6 +36,14 @@ function waitingFor(status: RotationStatus, context: DetailsContext): string | u
         `\`rotator end-overlap ${id}\` ends it now, \`rotator extend-overlap ${id} 30m\` lengthens it`
       );
     }
+    case 'running-canary': {
+      const { canary } = status;
+      const run = canary?.run ?? 'the canary';
+      return (
+        `${run} to pass${canary?.url === undefined ? '' : ` (${canary.url})`}, while the old token stays valid ` +
+        `everywhere; \`rotator abort ${id}\` stops it and rolls back`
+      );
+    }
     case 'recovering': {
       const failure = status.failures.at(-1);
       const recovery = status.timeline.at(-1)?.step ?? 'recovery';
@@ -88,6 +96,13 @@ export function rotationCurrentDetails(
     status.newTokenId === undefined ? undefined : `new ${status.newTokenId}`,
   ].filter((token) => token !== undefined);
   if (tokens.length > 0) lines.push(`- **Tokens:** ${tokens.join(', ')}`);
+  const { canary } = status;
+  if (canary !== undefined) {
+    const how = canary.conclusion === undefined ? canary.state : `${canary.state} (${canary.conclusion})`;
+    lines.push(
+      `- **Canary:** ${canary.run ?? canary.name}: ${how}${canary.url === undefined ? '' : ` ${canary.url}`}`,
+    );
+  }
   if (status.targets.length > 0) {
     lines.push('- **Targets:**', ...subList(status.targets.map(({ name, state }) => `${name}: ${state}`)));
   }

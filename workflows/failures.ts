@@ -36,6 +36,7 @@ const OWN_TYPES: Record<string, FailureClass> = {
   [FAILURE_TYPES.inventory]: 'permanent',
   [FAILURE_TYPES.promoteConflict]: 'conflict',
   [FAILURE_TYPES.storeUnavailable]: 'store-unavailable',
+  [FAILURE_TYPES.canaryFailed]: 'permanent',
 };
 const PROVIDER_KINDS: Record<string, FailureClass> = {
   auth: 'auth',
@@ -105,6 +106,11 @@ const WHAT_TO_DO: Record<Exclude<FailureClass, 'cancelled'>, string> = {
 const STORE_DENIED =
   "check the worker's credentials for the store and the policy they carry (`rotator vault policy`, `rotator aws policy`)";
 
+/** What an operator does about a canary run that failed or timed out. */
+const CANARY_FAILED =
+  "read the canary run's log: the new token did not work where it is used (its scopes, a masked or protected " +
+  'variable, the pipeline itself); in an emergency `rotator rotate <id> --skip-canary <reason>` rotates without it';
+
 /** The failure's class and its own message (provider, resource, HTTP status), for the rotation's failure message. */
 export function describeFailure(error: unknown): string {
   const failure = classifyFailure(error);
@@ -121,6 +127,8 @@ export function whatToDo(error: unknown, failedStep: string, id: string): string
       ? STORE_DENIED
       : failure.class === 'auth' && failedStep === 'verify'
         ? "check the new token's scopes and access level in the inventory"
-        : WHAT_TO_DO[failure.class];
+        : failedStep === 'canary' && failure.class === 'permanent'
+          ? CANARY_FAILED
+          : WHAT_TO_DO[failure.class];
   return `${toDo}, then \`rotator rotate ${id} --force\``;
 }

@@ -4,6 +4,7 @@ import { abortedAfterPromote, failedAfterPromote, notApproved, rolledBack } from
 import { Rotation } from './rotation';
 import type { RotationStatus } from './status';
 import { approve } from './steps/approve';
+import { canary } from './steps/canary';
 import { detect } from './steps/detect';
 import { pauseDependents, resumeDependents } from './steps/dependents';
 import { distribute } from './steps/distribute';
@@ -37,6 +38,7 @@ export async function rotateCredential(request: RotationRequest): Promise<Rotati
     await issue(r);
     await verify(r);
     await distribute(r);
+    await canary(r);
     await promote(r);
   } catch (error) {
     return rolledBack(r, error);

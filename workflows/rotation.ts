@@ -34,6 +34,7 @@ import {
 const LISTED_PHASES: ReadonlySet<RotationPhase> = new Set([
   'awaiting-approval',
   'recovering',
+  'running-canary',
   'overlapping',
   'rolling-back',
   'needs-operator',

@@ -12,6 +12,7 @@ export type RotationPhase =
   | 'recovering'
   | 'verifying'
   | 'distributing'
+  | 'running-canary'
   | 'promoting'
   | 'resuming'
   | 'overlapping'
@@ -37,6 +38,7 @@ export const FORWARD_PHASES: ReadonlySet<RotationPhase> = new Set([
   'recovering',
   'verifying',
   'distributing',
+  'running-canary',
   'promoting',
 ]);
 export type TargetState = 'unchanged' | 'written' | 'failed' | 'restored' | 'restore-failed';
@@ -69,6 +71,8 @@ export interface RotationStatus {
   overlapEndsAt?: string;
   /** A job-aware overlap's wait: the jobs that started before the switch and still ran when last listed. */
   jobsStillRunning?: string[];
+  /** The canary's run: where it stands, and where to read it. */
+  canary?: CanaryStatus;
   /** When every target had the new token (the end of distribute), by workflow time. */
   switchedAt?: string;
   /** Each step failure once its retries were spent: its class and what recovery did about it. */
@@ -78,6 +82,19 @@ export interface RotationStatus {
    * (`sendAlert`) cover these and every end that needs a person. Ids and times, never a value.
    */
   alerts: string[];
+}
+
+/** A canary as the status shows it: `skipped` by `--skip-canary`, `cancelled` by an abort. */
+export interface CanaryStatus {
+  /** The canary as the inventory describes it: `project platform/web pipeline on main`. */
+  name: string;
+  state: 'running' | 'passed' | 'failed' | 'timed-out' | 'cancelled' | 'skipped';
+  /** The run, as its provider names it: `project platform/web pipeline 12`. */
+  run?: string;
+  url?: string;
+  /** The provider's last word on the run: `success`, `failed`, `running`. */
+  conclusion?: string;
+  startedAt?: string;
 }
 
 export const statusQuery = defineQuery<RotationStatus>('status');

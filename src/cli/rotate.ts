@@ -14,7 +14,7 @@ import { startRotation } from '../rotations';
 import { rotationWorkflowId } from '../rotation-names';
 import type { rotateCredential } from '../../workflows/rotate-credential';
 import { statusQuery, type RotationStatus } from '../../workflows/status';
-import { CliContext, EXIT, parseOptions, withJson, type ExitCode } from './context';
+import { CliContext, CliError, EXIT, parseOptions, withJson, type ExitCode } from './context';
 
 /** Outcomes after which nothing is left to do; any other ending needs a look. */
 export const SUCCESSFUL_OUTCOMES: ReadonlySet<string> = new Set(['rotated', 'not-due', 'dry-run']);
@@ -25,6 +25,7 @@ const rotateOptions = z.object({
   reason: z.enum(ROTATION_REASONS).default('manual'),
   force: z.boolean().optional(),
   dryRun: z.boolean().optional(),
+  skipCanary: z.string().trim().min(1, 'say why the canary is skipped').optional(),
   wait: z.boolean().optional(),
   requestedBy: z.string().optional(),
   json: z.boolean().optional(),
@@ -43,13 +44,19 @@ export function registerRotate(program: Command, cli: CliContext): void {
       .option('--reason <reason>', `why: ${ROTATION_REASONS.join(', ')}`, 'manual')
       .option('--force', 'rotate even when the credential is not due')
       .option('--dry-run', 'stop after detect and say what would happen')
+      .option(
+        '--skip-canary <reason>',
+        "promote without running the credential's canary (an emergency); the reason goes to the audit log",
+      )
       .option('--wait', 'follow the phases live and end with the outcome')
       .option('--requested-by <name>', 'who asks (default: $USER)'),
   ).action(
     cli.action(async (id: string, raw: unknown) => {
       const options = parseOptions(rotateOptions, raw);
       const requestedBy = cli.requester(options.requestedBy);
-      await cli.credential(id);
+      const credential = await cli.credential(id);
+      if (options.skipCanary !== undefined && credential.canary === undefined)
+        throw new CliError(`--skip-canary: credential "${id}" has no canary to skip`, EXIT.usage);
       const client = await cli.client();
       const request: RotationRequest = {
         credentialId: id,
@@ -57,6 +64,7 @@ export function registerRotate(program: Command, cli: CliContext): void {
         requestedBy,
         ...(options.force === true ? { force: true } : {}),
         ...(options.dryRun === true ? { dryRun: true } : {}),
+        ...(options.skipCanary === undefined ? {} : { skipCanary: { reason: options.skipCanary } }),
       };
       let handle: WorkflowHandleWithStartDetails<typeof rotateCredential>;
       try {

@@ -34,6 +34,8 @@ export interface RotationPlan {
   store: { name: string; ref: StoreRef };
   /** Where jobs that read the credential run: the targets' own projects and repositories, and `consumers`. */
   consumers?: NamedAdapter[];
+  /** A pipeline that proves the new value between distribute and promote: how long it may take, how often it is read. */
+  canary?: NamedAdapter & { timeout: number; poll: number };
   policy: {
     every: number;
     rotateBefore?: number;
@@ -55,7 +57,8 @@ type Entry =
   | Credential['source']
   | Credential['targets'][number]
   | Credential['dependents'][number]
-  | Credential['consumers'][number];
+  | Credential['consumers'][number]
+  | NonNullable<Credential['canary']>;
 
 export function rotationPlan(
   inventory: Inventory,
@@ -96,6 +99,16 @@ export function rotationPlan(
     ...(credential.policy.drain === undefined
       ? {}
       : { consumers: consumersOf(credential, adapter, registry) }),
+    // Only plans with a canary carry one: no history from before canaries takes that step.
+    ...(credential.canary === undefined
+      ? {}
+      : {
+          canary: {
+            ...adapter(registry.canaries, credential.canary, 'canary'),
+            timeout: credential.canary.timeout,
+            poll: credential.canary.poll,
+          },
+        }),
     store: { name: describeStore(credential.store), ref: credential.store },
     policy: credential.policy,
   };

@@ -77,6 +77,16 @@ export const credentialRules = crossFieldRule((credential, report) => {
         'the old value stops working the moment the new one is issued, so there is nothing to overlap',
     );
   }
+  if (
+    stringAt(credential, 'source', 'strategy') === 'rotate-in-place' &&
+    at(credential, ['canary']) !== undefined
+  ) {
+    report(
+      ['canary'],
+      'cannot be used with a source that rotates in place: the old value is revoked when the new one is issued, ' +
+        'so a failed canary would have nothing to roll back to',
+    );
+  }
   if (every !== undefined && jitter !== undefined && jitter >= every) {
     report(['policy', 'jitter'], 'must be shorter than policy.every');
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { entriesOf } from '../kinds/define';
-import { CONSUMERS, DEPENDENTS, SOURCES, TARGETS } from '../kinds';
+import { CANARIES, CONSUMERS, DEPENDENTS, SOURCES, TARGETS } from '../kinds';
 import { storeEntrySchema, storeRefOf } from '../stores';
 import { secretPathSchema } from '../vault';
 import { approverRules, approversSchema, policyApprovers } from './approvers';
@@ -26,6 +26,13 @@ export const dependentSchema = z
 export const consumerSchema = z
   .discriminatedUnion('kind', entriesOf(CONSUMERS))
   .describe('where jobs that read the credential run, for a job-aware overlap');
+
+export const canarySchema = z
+  .discriminatedUnion('kind', entriesOf(CANARIES))
+  .describe(
+    'a pipeline that uses the new value after the targets hold it and before it is promoted; ' +
+      'the rotation rolls back when it fails or times out',
+  );
 
 const DEFAULT_OVERLAP = '15m';
 const DEFAULT_OVERLAP_MS = duration.parse(DEFAULT_OVERLAP);
@@ -104,6 +111,7 @@ export const credentialSchema = z
         "where else jobs read the credential, beyond the targets' own projects and repositories " +
           '(a group variable, an organization secret)',
       ),
+    canary: canarySchema.optional(),
     policy: policySchema.prefault({}),
   })
   .strict()

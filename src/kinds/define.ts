@@ -1,12 +1,12 @@
 import type { z } from 'zod';
 import type { AdapterSpec, ProviderConnection } from '../providers/registry';
-import type { Consumer, CredentialSource, CredentialTarget, Dependent } from '../providers/types';
+import type { Canary, Consumer, CredentialSource, CredentialTarget, Dependent } from '../providers/types';
 
 /** An inventory entry's schema: a strict object whose `kind` is one literal. */
 type EntrySchema<Kind extends string> = z.ZodType<{ kind: Kind }>;
 
 /**
- * One kind of source, target or dependent, defined once: its inventory entry, the plain spec the workflow
+ * One kind of source, target, dependent, consumer or canary, defined once: its inventory entry, the plain spec the workflow
  * carries for it (with the name operators know it by), and its adapter. `Spec` ties the last two together,
  * so a mapping whose spec the adapter does not take is a compile error.
  */
@@ -47,6 +47,18 @@ export function defineConsumer<Kind extends string, Entry extends EntrySchema<Ki
   return definition;
 }
 
+/**
+ * A canary: a pipeline that proves the new value where it is used. Every canary entry carries `timeout` and
+ * `poll` beside its own fields (canaryTiming), which the plan reads whatever the kind.
+ */
+export function defineCanary<
+  Kind extends string,
+  Entry extends z.ZodType<{ kind: Kind; timeout: number; poll: number }>,
+  Spec,
+>(definition: KindDefinition<Kind, Entry, Spec, Canary<Spec>>) {
+  return definition;
+}
+
 /** A kind as the activities meet it: by name, with a spec that arrives from a workflow history. */
 export interface RegisteredKind<Adapter> {
   /** The entry's spec, or undefined when the entry is of another kind. */
@@ -64,6 +76,7 @@ export interface KindRegistry {
   targets: ReadonlyMap<string, RegisteredKind<CredentialTarget<unknown>>>;
   dependents: ReadonlyMap<string, RegisteredKind<Dependent<unknown>>>;
   consumers: ReadonlyMap<string, RegisteredKind<Consumer<unknown>>>;
+  canaries: ReadonlyMap<string, RegisteredKind<Canary<unknown>>>;
   /** The consumer entry a target's jobs are found by, if any (see defineTarget). */
   consumerOf(target: { kind: string }): { kind: string } | undefined;
 }
@@ -99,12 +112,15 @@ export function kindRegistry(kinds: {
   dependents: readonly AnyKind<Dependent<any>>[];
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   consumers: readonly AnyKind<Consumer<any>>[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  canaries: readonly AnyKind<Canary<any>>[];
 }): KindRegistry {
   return {
     sources: registered<CredentialSource<unknown>>(kinds.sources),
     targets: registered<CredentialTarget<unknown>>(kinds.targets),
     dependents: registered<Dependent<unknown>>(kinds.dependents),
     consumers: registered<Consumer<unknown>>(kinds.consumers),
+    canaries: registered<Canary<unknown>>(kinds.canaries),
     // The inventory schema's discriminated union validated the target for its kind.
     consumerOf: (target) => kinds.targets.find(({ kind }) => kind === target.kind)?.consumer(target),
   };

@@ -1,12 +1,14 @@
 import { kindRegistry } from './define';
 import { githubActionsSecret } from './github-actions-secret';
 import { githubRepositoryRuns } from './github-repository-runs';
+import { githubWorkflowDispatch } from './github-workflow-dispatch';
 import {
   gitlabGroupAccessToken,
   gitlabPersonalAccessToken,
   gitlabProjectAccessToken,
 } from './gitlab-access-tokens';
 import { gitlabCiVariable } from './gitlab-ci-variable';
+import { gitlabPipeline } from './gitlab-pipeline';
 import { gitlabPipelineSchedules } from './gitlab-pipeline-schedules';
 import { gitlabProjectJobs } from './gitlab-project-jobs';
 import { oauth2RefreshToken } from './oauth2-refresh-token';
@@ -25,10 +27,12 @@ export const SOURCES = [
 export const TARGETS = [gitlabCiVariable, githubActionsSecret] as const;
 export const DEPENDENTS = [gitlabPipelineSchedules] as const;
 export const CONSUMERS = [gitlabProjectJobs, githubRepositoryRuns] as const;
+export const CANARIES = [gitlabPipeline, githubWorkflowDispatch] as const;
 
 export const allKinds = kindRegistry({
   sources: SOURCES,
   targets: TARGETS,
   dependents: DEPENDENTS,
   consumers: CONSUMERS,
+  canaries: CANARIES,
 });

@@ -153,3 +153,31 @@ export interface Consumer<Spec> {
   /** The jobs running now that started before `switchedAt` (ISO 8601). */
   stillRunning(spec: Spec, switchedAt: string): Promise<RunningJob[]>;
 }
+
+/** One run of a canary: a pipeline or workflow run started to prove the new value where it is consumed. */
+export interface CanaryRun {
+  /** The provider's id for it, as a string. */
+  id: string;
+  /** How operators know it: `project platform/web pipeline 12`. */
+  name: string;
+  url?: string;
+}
+
+/** Where a canary run stands: `running` until the provider reports an end; `conclusion` in the provider's words. */
+export interface CanaryState {
+  state: 'running' | 'passed' | 'failed';
+  conclusion: string;
+}
+
+/**
+ * A pipeline that uses the credential as its consumers do (a GitLab pipeline, a GitHub workflow dispatch):
+ * run after the targets hold the new value and before it is promoted, so that a value the API accepts but the
+ * pipeline cannot use is rolled back while the old one is still valid everywhere.
+ */
+export interface Canary<Spec> {
+  /** Starts one run; retried after a lost answer, a second run is one more proof, never a second credential. */
+  start(spec: Spec): Promise<CanaryRun>;
+  state(spec: Spec, run: CanaryRun): Promise<CanaryState>;
+  /** Stops a run no longer waited for; one that has ended already counts as stopped. */
+  cancel(spec: Spec, run: CanaryRun): Promise<void>;
+}

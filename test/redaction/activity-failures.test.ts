@@ -45,6 +45,7 @@ const providers = kindRegistry({
   targets: [],
   dependents: [],
   consumers: [],
+  canaries: [],
 });
 const activities = createActivities({ vault, providers, inventoryPath: 'unused.yaml', audit: noAudit });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createActivities } from '../../activities';
 import { decideRotation } from '../../activities/rotation';
 import { kindRegistry } from '../../src/kinds/define';
-import { CONSUMERS, DEPENDENTS, SOURCES } from '../../src/kinds';
+import { CANARIES, CONSUMERS, DEPENDENTS, SOURCES } from '../../src/kinds';
 import { gitlabCiVariable } from '../../src/kinds/gitlab-ci-variable';
 import { VaultKvStore } from '../../src/vault';
 import { noAudit } from '../helpers/audit';
@@ -109,6 +109,7 @@ describe('loadCredential', () => {
         targets: [gitlabCiVariable],
         dependents: DEPENDENTS,
         consumers: CONSUMERS,
+        canaries: CANARIES,
       }),
     });
     await expect(gitlabOnly.loadCredential(request('to-github'))).rejects.toMatchObject({

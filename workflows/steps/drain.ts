@@ -1,7 +1,6 @@
-import { CancellationScope, condition } from '@temporalio/workflow';
 import type { RotationPlan } from '../../activities/rotation';
 import type { RunningJob } from '../../src/providers/types';
-import { retried, run } from '../calls';
+import { retried, run, unlessStopped } from '../calls';
 import { messageOf } from '../failures';
 import { recordDecision } from '../operator';
 import type { Rotation } from '../rotation';
@@ -51,21 +50,24 @@ export async function drainJobs(r: Rotation, drain: Drain): Promise<string | und
     }
     let listed: { running: RunningJob[] } | undefined;
     try {
-      listed = await untilWindowMoves(r, until, () =>
-        run(
-          'awaitJobsDrained',
-          `wait until no job started before ${switchedAt} runs (until ${new Date(until).toISOString()})`,
-          [
-            {
-              consumers,
-              switchedAt,
-              known: (running ?? []).map(({ id }) => id),
-              until: new Date(until).toISOString(),
-              pollMs: drain.poll,
-            },
-          ],
-          { ...retried, startToCloseTimeout: Math.max(0, until - Date.now()) + LISTING_MARGIN_MS },
-        ),
+      // Until the operator moves the window's end (end-overlap, extend-overlap) or aborts: then look again.
+      listed = await unlessStopped(
+        () =>
+          run(
+            'awaitJobsDrained',
+            `wait until no job started before ${switchedAt} runs (until ${new Date(until).toISOString()})`,
+            [
+              {
+                consumers,
+                switchedAt,
+                known: (running ?? []).map(({ id }) => id),
+                until: new Date(until).toISOString(),
+                pollMs: drain.poll,
+              },
+            ],
+            { ...retried, startToCloseTimeout: Math.max(0, until - Date.now()) + LISTING_MARGIN_MS },
+          ),
+        () => r.overlap.endsAt() !== until || r.aborted,
       );
     } catch (error) {
       // Not knowing what runs is no reason to fail a promoted rotation: the window runs to its end instead.
@@ -93,20 +95,3 @@ export async function drainJobs(r: Rotation, drain: Drain): Promise<string | und
 
 const stillRunning = (jobs: RunningJob[]) =>
   `${jobs.length} job${jobs.length === 1 ? '' : 's'} started before the switch still ran (${named(jobs).join(', ')})`;
-
-/**
- * Runs `listing` until it answers, or the operator moves the window's end (end-overlap, extend-overlap) or
- * aborts: then the listing is cancelled and undefined answered, for the caller to look again.
- */
-async function untilWindowMoves<T>(r: Rotation, until: number, listing: () => Promise<T>) {
-  return CancellationScope.cancellable(async () => {
-    try {
-      return await Promise.race([
-        listing(),
-        condition(() => r.overlap.endsAt() !== until || r.aborted).then(() => undefined),
-      ]);
-    } finally {
-      CancellationScope.current().cancel();
-    }
-  });
-}
