@@ -175,6 +175,18 @@ function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** A group of kinds: its heading, what it is for (the union's description), then a section per kind. */
+function kindGroup(heading: string, what: string, whose: string, union: JsonSchema | undefined): Section[] {
+  return [
+    {
+      heading: `## ${heading}`,
+      intro: `${whose}, ${union?.description ?? ''}, chosen by its \`kind\`.`,
+      rows: [],
+    },
+    ...kindSections(union, what, 'kind'),
+  ];
+}
+
 function kindSections(union: JsonSchema | undefined, what: string, field: string): Section[] {
   if (!union) return [];
   return (kindBranches(union) ?? []).map(({ kind, schema }) => ({
@@ -215,24 +227,21 @@ export function inventoryReference(schema: JsonSchema = inventoryJsonSchema() as
     ...(policy
       ? [{ heading: '## `policy`', intro: 'A credential’s `policy`.', rows: rowsOf(policy, 'policy.') }]
       : []),
-    {
-      heading: '## Sources',
-      intro: `A credential’s \`source\`, ${fields.source?.description ?? ''}, chosen by its \`kind\`.`,
-      rows: [],
-    },
-    ...kindSections(fields.source, 'Source', 'kind'),
-    {
-      heading: '## Targets',
-      intro: `Each entry of a credential’s \`targets\`, ${fields.targets?.items?.description ?? ''}, chosen by its \`kind\`.`,
-      rows: [],
-    },
-    ...kindSections(fields.targets?.items, 'Target', 'kind'),
-    {
-      heading: '## Dependents',
-      intro: `Each entry of a credential’s \`dependents\`, ${fields.dependents?.items?.description ?? ''}, chosen by its \`kind\`.`,
-      rows: [],
-    },
-    ...kindSections(fields.dependents?.items, 'Dependent', 'kind'),
+    ...kindGroup('Sources', 'Source', `A credential’s \`source\``, fields.source),
+    ...kindGroup('Targets', 'Target', `Each entry of a credential’s \`targets\``, fields.targets?.items),
+    ...kindGroup(
+      'Dependents',
+      'Dependent',
+      `Each entry of a credential’s \`dependents\``,
+      fields.dependents?.items,
+    ),
+    ...kindGroup(
+      'Consumers',
+      'Consumer',
+      `Each entry of a credential’s \`consumers\``,
+      fields.consumers?.items,
+    ),
+    ...kindGroup('Canaries', 'Canary', `A credential’s \`canary\``, fields.canary),
     {
       heading: '## `approvers[]`',
       intro: schema.properties?.approvers?.description ?? '',

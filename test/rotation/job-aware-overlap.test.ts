@@ -36,6 +36,7 @@ beforeAll(async () => {
   seeds.max = await rotation.seed('drain-max', { overlap: drained('3s') });
   seeds.hold = await rotation.seed('drain-hold', { overlap: drained('2s', { onMax: 'hold' }) });
   seeds.aborted = await rotation.seed('drain-abort', { overlap: drained('1h') });
+  seeds.bounded = await rotation.seed('drain-bounded', { overlap: drained('2h') });
   rotation.writeInventory();
   worker = await rotation.startWorker(taskQueue);
 });
@@ -114,6 +115,33 @@ describe('a job-aware overlap (policy.overlap until jobs-drained) on the GitLab 
     );
     expect(listings).toHaveLength(2);
     expect([pending, later].map(({ status }) => status)).toEqual(['pending', 'running']);
+  });
+
+  it('adds at most 7 history events per job that ends, however long it waits and however often it polls', async () => {
+    const credential = defined(seeds.bounded);
+    const jobs = ['build', 'test', 'deploy', 'smoke'].map(jobStartedEarlier);
+    const handle = await start(credential);
+    await until(async () => ((await status(handle)).jobsStillRunning ?? []).length === jobs.length);
+    for (const job of jobs) {
+      // Several polls of each set of running jobs before the next one ends.
+      const polled = rotation.world.sim.callCounts()[JOBS] ?? 0;
+      await until(async () => (rotation.world.sim.callCounts()[JOBS] ?? 0) >= polled + 3);
+      rotation.world.state.finishJob(job);
+    }
+    expect((await handle.result()).outcome).toBe('rotated');
+
+    const events = (await handle.fetchHistory()).events ?? [];
+    const isListing = (event: (typeof events)[number]) =>
+      event.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitJobsDrained';
+    const first = events.findIndex(isListing);
+    const revoke = events.findIndex(
+      (event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'revokeCredential',
+    );
+    // One listing per change of the running jobs: four found, then each of the four ending.
+    expect(events.filter(isListing)).toHaveLength(jobs.length + 1);
+    expect(first).toBeGreaterThan(0);
+    expect(revoke - first).toBeLessThanOrEqual(7 * (jobs.length + 1));
+    await rotation.expectRotatedOnce(credential);
   });
 
   it('revokes at max with an alert naming the jobs still running', async () => {
