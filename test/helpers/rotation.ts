@@ -52,6 +52,8 @@ export interface SeedOptions {
   /** Pauses the project's pipeline schedules while it rotates. */
   pausesSchedules?: boolean;
   strategy?: 'create-then-revoke' | 'rotate-in-place';
+  /** The credential's `canary:` entry, as the inventory writes it. */
+  canary?: object;
   /** Waits for an operator's approval (policy.requireApproval) after detect. */
   requireApproval?: boolean;
   /**
@@ -133,6 +135,7 @@ export async function rotationWorld(vault: VaultKvStore) {
           [owner === world.project ? 'project' : 'group']: owner.path,
           key: variable,
         })),
+        ...(options.canary === undefined ? {} : { canary: options.canary }),
         dependents:
           options.pausesSchedules === true
             ? [{ kind: 'gitlab-pipeline-schedules', gitlab: 'sim', project: world.project.path }]

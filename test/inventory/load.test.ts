@@ -52,6 +52,18 @@ describe('the example inventory', () => {
     expect(credential('mirror-staging')?.dependents).toEqual([]);
   });
 
+  it('shows a canary, with its timeout in milliseconds and its poll defaulted', () => {
+    expect(credential('deployer-production')?.canary).toEqual({
+      kind: 'gitlab-pipeline',
+      gitlab: 'gitlab-main',
+      project: 'platform/web',
+      ref: 'main',
+      variables: { ROTATOR_CANARY: 'true' },
+      timeout: 10 * MINUTE,
+      poll: 10_000,
+    });
+  });
+
   it('gives sources that rotate in place an overlap of 0 when none is written', () => {
     expect(credential('artifact-store-staging')?.source.strategy).toBe('rotate-in-place');
     expect(credential('artifact-store-staging')?.policy.overlap).toBe(0);
