@@ -75,6 +75,7 @@ export class GitHubRepositoryRuns implements Consumer<RepositoryRunsSpec> {
       const { total_count: total, workflow_runs: runs } = parseAnswer(runsSchema, answer, site);
       totals.add(total);
       for (const run of runs) {
+        // `run_started_at` is to the second: a run that started in the switch's second counts as before it.
         if (run.run_started_at == null || Date.parse(run.run_started_at) >= switched) continue;
         running.set(String(run.id), {
           id: String(run.id),

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { SecretPath, VaultKvStore } from '../../src/vault';
+import { githubWorld, type GitHubWorld } from '../github/world';
 import { defined, gitlabWorld } from '../gitlab/world';
 import type { SimNamespace, SimToken } from '../sim/gitlab/state';
 import { TEST_KV_MOUNT } from '../infra/test-servers';
@@ -36,12 +37,14 @@ export const ROTATED_EVENTS = [
   'resumed',
 ];
 
-/** A credential seeded live: its project token current in Vault and in each of its CI variables. */
+/** A credential seeded live: its project token current in Vault and in each of its targets. */
 export interface SeededCredential {
   id: string;
   old: SimToken;
   vault: SecretPath;
   variables: { owner: SimNamespace; key: string }[];
+  /** Its GitHub repository secrets (in `acme/app`), by name. */
+  secrets: string[];
 }
 
 export interface SeedOptions {
@@ -49,6 +52,11 @@ export interface SeedOptions {
   overlap?: string | object;
   /** A second target, a group CI variable, so that a rollback has more than one write to restore. */
   groupVariable?: boolean;
+  /**
+   * Where its targets are: `gitlab` (the project's CI variable, the default), `github` (a repository secret of
+   * `acme/app` only: the world must have been made with GitHub), or `both`.
+   */
+  targets?: 'gitlab' | 'github' | 'both';
   /** Pauses the project's pipeline schedules while it rotates. */
   pausesSchedules?: boolean;
   strategy?: 'create-then-revoke' | 'rotate-in-place';
@@ -67,13 +75,17 @@ export interface SeedOptions {
  * A GitLab simulator whose admin token is in Vault, with credentials seeded into it one by one and an
  * inventory naming them; `close` stops the simulator and removes the inventory and the audit log.
  */
-export async function rotationWorld(vault: VaultKvStore) {
+export async function rotationWorld(vault: VaultKvStore, options: { github?: boolean } = {}) {
   const world = await gitlabWorld();
+  const github: GitHubWorld | undefined = options.github === true ? await githubWorld() : undefined;
   const prefix = `t${randomUUID().slice(0, 6)}`;
   const base = `rotation/${randomUUID()}`;
   const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
   const admin = { mount: TEST_KV_MOUNT, path: `${base}/admin` };
-  await vault.write(admin, { token: world.adminToken.value });
+  await vault.write(admin, {
+    token: world.adminToken.value,
+    ...(github === undefined ? {} : { github: github.adminToken.value }),
+  });
   const entries: object[] = [];
   const inventoryPath = join(dir, 'rotator.yaml');
   const auditLog = auditLogFile('rotation');
@@ -81,12 +93,22 @@ export async function rotationWorld(vault: VaultKvStore) {
   /** The tokens minted beside a credential's seeded one. */
   const newTokens = ({ old }: SeededCredential) =>
     world.state.tokensNamed(old.name).filter((token) => token.id !== old.id);
-  /** The values of a credential's CI variables now. */
-  const targetValues = ({ variables }: SeededCredential) =>
-    variables.map(({ owner, key }) => defined(owner.variables.find((v) => v.key === key)).value);
+  const githubOf = () => {
+    if (github === undefined) throw new Error('this rotation world was made without GitHub');
+    return github;
+  };
+  /** The values of a credential's targets now: its CI variables, then its repository secrets. */
+  const targetValues = ({ variables, secrets }: SeededCredential) => [
+    ...variables.map(({ owner, key }) => defined(owner.variables.find((v) => v.key === key)).value),
+    ...secrets.map((name) => githubOf().state.plaintext(githubOf().app, name)),
+  ];
 
   return {
     world,
+    /** The GitHub simulator, for a world made with `{ github: true }`. */
+    get github(): GitHubWorld {
+      return githubOf();
+    },
     inventoryPath,
     auditLog,
     /** Who may approve rotations of credentials seeded with requireApproval, and their keys. */
@@ -106,13 +128,16 @@ export async function rotationWorld(vault: VaultKvStore) {
       const store = options.keepIn === undefined ? { vault: at } : { store: await options.keepIn(first, id) };
       if (options.keepIn === undefined) await vault.write(at, first);
       const key = id.toUpperCase().replace(/-/g, '_');
+      const where = options.targets ?? 'gitlab';
       const variables = [
-        { owner: world.project, key: `${key}_P` },
+        ...(where === 'github' ? [] : [{ owner: world.project, key: `${key}_P` }]),
         ...(options.groupVariable === true ? [{ owner: world.group, key: `${key}_G` }] : []),
       ];
       for (const variable of variables) {
         world.state.addVariable(variable.owner, { key: variable.key, value: token.value, masked: true });
       }
+      const secrets = where === 'gitlab' ? [] : [`${key}_GH`];
+      for (const name of secrets) githubOf().state.setSecret(githubOf().app, name, token.value);
       entries.push({
         id,
         description: `test credential ${name}`,
@@ -129,12 +154,20 @@ export async function rotationWorld(vault: VaultKvStore) {
           strategy: options.strategy ?? 'create-then-revoke',
         },
         ...store,
-        targets: variables.map(({ owner, key: variable }) => ({
-          kind: 'gitlab-ci-variable',
-          gitlab: 'sim',
-          [owner === world.project ? 'project' : 'group']: owner.path,
-          key: variable,
-        })),
+        targets: [
+          ...variables.map(({ owner, key: variable }) => ({
+            kind: 'gitlab-ci-variable',
+            gitlab: 'sim',
+            [owner === world.project ? 'project' : 'group']: owner.path,
+            key: variable,
+          })),
+          ...secrets.map((name) => ({
+            kind: 'github-actions-secret',
+            github: 'gh-sim',
+            repository: 'acme/app',
+            name,
+          })),
+        ],
         ...(options.canary === undefined ? {} : { canary: options.canary }),
         dependents:
           options.pausesSchedules === true
@@ -146,7 +179,7 @@ export async function rotationWorld(vault: VaultKvStore) {
           ...(options.requireApproval === true ? { requireApproval: true } : {}),
         },
       });
-      return { id, old: token, vault: at, variables };
+      return { id, old: token, vault: at, variables, secrets };
     },
 
     /** Where a credential named `name` keeps its secret in Vault. */
@@ -167,7 +200,14 @@ export async function rotationWorld(vault: VaultKvStore) {
       writeFileSync(
         inventoryPath,
         stringify({
-          providers: { gitlab: { sim: { url: world.sim.url, credential: adminCredential } } },
+          providers: {
+            gitlab: { sim: { url: world.sim.url, credential: adminCredential } },
+            ...(github === undefined
+              ? {}
+              : {
+                  github: { 'gh-sim': { apiUrl: github.sim.url, credential: { ...admin, key: 'github' } } },
+                }),
+          },
           approvers: approvers.inventory,
           credentials: entries,
         }),
@@ -190,7 +230,8 @@ export async function rotationWorld(vault: VaultKvStore) {
       const { data, ref } = await vault.read(credential.vault);
       expect(ref.version).toBe(2);
       expect(data).toMatchObject({ token: fresh.value, tokenId: String(fresh.id) });
-      expect(targetValues(credential)).toEqual(credential.variables.map(() => fresh.value));
+      expect(targetValues(credential)).toEqual(targetValues(credential).map(() => fresh.value));
+      expect(targetValues(credential)).toHaveLength(credential.variables.length + credential.secrets.length);
     },
 
     /** A worker in this process, rotating this world's credentials on `taskQueue`. */
@@ -202,6 +243,7 @@ export async function rotationWorld(vault: VaultKvStore) {
 
     async close(): Promise<void> {
       await world.sim.close();
+      await github?.sim.close();
       rmSync(dir, { recursive: true, force: true });
       approvers.close();
     },

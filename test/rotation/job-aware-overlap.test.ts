@@ -30,13 +30,14 @@ const drained = (max: string, extra: object = {}) => ({
 const seeds: Record<string, SeededCredential> = {};
 
 beforeAll(async () => {
-  rotation = await rotationWorld(vault);
+  rotation = await rotationWorld(vault, { github: true });
   seeds.idle = await rotation.seed('drain-idle', { overlap: drained('1h') });
   seeds.waits = await rotation.seed('drain-waits', { overlap: drained('1h') });
   seeds.max = await rotation.seed('drain-max', { overlap: drained('3s') });
   seeds.hold = await rotation.seed('drain-hold', { overlap: drained('2s', { onMax: 'hold' }) });
   seeds.aborted = await rotation.seed('drain-abort', { overlap: drained('1h') });
   seeds.bounded = await rotation.seed('drain-bounded', { overlap: drained('2h') });
+  seeds.github = await rotation.seed('drain-github', { overlap: drained('1h'), targets: 'github' });
   rotation.writeInventory();
   worker = await rotation.startWorker(taskQueue);
 });
@@ -142,6 +143,34 @@ describe('a job-aware overlap (policy.overlap until jobs-drained) on the GitLab 
     expect(first).toBeGreaterThan(0);
     expect(revoke - first).toBeLessThanOrEqual(7 * (jobs.length + 1));
     await rotation.expectRotatedOnce(credential);
+  });
+
+  it("waits for a GitHub workflow run that started before the switch, in the repository secret's repository", async () => {
+    const credential = defined(seeds.github);
+    const { state, app } = rotation.github;
+    const run = state.startRun(app, { name: 'Deploy', startedAt: new Date(Date.now() - 60_000) });
+    // Neither holds the old value: one started after the switch would read the new, one queued has no job yet.
+    const queued = state.startRun(app, { name: 'Lint', status: 'queued' });
+    const handle = await start(credential);
+    await until(async () => ((await status(handle)).jobsStillRunning ?? []).length > 0);
+    // GitHub gives `run_started_at` to the second: a run in the switch's second counts as started before it.
+    const switchedAt = Date.parse(defined((await status(handle)).switchedAt));
+    await until(async () => Date.now() >= switchedAt + 1_000);
+    const later = state.startRun(app, { name: 'Test' });
+
+    expect((await status(handle)).jobsStillRunning).toEqual([
+      expect.stringMatching(
+        new RegExp(`^repository acme/app workflow run ${run.id} \\(Deploy\\) https?://\\S+`),
+      ),
+    ]);
+    expect(rotation.world.state.isActive(credential.old)).toBe(true);
+    expect(rotation.targetValues(credential)).toEqual([rotation.newTokens(credential)[0]?.value]);
+
+    state.finishRun(run, 'success');
+    const result = await handle.result();
+    expect(result).toMatchObject({ outcome: 'rotated', alerts: [] });
+    await rotation.expectRotatedOnce(credential);
+    for (const other of [queued, later]) state.finishRun(other, 'success');
   });
 
   it('revokes at max with an alert naming the jobs still running', async () => {
