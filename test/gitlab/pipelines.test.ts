@@ -103,6 +103,7 @@ describe('GitLab pipelines for the canary (POST /projects/:id/pipeline, GET and 
 
   it('lets a pipeline variable override the project variable of the same key, and records only its key', async () => {
     const { project, deployToken } = canaryProject({ ref: 'canary', job: 'use-token' });
+    project.pipelineVariablesMinimumRole = 'developer';
     deployToken.revoked = true;
     const fresh = world.state.addToken({
       userId: world.root.id,
@@ -153,6 +154,25 @@ describe('GitLab pipelines for the canary (POST /projects/:id/pipeline, GET and 
     );
     expect(project.pipelines).toEqual([]);
     expect(project.jobs).toEqual([]);
+  });
+
+  it('refuses pipeline variables below the project’s minimum role, and a key given twice, with 400', async () => {
+    const { project } = canaryProject();
+    const variables = [{ key: 'DEPLOY_TOKEN', value: 'glpat-not-a-real-token' }];
+    await expect(api().Pipelines.create(project.id, 'main', { variables })).rejects.toMatchObject(
+      refusal(400, '{"base":["Insufficient permissions to set pipeline variables"]}'),
+    );
+    project.members.set(developer.userId, 40);
+    await expect(
+      api().Pipelines.create(project.id, 'main', { variables: [...variables, ...variables] }),
+    ).rejects.toMatchObject(refusal(400, '{"base":["Duplicate variable name: DEPLOY_TOKEN"]}'));
+    expect((await api().Pipelines.create(project.id, 'main', { variables })).status).toBe('running');
+    project.pipelineVariablesMinimumRole = 'no_one_allowed';
+    await expect(
+      api(world.adminToken).Pipelines.create(project.id, 'main', { variables }),
+    ).rejects.toMatchObject(refusal(400, '{"base":["Insufficient permissions to set pipeline variables"]}'));
+    expect((await api().Pipelines.create(project.id, 'main')).status).toBe('running');
+    expect(project.pipelines.map((p) => p.variableKeys)).toEqual([['DEPLOY_TOKEN'], []]);
   });
 
   it('refuses a reporter with 403, hides the project from non-members with 404, and 404s an unknown pipeline', async () => {

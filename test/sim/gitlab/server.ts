@@ -304,6 +304,13 @@ function environmentFilter(ctx: Context): string | undefined {
 const REPORTER = 20;
 const DEVELOPER = 30;
 const MAINTAINER = 40;
+/** The role `ci_pipeline_variables_minimum_override_role` asks for; `no_one_allowed` refuses everyone. */
+const VARIABLES_ROLE: Record<SimProject['pipelineVariablesMinimumRole'], number> = {
+  developer: DEVELOPER,
+  maintainer: MAINTAINER,
+  owner: 50,
+  no_one_allowed: Number.POSITIVE_INFINITY,
+};
 
 function today(state: GitLabState, plusDays = 0): string {
   return new Date(state.now().getTime() + plusDays * 86_400_000).toISOString().slice(0, 10);
@@ -683,6 +690,19 @@ export function createRoutes(state: GitLabState): Route[] {
         const ref = text(ctx.body, 'ref') ?? ctx.query.get('ref') ?? undefined;
         if (ref === undefined) throw missing('ref');
         const variables = pipelineVariables(ctx.body);
+        // Gitlab::Ci::Pipeline::Chain::Build::Associations: pipeline variables need the project's minimum
+        // role, and each key once; both before the ref is looked at.
+        if (
+          variables.length > 0 &&
+          roleIn(project, ctx.caller) < VARIABLES_ROLE[project.pipelineVariablesMinimumRole]
+        )
+          throw message(400, { base: ['Insufficient permissions to set pipeline variables'] });
+        const keys = variables.map((v) => v.key);
+        const duplicated = [...new Set(keys.filter((key, i) => keys.indexOf(key) !== i))];
+        if (duplicated.length > 0) {
+          const names = duplicated.length === 1 ? 'name' : 'names';
+          throw message(400, { base: [`Duplicate variable ${names}: ${duplicated.join(', ')}`] });
+        }
         if (!project.branches.has(ref)) throw message(400, { base: ['Reference not found'] });
         if (!project.canaries.has(ref)) throw message(400, { base: ['Missing CI config file'] });
         const pipeline = state.startPipeline(project, { ref, userId: ctx.caller.user.id, variables });

@@ -136,6 +136,11 @@ export interface SimProject extends SimNamespace {
   branches: Map<string, string>;
   /** Branch name → the canary its CI configuration defines: a branch without one has no CI configuration. */
   canaries: Map<string, SimCanary>;
+  /**
+   * `ci_pipeline_variables_minimum_override_role` (https://docs.gitlab.com/ci/variables/#restrict-pipeline-variables):
+   * `maintainer` by default, as on GitLab Self-Managed; new projects on GitLab.com have `no_one_allowed`.
+   */
+  pipelineVariablesMinimumRole: 'no_one_allowed' | 'owner' | 'maintainer' | 'developer';
 }
 
 /** What a canary's job read when it started, and when it ends; null when it hangs. */
@@ -184,6 +189,7 @@ export class GitLabState {
       pipelines: [],
       branches: new Map([['main', randomBytes(20).toString('hex')]]),
       canaries: new Map(),
+      pipelineVariablesMinimumRole: 'maintainer' as const,
     };
     this.projects.set(project.id, project);
     return project;
@@ -363,7 +369,7 @@ export class GitLabState {
     key: string,
     pipelineVariables: { key: string; value: string }[],
   ): string | undefined {
-    const fromPipeline = pipelineVariables.filter((v) => v.key === key).at(-1);
+    const fromPipeline = pipelineVariables.find((v) => v.key === key);
     if (fromPipeline !== undefined) return fromPipeline.value;
     return project.variables.find((v) => v.key === key && v.environmentScope === '*')?.value;
   }
