@@ -286,8 +286,9 @@ export function createRoutes(state: GitHubState): Route[] {
   /**
    * https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event: the ref (a branch, or
    * `refs/heads/<branch>`) must exist, the workflow must have a `workflow_dispatch` trigger, and the inputs
-   * must be ones it declares, each refusal a 422. Assumption: GitHub checks them in that order (it reads the
-   * trigger from the workflow file at the ref).
+   * must be ones it declares, each refusal a 422 with the message GitHub gives (as clients report them).
+   * Assumption: GitHub checks them in that order (it reads the trigger from the workflow file at the ref), and
+   * words a missing `ref` or non-object `inputs` as it words other invalid requests.
    */
   const dispatch = (ctx: Context): Answer => {
     const repository = repositoryOf(ctx);
