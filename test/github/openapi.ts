@@ -142,3 +142,36 @@ export function responseSchema(
 export function requestSchema(api: OpenApi, method: string, route: string): Schema | undefined {
   return api.paths[route]?.[method.toLowerCase()]?.requestBody?.content['application/json']?.schema;
 }
+
+/** An answered call as the contract checks see it (the simulator's `SimCall`). */
+interface CheckedCall {
+  method: string;
+  route: string;
+  request: Record<string, unknown> | undefined;
+  status: number;
+  body: unknown;
+}
+
+/** How each answer strays from the status and schema GitHub documents for its operation; empty when none. */
+export function answerMismatches(api: OpenApi, calls: CheckedCall[]): string[] {
+  return calls.flatMap((call) => {
+    const where = `${call.method} ${call.route} ${call.status}`;
+    const { documented, schema } = responseSchema(api, call.method, call.route, call.status);
+    if (call.status < 400 && !documented) return [`${where}: status not documented`];
+    if (schema === undefined) return call.body === undefined ? [] : [`${where}: documented without a body`];
+    if (call.body === undefined) return [`${where}: no body`];
+    return problems(api, schema, call.body).map((problem) => `${where}: ${problem}`);
+  });
+}
+
+/** How each request body strays from the one GitHub documents for its operation; empty when none. */
+export function requestMismatches(api: OpenApi, calls: CheckedCall[]): string[] {
+  return calls.flatMap((call) => {
+    const schema = requestSchema(api, call.method, call.route);
+    if (schema === undefined)
+      return call.request === undefined ? [] : [`${call.method} ${call.route}: unexpected body`];
+    return problems(api, schema, call.request ?? {}).map(
+      (problem) => `${call.method} ${call.route}: ${problem}`,
+    );
+  });
+}

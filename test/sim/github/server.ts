@@ -12,6 +12,7 @@ import {
   type SimScope,
   type SimSecret,
   type SimToken,
+  type SimWorkflow,
   type SimWorkflowRun,
 } from './state';
 
@@ -39,6 +40,8 @@ interface Context {
   api: string;
   /** The request's path, for the `Link` header of a list's pages. */
   path: string;
+  /** The `X-GitHub-Api-Version` the client asked for, if any. */
+  apiVersion: string | undefined;
 }
 
 interface Route extends RouteCall {
@@ -59,6 +62,12 @@ class HttpError extends Error {
 }
 
 const DOCS = 'https://docs.github.com/rest/actions/secrets';
+const RUNS_DOCS = 'https://docs.github.com/rest/actions/workflow-runs';
+/**
+ * From this REST API version on, a dispatch always answers 200 with the run's details (the description's
+ * `x-github-breaking-changes` for the operation); before it, only when asked with `return_run_details`.
+ */
+const DISPATCH_RETURNS_RUN = '2026-03-10';
 const RATE_LIMIT_DOCS = 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api';
 const SECRET_NAME = /^(?!GITHUB_)[A-Z_][A-Z0-9_]*$/i;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
@@ -259,6 +268,55 @@ export function createRoutes(state: GitHubState): Route[] {
     },
   ];
 
+  const runOf = (ctx: Context): SimWorkflowRun => {
+    const run = repositoryOf(ctx).runs.find((r) => String(r.id) === ctx.params.run_id);
+    if (run === undefined) throw notFound();
+    return run;
+  };
+  /** `workflow_id` is the workflow's id or its file name (https://docs.github.com/rest/actions/workflows). */
+  const workflowOf = (repository: SimRepository, ctx: Context): SimWorkflow => {
+    const wanted = ctx.params.workflow_id ?? '';
+    const workflow = [...repository.workflows.values()].find(
+      (w) => String(w.id) === wanted || w.path === `.github/workflows/${wanted}`,
+    );
+    if (workflow === undefined) throw notFound();
+    return workflow;
+  };
+
+  /**
+   * https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event: the ref (a branch, or
+   * `refs/heads/<branch>`) must exist, the workflow must have a `workflow_dispatch` trigger, and the inputs
+   * must be ones it declares, each refusal a 422 with the message GitHub gives (as clients report them).
+   * Assumption: GitHub checks them in that order (it reads the trigger from the workflow file at the ref), and
+   * words a missing `ref` or non-object `inputs` as it words other invalid requests.
+   */
+  const dispatch = (ctx: Context): Answer => {
+    const repository = repositoryOf(ctx);
+    writable(ctx);
+    const workflow = workflowOf(repository, ctx);
+    const { ref, inputs = {}, return_run_details: returnRunDetails } = ctx.body;
+    if (typeof ref !== 'string') throw invalid('"ref" wasn\'t supplied.');
+    const branch = ref.replace(/^refs\/heads\//, '');
+    if (!repository.branches.has(branch)) throw new HttpError(422, `No ref found for: ${ref}`);
+    if (workflow.dispatchInputs === undefined) {
+      throw new HttpError(422, "Workflow does not have 'workflow_dispatch' trigger");
+    }
+    if (typeof inputs !== 'object' || inputs === null) throw invalid('inputs is not an object.');
+    const declared = workflow.dispatchInputs;
+    const unexpected = Object.keys(inputs).filter((name) => !declared.includes(name));
+    if (unexpected.length > 0) {
+      throw new HttpError(422, `Unexpected inputs provided: ${JSON.stringify(unexpected)}`);
+    }
+    const run = state.dispatch(repository, workflow, {
+      branch,
+      actor: ctx.token.login,
+      inputKeys: Object.keys(inputs),
+    });
+    if (returnRunDetails !== true && (ctx.apiVersion ?? '') < DISPATCH_RETURNS_RUN) return { status: 204 };
+    const json = workflowRunJson(ctx.api, run, ownerIdOf(repository));
+    return { status: 200, body: { workflow_run_id: run.id, run_url: json.url, html_url: json.html_url } };
+  };
+
   const orgBase = '/orgs/{org}/actions/secrets';
   return [
     {
@@ -343,6 +401,37 @@ export function createRoutes(state: GitHubState): Route[] {
           workflow_runs: items.map((run) => workflowRunJson(ctx.api, run, ownerIdOf(repository))),
         };
         return { status: 200, body, headers };
+      },
+    },
+    {
+      method: 'POST',
+      route: '/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches',
+      docs: 'https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event',
+      handle: dispatch,
+    },
+    {
+      method: 'GET',
+      route: '/repos/{owner}/{repo}/actions/runs/{run_id}',
+      docs: `${RUNS_DOCS}#get-a-workflow-run`,
+      handle: (ctx) => {
+        const run = runOf(ctx);
+        return { status: 200, body: workflowRunJson(ctx.api, run, ownerIdOf(run.repository)) };
+      },
+    },
+    {
+      method: 'POST',
+      route: '/repos/{owner}/{repo}/actions/runs/{run_id}/cancel',
+      docs: `${RUNS_DOCS}#cancel-a-workflow-run`,
+      // 202, or 409 for a completed run. Assumption: the run is cancelled at once (GitHub cancels it shortly
+      // after answering).
+      handle: (ctx) => {
+        const run = runOf(ctx);
+        writable(ctx);
+        if (run.status === 'completed') {
+          throw new HttpError(409, 'Cannot cancel a workflow run that is completed.');
+        }
+        state.finishRun(run, 'cancelled');
+        return { status: 202, body: {} };
       },
     },
   ];
@@ -494,7 +583,18 @@ export async function startGitHubSim(): Promise<GitHubSim> {
             ]),
           );
           const api = `http://${request.headers.host ?? 'github.sim'}`;
-          answer = route.handle({ params, query: url.searchParams, body, token, api, path: url.pathname });
+          const version = request.headers['x-github-api-version'];
+          const apiVersion = Array.isArray(version) ? version[0] : version;
+          state.settle();
+          answer = route.handle({
+            params,
+            query: url.searchParams,
+            body,
+            token,
+            api,
+            path: url.pathname,
+            apiVersion,
+          });
         }
       } catch (error) {
         if (!(error instanceof HttpError)) throw error;

@@ -40,6 +40,8 @@ export interface SimRepository extends SimScope {
   private: boolean;
   createdAt: string;
   environments: Map<string, SimScope>;
+  /** Its branches; every repository has `main`. */
+  branches: Set<string>;
   /** Its workflows by path, and their runs, oldest first. */
   workflows: Map<string, SimWorkflow>;
   runs: SimWorkflowRun[];
@@ -52,6 +54,36 @@ export interface SimWorkflow {
   path: string;
   /** The last run's `run_number`: they count up per workflow. */
   runs: number;
+  /** The inputs its `workflow_dispatch` trigger declares; undefined when it has no such trigger. */
+  dispatchInputs?: string[];
+  canary?: SimCanary;
+}
+
+/** A workflow whose one job uses the Actions secret `reads`: a rotation's canary. */
+export interface CanaryOptions {
+  /** Its file name under `.github/workflows/`, such as `canary.yml`. */
+  workflow: string;
+  /** The secret the job uses, such as `DEPLOY_TOKEN`. */
+  reads: string;
+  /** Whether the run succeeds with the value it read, asked when it ends (the job uses the token last). */
+  check: (value: string | undefined) => boolean;
+  /** The environment the job deploys to, whose secrets come before the repository's; none by default. */
+  environment?: string;
+  /** The inputs its `workflow_dispatch` trigger declares; none by default. */
+  inputs?: string[];
+  /** How long a run takes; 100 ms by default. */
+  runsForMs?: number;
+  /** Runs never end, as a stuck runner would. */
+  hangs?: boolean;
+}
+
+export type SimCanary = Required<Omit<CanaryOptions, 'environment'>> & { environment?: string };
+
+/** What a canary run read when it started, and when it ends; null when it hangs. */
+interface CanaryRun {
+  canary: SimCanary;
+  value: string | undefined;
+  endsAt: number | null;
 }
 
 /** A run's `status` (https://docs.github.com/rest/actions/workflow-runs). */
@@ -93,6 +125,8 @@ export interface SimWorkflowRun {
   createdAt: string;
   updatedAt: string;
   runStartedAt: string;
+  /** A dispatched run: the keys of the inputs it was sent; their values stay inside the simulator. */
+  inputKeys?: string[];
 }
 
 export interface StartRunOptions {
@@ -106,6 +140,8 @@ export interface StartRunOptions {
   event?: string;
   branch?: string;
   actor?: string;
+  /** `Commit <n> to <branch>` unless given. */
+  displayTitle?: string;
 }
 
 export interface SimOrganization extends SimScope {
@@ -138,6 +174,7 @@ export class GitHubState {
   // Run ids on github.com are past 2^32 by now: the simulator's are too, so nothing assumes 32 bits.
   private nextRunId = 12_000_000_001;
   private readonly users = new Map<string, SimUser>();
+  private readonly canaryRuns = new Map<SimWorkflowRun, CanaryRun>();
   /** The simulator's clock. */
   now: () => Date = () => new Date();
 
@@ -196,6 +233,7 @@ export class GitHubState {
       keys: [this.keyPair()],
       secrets: new Map(),
       environments: new Map(),
+      branches: new Set(['main']),
       workflows: new Map(),
       runs: [],
     };
@@ -278,6 +316,100 @@ export class GitHubState {
     return user;
   }
 
+  /**
+   * A workflow file `.github/workflows/<file>`: with a `workflow_dispatch` trigger declaring `dispatchInputs`,
+   * or without one when they are undefined.
+   */
+  defineWorkflow(
+    repository: SimRepository,
+    options: { file: string; name?: string; dispatchInputs?: string[] },
+  ): SimWorkflow {
+    const path = `.github/workflows/${options.file}`;
+    // A file already known (from its runs) keeps its id, so those runs stay its own.
+    const workflow = repository.workflows.get(path) ?? { id: this.id(), name: '', path, runs: 0 };
+    workflow.name = options.name ?? options.file.replace(/\.ya?ml$/, '');
+    workflow.dispatchInputs = options.dispatchInputs;
+    repository.workflows.set(path, workflow);
+    return workflow;
+  }
+
+  /** A workflow with a `workflow_dispatch` trigger whose runs read the secret `reads` (see `dispatch`). */
+  defineCanary(repository: SimRepository, options: CanaryOptions): SimWorkflow {
+    const canary: SimCanary = {
+      workflow: options.workflow,
+      reads: options.reads,
+      check: options.check,
+      environment: options.environment,
+      inputs: options.inputs ?? [],
+      runsForMs: options.runsForMs ?? 100,
+      hangs: options.hangs ?? false,
+    };
+    const workflow = this.defineWorkflow(repository, {
+      file: options.workflow,
+      dispatchInputs: canary.inputs,
+    });
+    workflow.canary = canary;
+    return workflow;
+  }
+
+  /**
+   * The secret a job sees, by GitHub's precedence (https://docs.github.com/actions/security-for-github-actions/security-guides/about-secrets):
+   * its environment's, else the repository's, else an organization secret the repository may use.
+   */
+  secretFor(repository: SimRepository, name: string, environment?: string): string | undefined {
+    const scope = environment === undefined ? undefined : repository.environments.get(environment);
+    if (scope?.secrets.has(name.toUpperCase())) return this.plaintext(scope, name);
+    if (repository.secrets.has(name.toUpperCase())) return this.plaintext(repository, name);
+    const org = this.organizations.get(repository.owner);
+    const secret = org?.secrets.get(name.toUpperCase());
+    if (org === undefined || secret === undefined) return undefined;
+    const visible =
+      secret.visibility === 'all' ||
+      (secret.visibility === 'private' && repository.private) ||
+      (secret.visibility === 'selected' && (secret.selectedRepositoryIds ?? []).includes(repository.id));
+    return visible ? this.plaintext(org, name) : undefined;
+  }
+
+  /**
+   * A `workflow_dispatch` run of `workflow` on `branch`, in progress at once. A canary's run reads its secret
+   * now and ends `runsForMs` later (see `settle`).
+   */
+  dispatch(
+    repository: SimRepository,
+    workflow: SimWorkflow,
+    options: { branch: string; actor: string; inputKeys: string[] },
+  ): SimWorkflowRun {
+    const run = this.startRun(repository, {
+      name: workflow.name,
+      path: workflow.path,
+      event: 'workflow_dispatch',
+      branch: options.branch,
+      actor: options.actor,
+      displayTitle: workflow.name,
+    });
+    run.inputKeys = options.inputKeys;
+    const { canary } = workflow;
+    if (canary !== undefined) {
+      this.canaryRuns.set(run, {
+        canary,
+        value: this.secretFor(repository, canary.reads, canary.environment),
+        endsAt: canary.hangs ? null : this.now().getTime() + canary.runsForMs,
+      });
+    }
+    return run;
+  }
+
+  /**
+   * Completes the canary runs whose time has come (by the simulator's clock): `success` when the check passes
+   * now, else `failure`. The server settles before each request, so no timer outlives a test.
+   */
+  settle(): void {
+    for (const [run, canaryRun] of this.canaryRuns) {
+      if (canaryRun.endsAt === null || this.now().getTime() < canaryRun.endsAt) continue;
+      this.finishRun(run, canaryRun.canary.check(canaryRun.value) ? 'success' : 'failure');
+    }
+  }
+
   /** A workflow run triggered by a push to `main`, in progress from `startedAt` (now) unless `status` says. */
   startRun(repository: SimRepository, options: StartRunOptions): SimWorkflowRun {
     const path =
@@ -295,7 +427,7 @@ export class GitHubState {
       repository,
       workflow,
       name: workflow.name,
-      displayTitle: `Commit ${workflow.runs} to ${options.branch ?? 'main'}`,
+      displayTitle: options.displayTitle ?? `Commit ${workflow.runs} to ${options.branch ?? 'main'}`,
       runNumber: workflow.runs,
       runAttempt: 1,
       event: options.event ?? 'push',
@@ -316,6 +448,7 @@ export class GitHubState {
 
   /** Completes the run with `conclusion`, now. */
   finishRun(run: SimWorkflowRun, conclusion: SimRunConclusion): SimWorkflowRun {
+    this.canaryRuns.delete(run);
     run.status = 'completed';
     run.conclusion = conclusion;
     run.updatedAt = timestamp(this.now());

@@ -5,6 +5,7 @@ import type {
   AccessTokenExposedSchema,
   CondensedPipelineScheduleSchema,
   PersonalAccessTokenSchema,
+  PipelineSchema,
   ProjectVariableSchema,
 } from '@gitbeaker/core';
 import { Faults, type Failure, type RouteCall } from './faults';
@@ -12,6 +13,7 @@ import {
   GitLabState,
   type SimJob,
   type SimNamespace,
+  type SimPipeline,
   type SimProject,
   type SimSchedule,
   type SimToken,
@@ -139,6 +141,83 @@ function jobJson(url: URL, project: SimProject, job: SimJob) {
   };
 }
 
+/** The words `detailed_status` shows for a status (https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline). */
+const STATUS_TEXT: Partial<Record<SimPipeline['status'], string>> = {
+  running: 'running',
+  success: 'passed',
+  failed: 'failed',
+  canceled: 'canceled',
+};
+
+// https://docs.gitlab.com/api/pipelines/#create-a-new-pipeline: the example answer's fields, with `source` and
+// `detailed_status` as GET /projects/:id/pipelines/:pipeline_id shows them.
+function pipelineJson(url: URL, state: GitLabState, project: SimProject, pipeline: SimPipeline) {
+  const user = state.users.get(pipeline.userId);
+  const path = `/${project.path}/-/pipelines/${pipeline.id}`;
+  const label = STATUS_TEXT[pipeline.status] ?? pipeline.status;
+  return {
+    id: pipeline.id,
+    iid: pipeline.iid,
+    project_id: project.id,
+    sha: pipeline.sha,
+    ref: pipeline.ref,
+    status: pipeline.status,
+    source: pipeline.source,
+    created_at: pipeline.createdAt,
+    updated_at: pipeline.updatedAt,
+    web_url: `${url.origin}${path}`,
+    before_sha: '0000000000000000000000000000000000000000',
+    tag: false,
+    yaml_errors: null,
+    user: {
+      id: pipeline.userId,
+      username: user?.username ?? '',
+      name: user?.username ?? '',
+      state: 'active',
+      avatar_url: '',
+      web_url: `${url.origin}/${user?.username ?? ''}`,
+    },
+    started_at: pipeline.startedAt,
+    finished_at: pipeline.finishedAt,
+    committed_at: null,
+    duration:
+      pipeline.startedAt === null || pipeline.finishedAt === null
+        ? null
+        : Math.round((Date.parse(pipeline.finishedAt) - Date.parse(pipeline.startedAt)) / 1000),
+    queued_duration: 0,
+    coverage: null,
+    detailed_status: {
+      icon: `status_${pipeline.status}`,
+      text: label.charAt(0).toUpperCase() + label.slice(1),
+      label,
+      group: pipeline.status,
+      tooltip: label,
+      has_details: true,
+      details_path: path,
+      illustration: null,
+      favicon: `/assets/ci_favicons/favicon_status_${pipeline.status}.png`,
+    },
+  } satisfies PipelineSchema;
+}
+
+/**
+ * The `variables` of POST /projects/:id/pipeline: an array of `{key, value, variable_type?}`; Grape names the
+ * first malformed one with 400, as for any missing parameter.
+ */
+function pipelineVariables(body: Record<string, unknown>): { key: string; value: string }[] {
+  const variables = body.variables ?? [];
+  if (!Array.isArray(variables)) throw new HttpError(400, { error: 'variables is invalid' });
+  return variables.map((variable: unknown, i) => {
+    const entry =
+      typeof variable === 'object' && variable !== null ? (variable as Record<string, unknown>) : {};
+    const key = text(entry, 'key');
+    const value = text(entry, 'value');
+    if (key === undefined) throw missing(`variables[${i}][key]`);
+    if (value === undefined) throw missing(`variables[${i}][value]`);
+    return { key, value };
+  });
+}
+
 function scheduleJson(state: GitLabState, schedule: SimSchedule) {
   const owner = state.users.get(schedule.ownerId);
   return {
@@ -223,7 +302,15 @@ function environmentFilter(ctx: Context): string | undefined {
 }
 
 const REPORTER = 20;
+const DEVELOPER = 30;
 const MAINTAINER = 40;
+/** The role `ci_pipeline_variables_minimum_override_role` asks for; `no_one_allowed` refuses everyone. */
+const VARIABLES_ROLE: Record<SimProject['pipelineVariablesMinimumRole'], number> = {
+  developer: DEVELOPER,
+  maintainer: MAINTAINER,
+  owner: 50,
+  no_one_allowed: Number.POSITIVE_INFINITY,
+};
 
 function today(state: GitLabState, plusDays = 0): string {
   return new Date(state.now().getTime() + plusDays * 86_400_000).toISOString().slice(0, 10);
@@ -250,6 +337,18 @@ export function createRoutes(state: GitLabState): Route[] {
   /** Tokens, variables and schedules need the Maintainer role (or Owner, or an administrator). */
   const maintainerOf = (kind: 'project' | 'group', ctx: Context) => memberOf(kind, ctx, MAINTAINER);
   const tokenId = (ctx: Context) => Number(ctx.params.token_id);
+  /** A project whose pipelines the caller may see (`least` Reporter) or run and cancel (Developer). */
+  const projectFor = (ctx: Context, least: number): SimProject => {
+    const project = state.projects.get(memberOf('project', ctx, least).id);
+    if (project === undefined) throw notFound('Project');
+    return project;
+  };
+  const pipelineOf = (project: SimProject, ctx: Context): SimPipeline => {
+    const pipeline = project.pipelines.find((p) => String(p.id) === ctx.params.pipeline_id);
+    // lib/api/api.rb answers a record it cannot find with this message (lowercase `found`).
+    if (pipeline === undefined) throw message(404, '404 Not found');
+    return pipeline;
+  };
 
   /** A personal token the caller may manage: an administrator any, anyone else only their own. */
   const personalToken = (ctx: Context): SimToken => {
@@ -568,8 +667,7 @@ export function createRoutes(state: GitLabState): Route[] {
       // of them (`scope=running` or `scope[]=pending&scope[]=running`), all jobs without it. Assumption: the
       // Reporter role may list them (the docs name no role for this endpoint).
       handle: (ctx) => {
-        const project = state.projects.get(memberOf('project', ctx, REPORTER).id);
-        if (project === undefined) throw notFound('Project');
+        const project = projectFor(ctx, REPORTER);
         const scopes = [...ctx.query.getAll('scope'), ...ctx.query.getAll('scope[]')];
         const jobs = project.jobs
           .filter((job) => scopes.length === 0 || scopes.includes(job.status))
@@ -578,6 +676,61 @@ export function createRoutes(state: GitLabState): Route[] {
           ctx,
           jobs.map((job) => jobJson(ctx.url, project, job)),
         );
+      },
+    },
+    {
+      method: 'POST',
+      route: '/projects/:id/pipeline',
+      needs: 'api',
+      // https://docs.gitlab.com/api/pipelines/#create-a-new-pipeline: Developer or more (else 403); `ref` from
+      // the body or the query. GitLab's pipeline chain checks the ref before it looks for CI configuration,
+      // and answers either failure as a validation error: 400 `{"message": {"base": [...]}}`.
+      handle: (ctx) => {
+        const project = projectFor(ctx, DEVELOPER);
+        const ref = text(ctx.body, 'ref') ?? ctx.query.get('ref') ?? undefined;
+        if (ref === undefined) throw missing('ref');
+        const variables = pipelineVariables(ctx.body);
+        // Gitlab::Ci::Pipeline::Chain::Build::Associations: pipeline variables need the project's minimum
+        // role, and each key once; both before the ref is looked at.
+        if (
+          variables.length > 0 &&
+          roleIn(project, ctx.caller) < VARIABLES_ROLE[project.pipelineVariablesMinimumRole]
+        )
+          throw message(400, { base: ['Insufficient permissions to set pipeline variables'] });
+        const keys = variables.map((v) => v.key);
+        const duplicated = [...new Set(keys.filter((key, i) => keys.indexOf(key) !== i))];
+        if (duplicated.length > 0) {
+          const names = duplicated.length === 1 ? 'name' : 'names';
+          throw message(400, { base: [`Duplicate variable ${names}: ${duplicated.join(', ')}`] });
+        }
+        if (!project.branches.has(ref)) throw message(400, { base: ['Reference not found'] });
+        if (!project.canaries.has(ref)) throw message(400, { base: ['Missing CI config file'] });
+        const pipeline = state.startPipeline(project, { ref, userId: ctx.caller.user.id, variables });
+        return { status: 201, body: pipelineJson(ctx.url, state, project, pipeline) };
+      },
+    },
+    {
+      method: 'GET',
+      route: '/projects/:id/pipelines/:pipeline_id',
+      needs: 'read',
+      // https://docs.gitlab.com/api/pipelines/#get-a-single-pipeline. Assumption: Reporter may read it, as
+      // for the jobs list.
+      handle: (ctx) => {
+        const project = projectFor(ctx, REPORTER);
+        return { status: 200, body: pipelineJson(ctx.url, state, project, pipelineOf(project, ctx)) };
+      },
+    },
+    {
+      method: 'POST',
+      route: '/projects/:id/pipelines/:pipeline_id/cancel',
+      needs: 'api',
+      // https://docs.gitlab.com/api/pipelines/#cancel-all-jobs-for-a-pipeline: 200 with the pipeline, its unfinished
+      // jobs canceled; a finished pipeline is answered as it is (lib/api/ci/pipelines.rb says so in a TODO).
+      handle: (ctx) => {
+        const project = projectFor(ctx, DEVELOPER);
+        const pipeline = pipelineOf(project, ctx);
+        state.cancelPipeline(pipeline);
+        return { status: 200, body: pipelineJson(ctx.url, state, project, pipeline) };
       },
     },
     {
@@ -758,6 +911,7 @@ export async function startGitLabSim(): Promise<GitLabSim> {
             decodeURIComponent(v),
           ]),
         );
+        state.settle();
         answer = route.handle({ params, query: url.searchParams, body, caller, url });
       } catch (error) {
         if (!(error instanceof HttpError)) throw error;

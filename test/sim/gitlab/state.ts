@@ -77,9 +77,77 @@ export interface SimJob {
   finishedAt: string | null;
 }
 
+/** https://docs.gitlab.com/api/pipelines/: a pipeline's `status`. */
+export type SimPipelineStatus =
+  | 'created'
+  | 'waiting_for_resource'
+  | 'preparing'
+  | 'pending'
+  | 'running'
+  | 'success'
+  | 'failed'
+  | 'canceled'
+  | 'skipped'
+  | 'manual'
+  | 'scheduled';
+
+export interface SimPipeline {
+  id: number;
+  /** Counts up per project. */
+  iid: number;
+  ref: string;
+  sha: string;
+  status: SimPipelineStatus;
+  /** `api` for pipelines made with POST /projects/:id/pipeline. */
+  source: string;
+  userId: number;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The keys of the pipeline variables it was created with; their values stay inside the simulator. */
+  variableKeys: string[];
+  jobs: SimJob[];
+}
+
+/** A `.gitlab-ci.yml` on `ref` whose one job uses the CI/CD variable `reads`: a rotation's canary. */
+export interface CanaryOptions {
+  /** The branch whose CI configuration defines the canary; `main` by default. */
+  ref?: string;
+  /** The job's name; `canary` by default. */
+  job?: string;
+  /** The CI/CD variable the job uses, such as `DEPLOY_TOKEN`. */
+  reads: string;
+  /** Whether the job passes with the value it read, asked when the job ends (it uses the token last). */
+  check: (value: string | undefined) => boolean;
+  /** How long the job runs; 100 ms by default. */
+  runsForMs?: number;
+  /** The job never ends, as a stuck runner would. */
+  hangs?: boolean;
+}
+
+export type SimCanary = Required<CanaryOptions>;
+
 export interface SimProject extends SimNamespace {
   schedules: SimSchedule[];
   jobs: SimJob[];
+  pipelines: SimPipeline[];
+  /** Branch name → head commit; every project has `main`. */
+  branches: Map<string, string>;
+  /** Branch name → the canary its CI configuration defines: a branch without one has no CI configuration. */
+  canaries: Map<string, SimCanary>;
+  /**
+   * `ci_pipeline_variables_minimum_override_role` (https://docs.gitlab.com/ci/variables/#restrict-pipeline-variables):
+   * `maintainer` by default, as on GitLab Self-Managed; new projects on GitLab.com have `no_one_allowed`.
+   */
+  pipelineVariablesMinimumRole: 'no_one_allowed' | 'owner' | 'maintainer' | 'developer';
+}
+
+/** What a canary's job read when it started, and when it ends; null when it hangs. */
+interface CanaryRun {
+  canary: SimCanary;
+  value: string | undefined;
+  endsAt: number | null;
 }
 
 export class GitLabState {
@@ -90,6 +158,8 @@ export class GitLabState {
   /** Every token value ever minted, for secret scans of logs and histories. */
   readonly minted: string[] = [];
   private nextId = 1;
+  private readonly canaryRuns = new Map<SimJob, CanaryRun>();
+  private readonly pipelineOf = new Map<SimJob, SimPipeline>();
   /** The simulator's clock; tests move it to expire tokens. */
   now: () => Date = () => new Date();
 
@@ -116,6 +186,10 @@ export class GitLabState {
       variables: [],
       schedules: [],
       jobs: [],
+      pipelines: [],
+      branches: new Map([['main', randomBytes(20).toString('hex')]]),
+      canaries: new Map(),
+      pipelineVariablesMinimumRole: 'maintainer' as const,
     };
     this.projects.set(project.id, project);
     return project;
@@ -213,8 +287,14 @@ export class GitLabState {
     return schedule;
   }
 
-  /** A job of a new pipeline, running since `startedAt` (now by default), or pending when `startedAt` is null. */
-  startJob(project: SimProject, options: { name: string; startedAt?: string | null }): SimJob {
+  /**
+   * A job of `pipeline` (else of a new pipeline the simulator does not keep), running since `startedAt` (now by
+   * default), or pending when `startedAt` is null.
+   */
+  startJob(
+    project: SimProject,
+    options: { name: string; startedAt?: string | null; pipeline?: SimPipeline },
+  ): SimJob {
     const at = this.now().toISOString();
     const startedAt = options.startedAt === undefined ? at : options.startedAt;
     const job: SimJob = {
@@ -222,19 +302,130 @@ export class GitLabState {
       name: options.name,
       stage: 'deploy',
       status: startedAt === null ? 'pending' : 'running',
-      pipelineId: this.id(),
-      ref: 'main',
+      pipelineId: options.pipeline?.id ?? this.id(),
+      ref: options.pipeline?.ref ?? 'main',
       createdAt: startedAt ?? at,
       startedAt,
       finishedAt: null,
     };
     project.jobs.push(job);
+    if (options.pipeline !== undefined) {
+      options.pipeline.jobs.push(job);
+      this.pipelineOf.set(job, options.pipeline);
+    }
     return job;
   }
 
   finishJob(job: SimJob, status: 'success' | 'failed' | 'canceled' = 'success'): void {
     job.status = status;
     job.finishedAt = this.now().toISOString();
+    this.canaryRuns.delete(job);
+    const pipeline = this.pipelineOf.get(job);
+    if (pipeline !== undefined) this.updatePipeline(pipeline);
+  }
+
+  /**
+   * A pipeline's status from its jobs': running while one runs, else failed if one failed, canceled if one
+   * was canceled, success when all passed. Assumption: GitLab's composite status, reduced to these states.
+   */
+  private updatePipeline(pipeline: SimPipeline): void {
+    const statuses = pipeline.jobs.map((job) => job.status);
+    const status: SimPipelineStatus = statuses.some((s) => s === 'running' || s === 'pending')
+      ? 'running'
+      : statuses.includes('failed')
+        ? 'failed'
+        : statuses.includes('canceled')
+          ? 'canceled'
+          : 'success';
+    if (status === pipeline.status) return;
+    pipeline.status = status;
+    pipeline.updatedAt = this.now().toISOString();
+    if (status !== 'running') pipeline.finishedAt = pipeline.updatedAt;
+  }
+
+  /** Gives `ref` (a new branch, if need be) a CI configuration whose one job is the canary. */
+  defineCanary(project: SimProject, options: CanaryOptions): SimCanary {
+    const canary: SimCanary = {
+      reads: options.reads,
+      check: options.check,
+      ref: options.ref ?? 'main',
+      job: options.job ?? 'canary',
+      runsForMs: options.runsForMs ?? 100,
+      hangs: options.hangs ?? false,
+    };
+    if (!project.branches.has(canary.ref)) project.branches.set(canary.ref, randomBytes(20).toString('hex'));
+    project.canaries.set(canary.ref, canary);
+    return canary;
+  }
+
+  /**
+   * The value a job of `ref` sees for `key`, by https://docs.gitlab.com/ci/variables/#cicd-variable-precedence:
+   * pipeline variables over project variables. Only variables of every environment (`*`) reach it, as the
+   * canary job names no environment. Assumption: `ref` is protected (as a default branch is), so protected
+   * variables reach it too. Group variables do not: the simulator does not place projects in groups.
+   */
+  variableFor(
+    project: SimProject,
+    key: string,
+    pipelineVariables: { key: string; value: string }[],
+  ): string | undefined {
+    const fromPipeline = pipelineVariables.find((v) => v.key === key);
+    if (fromPipeline !== undefined) return fromPipeline.value;
+    return project.variables.find((v) => v.key === key && v.environmentScope === '*')?.value;
+  }
+
+  /**
+   * A pipeline on a branch with a canary: its job starts at once and reads the canary's variable; it ends
+   * `runsForMs` later (see `settle`).
+   */
+  startPipeline(
+    project: SimProject,
+    options: { ref: string; userId: number; variables: { key: string; value: string }[] },
+  ): SimPipeline {
+    const canary = project.canaries.get(options.ref);
+    if (canary === undefined) throw new Error(`${project.path} has no CI configuration on ${options.ref}`);
+    const at = this.now();
+    const pipeline: SimPipeline = {
+      id: this.id(),
+      iid: project.pipelines.length + 1,
+      ref: options.ref,
+      sha: project.branches.get(options.ref) ?? '',
+      status: 'running',
+      source: 'api',
+      userId: options.userId,
+      createdAt: at.toISOString(),
+      updatedAt: at.toISOString(),
+      startedAt: at.toISOString(),
+      finishedAt: null,
+      variableKeys: options.variables.map((v) => v.key),
+      jobs: [],
+    };
+    project.pipelines.push(pipeline);
+    const job = this.startJob(project, { name: canary.job, pipeline });
+    this.canaryRuns.set(job, {
+      canary,
+      value: this.variableFor(project, canary.reads, options.variables),
+      endsAt: canary.hangs ? null : at.getTime() + canary.runsForMs,
+    });
+    return pipeline;
+  }
+
+  /**
+   * Ends the canary jobs whose time has come (by the simulator's clock), each `success` when its check passes
+   * now, else `failed`. The server settles before each request, so no timer outlives a test.
+   */
+  settle(): void {
+    for (const [job, run] of this.canaryRuns) {
+      if (run.endsAt === null || this.now().getTime() < run.endsAt) continue;
+      this.finishJob(job, run.canary.check(run.value) ? 'success' : 'failed');
+    }
+  }
+
+  /** Cancels the pipeline's unfinished jobs; a finished pipeline stays as it is. */
+  cancelPipeline(pipeline: SimPipeline): void {
+    for (const job of pipeline.jobs) {
+      if (job.status === 'pending' || job.status === 'running') this.finishJob(job, 'canceled');
+    }
   }
 
   isExpired(token: SimToken): boolean {
