@@ -204,19 +204,22 @@ export async function startAlertsServer(options: AlertsServerOptions): Promise<A
     );
   };
 
-  const routes: [string, (() => Promise<string>) | undefined, typeof github][] = [
-    [ALERT_ROUTES.github, secrets.github, github],
-    [ALERT_ROUTES.webhook, secrets.webhook, webhook],
-  ];
+  // Only the routes whose signing secret is configured are served.
+  const routes = new Map<string, { secret: () => Promise<string>; serve: typeof github }>(
+    [
+      { path: ALERT_ROUTES.github, secret: secrets.github, serve: github },
+      { path: ALERT_ROUTES.webhook, secret: secrets.webhook, serve: webhook },
+    ].flatMap(({ path, secret, serve }) =>
+      secret === undefined ? [] : [[path, { secret, serve }] as const],
+    ),
+  );
 
   const handle = async (request: IncomingMessage): Promise<Answer> => {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const route = routes.find(([at, secret]) => at === path && secret !== undefined);
+    const route = routes.get(new URL(request.url ?? '/', 'http://localhost').pathname);
     if (route === undefined) return { status: 404, body: { error: 'not found' } };
     if (request.method !== 'POST') return { status: 405, body: { error: 'method not allowed' } };
-    const [, secret, serve] = route;
     const raw = await readBody(request);
-    return serve(request, raw, await (secret as () => Promise<string>)());
+    return route.serve(request, raw, await route.secret());
   };
 
   const reply = (response: ServerResponse, { status, body }: Answer) => {

@@ -178,6 +178,19 @@ describe('the GitHub secret_scanning_alert webhook', () => {
     expect(alertCalls()).toBe(1);
   });
 
+  it('answers 503 when GitHub fails, starts nothing, and takes the delivery in when it is sent again', async () => {
+    const route = '/repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}';
+    world.github.faults.inject({ method: 'GET', route, status: 502 });
+    const delivery = githubDelivery(world.credentials.other.old.value);
+    expect(await delivery.send()).toEqual({
+      status: 503,
+      body: { error: 'alert intake failed: see the alerts server log' },
+    });
+    expect(world.started).toEqual([]);
+    expect((await delivery.send()).body).toMatchObject({ result: 'started' });
+    expect(world.started.map(({ credentialId }) => credentialId)).toEqual([world.credentials.other.id]);
+  });
+
   it('matches a token the credential held before its last rotation as its previous version', async () => {
     const { rotated } = world.credentials;
     const answer = await githubDelivery(rotated.old.value).send();
