@@ -55,8 +55,8 @@ export interface AlertsServerOptions {
   deliveries: DeliveryLog;
   /** The signing secret of each route, read from the store at each delivery (a cache may stand in front). */
   secrets: { github?: () => Promise<string>; webhook?: () => Promise<string> };
-  /** How a GitHub alert's leaked value is fetched; required with the GitHub route. */
-  fetchAlertSecret?: AlertSecretFetcher;
+  /** How a GitHub alert's leaked value is fetched. */
+  fetchAlertSecret: AlertSecretFetcher;
   logger: Logger;
   now?: () => number;
 }
@@ -95,6 +95,13 @@ const header = (request: IncomingMessage, name: string): string | undefined => {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 };
+
+/** A delivery id as the log and the delivery file keep it: GitHub's are GUIDs. */
+function deliveryId(value: string | undefined, name: string): string {
+  if (value === undefined || !/^[\w.:-]{1,200}$/.test(value))
+    throw new Refusal(400, `${name}: expected an id of 1 to 200 letters, digits, _ . : -`);
+  return value;
+}
 
 /** The body as JSON, checked by `schema`; a problem is a 400 naming the field, never its value. */
 function parsed<S extends z.ZodType>(schema: S, raw: Buffer, subject: string): z.output<S> {
@@ -153,16 +160,13 @@ export async function startAlertsServer(options: AlertsServerOptions): Promise<A
     if (event === 'ping') return { status: 200, body: { result: 'pong' } };
     if (event !== 'secret_scanning_alert')
       return { status: 202, body: { result: 'ignored', reason: `event ${event ?? '(none)'}` } };
-    if (delivery === undefined || delivery === '') throw new Refusal(400, 'X-GitHub-Delivery is missing');
+    const id = deliveryId(delivery, 'X-GitHub-Delivery');
     const payload = parsed(githubAlertSchema, raw, 'the secret_scanning_alert payload');
     if (!LEAK_ACTIONS.has(payload.action))
       return { status: 202, body: { result: 'ignored', reason: `action ${payload.action}` } };
-    const fetchSecret = options.fetchAlertSecret;
-    if (fetchSecret === undefined)
-      throw new Error('the GitHub route is served without a way to fetch alerts');
-    return once('github', delivery, async () => ({
+    return once('github', id, async () => ({
       // The value is fingerprinted where it is fetched, and not kept.
-      fingerprint: fingerprintOf(await fetchSecret(payload.alert.url)),
+      fingerprint: fingerprintOf(await options.fetchAlertSecret(payload.alert.url)),
       alert: {
         source: 'github-secret-scanning',
         id: `${payload.repository.full_name}#${payload.alert.number}`,
@@ -175,20 +179,13 @@ export async function startAlertsServer(options: AlertsServerOptions): Promise<A
   const webhook = async (request: IncomingMessage, raw: Buffer, secret: string): Promise<Answer> => {
     const timestamp = header(request, 'x-rotator-timestamp') ?? '';
     // The timestamp is signed with the body, so that an old delivery cannot be given a new one.
-    if (
-      !signatureMatches(
-        header(request, 'x-rotator-signature'),
-        secret,
-        `${timestamp}.${raw.toString('utf8')}`,
-      )
-    )
+    const signed = Buffer.concat([Buffer.from(`${timestamp}.`, 'utf8'), raw]);
+    if (!signatureMatches(header(request, 'x-rotator-signature'), secret, signed))
       throw new Refusal(401, 'X-Rotator-Signature does not match the timestamp and body');
     const signedAt = /^\d{1,12}$/.test(timestamp) ? Number(timestamp) * 1000 : Number.NaN;
     if (!(Math.abs(now() - signedAt) <= MAX_SIGNATURE_AGE_MS))
       throw new Refusal(401, 'X-Rotator-Timestamp is more than 5 minutes away from now: refused as a replay');
-    const delivery = header(request, 'x-rotator-delivery') ?? '';
-    if (!/^[\w.:-]{1,200}$/.test(delivery))
-      throw new Refusal(400, 'X-Rotator-Delivery: expected an id of 1 to 200 letters, digits, _ . : -');
+    const delivery = deliveryId(header(request, 'x-rotator-delivery'), 'X-Rotator-Delivery');
     const body = parsed(genericAlertSchema, raw, 'the webhook body');
     return once('webhook', delivery, () =>
       Promise.resolve({
