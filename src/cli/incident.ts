@@ -179,6 +179,9 @@ export function registerIncident(program: Command, cli: CliContext, services: In
       const fingerprint = fingerprintOf(await tokenFromStdin(services.stdin ?? process.stdin));
       const logger = createLogger('error', linesTo(cli.io.stderr), { format: 'json' });
       const { intake } = await intakeOf(cli, services, options.inventory, 'incident', logger);
+      const { credential } = options;
+      if (credential !== undefined && !(await intake.credentials()).some(({ id }) => id === credential))
+        throw new CliError(`--credential: no credential "${credential}" in the inventory`, EXIT.usage);
       const outcome = await takeIn(
         {
           fingerprint,

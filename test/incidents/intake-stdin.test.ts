@@ -94,20 +94,22 @@ describe('rotator incident --stdin', () => {
     expect(world.started).toEqual([]);
   });
 
-  it('refuses a terminal, an empty stdin, more than one token, and a missing --stdin', async () => {
+  it('refuses a terminal, an empty stdin, more than one token, a missing --stdin and an unknown --credential', async () => {
     const terminal = Object.assign(Readable.from([]), { isTTY: true });
     const refusals = [
       await incident(terminal, '--stdin'),
       await incident('\n', '--stdin'),
       await incident(`${world.credentials.other.old.value} second`, '--stdin'),
       await incident(world.credentials.other.old.value),
+      await incident(world.credentials.other.old.value, '--stdin', '--credential', 'nobody'),
     ];
-    expect(refusals.map(({ code }) => code)).toEqual([2, 2, 2, 2]);
+    expect(refusals.map(({ code }) => code)).toEqual([2, 2, 2, 2, 2]);
     expect(refusals.map(({ stderr }) => stderr)).toEqual([
       expect.stringContaining('--stdin: pipe the token in'),
       expect.stringContaining('--stdin: no token on stdin'),
       expect.stringContaining('--stdin: one token only'),
       expect.stringContaining('--stdin: required'),
+      expect.stringContaining('--credential: no credential "nobody" in the inventory'),
     ]);
     expect(world.started).toEqual([]);
   });
