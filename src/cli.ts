@@ -6,6 +6,7 @@ import { CliContext, EXIT, type CliIo } from './cli/context';
 import { registerFileCommands } from './cli/files';
 import { registerFingerprints } from './cli/fingerprints';
 import { registerHealth } from './cli/health';
+import { registerIncident, type IncidentServices } from './cli/incident';
 import { registerRotate } from './cli/rotate';
 import { registerRotateAll } from './cli/rotate-all';
 import { registerSchedules } from './cli/schedules';
@@ -15,13 +16,14 @@ import { registerAwsPolicy } from './cli/aws-policy';
 import { registerVaultPolicy } from './cli/vault-policy';
 import { registerVerifyState } from './cli/verify-state';
 
-export type { CliIo };
+export type { CliIo, IncidentServices };
 
 /** Runs `rotator` with the given arguments (without `node` and the script) and returns its exit code. */
 export async function runCli(
   argv: readonly string[],
   io: CliIo,
   env: NodeJS.ProcessEnv = process.env,
+  services: IncidentServices = {},
 ): Promise<number> {
   const cli = new CliContext(io, env);
   const program = new Command('rotator')
@@ -53,6 +55,7 @@ export async function runCli(
   registerAwsPolicy(program, cli);
   registerVerifyState(program, cli);
   registerFingerprints(program, cli);
+  registerIncident(program, cli, services);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,4 +1,10 @@
-import type { SimOrganization, SimRepository, SimSecret, SimWorkflowRun } from './state';
+import type {
+  SimOrganization,
+  SimRepository,
+  SimSecret,
+  SimSecretScanningAlert,
+  SimWorkflowRun,
+} from './state';
 
 /** GitHub's JSON for the simulator's objects, with every field GitHub's OpenAPI description requires. */
 
@@ -190,5 +196,40 @@ export function workflowRunJson(api: string, run: SimWorkflowRun, ownerId: numbe
     repository: minimal,
     head_repository: minimal,
     head_repository_id: repository.id,
+  };
+}
+
+/**
+ * `secret-scanning-alert`, as `GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}` answers it:
+ * with the `secret` unless the caller asked `hide_secret=true`.
+ */
+export function secretScanningAlertJson(
+  api: string,
+  repository: SimRepository,
+  alert: SimSecretScanningAlert,
+  hideSecret: boolean,
+) {
+  const fullName = `${repository.owner}/${repository.name}`;
+  const url = `${api}/repos/${fullName}/secret-scanning/alerts/${alert.number}`;
+  return {
+    number: alert.number,
+    created_at: alert.createdAt,
+    updated_at: alert.createdAt,
+    url,
+    html_url: `https://github.com/${fullName}/security/secret-scanning/${alert.number}`,
+    locations_url: `${url}/locations`,
+    state: alert.state,
+    resolution: null,
+    resolved_at: null,
+    resolved_by: null,
+    secret_type: alert.secretType,
+    secret_type_display_name: alert.secretTypeDisplayName,
+    ...(hideSecret ? {} : { secret: alert.secret }),
+    validity: 'unknown',
+    push_protection_bypassed: false,
+    push_protection_bypassed_by: null,
+    push_protection_bypassed_at: null,
+    publicly_leaked: false,
+    multi_repo: false,
   };
 }

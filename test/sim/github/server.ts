@@ -3,7 +3,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type ServerResponse }
 import type { AddressInfo } from 'node:net';
 import sodium from 'libsodium-wrappers';
 import { Faults, type RouteCall } from './faults';
-import { repositoryJson, secretJson, workflowRunJson } from './json';
+import { repositoryJson, secretJson, secretScanningAlertJson, workflowRunJson } from './json';
 import {
   GitHubState,
   timestamp,
@@ -19,7 +19,8 @@ import {
 /**
  * A stateful GitHub REST simulator of exactly the endpoints src/github uses
  * (https://docs.github.com/rest/actions/secrets, https://docs.github.com/rest/repos/repos#get-a-repository,
- * https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository).
+ * https://docs.github.com/rest/actions/workflow-runs#list-workflow-runs-for-a-repository,
+ * https://docs.github.com/rest/secret-scanning/secret-scanning#get-a-secret-scanning-alert).
  * Routes are named as in GitHub's OpenAPI description, so tests can check each answer against it.
  */
 
@@ -384,6 +385,21 @@ export function createRoutes(state: GitHubState): Route[] {
         const { items, headers } = pageOf(ctx, selected);
         const repositories = items.map((repository) => repositoryJson(ctx.api, repository, org.id, false));
         return { status: 200, body: { total_count: selected.length, repositories }, headers };
+      },
+    },
+    {
+      method: 'GET',
+      route: '/repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}',
+      docs: 'https://docs.github.com/rest/secret-scanning/secret-scanning#get-a-secret-scanning-alert',
+      // Assumption: a token that reaches the repository is one of its administrators with the `repo` or
+      // `security_events` scope (the simulator models no scopes); one that cannot reach it, or an alert
+      // number the repository does not have, is GitHub's 404.
+      handle: (ctx) => {
+        const repository = repositoryOf(ctx);
+        const alert = repository.secretScanningAlerts.get(Number(ctx.params.alert_number));
+        if (alert === undefined) throw notFound();
+        const hideSecret = ctx.query.get('hide_secret') === 'true';
+        return { status: 200, body: secretScanningAlertJson(ctx.api, repository, alert, hideSecret) };
       },
     },
     {

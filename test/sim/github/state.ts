@@ -45,6 +45,19 @@ export interface SimRepository extends SimScope {
   /** Its workflows by path, and their runs, oldest first. */
   workflows: Map<string, SimWorkflow>;
   runs: SimWorkflowRun[];
+  /** Its secret scanning alerts, by number (they count up per repository from 1). */
+  secretScanningAlerts: Map<number, SimSecretScanningAlert>;
+}
+
+/** A secret scanning alert (https://docs.github.com/rest/secret-scanning/secret-scanning). */
+export interface SimSecretScanningAlert {
+  number: number;
+  /** The value found: GitHub's REST API returns it unless `hide_secret=true`; webhooks never carry it. */
+  secret: string;
+  secretType: string;
+  secretTypeDisplayName: string;
+  createdAt: string;
+  state: 'open' | 'resolved';
 }
 
 export interface SimWorkflow {
@@ -236,9 +249,28 @@ export class GitHubState {
       branches: new Set(['main']),
       workflows: new Map(),
       runs: [],
+      secretScanningAlerts: new Map(),
     };
     this.repositories.set(fullName, repository);
     return repository;
+  }
+
+  /** Secret scanning finds `secret` in the repository: a new open alert, numbered after the last one. */
+  addSecretScanningAlert(
+    repository: SimRepository,
+    secret: string,
+    options: { secretType?: string; secretTypeDisplayName?: string } = {},
+  ): SimSecretScanningAlert {
+    const alert: SimSecretScanningAlert = {
+      number: repository.secretScanningAlerts.size + 1,
+      secret,
+      secretType: options.secretType ?? 'gitlab_access_token',
+      secretTypeDisplayName: options.secretTypeDisplayName ?? 'GitLab Access Token',
+      createdAt: timestamp(this.now()),
+      state: 'open',
+    };
+    repository.secretScanningAlerts.set(alert.number, alert);
+    return alert;
   }
 
   addEnvironment(repository: SimRepository, name: string): SimScope {
