@@ -6,6 +6,7 @@ import { CliContext, EXIT, type CliIo } from './cli/context';
 import { registerFileCommands } from './cli/files';
 import { registerFingerprints } from './cli/fingerprints';
 import { registerHealth } from './cli/health';
+import { registerIncidentReport } from './cli/incident-report';
 import { registerRotate } from './cli/rotate';
 import { registerRotateAll } from './cli/rotate-all';
 import { registerSchedules } from './cli/schedules';
@@ -53,6 +54,7 @@ export async function runCli(
   registerAwsPolicy(program, cli);
   registerVerifyState(program, cli);
   registerFingerprints(program, cli);
+  registerIncidentReport(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
