@@ -1,6 +1,7 @@
 import { ApplicationFailure, metricMeter, setHandler, workflowInfo } from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../src/failure-types';
 import { breakGlassInputSchema, type BreakGlassInput } from '../src/incidents/input';
+import { SECONDS_TO_REVOCATION } from '../src/incidents/metrics';
 import type { TokenId } from '../src/providers/types';
 import { formatIssues, validate } from '../src/validation';
 import { failedAfterPromote, rolledBack } from './ends';
@@ -16,9 +17,6 @@ import { preempt, revokedBy } from './steps/preempt';
 import { promote } from './steps/promote';
 import { isRevoked, revokeLeaked } from './steps/revoke-leaked';
 import { verify } from './steps/verify';
-
-/** The Prometheus histogram of seconds from a leak's alert to its token revoked (docs/operations.md). */
-export const SECONDS_TO_REVOCATION = 'rotator_break_glass_seconds_to_revocation';
 
 /**
  * The break-glass rotation of a credential whose token leaked (docs/operations.md, "The break-glass
@@ -100,7 +98,12 @@ function revokedAt(r: Rotation, incident: IncidentRecord, at: string): number {
   const seconds = Math.max(0, (Date.parse(at) - Date.parse(incident.timeline.alertReceivedAt)) / 1000);
   incident.secondsToRevocation = Math.round(seconds * 1000) / 1000;
   metricMeter
-    .createHistogram(SECONDS_TO_REVOCATION, 'float', 's', 'Seconds from a leak alert to its token revoked')
+    .createHistogram(
+      SECONDS_TO_REVOCATION,
+      'float',
+      undefined,
+      'Seconds from a leak alert to its token revoked',
+    )
     .record(seconds, { credential_id: r.id, alert_source: incident.alert.source });
   r.show();
   return incident.secondsToRevocation;
