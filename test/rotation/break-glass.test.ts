@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { fingerprintOf } from '../../src/fingerprint';
 import { startBreakGlass } from '../../src/incidents/start';
 import { breakGlassWorkflowId, type BreakGlassRequest } from '../../src/incidents/request';
@@ -29,6 +30,7 @@ beforeAll(async () => {
       groupVariable: true,
       ...(name === 'in-place' ? { strategy: 'rotate-in-place' as const } : {}),
     });
+  seeded['live-previous'] = await world.seed('live-previous');
   seeded.approval = await world.seed('approval', { requireApproval: true });
   seeded.overlap = await world.seed('overlap', { overlap: '1h' });
   seeded['leaked-new-overlap'] = await world.seed('leaked-new-overlap', { overlap: '1h' });
@@ -157,6 +159,37 @@ describe('the break-glass rotation', () => {
     await world.expectRotatedOnce(credential);
   });
 
+  it('revokes a leaked previous version still live (a revoke that never happened), and rotates nothing', async () => {
+    const credential = defined(seeded['live-previous']);
+    const { state, project } = world.world;
+    // Written by hand, as an operator who replaced the token without revoking the old one would.
+    const replacement = state.addResourceToken(project, 'project', {
+      name: credential.old.name,
+      scopes: ['read_api'],
+      expiresAt: '2099-12-31',
+      accessLevel: 30,
+    });
+    await vault.write(credential.vault, {
+      token: replacement.value,
+      tokenId: String(replacement.id),
+      expiresAt: '2099-12-31',
+    });
+
+    const status = await (await breakGlass(leak(credential, { version: 'previous' }))).result();
+
+    expect(status.outcome).toBe('leaked-revoked');
+    expect(state.tokens.get(credential.old.id)?.revoked).toBe(true);
+    expect(state.isActive(replacement)).toBe(true);
+    expect((await vault.read(credential.vault)).ref.version).toBe(2);
+    expect(status.incident?.timeline.leakedRevokedAt).toBeDefined();
+    expect(status.incident?.secondsToRevocation).toEqual(expect.any(Number));
+    expect(world.audited(credential).at(-1)).toMatchObject({
+      event: 'revoked',
+      step: 'revoke leaked',
+      tokenId: String(credential.old.id),
+    });
+  });
+
   it('aborts a normal rotation awaiting approval, then revokes and replaces the leaked token', async () => {
     const credential = defined(seeded.approval);
     const normal = await rotation(credential);
@@ -267,7 +300,7 @@ describe('the break-glass rotation', () => {
     });
   });
 
-  it('keeps every token value and fingerprint out of every history it made', async () => {
+  it('keeps every token value and fingerprint out of every history it made, and each replays with the current code', async () => {
     const secrets = Object.values(seeded).flatMap((credential) =>
       [credential.old, ...world.newTokens(credential)].flatMap(({ value }) => [value, fingerprintOf(value)]),
     );
@@ -276,5 +309,20 @@ describe('the break-glass rotation', () => {
       const text = historyText(await running.client.workflow.getHandle(workflowId, runId).fetchHistory());
       for (const secret of secrets) expect(text.includes(secret)).toBe(false);
     }
+    const histories = await Promise.all(
+      started.map(async ({ workflowId, runId }) => ({
+        workflowId,
+        history: await running.client.workflow.getHandle(workflowId, runId).fetchHistory(),
+      })),
+    );
+    let replayed = 0;
+    for await (const replay of Worker.runReplayHistories(
+      { workflowsPath: require.resolve('../../workflows') },
+      histories,
+    )) {
+      expect(replay.error).toBeUndefined();
+      replayed += 1;
+    }
+    expect(replayed).toBe(started.length);
   });
 });
