@@ -115,9 +115,8 @@ async function replace(r: Rotation, incident: IncidentRecord, leaked: TokenId): 
   try {
     await pauseDependents(r);
     await revokeLeaked(r, leaked);
-    seconds = revokedAt(r, incident, new Date().toISOString());
     incident.deadTokenInTargets = `the targets hold leaked token ${leaked}, revoked, until distribute writes the new token`;
-    r.show();
+    seconds = revokedAt(r, incident, new Date().toISOString());
     createBeside(r);
     await issue(r);
     await verify(r);
@@ -126,9 +125,11 @@ async function replace(r: Rotation, incident: IncidentRecord, leaked: TokenId): 
   } catch (error) {
     r.status.alerts.push(
       seconds === undefined
-        ? `leaked token ${leaked} could NOT be revoked: revoke it at ${r.plan.source.name} by hand now`
+        ? `leaked token ${leaked} is NOT revoked (step ${r.failedStep('load')} failed): revoke it at ` +
+            `${r.plan.source.name} by hand now`
         : `leaked token ${leaked} stays revoked (it is never un-revoked), and the targets hold it dead until a ` +
-            `new token is written: fix the cause, then \`rotator rotate ${r.id} --reason compromised\``,
+            `new token is written: fix the cause, then \`rotator rotate ${r.id} --reason compromised\` ` +
+            '(a rotate-in-place source: make its new token by hand first, docs/operations.md)',
     );
     return rolledBack(r, error);
   }

@@ -24,7 +24,15 @@ const started: { workflowId: string; runId: string }[] = [];
 
 beforeAll(async () => {
   world = await rotationWorld(vault);
-  for (const name of ['current', 'previous', 'twice', 'issue-fails', 'leaked-new', 'in-place'])
+  for (const name of [
+    'current',
+    'previous',
+    'twice',
+    'issue-fails',
+    'revoke-fails',
+    'leaked-new',
+    'in-place',
+  ])
     seeded[name] = await world.seed(name, {
       pausesSchedules: true,
       groupVariable: true,
@@ -271,6 +279,24 @@ describe('the break-glass rotation', () => {
     expect(world.newTokens(credential)).toEqual([]);
     expect(status.incident?.timeline.leakedRevokedAt).toBeDefined();
     expect(status.incident?.timeline.newTokenLiveAt).toBeUndefined();
+  });
+
+  it('says the leaked token is NOT revoked, and to revoke it by hand, when its revoke fails', async () => {
+    const credential = defined(seeded['revoke-fails']);
+    const sim = world.world.sim;
+    const route = `${TOKENS}/:token_id`;
+    sim.faults.failNth({ method: 'DELETE', route, n: sim.callsTotal('DELETE', route) + 1, status: 400 });
+    const handle = await breakGlass(leak(credential));
+
+    await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
+    const status = await handle.query(statusQuery);
+    expect(status).toMatchObject({ phase: 'done', outcome: 'failed' });
+    expect(status.alerts).toContainEqual(
+      expect.stringContaining(`leaked token ${credential.old.id} is NOT revoked (step revoke leaked failed)`),
+    );
+    expect(world.world.state.isActive(credential.old)).toBe(true);
+    expect(world.newTokens(credential)).toEqual([]);
+    expect(status.incident?.timeline.leakedRevokedAt).toBeUndefined();
   });
 
   it('refuses a request that does not parse, naming its path, and starts nothing', async () => {
