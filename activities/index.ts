@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import { createAlertActivities, type AlertSettings } from './alerts';
 import { createApprovalActivities } from './approval';
+import { createBreakGlassActivities } from './break-glass';
 import { createCredentialActivities } from './credentials';
 import { asActivity } from './failures';
 import { createHealthActivities } from './health';
@@ -57,6 +58,7 @@ export function createActivities({
     ...createAlertActivities(alerts),
     ...createHealthActivities({ stores, providers, inventoryPath, readInventory }),
     ...createApprovalActivities({ inventoryPath, readInventory }),
+    ...createBreakGlassActivities(),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
     async copySecretVersion(input: CopySecretVersionInput): Promise<SecretVersion> {
       return asActivity(async () => {

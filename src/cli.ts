@@ -7,6 +7,7 @@ import { registerFileCommands } from './cli/files';
 import { registerFingerprints } from './cli/fingerprints';
 import { registerHealth } from './cli/health';
 import { registerIncident, type IncidentServices } from './cli/incident';
+import { registerIncidentReport } from './cli/incident-report';
 import { registerRotate } from './cli/rotate';
 import { registerRotateAll } from './cli/rotate-all';
 import { registerSchedules } from './cli/schedules';
@@ -56,6 +57,7 @@ export async function runCli(
   registerVerifyState(program, cli);
   registerFingerprints(program, cli);
   registerIncident(program, cli, services);
+  registerIncidentReport(program, cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { SECONDS_TO_REVOCATION, SECONDS_TO_REVOCATION_BUCKETS } from './incidents/metrics';
 import type { AlertSettings } from '../activities/alerts';
 import { join } from 'node:path';
 import {
@@ -126,7 +127,10 @@ async function runWorker(env: WorkerEnvironment, logger: Logger): Promise<void> 
       metrics: {
         prometheus: {
           bindAddress: `0.0.0.0:${env.metricsPort}`,
-          histogramBucketOverrides: { [METRICS.stepDuration]: STEP_DURATION_BUCKETS },
+          histogramBucketOverrides: {
+            [METRICS.stepDuration]: STEP_DURATION_BUCKETS,
+            [SECONDS_TO_REVOCATION]: SECONDS_TO_REVOCATION_BUCKETS,
+          },
         },
       },
     },

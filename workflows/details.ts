@@ -1,5 +1,5 @@
 import type { RotationPlan, RotationRequest } from '../activities/rotation';
-import { versionsText, type RotationStatus } from './status';
+import { versionsText, type IncidentRecord, type RotationStatus } from './status';
 import type { TokenId } from '../src/providers/types';
 
 /*
@@ -83,6 +83,7 @@ export function rotationCurrentDetails(
     lines.push(`- **Aborted by:** ${status.abortedBy.requestedBy} (${status.abortedBy.reason})`);
   }
   if (status.alerts.length > 0) lines.push('- **Alerts:**', ...subList(status.alerts));
+  if (status.incident !== undefined) lines.push(...incidentLines(status.incident));
   lines.push(
     plan === undefined
       ? `- **Credential:** ${id}`
@@ -112,6 +113,22 @@ export function rotationCurrentDetails(
 }
 
 const subList = (items: string[]) => items.map((item) => `  - ${item}`);
+
+/** A break-glass rotation's incident: the alert, and where the leaked token stands. */
+function incidentLines({ alert, leaked, timeline, secondsToRevocation, deadTokenInTargets }: IncidentRecord) {
+  const token = leaked.tokenId === undefined ? `the ${leaked.version} token` : `token ${leaked.tokenId}`;
+  const revoked =
+    timeline.leakedRevokedAt !== undefined
+      ? `revoked ${timeline.leakedRevokedAt} (${secondsToRevocation}s after the alert)`
+      : timeline.leakedConfirmedRevokedAt !== undefined
+        ? `found revoked already (confirmed ${timeline.leakedConfirmedRevokedAt})`
+        : 'not revoked yet';
+  return [
+    `- **Incident:** leak alert ${alert.source} ${alert.id}${alert.url === undefined ? '' : ` (${alert.url})`}, received ${timeline.alertReceivedAt}`,
+    `- **Leaked:** ${token} (${leaked.version} version, field ${leaked.field}): ${revoked}`,
+    ...(deadTokenInTargets === undefined ? [] : [`- **Meanwhile:** ${deadTokenInTargets}`]),
+  ];
+}
 
 /** The issue step in the operator's words: how the strategy mints, beside or instead of which token. */
 export function issueSummary(plan: RotationPlan, currentTokenId: TokenId): string {

@@ -4,3 +4,4 @@ export { statusQuery } from './status';
 export { abort, approve, endOverlapNow, extendOverlap, retryRollback, resolve } from './operator';
 export { rotateAll, rotateAllProgress } from './rotate-all';
 export { healthCheck } from './health-check';
+export { breakGlass } from './break-glass';

@@ -5,6 +5,8 @@ import type { TokenId } from '../src/providers/types';
 
 export type RotationPhase =
   | 'loading'
+  /** A break-glass rotation stops a normal rotation of the credential in flight (aborts it, or ends its overlap). */
+  | 'preempting'
   | 'detecting'
   | 'awaiting-approval'
   | 'pausing'
@@ -30,7 +32,11 @@ export type RotationOutcome =
   /** The credential is gone and a person must re-authorise (an OAuth2 chain revoked after a lost answer). */
   | 'compromised-or-lost'
   /** Someone else used the credential: treat it as stolen. */
-  | 'compromised';
+  | 'compromised'
+  /** Break-glass: the leaked token, not the current one, was revoked already (the provider confirmed it). */
+  | 'already-revoked'
+  /** Break-glass: the leaked token, not the current one, was still live and is revoked now; nothing rotated. */
+  | 'leaked-revoked';
 /** The phases that move a rotation forward, up to promote: none starts once it is aborted. */
 export const FORWARD_PHASES: ReadonlySet<RotationPhase> = new Set([
   'pausing',
@@ -82,6 +88,8 @@ export interface RotationStatus {
    * (`sendAlert`) cover these and every end that needs a person. Ids and times, never a value.
    */
   alerts: string[];
+  /** A break-glass rotation's incident record (workflows/break-glass.ts). */
+  incident?: IncidentRecord;
 }
 
 /** A canary as the status shows it: `skipped` by `--skip-canary`, `cancelled` by an abort. */
@@ -96,6 +104,45 @@ export interface CanaryStatus {
   conclusion?: string;
   startedAt?: string;
 }
+
+/**
+ * A break-glass rotation's incident record: the alert, the leaked token, and when each thing happened, by
+ * workflow time (the alert's own time as intake received it). Ids and times, never a value or a fingerprint.
+ */
+export interface IncidentRecord {
+  alert: { source: string; id: string; url?: string; reportedBy?: string };
+  /** The leaked token, as the alert matched it: the store's version and field, and the provider's token id. */
+  leaked: { version: 'current' | 'previous'; field: string; tokenId?: TokenId };
+  timeline: {
+    alertReceivedAt: string;
+    /** When the break-glass rotation started: intake starts it once the fingerprint matched. */
+    matchedAt: string;
+    leakedRevokedAt?: string;
+    /** A leaked token found revoked already: when the provider confirmed it. */
+    leakedConfirmedRevokedAt?: string;
+    /** When the new token was in every target and current in the store (distribute, then promote). */
+    newTokenLiveAt?: string;
+    dependentsResumedAt?: string;
+    reviewedBy?: string;
+  };
+  /** The key figure: from the alert to the leaked token's revocation, in seconds. */
+  secondsToRevocation?: number;
+  /** A normal rotation of the credential that was in flight, and what break-glass did about it. */
+  preempted?: { workflowId: string; phase: RotationPhase; action: PreemptAction; outcome?: RotationOutcome };
+  /** While the targets hold the revoked leaked token, until distribute writes the new one: says so. */
+  deadTokenInTargets?: string;
+}
+
+/** What a break-glass rotation did about a normal rotation in flight. */
+export type PreemptAction =
+  /** Before promote: aborted, and its rollback waited for. */
+  | 'aborted'
+  /** In its overlap window: ended now (its old token revoked at once), and its end waited for. */
+  | 'overlap-ended'
+  /** Aborted by someone else already, or past its overlap: its end waited for. */
+  | 'waited'
+  /** Its rollback awaits an operator: left to them, break-glass goes on. */
+  | 'left-to-operator';
 
 export const statusQuery = defineQuery<RotationStatus>('status');
 
