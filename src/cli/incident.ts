@@ -10,6 +10,7 @@ import { ALERT_ROUTES, startAlertsServer } from '../incidents/alerts-server';
 import { DeliveryLog } from '../incidents/deliveries';
 import { alertSecretFetcher } from '../incidents/github-alert';
 import { takeIn, type Intake, type StartBreakGlass } from '../incidents/intake';
+import { startOrJoinBreakGlass } from '../incidents/start';
 import type { BreakGlassRequest } from '../incidents/request';
 import { createLogger } from '../logging';
 import { AdminSecrets } from '../providers/admin-secrets';
@@ -29,6 +30,7 @@ export type StartBreakGlassOn = (
 
 /** What the incident commands take from `runCli`'s caller rather than from the environment. */
 export interface IncidentServices {
+  /** The break-glass start: the real one unless a test looks at the requests intake makes. */
   startBreakGlass?: StartBreakGlassOn;
   /** Where `incident --stdin` reads the token: the process's stdin unless a test gives another. */
   stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -71,9 +73,7 @@ async function intakeOf(
   command: string,
   logger: Intake['logger'],
 ): Promise<{ intake: Intake; stores: Stores }> {
-  const { startBreakGlass } = services;
-  if (startBreakGlass === undefined)
-    throw new CliError(`${command}: this build has no break-glass rotation to start`, EXIT.refused);
+  const { startBreakGlass = startOrJoinBreakGlass } = services;
   const stores = openStores({ vault: await vaultOf(cli.env, command) });
   // The inventory is read first, so that a bad one stops the command before Temporal is reached.
   await cli.inventory(inventory);

@@ -30,3 +30,23 @@ export async function startBreakGlass(client: Client, taskQueue: string, request
     typedSearchAttributes: [{ key: CREDENTIAL_ID, value: credentialId }],
   });
 }
+
+/**
+ * What intake calls: starts the break-glass rotation, or joins the running one, and says which for its answer.
+ * Two alerts at once may both be told `started`; the workflow id still makes them one rotation.
+ */
+export async function startOrJoinBreakGlass(
+  client: Client,
+  taskQueue: string,
+  request: BreakGlassRequest,
+): Promise<{ workflowId: string; alreadyRunning: boolean }> {
+  const running = await client.workflow
+    .getHandle(breakGlassWorkflowId(request.credentialId))
+    .describe()
+    .then(
+      ({ status }) => status.name === 'RUNNING',
+      () => false,
+    );
+  const { workflowId } = await startBreakGlass(client, taskQueue, request);
+  return { workflowId, alreadyRunning: running };
+}

@@ -83,15 +83,18 @@ export async function intakeWorld() {
     fresh,
     started,
     env,
-    /** Runs `rotator` in-process with this world's environment and break-glass start. */
-    run(argv: string[], services: Omit<Parameters<typeof runCli>[3], 'startBreakGlass'> = {}) {
+    /**
+     * Runs `rotator` in-process with this world's environment, and a break-glass start that records each
+     * request in `started` unless `services` gives the real one.
+     */
+    run(argv: string[], services: Parameters<typeof runCli>[3] = {}) {
       let stdout = '';
       let stderr = '';
       const done = runCli(
         argv,
         { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) },
         env,
-        { ...services, startBreakGlass },
+        { startBreakGlass, ...services },
       ).then((code) => ({ code, stdout, stderr }));
       return { done, output: () => ({ stdout, stderr }) };
     },

@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fingerprintOf } from '../../src/fingerprint';
+import type { StartBreakGlassOn } from '../../src/cli/incident';
 import { ALERT_ROUTES } from '../../src/incidents/alerts-server';
+import { breakGlassWorkflowId } from '../../src/incidents/request';
+import { startOrJoinBreakGlass } from '../../src/incidents/start';
+import type { RotationStatus } from '../../workflows/status';
 import { signatureOf } from '../../src/incidents/signatures';
+import { defined } from '../gitlab/world';
 import { until } from '../helpers/rotation';
 import { scannedFile } from '../infra/secret-scan';
 import { secretScanningAlertJson } from '../sim/github/json';
@@ -22,7 +27,7 @@ let dir: string;
 let server: { url: string; stop: () => Promise<{ code: number; stdout: string; stderr: string }> };
 const logs: string[] = [];
 
-async function startServer(): Promise<typeof server> {
+async function startServer(services: { startBreakGlass?: StartBreakGlassOn } = {}): Promise<typeof server> {
   const stop = new AbortController();
   const running = world.run(
     [
@@ -38,7 +43,7 @@ async function startServer(): Promise<typeof server> {
       '--deliveries',
       join(dir, 'deliveries.json'),
     ],
-    { stop: stop.signal },
+    { stop: stop.signal, ...services },
   );
   await until(() => Promise.resolve(running.output().stdout.includes('alerts server started')));
   const line = running
@@ -75,8 +80,8 @@ beforeEach(() => {
   world.github.calls.length = 0;
 });
 
-async function post(path: string, body: string, headers: Record<string, string>) {
-  const response = await fetch(`${server.url}${path}`, {
+async function post(path: string, body: string, headers: Record<string, string>, to = server.url) {
+  const response = await fetch(`${to}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body,
@@ -106,13 +111,19 @@ function githubDelivery(
   return {
     alert,
     delivery,
-    send: () =>
-      post(ALERT_ROUTES.github, body, {
-        'x-github-event': 'secret_scanning_alert',
-        'x-github-delivery': delivery,
-        'x-hub-signature-256': signatureOf(options.secret ?? world.secrets.github, body),
-        'user-agent': 'GitHub-Hookshot/test',
-      }),
+    /** Sends it to the alerts server at `to`, by default the one the tests share. */
+    send: (to?: string) =>
+      post(
+        ALERT_ROUTES.github,
+        body,
+        {
+          'x-github-event': 'secret_scanning_alert',
+          'x-github-delivery': delivery,
+          'x-hub-signature-256': signatureOf(options.secret ?? world.secrets.github, body),
+          'user-agent': 'GitHub-Hookshot/test',
+        },
+        to,
+      ),
   };
 }
 
@@ -320,6 +331,44 @@ describe('the generic signed webhook', () => {
     expect((await send(body, { delivery })).status).toBe(202);
     expect((await send(body, { delivery })).status).toBe(409);
     expect(world.started).toHaveLength(1);
+  });
+});
+
+describe('from a GitHub alert to a revoked token, with the real break-glass rotation', () => {
+  it('revokes the leaked token and replaces it once, however often the alert is delivered', async () => {
+    const worker = await world.rotation.startWorker(defined(world.env.TEMPORAL_TASK_QUEUE));
+    const real = await startServer({ startBreakGlass: startOrJoinBreakGlass });
+    try {
+      const { other } = world.credentials;
+      const delivery = githubDelivery(other.old.value);
+      expect(await delivery.send(real.url)).toMatchObject({ status: 202, body: { result: 'started' } });
+      // Its answer lost, GitHub sends the same delivery again: refused, and the rotation is not started twice.
+      expect((await delivery.send(real.url)).status).toBe(409);
+
+      const handle = worker.client.workflow.getHandle(breakGlassWorkflowId(other.id));
+      const status = (await handle.result()) as RotationStatus;
+      expect(status.outcome).toBe('rotated');
+      expect(status.incident?.alert).toMatchObject({ source: 'github-secret-scanning' });
+      expect(status.incident?.secondsToRevocation).toEqual(expect.any(Number));
+      expect(world.rotation.world.state.tokens.get(other.old.id)?.revoked).toBe(true);
+      const fresh = world.rotation.newTokens(other);
+      expect(fresh).toHaveLength(1);
+      expect(world.rotation.targetValues(other)).toEqual([fresh[0]?.value]);
+      // One run of the workflow id, once visibility has it.
+      const runs: string[] = [];
+      await until(async () => {
+        runs.length = 0;
+        for await (const run of worker.client.workflow.list({
+          query: `WorkflowId = "${breakGlassWorkflowId(other.id)}"`,
+        }))
+          runs.push(run.runId);
+        return runs.length > 0;
+      });
+      expect(runs).toEqual([(await handle.describe()).runId]);
+    } finally {
+      await real.stop();
+      await worker.stop();
+    }
   });
 });
 
