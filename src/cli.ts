@@ -32,6 +32,8 @@ export async function runCli(
       'Rotates CI/CD credentials: GitLab access tokens and OAuth2 refresh tokens, kept in Vault or AWS Secrets Manager.',
     )
     .exitOverride()
+    // It has no options of its own; a command such as `incident` can then keep its options before its subcommands.
+    .enablePositionalOptions()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .addHelpText(
       'after',
@@ -56,8 +58,7 @@ export async function runCli(
   registerAwsPolicy(program, cli);
   registerVerifyState(program, cli);
   registerFingerprints(program, cli);
-  registerIncident(program, cli, services);
-  registerIncidentReport(program, cli);
+  registerIncidentReport(registerIncident(program, cli, services), cli);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

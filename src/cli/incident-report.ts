@@ -2,14 +2,8 @@ import type { Command } from 'commander';
 import { IncidentUnanswered, incidentText, incidentWorkflowId, readIncident } from '../incidents/report';
 import { CliContext, CliError, EXIT, isNotFound, withJson } from './context';
 
-/**
- * `rotator incident report <credential-or-workflow-id>`: a break-glass rotation's incident record. Joins
- * the `incident` command when another module registered it first.
- */
-export function registerIncidentReport(program: Command, cli: CliContext): void {
-  const incident =
-    program.commands.find((command) => command.name() === 'incident') ??
-    program.command('incident').summary('leaked tokens: the break-glass rotation and its incident record');
+/** `rotator incident report <credential-or-workflow-id>`: a break-glass rotation's incident record. */
+export function registerIncidentReport(incident: Command, cli: CliContext): void {
   withJson(
     incident
       .command('report')

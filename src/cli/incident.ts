@@ -155,10 +155,13 @@ const serverOptionsSchema = z
     message: 'give --github-secret, --webhook-secret or both: a route without its secret is not served',
   });
 
-export function registerIncident(program: Command, cli: CliContext, services: IncidentServices): void {
-  withJson(
+/** Registers `incident` and `alerts-server`; answers `incident`, which `incident report` joins. */
+export function registerIncident(program: Command, cli: CliContext, services: IncidentServices): Command {
+  const incident = withJson(
     program
       .command('incident')
+      // `incident report <id> --json` is the report's --json, not this command's.
+      .enablePositionalOptions()
       .description(
         'report a leaked token: read it from stdin (never the arguments), fingerprint it and forget it, find ' +
           'the credential and version that hold it (current or previous) and start its break-glass rotation. ' +
@@ -171,7 +174,8 @@ export function registerIncident(program: Command, cli: CliContext, services: In
       .option('--reported-by <who>', 'who found it')
       .option('--requested-by <name>', 'who asks for the rotation (default: $USER)')
       .option('--inventory <file>', 'the inventory (default: $ROTATOR_INVENTORY, or ./rotator.yaml)'),
-  ).action(
+  );
+  incident.action(
     cli.action(async (raw: unknown) => {
       const options = parseOptions(incidentOptionsSchema, raw);
       const requestedBy = cli.requester(options.requestedBy);
@@ -272,4 +276,5 @@ export function registerIncident(program: Command, cli: CliContext, services: In
         return EXIT.ok;
       }),
     );
+  return incident;
 }
