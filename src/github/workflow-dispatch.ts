@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderError } from '../providers/errors';
+import { asConfigurationError, ProviderError } from '../providers/errors';
 import type { Canary, CanaryRun, CanaryState } from '../providers/types';
 import { parseAnswer, type GitHubClient } from './client';
 
@@ -36,17 +36,22 @@ export class GitHubWorkflowCanary implements Canary<WorkflowCanarySpec> {
   async start(spec: WorkflowCanarySpec): Promise<CanaryRun> {
     const workflow = `repository ${spec.owner}/${spec.repo} workflow ${spec.workflow}`;
     const site = { step: 'dispatch canary workflow', resource: `${workflow} on ${spec.ref}` };
-    const answer = await this.client.call(site, async (api) => {
-      const response = await api.rest.actions.createWorkflowDispatch({
-        owner: spec.owner,
-        repo: spec.repo,
-        workflow_id: spec.workflow,
-        ref: spec.ref,
-        inputs: spec.inputs,
-        return_run_details: true,
+    // 422: a workflow without a workflow_dispatch trigger, an unknown ref, inputs it does not declare.
+    const answer = await this.client
+      .call(site, async (api) => {
+        const response = await api.rest.actions.createWorkflowDispatch({
+          owner: spec.owner,
+          repo: spec.repo,
+          workflow_id: spec.workflow,
+          ref: spec.ref,
+          inputs: spec.inputs,
+          return_run_details: true,
+        });
+        return response.status === 204 ? undefined : response.data;
+      })
+      .catch((error: unknown) => {
+        throw asConfigurationError(error);
       });
-      return response.status === 204 ? undefined : response.data;
-    });
     if (answer === undefined)
       throw new ProviderError({
         provider: 'github',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ProviderError } from '../providers/errors';
+import { asConfigurationError, ProviderError } from '../providers/errors';
 import type { Canary, CanaryRun, CanaryState } from '../providers/types';
 import { parseAnswer, type GitLabClient } from './client';
 
@@ -45,9 +45,14 @@ export class GitLabPipelineCanary implements Canary<PipelineCanarySpec> {
       value,
       variable_type: 'env_var' as const,
     }));
-    const answer = await this.client.call(site, (api) =>
-      api.Pipelines.create(spec.projectId, spec.ref, variables.length === 0 ? {} : { variables }),
-    );
+    // 400: no CI configuration on the ref, an unknown ref, pipeline variables the project refuses.
+    const answer = await this.client
+      .call(site, (api) =>
+        api.Pipelines.create(spec.projectId, spec.ref, variables.length === 0 ? {} : { variables }),
+      )
+      .catch((error: unknown) => {
+        throw asConfigurationError(error);
+      });
     return runOf(spec, parseAnswer(pipelineSchema, answer, site));
   }
 

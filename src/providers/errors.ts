@@ -40,6 +40,7 @@ export class ProviderError extends Error {
   readonly resource: string;
   readonly status: number | undefined;
   readonly kind: ProviderErrorKind;
+  readonly reason: string;
   readonly retryAfterMs: number | undefined;
   readonly outcomeUnknown: boolean;
   readonly retryable: boolean;
@@ -52,8 +53,19 @@ export class ProviderError extends Error {
     this.resource = details.resource;
     this.status = details.status;
     this.kind = details.kind;
+    this.reason = details.reason;
     this.retryAfterMs = details.retryAfterMs;
     this.outcomeUnknown = details.outcomeUnknown ?? false;
     this.retryable = details.kind === 'rate-limited' || details.kind === 'transient';
   }
+}
+
+/**
+ * A refusal the provider calls a conflict (GitLab's 400, GitHub's 422) that is a mistake in the inventory at
+ * this call site, such as a canary's pipeline that cannot run: the same failure, `permanent`.
+ */
+export function asConfigurationError(error: unknown): unknown {
+  if (!(error instanceof ProviderError) || error.kind !== 'conflict') return error;
+  const { provider, step, resource, status, reason } = error;
+  return new ProviderError({ provider, step, resource, status, reason, kind: 'permanent' });
 }

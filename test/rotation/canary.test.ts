@@ -56,6 +56,8 @@ beforeAll(async () => {
   });
   seeds.aborted = await rotation.seed('canary-aborted', { canary: gitlabCanary('canary-aborted') });
   seeds.skipped = await rotation.seed('canary-skipped', { canary: gitlabCanary('canary-skipped') });
+  seeds.refused = await rotation.seed('canary-refused', { canary: gitlabCanary('canary-refused') });
+  seeds.unconfigured = await rotation.seed('canary-unconfigured', { canary: gitlabCanary('no-such-branch') });
   const dispatch = (workflow: string) => ({
     kind: 'github-workflow-dispatch',
     github: 'gh-sim',
@@ -85,6 +87,7 @@ beforeAll(async () => {
   state.defineCanary(project, { ref: 'canary-hangs', reads: 'ANY', check: works(), hangs: true });
   state.defineCanary(project, { ref: 'canary-aborted', reads: 'ANY', check: works(), hangs: true });
   state.defineCanary(project, { ref: 'canary-skipped', reads: 'ANY', check: () => false });
+  state.defineCanary(project, { ref: 'canary-refused', reads: 'ANY', check: works() });
   const { github } = rotation;
   github.state.defineCanary(github.app, {
     workflow: 'canary.yml',
@@ -224,6 +227,32 @@ describe('a GitLab pipeline canary', () => {
   });
 });
 
+describe('a canary that cannot start', () => {
+  it('is an auth failure when GitLab refuses the admin token, and rolls back', async () => {
+    const credential = defined(seeds.refused);
+    const route = '/projects/:id/pipeline';
+    const { sim } = rotation.world;
+    // Once: a refusal is not retried.
+    sim.faults.failNth({ method: 'POST', route, n: sim.callsTotal('POST', route) + 1, status: 403 });
+    const status = await failedStatus(await start(credential));
+
+    expect(status.failures.at(-1)).toMatchObject({ step: 'start canary', class: 'auth' });
+    expect(status.detail).toContain(
+      "to do: check that the provider's admin token is valid and allowed to do this",
+    );
+    await expectRolledBack(credential);
+  });
+
+  it('is a permanent failure for a ref GitLab cannot run a pipeline on, and rolls back', async () => {
+    const credential = defined(seeds.unconfigured);
+    const status = await failedStatus(await start(credential));
+
+    expect(status.failures.at(-1)).toMatchObject({ step: 'start canary', class: 'permanent' });
+    expect(status.failures.at(-1)?.message).toContain('HTTP 400');
+    await expectRolledBack(credential);
+  });
+});
+
 describe('a GitHub workflow dispatch canary', () => {
   it('dispatches the workflow, follows the run GitHub names, and promotes once it succeeds', async () => {
     const credential = defined(seeds.github);
@@ -243,7 +272,7 @@ describe('a GitHub workflow dispatch canary', () => {
 
     expect(status.outcome).toBe('rolled-back');
     expect(status.canary).toBeUndefined();
-    expect(status.failures.at(-1)).toMatchObject({ step: 'canary', class: 'permanent' });
+    expect(status.failures.at(-1)).toMatchObject({ step: 'start canary', class: 'permanent' });
     expect(status.failures.at(-1)?.message).toContain('HTTP 422');
     await expectRolledBack(credential);
   });

@@ -28,10 +28,10 @@ export async function canary(r: Rotation): Promise<void> {
     return;
   }
   await r.step('canary', 'running-canary', async () => {
-    const started = await run(
-      'startCanary',
-      `start canary ${canary.name}, which uses new token ${issued.tokenId}`,
-      [{ canary: canary.ref }],
+    const started = await r.recover('start canary', () =>
+      run('startCanary', `start canary ${canary.name}, which uses new token ${issued.tokenId}`, [
+        { canary: canary.ref },
+      ]),
     );
     const shown: CanaryStatus = {
       name: canary.name,
@@ -57,19 +57,21 @@ export async function canary(r: Rotation): Promise<void> {
     try {
       ended = await unlessStopped(
         () =>
-          run(
-            'awaitCanary',
-            `wait for ${started.name} to pass (until ${until})`,
-            [
-              {
-                canary: canary.ref,
-                run: started,
-                until,
-                pollMs: canary.poll,
-                audit: r.audit.context('canary', started.name),
-              },
-            ],
-            { ...retried, startToCloseTimeout: canary.timeout + ANSWER_MARGIN_MS },
+          r.recover('canary', () =>
+            run(
+              'awaitCanary',
+              `wait for ${started.name} to pass (until ${until})`,
+              [
+                {
+                  canary: canary.ref,
+                  run: started,
+                  until,
+                  pollMs: canary.poll,
+                  audit: r.audit.context('canary', started.name),
+                },
+              ],
+              { ...retried, startToCloseTimeout: canary.timeout + ANSWER_MARGIN_MS },
+            ),
           ),
         () => r.aborted,
       );
