@@ -202,6 +202,7 @@ export function phaseLine(status: RotationStatus): string {
   const id = status.credentialId;
   const hint: Partial<Record<RotationStatus['phase'], string>> = {
     'awaiting-approval': `approve with \`rotator approve ${id}\`, or \`rotator abort ${id} --reason ...\``,
+    'running-canary': `${status.canary?.run ?? 'the canary'} runs with the new token${status.canary?.url === undefined ? '' : ` (${status.canary.url})`}; \`rotator abort ${id} --reason ...\` stops it and rolls back`,
     overlapping: `old and new token valid until ${status.overlapEndsAt ?? 'the window ends'}; \`rotator end-overlap ${id}\` or \`rotator extend-overlap ${id} 30m\``,
     'needs-operator': `rollback is stuck: \`rotator retry-rollback ${id}\` once fixed, or \`rotator resolve ${id} --note ...\``,
     done: status.outcome ?? '',

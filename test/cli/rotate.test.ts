@@ -33,7 +33,15 @@ describe('rotator rotate, refusing before anything starts', () => {
   it('explains its options with --help and exits 0', async () => {
     const { code, stdout } = await world.cli(['rotate', '--help']);
     expect(code).toBe(0);
-    for (const option of ['--reason', '--force', '--dry-run', '--wait', '--requested-by', '--json']) {
+    for (const option of [
+      '--reason',
+      '--force',
+      '--dry-run',
+      '--skip-canary',
+      '--wait',
+      '--requested-by',
+      '--json',
+    ]) {
       expect(stdout).toContain(option);
     }
   });
@@ -64,6 +72,23 @@ describe('rotator rotate, refusing before anything starts', () => {
       stdout: '',
       stderr: 'rotator: --requested-by: required when USER is not set\n',
     });
+  });
+
+  it('refuses --skip-canary without a reason, and for a credential that has no canary, starting nothing', async () => {
+    const id = credential('plain').id;
+    const noReason = await world.cli(['rotate', id, '--skip-canary']);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain("option '--skip-canary <reason>' argument missing");
+
+    const noCanary = await world.cli(['rotate', id, '--skip-canary', 'runners are down']);
+    expect(noCanary).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `rotator: --skip-canary: credential "${id}" has no canary to skip\n`,
+    });
+    await expect(world.client.workflow.getHandle(rotationWorkflowId(id)).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
   });
 
   it('names the address and TEMPORAL_ADDRESS with exit 4 when Temporal cannot be reached', async () => {
