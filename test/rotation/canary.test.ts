@@ -156,6 +156,11 @@ describe('a GitLab pipeline canary', () => {
       startedAt: expect.any(String),
     });
     await rotation.expectRotatedOnce(credential);
+    // Two activities however often the run was read: its start, and one wait that polls.
+    const events = (await handle.fetchHistory()).events ?? [];
+    const scheduled = (name: string) =>
+      events.findIndex((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === name);
+    expect(scheduled('promoteStaged') - scheduled('startCanary')).toBeLessThanOrEqual(12);
     const passed = rotation.audited(credential).find(({ event }) => event === 'canary passed');
     expect(passed).toMatchObject({
       step: 'canary',
