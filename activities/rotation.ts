@@ -38,7 +38,10 @@ export const rotationRequestSchema = z
     /** Stop after detect and report what would happen. */
     dryRun: z.boolean().optional(),
     /** Promote without running the credential's canary: for emergencies, and recorded in the audit log. */
-    skipCanary: z.object({ reason: z.string().min(1) }).strict().optional(),
+    skipCanary: z
+      .object({ reason: z.string().min(1) })
+      .strict()
+      .optional(),
     /** How often each rollback step is tried before an operator is called (10 unless a test shortens it). */
     rollbackAttempts: z.number().int().min(1).max(10).optional(),
     /** How long a step waits for an unavailable Vault before the rotation rolls back (300 unless a test shortens it). */
@@ -153,7 +156,7 @@ const rePromoteInputSchema = z
 const outcomeInputSchema = z
   .object({
     audit: auditContextSchema,
-    event: z.enum(['rolled back', 'failed', 'skipped']),
+    event: z.enum(['rolled back', 'failed', 'skipped', 'reviewed']),
     outcome: auditEventSchema.shape.outcome,
     detail: z.string(),
   })

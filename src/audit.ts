@@ -22,6 +22,7 @@ const AUDIT_EVENTS = [
   'resumed',
   'revoked',
   'recovered',
+  'reviewed',
   'rolled back',
   'failed',
 ] as const;

@@ -15,6 +15,7 @@ import { issue } from './steps/issue';
 import { load } from './steps/load';
 import { preempt, revokedBy } from './steps/preempt';
 import { promote } from './steps/promote';
+import { review } from './steps/review';
 import { isRevoked, revokeLeaked } from './steps/revoke-leaked';
 import { verify } from './steps/verify';
 
@@ -143,6 +144,7 @@ async function replace(r: Rotation, incident: IncidentRecord, leaked: TokenId): 
     return failedAfterPromote(r, error);
   }
   incident.timeline.dependentsResumedAt = new Date().toISOString();
+  await review(r, incident);
   return r.finish(
     'rotated',
     `leaked token ${leaked} revoked ${seconds}s after the alert; replaced by token ${r.issued.tokenId}, live in every target`,
@@ -180,6 +182,7 @@ async function containOld(
       incident.timeline.leakedConfirmedRevokedAt = new Date().toISOString();
       if (at !== undefined) revokedAt(r, incident, at);
       detail = `leaked token ${leaked} was revoked already${at === undefined ? '' : ` (at ${at}, by the preempted rotation)`}, confirmed at the provider; ${current}`;
+      await review(r, incident);
       return r.finish('already-revoked', detail + (await r.audit.recordOutcome('skipped', 'ok', detail)));
     }
     await revokeLeaked(r, leaked);
@@ -191,5 +194,6 @@ async function containOld(
   }
   const seconds = revokedAt(r, incident, new Date().toISOString());
   detail = `leaked token ${leaked} was still live: revoked ${seconds}s after the alert; ${current}`;
+  await review(r, incident);
   return r.finish('leaked-revoked', detail);
 }

@@ -19,6 +19,11 @@ export interface DetailsContext {
 function waitingFor(status: RotationStatus, context: DetailsContext): string | undefined {
   const id = status.credentialId;
   switch (status.phase) {
+    case 'awaiting-review':
+      return (
+        `an approver's review of the break-glass rotation until ${context.approvalUntil ?? 'its timeout'}: ` +
+        `\`rotator approve ${id} --break-glass\``
+      );
     case 'awaiting-approval':
       return `approval until ${context.approvalUntil ?? 'the approval timeout'}: \`rotator approve ${id}\``;
     case 'overlapping': {

@@ -134,7 +134,7 @@ export function approvalGate(
 ) {
   const awaiting = (_approval?: unknown) => {
     if (status.approvedBy !== undefined) throw new Error(`already approved by ${status.approvedBy}`);
-    if (status.phase !== 'awaiting-approval')
+    if (status.phase !== 'awaiting-approval' && status.phase !== 'awaiting-review')
       throw new Error(`nothing awaits approval (phase ${status.phase})`);
   };
   setHandler(
@@ -156,11 +156,13 @@ export function approvalGate(
     },
     { validator: awaiting },
   );
-  return async (timeoutMs: number): Promise<string | undefined> =>
+  /** Waits up to `timeoutMs`; `summary` says for the Web UI what is awaited, and what happens after. */
+  return async (
+    timeoutMs: number,
+    summary = `wait up to ${humanDuration(timeoutMs)} for approval (\`rotator approve ${status.credentialId}\`), then cancel`,
+  ): Promise<string | undefined> =>
     (await condition(() => status.approvedBy !== undefined || status.abortedBy !== undefined, timeoutMs, {
-      summary:
-        `wait up to ${humanDuration(timeoutMs)} for approval (\`rotator approve ${status.credentialId}\`), ` +
-        'then cancel',
+      summary,
     }))
       ? status.approvedBy
       : undefined;

@@ -33,6 +33,7 @@ import {
  */
 const LISTED_PHASES: ReadonlySet<RotationPhase> = new Set([
   'awaiting-approval',
+  'awaiting-review',
   'recovering',
   'running-canary',
   'overlapping',

@@ -9,6 +9,8 @@ export type RotationPhase =
   | 'preempting'
   | 'detecting'
   | 'awaiting-approval'
+  /** A break-glass rotation that has replaced its leaked token, waiting for an approver's acknowledgement. */
+  | 'awaiting-review'
   | 'pausing'
   | 'issuing'
   | 'recovering'
@@ -123,7 +125,9 @@ export interface IncidentRecord {
     /** When the new token was in every target and current in the store (distribute, then promote). */
     newTokenLiveAt?: string;
     dependentsResumedAt?: string;
+    /** With policy.breakGlassReview: the approver who acknowledged the rotation, and when. */
     reviewedBy?: string;
+    reviewedAt?: string;
   };
   /** The key figure: from the alert to the leaked token's revocation, in seconds. */
   secondsToRevocation?: number;

@@ -3,7 +3,6 @@ import type { Client } from '@temporalio/client';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { rotationRequestSchema } from '../../activities/rotation';
 import { approve } from '../../workflows/operator';
 import {
   agentSigner,
@@ -20,6 +19,7 @@ import { send } from './steer';
 
 const approveOptions = z.object({
   requestedBy: z.string().optional(),
+  breakGlass: z.boolean().optional(),
   key: z.string().min(1).optional(),
   agent: z.boolean().optional(),
   json: z.boolean().optional(),
@@ -39,7 +39,11 @@ export function registerApprove(program: Command, cli: CliContext): void {
       .argument('<id>', 'credential id from the inventory')
       .option('--key <path>', 'an unencrypted OpenSSH ed25519 private key file to sign with')
       .option('--agent', 'sign through the SSH agent at $SSH_AUTH_SOCK')
-      .option('--requested-by <name>', 'who approves: your name under approvers (default: $USER)'),
+      .option('--requested-by <name>', 'who approves: your name under approvers (default: $USER)')
+      .option(
+        '--break-glass',
+        "acknowledge the credential's break-glass rotation, which awaits review (policy.breakGlassReview)",
+      ),
   ).action(
     cli.action(async (id: string, raw: unknown) => {
       const options = parseOptions(approveOptions, raw);
@@ -55,8 +59,9 @@ export function registerApprove(program: Command, cli: CliContext): void {
         {
           command: 'approve',
           update: approve,
+          breakGlass: options.breakGlass === true,
           done: (credential, at) =>
-            `approved the rotation of ${credential} at ${at}, signed by ${fingerprint}`,
+            `approved the ${options.breakGlass === true ? 'break-glass rotation' : 'rotation'} of ${credential} at ${at}, signed by ${fingerprint}`,
         },
         async ({ client, workflowId, runId }) => {
           const { approvers } = await cli.inventory();
@@ -111,6 +116,9 @@ async function signerFor(
   }
 }
 
+/** What a rotation's and a break-glass rotation's start inputs both carry: who asked. */
+const requesterSchema = z.object({ requestedBy: z.string().min(1) });
+
 /** Who started the run, from its start input: the name the workflow compares the approver with. */
 async function requesterOf(client: Client, workflowId: string, runId: string): Promise<string> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
@@ -119,7 +127,7 @@ async function requesterOf(client: Client, workflowId: string, runId: string): P
     client.options.loadedDataConverter,
     started?.input?.payloads,
   );
-  const parsed = validate(rotationRequestSchema, request);
+  const parsed = validate(requesterSchema, request);
   if (!parsed.success) {
     throw new CliError(
       `the rotation ${workflowId} (run ${runId}) has no readable request to approve`,

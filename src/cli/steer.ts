@@ -3,6 +3,7 @@ import type { UpdateDefinition } from '@temporalio/common';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { duration } from '../inventory/durations';
+import { breakGlassWorkflowId } from '../incidents/request';
 import { rotationWorkflowId } from '../rotation-names';
 import { ROTATION_OUTCOME } from '../search-attributes';
 import { abort, endOverlapNow, extendOverlap, resolve, retryRollback } from '../../workflows/operator';
@@ -15,6 +16,8 @@ export interface Steer<Args> {
   update: UpdateDefinition<string, [Args]>;
   /** Says what happened, given the update's answer (a time). */
   done: (id: string, answer: string) => string;
+  /** The credential's break-glass rotation (`break-glass/<id>`) rather than its rotation (`rotate/<id>`). */
+  breakGlass?: boolean;
 }
 
 const byOption = z.object({ requestedBy: z.string().optional(), json: z.boolean().optional() });
@@ -166,7 +169,8 @@ export async function send<Args extends object>(
 ) {
   await cli.credential(id);
   const client = await cli.client();
-  const workflowId = rotationWorkflowId(id);
+  const workflowId = steer.breakGlass === true ? breakGlassWorkflowId(id) : rotationWorkflowId(id);
+  const rotation = steer.breakGlass === true ? 'break-glass rotation' : 'rotation';
   const handle = client.workflow.getHandle(workflowId);
   let description;
   try {
@@ -174,7 +178,7 @@ export async function send<Args extends object>(
   } catch (error) {
     if (isNotFound(error)) {
       throw new CliError(
-        `no rotation of ${id} has run, so there is nothing to ${steer.command}`,
+        `no ${rotation} of ${id} has run, so there is nothing to ${steer.command}`,
         EXIT.refused,
       );
     }
@@ -184,7 +188,7 @@ export async function send<Args extends object>(
     const outcome =
       description.typedSearchAttributes.get(ROTATION_OUTCOME) ?? description.status.name.toLowerCase();
     throw new CliError(
-      `no rotation of ${id} is running (the last one ended ${outcome} at ` +
+      `no ${rotation} of ${id} is running (the last one ended ${outcome} at ` +
         `${description.closeTime?.toISOString() ?? 'an unknown time'}), so there is nothing to ${steer.command}`,
       EXIT.refused,
     );
@@ -197,7 +201,7 @@ export async function send<Args extends object>(
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) {
       throw new CliError(
-        `the rotation of ${id} refused ${steer.command}: ${error.cause?.message ?? error.message}`,
+        `the ${rotation} of ${id} refused ${steer.command}: ${error.cause?.message ?? error.message}`,
         EXIT.refused,
       );
     }

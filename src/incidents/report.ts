@@ -77,7 +77,7 @@ export function incidentText(report: IncidentReport, url: string): string {
     moment('leaked token revoked', timeline.leakedRevokedAt),
     moment('new token live in every target', timeline.newTokenLiveAt),
     moment('dependents resumed', timeline.dependentsResumedAt),
-    `    ${'-'.padEnd(24)}  reviewed by ${timeline.reviewedBy ?? 'nobody yet'}`,
+    moment(`reviewed by ${timeline.reviewedBy ?? 'nobody yet'}`, timeline.reviewedAt),
   ];
   if (report.detail !== undefined) lines.push(`  outcome   ${report.detail}`);
   if (report.decisions.length > 0)

@@ -127,6 +127,7 @@ export const approverRules = crossFieldRule((inventory, report) => {
     const environment = stringAt(credential, 'environment');
     const policy = field(credential, 'policy');
     const requireApproval = field(policy, 'requireApproval') === true;
+    const review = field(policy, 'breakGlassReview') === true;
     const named = strings(field(policy, 'approvers'));
     if (environment === undefined) return;
 
@@ -141,10 +142,13 @@ export const approverRules = crossFieldRule((inventory, report) => {
         );
       }
     });
-    if (named !== undefined && !requireApproval) {
-      report(['credentials', index, 'policy', 'approvers'], 'applies only with requireApproval: true');
+    if (named !== undefined && !requireApproval && !review) {
+      report(
+        ['credentials', index, 'policy', 'approvers'],
+        'applies only with requireApproval or breakGlassReview: true',
+      );
     }
-    if (!requireApproval) return;
+    if (!requireApproval && !review) return;
     const eligible = approvers.filter(
       ({ name, environments }) =>
         name !== undefined &&
@@ -153,7 +157,7 @@ export const approverRules = crossFieldRule((inventory, report) => {
     // Counted, not named: the rule also runs on invalid inventories, whose values may be pasted secrets.
     if (eligible.length < 2) {
       report(
-        ['credentials', index, 'policy', 'requireApproval'],
+        ['credentials', index, 'policy', requireApproval ? 'requireApproval' : 'breakGlassReview'],
         `needs at least two approvers who may approve in its environment` +
           `${named === undefined ? '' : ' and are named in policy.approvers'} (found ${eligible.length}): ` +
           'whoever requests a rotation cannot approve it, so another must be able to',

@@ -45,6 +45,8 @@ export interface RotationPlan {
     drain?: { max: number; onMax: 'revoke' | 'hold'; poll: number };
     requireApproval: boolean;
     approvalTimeout: number;
+    /** A break-glass rotation waits for an approver's signed acknowledgement before it closes. */
+    breakGlassReview?: boolean;
   };
 }
 

@@ -86,6 +86,13 @@ const policySchema = z
       .prefault('24h')
       .describe('with requireApproval: how long a rotation waits for approval before it is cancelled'),
     approvers: policyApprovers,
+    breakGlassReview: z
+      .boolean()
+      .default(false)
+      .describe(
+        'after a break-glass rotation, an approver acknowledges it with a signed approval ' +
+          '(`rotator approve <id> --break-glass`); it stays open in phase awaiting-review until then',
+      ),
   })
   .strict();
 

@@ -1,16 +1,22 @@
+import { Readable } from 'node:stream';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import { runCli } from '../../src/cli';
+import { breakGlassWorkflowId } from '../../src/incidents/request';
 import { verifyApproval } from '../../src/approval';
 import { parsePublicKey } from '../../src/approval/ssh';
 import { readInventoryFile } from '../../src/inventory/watch';
 import { rotationWorkflowId } from '../../src/rotation-names';
 import type { RotationStatus } from '../../workflows/status';
 import { defined } from '../gitlab/world';
+import { until, type SeededCredential } from '../helpers/rotation';
 import { sshAgent, sshKeys } from '../helpers/ssh';
+import { testServers } from '../infra/test-servers';
 import { cliWorld, type CliWorld } from './world';
 
 let world: CliWorld;
 const keys = sshKeys();
 let credentials: { byKey: string; byAgent: string };
+let reviewed: SeededCredential;
 
 beforeAll(async () => {
   world = await cliWorld('cli-approve');
@@ -19,6 +25,7 @@ beforeAll(async () => {
     byKey: (await rotation.seed('by-key', { requireApproval: true })).id,
     byAgent: (await rotation.seed('by-agent', { requireApproval: true })).id,
   };
+  reviewed = await rotation.seed('reviewed', { breakGlassReview: true });
   rotation.writeInventory();
   await world.startWorker();
 });
@@ -60,6 +67,51 @@ async function expectVerified(id: string, approver: string, fingerprint: string)
     fingerprint,
   });
 }
+
+describe('rotator approve --break-glass', () => {
+  it('acknowledges the break-glass rotation that `incident --stdin` started, which awaits review', async () => {
+    const id = reviewed.id;
+    const servers = testServers();
+    const incident = await runCli(
+      ['incident', '--stdin', '--reported-by', 'dave'],
+      { stdout: () => undefined, stderr: () => undefined },
+      { ...world.env(), VAULT_ADDR: servers.vault.endpoint, VAULT_TOKEN: servers.vault.token },
+      { stdin: Readable.from([Buffer.from(reviewed.old.value)]) },
+    );
+    expect(incident).toBe(0);
+    const handle = world.client.workflow.getHandle(breakGlassWorkflowId(id));
+    await until(async () => (await handle.query<RotationStatus>('status')).phase === 'awaiting-review');
+    // The normal rotation's approve finds nothing to approve: it is the break-glass rotation that waits.
+    expect(
+      (
+        await world.cli([
+          'approve',
+          id,
+          '--requested-by',
+          'carol',
+          '--key',
+          world.rotation.approvers.carol.file,
+        ])
+      ).code,
+    ).toBe(3);
+
+    const approved = await world.cli([
+      'approve',
+      id,
+      '--break-glass',
+      '--requested-by',
+      'carol',
+      '--key',
+      world.rotation.approvers.carol.file,
+    ]);
+    expect(approved).toMatchObject({ code: 0, stderr: '' });
+    expect(approved.stdout).toContain(`approved the break-glass rotation of ${id} at `);
+    const status = (await handle.result()) as RotationStatus;
+    expect(status).toMatchObject({ outcome: 'rotated', incident: { timeline: { reviewedBy: 'carol' } } });
+    const report = await world.cli(['incident', 'report', id]);
+    expect(report.stdout).toMatch(/\d{4}-\d\d-\d\dT\S+\s+reviewed by carol/);
+  });
+});
 
 describe('rotator approve', () => {
   it('signs with --key a statement of this run and its requester that verifyApproval accepts', async () => {

@@ -64,6 +64,8 @@ export interface SeedOptions {
   canary?: object;
   /** Waits for an operator's approval (policy.requireApproval) after detect. */
   requireApproval?: boolean;
+  /** A break-glass rotation waits for an approver's review before it closes (policy.breakGlassReview). */
+  breakGlassReview?: boolean;
   /**
    * Keeps the token in another store than Vault: writes the credential's first value there and answers the
    * inventory's `store:` entry for it.
@@ -177,6 +179,7 @@ export async function rotationWorld(vault: VaultKvStore, options: { github?: boo
           every: '7d',
           overlap: options.overlap ?? '0s',
           ...(options.requireApproval === true ? { requireApproval: true } : {}),
+          ...(options.breakGlassReview === true ? { breakGlassReview: true } : {}),
         },
       });
       return { id, old: token, vault: at, variables, secrets };

@@ -30,6 +30,7 @@ describe('the example inventory', () => {
       overlap: 30 * MINUTE,
       requireApproval: true,
       approvalTimeout: 8 * HOUR,
+      breakGlassReview: false,
     });
     expect(credential('deployer-production')?.targets[0]).toEqual({
       kind: 'gitlab-ci-variable',
@@ -48,6 +49,7 @@ describe('the example inventory', () => {
       overlap: 15 * MINUTE,
       requireApproval: false,
       approvalTimeout: DAY,
+      breakGlassReview: false,
     });
     expect(credential('mirror-staging')?.dependents).toEqual([]);
   });

@@ -6,10 +6,12 @@ import { startBreakGlass } from '../../src/incidents/start';
 import { breakGlassWorkflowId, type BreakGlassRequest } from '../../src/incidents/request';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
+import { approve } from '../../workflows/operator';
 import { statusQuery, type RotationStatus } from '../../workflows/status';
 import { defined } from '../gitlab/world';
 import { historyText } from '../helpers/history';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
+import { signedApproval } from '../helpers/ssh';
 import type { TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
 
@@ -40,6 +42,7 @@ beforeAll(async () => {
     });
   seeded['live-previous'] = await world.seed('live-previous');
   seeded.approval = await world.seed('approval', { requireApproval: true });
+  seeded.reviewed = await world.seed('reviewed', { breakGlassReview: true });
   seeded.overlap = await world.seed('overlap', { overlap: '1h' });
   seeded['leaked-new-overlap'] = await world.seed('leaked-new-overlap', { overlap: '1h' });
   world.writeInventory();
@@ -251,6 +254,32 @@ describe('the break-glass rotation', () => {
     expect(world.world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
     expect(world.targetValues(credential)).toEqual([replacement.value]);
     expect((await vault.read(credential.vault)).data).toMatchObject({ tokenId: String(replacement.id) });
+  });
+
+  it('with breakGlassReview, stays open in awaiting-review until an approver acknowledges it with a signed approval', async () => {
+    const credential = defined(seeded.reviewed);
+    const handle = await breakGlass(leak(credential));
+    await inPhase(handle, 'awaiting-review');
+    const waiting = await handle.query(statusQuery);
+    // The leak is contained before anyone reviews: revoked, replaced, live in every target.
+    expect(waiting.incident?.timeline).toMatchObject({
+      leakedRevokedAt: expect.any(String),
+      newTokenLiveAt: expect.any(String),
+      dependentsResumedAt: expect.any(String),
+    });
+    expect(world.world.state.tokens.get(credential.old.id)?.revoked).toBe(true);
+    // An approval signed for another rotation's facts is refused; one signed for this one is taken.
+    const bob = world.approvers.bob;
+    const facts = { credentialId: credential.id, requestedBy: 'alert-intake' };
+    const own = await signedApproval(handle, bob, 'bob', { ...facts, requestedBy: 'bob' });
+    await expect(handle.executeUpdate(approve, { args: [own] })).rejects.toThrow();
+    await handle.executeUpdate(approve, { args: [await signedApproval(handle, bob, 'bob', facts)] });
+    const status = await handle.result();
+
+    expect(status.outcome).toBe('rotated');
+    expect(status.incident?.timeline).toMatchObject({ reviewedBy: 'bob', reviewedAt: expect.any(String) });
+    const audited = world.audited(credential).map(({ event, actor }) => `${event} ${actor}`);
+    expect(audited.slice(-2)).toEqual(['approved bob', 'reviewed alert-intake']);
   });
 
   it('joins the running break-glass rotation when the same alert comes twice: one rotation, not two', async () => {
