@@ -11,9 +11,12 @@ import {
   type CodecServer,
 } from '../../src/codec';
 import { startEmbeddedTemporal, type EmbeddedTemporal } from '../../src/embedded/temporal';
+import { fingerprintOf } from '../../src/fingerprint';
+import { startBreakGlass } from '../../src/incidents/start';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import type { RotationStatus } from '../../workflows/status';
+import { defined } from '../gitlab/world';
 import type { TestWorker } from '../helpers/worker';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
 import { freeLoopbackPort } from '../infra/dev-servers';
@@ -38,6 +41,8 @@ const SCREENSHOT_DIRS = [
   join(servers.runDir, 'screenshots'),
   ...(process.env.ROTATOR_RECORD_SCREENSHOTS === '1' ? [join(__dirname, '../../docs/screenshots')] : []),
 ];
+/** The branch of the canary pipeline, which the simulator runs until the test ends its job. */
+const CANARY_REF = 'rotation-canary';
 /** The UI renders after its API calls and the codec server answer; a slow, busy machine takes its time. */
 const UI_TIMEOUT_MS = 30_000;
 
@@ -48,6 +53,9 @@ let temporal: EmbeddedTemporal;
 let rotation: RotationWorld;
 let happy: SeededCredential;
 let broken: SeededCredential;
+let draining: SeededCredential;
+let canaried: SeededCredential;
+let leaked: SeededCredential;
 let running: TestWorker;
 let client: Client;
 let browser: Browser;
@@ -80,6 +88,29 @@ beforeAll(async () => {
   // An overlap long enough to look at the rotation while it waits; the test ends it early.
   happy = await rotation.seed('happy', { groupVariable: true, pausesSchedules: true, overlap: '1h' });
   broken = await rotation.seed('broken', { groupVariable: true, pausesSchedules: true });
+  // A job-aware overlap that looks again every second, bounded far beyond the test.
+  draining = await rotation.seed('draining', {
+    overlap: { until: 'jobs-drained', min: '0s', max: '1h', poll: '1s' },
+  });
+  const { world } = rotation;
+  canaried = await rotation.seed('canaried', {
+    canary: {
+      kind: 'gitlab-pipeline',
+      gitlab: 'sim',
+      project: world.project.path,
+      ref: CANARY_REF,
+      poll: '1s',
+    },
+  });
+  // The canary's job runs until the test ends it, so that the browser sees it running: its check is
+  // never asked.
+  world.state.defineCanary(world.project, {
+    ref: CANARY_REF,
+    reads: defined(canaried.variables[0]).key,
+    check: () => true,
+    hangs: true,
+  });
+  leaked = await rotation.seed('leaked', { pausesSchedules: true });
   rotation.writeInventory();
   running = await rotation.startWorker(taskQueue, {
     address: temporal.address,
@@ -150,6 +181,17 @@ async function open(workflowId: string, runId: string, tab: 'history' | 'user-me
   await page.getByTestId('data-encoder-status-success').waitFor({ state: 'attached' });
 }
 
+/** Starts a forced, manual rotation of `credential`. */
+const start = (credential: SeededCredential, requestedBy: string) =>
+  startRotation(client, taskQueue, {
+    credentialId: credential.id,
+    reason: 'manual',
+    requestedBy,
+    force: true,
+  });
+/** The host of the GitLab simulator's web URLs (of jobs and pipelines), not its API's address. */
+const SIM_WEB = 'http://gitlab.sim';
+
 /** Scrolls the event history, with its timeline of summaries, to the top of the window, below the UI's bar. */
 const showHistory = () =>
   page.getByRole('heading', { name: 'Event History' }).evaluate((heading) => {
@@ -159,12 +201,7 @@ const showHistory = () =>
 
 describe('the Temporal Web UI, in a real browser, with the codec server', () => {
   it('shows a rotation waiting in its overlap window: the phase and what it waits for, decrypted', async () => {
-    const handle = await startRotation(client, taskQueue, {
-      credentialId: happy.id,
-      reason: 'manual',
-      requestedBy: 'alice',
-      force: true,
-    });
+    const handle = await start(happy, 'alice');
     await until(async () => (await handle.query<RotationStatus>('status')).phase === 'overlapping');
     await looking('overlapping', async () => {
       await open(handle.workflowId, handle.firstExecutionRunId, 'user-metadata');
@@ -187,12 +224,7 @@ describe('the Temporal Web UI, in a real browser, with the codec server', () => 
       n: world.sim.callsTotal('PUT', route) + 1,
       status: 403,
     });
-    const handle = await startRotation(client, taskQueue, {
-      credentialId: broken.id,
-      reason: 'manual',
-      requestedBy: 'bob',
-      force: true,
-    });
+    const handle = await start(broken, 'bob');
     const failure = await handle.result().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     const cause = (failure as WorkflowFailedError).cause;
@@ -295,5 +327,96 @@ describe('the Temporal Web UI, in a real browser, with the codec server', () => 
     } finally {
       await context.close();
     }
+  });
+
+  it('shows a rotation whose overlap waits for a job that started before the switch, naming the job and its URL', async () => {
+    const { world } = rotation;
+    const job = world.state.startJob(world.project, {
+      name: 'deploy',
+      startedAt: new Date(Date.now() - 60_000).toISOString(),
+    });
+    const handle = await start(draining, 'alice');
+    await until(
+      async () => ((await handle.query<RotationStatus>('status')).jobsStillRunning ?? []).length > 0,
+    );
+    const url = `${SIM_WEB}/${world.project.path}/-/jobs/${job.id}`;
+    await looking('jobs-draining', async () => {
+      await open(handle.workflowId, handle.firstExecutionRunId, 'user-metadata');
+      await inPane('current', 'Phase: overlapping');
+      await inPane(
+        'current',
+        `Waiting for: a job started before the switch (project ${world.project.path} job ${job.id} (deploy) ${url})`,
+      );
+      await inPane('current', `then old token ${draining.old.id} is revoked`);
+    });
+    await screenshot('rotation-details-jobs-draining');
+    expect(world.state.isActive(draining.old)).toBe(true);
+
+    world.state.finishJob(job);
+    expect(await handle.result()).toMatchObject({ outcome: 'rotated', alerts: [] });
+    await rotation.expectRotatedOnce(draining);
+  });
+
+  it('shows a rotation running its canary pipeline: the phase, the run and its URL', async () => {
+    const { world } = rotation;
+    const handle = await start(canaried, 'alice');
+    await until(async () => (await handle.query<RotationStatus>('status')).canary?.url !== undefined);
+    expect((await handle.query<RotationStatus>('status')).phase).toBe('running-canary');
+    const pipeline = defined(world.project.pipelines.find(({ ref }) => ref === CANARY_REF));
+    const run = `project ${world.project.path} pipeline ${pipeline.id}`;
+    const url = `${SIM_WEB}/${world.project.path}/-/pipelines/${pipeline.id}`;
+    await looking('canary-running', async () => {
+      await open(handle.workflowId, handle.firstExecutionRunId, 'user-metadata');
+      await inPane('current', 'Phase: running-canary');
+      await inPane('current', `Waiting for: ${run} to pass (${url})`);
+      await inPane('current', `Canary: ${run}: running ${url}`);
+    });
+    await screenshot('rotation-details-canary-running');
+
+    // The canary's job passes: the rotation promotes the new token and revokes the old one.
+    for (const job of pipeline.jobs) world.state.finishJob(job, 'success');
+    expect(await handle.result()).toMatchObject({ outcome: 'rotated', canary: { state: 'passed' } });
+    await rotation.expectRotatedOnce(canaried);
+  });
+
+  it("shows a break-glass rotation's incident: the alert, the leaked token revoked and the seconds it took", async () => {
+    const alert = {
+      source: 'webhook' as const,
+      id: `leak-${randomBytes(3).toString('hex')}`,
+      receivedAt: new Date().toISOString(),
+      url: 'https://scanner.example/alerts/7',
+    };
+    const handle = await startBreakGlass(client, taskQueue, {
+      credentialId: leaked.id,
+      leaked: {
+        fingerprint: fingerprintOf(leaked.old.value),
+        field: 'token',
+        version: 'current',
+        tokenId: String(leaked.old.id),
+      },
+      alert,
+      requestedBy: 'alert-intake',
+    });
+    const status = await handle.result();
+    expect(status.outcome).toBe('rotated');
+    const { timeline, secondsToRevocation } = defined(status.incident);
+    await looking('break-glass', async () => {
+      await open(handle.workflowId, handle.firstExecutionRunId, 'user-metadata');
+      await inPane('summary', `break-glass ${leaked.id}: leak alert webhook ${alert.id}`);
+      await inPane('details', `Alert: webhook ${alert.id} (${alert.url})`);
+      await inPane('details', 'Requested by: alert-intake');
+      await inPane('current', 'Outcome: rotated');
+      await inPane(
+        'current',
+        `Incident: leak alert webhook ${alert.id} (${alert.url}), received ${timeline.alertReceivedAt}`,
+      );
+      await inPane(
+        'current',
+        `Leaked: token ${leaked.old.id} (current version, field token): revoked ` +
+          `${defined(timeline.leakedRevokedAt)} (${defined(secondsToRevocation)}s after the alert)`,
+      );
+    });
+    await screenshot('break-glass-incident');
+    await rotation.expectRotatedOnce(leaked);
   });
 });
