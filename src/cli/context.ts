@@ -276,10 +276,12 @@ export function rotationRun(info: WorkflowExecutionInfo): RotationRun {
   };
 }
 
-/** The rotations of a credential that visibility knows, newest first. */
+/** The rotations of a credential that visibility knows, break-glass ones too (by their workflow id), newest first. */
 export async function rotationRuns(client: Client, credentialId: string): Promise<RotationRun[]> {
   const runs: RotationRun[] = [];
-  const query = `CredentialId = ${JSON.stringify(credentialId)} AND WorkflowType = "rotateCredential"`;
+  const query =
+    `CredentialId = ${JSON.stringify(credentialId)} AND ` +
+    'WorkflowType IN ("rotateCredential", "breakGlass")';
   for await (const info of client.workflow.list({ query })) runs.push(rotationRun(info));
   return runs.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
 }

@@ -110,6 +110,10 @@ describe('rotator approve --break-glass', () => {
     expect(status).toMatchObject({ outcome: 'rotated', incident: { timeline: { reviewedBy: 'carol' } } });
     const report = await world.cli(['incident', 'report', id]);
     expect(report.stdout).toMatch(/\d{4}-\d\d-\d\dT\S+\s+reviewed by carol/);
+    // `history` and `status` list break-glass rotations beside the credential's rotations.
+    const listed = `workflows/break-glass%2F${id}/`;
+    await until(async () => (await world.cli(['history', id])).stdout.includes(listed));
+    expect((await world.cli(['history', id])).stdout).toContain(listed);
   });
 });
 
