@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { fingerprintOf } from '../fingerprint';
+import { listen } from '../listening';
 import type { Logger } from '../logging';
 import { ValidationError, parseOrThrow } from '../validation';
 import type { DeliveryLog } from './deliveries';
@@ -238,16 +238,5 @@ export async function startAlertsServer(options: AlertsServerOptions): Promise<A
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listen(server, options.port, options.host);
 }

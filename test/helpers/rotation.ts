@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { fingerprintOf } from '../../src/fingerprint';
 import type { SecretPath, VaultKvStore } from '../../src/vault';
 import { githubWorld, type GitHubWorld } from '../github/world';
 import { defined, gitlabWorld } from '../gitlab/world';
@@ -260,4 +261,12 @@ export async function until(ready: () => Promise<boolean>): Promise<void> {
   for (let attempt = 0; attempt < 300 && !(await ready()); attempt += 1) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** What alert intake matches a leaked token of a seeded credential to: the `leaked` of a break-glass request. */
+export function leakedToken(
+  token: { id: number; value: string },
+  version: 'current' | 'previous' = 'current',
+): { fingerprint: string; field: string; version: 'current' | 'previous'; tokenId: string } {
+  return { fingerprint: fingerprintOf(token.value), field: 'token', version, tokenId: String(token.id) };
 }

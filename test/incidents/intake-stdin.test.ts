@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
-import { fingerprintOf } from '../../src/fingerprint';
 import { scannedFile } from '../infra/secret-scan';
 import { writeFileSync } from 'node:fs';
 import { intakeWorld, type IntakeWorld } from './intake-world';
+import { leakedToken } from '../helpers/rotation';
 
 /*
  * `rotator incident --stdin` on real Vault and Temporal: the token piped in is fingerprinted, matched to the
@@ -49,12 +49,7 @@ describe('rotator incident --stdin', () => {
     expect(world.started).toEqual([
       {
         credentialId: current.id,
-        leaked: {
-          fingerprint: fingerprintOf(current.old.value),
-          field: 'token',
-          version: 'current',
-          tokenId: String(current.old.id),
-        },
+        leaked: leakedToken(current.old),
         alert: {
           source: 'stdin',
           id: expect.stringMatching(/^stdin:alice:/) as string,

@@ -10,7 +10,7 @@ import { startOrJoinBreakGlass } from '../../src/incidents/start';
 import type { RotationStatus } from '../../workflows/status';
 import { signatureOf } from '../../src/incidents/signatures';
 import { defined } from '../gitlab/world';
-import { until } from '../helpers/rotation';
+import { until, leakedToken } from '../helpers/rotation';
 import { scannedFile } from '../infra/secret-scan';
 import { secretScanningAlertJson } from '../sim/github/json';
 import { intakeWorld, type IntakeWorld } from './intake-world';
@@ -150,12 +150,7 @@ describe('the GitHub secret_scanning_alert webhook', () => {
     expect(world.started).toEqual([
       {
         credentialId: current.id,
-        leaked: {
-          fingerprint: fingerprintOf(current.old.value),
-          field: 'token',
-          version: 'current',
-          tokenId: String(current.old.id),
-        },
+        leaked: leakedToken(current.old),
         alert: {
           source: 'github-secret-scanning',
           id: `acme/app#${delivery.alert.number}`,

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { fingerprintOf } from '../../src/fingerprint';
 import { SECONDS_TO_REVOCATION, SECONDS_TO_REVOCATION_BUCKETS } from '../../src/incidents/metrics';
 import { startBreakGlass } from '../../src/incidents/start';
 import { VaultKvStore } from '../../src/vault';
-import { rotationWorld, until, type RotationWorld } from '../helpers/rotation';
+import { rotationWorld, until, type RotationWorld, leakedToken } from '../helpers/rotation';
 import { testServers } from '../infra/test-servers';
 import { buildWorkerWithBundle, killWorkerProcesses, startWorkerProcess } from '../worker/process';
 
@@ -43,12 +42,7 @@ describe('the seconds-to-revocation histogram', () => {
     await until(async () => (await worker.get('/readyz')).status === 200);
     const handle = await startBreakGlass(new Client({ connection }), taskQueue, {
       credentialId: credential.id,
-      leaked: {
-        fingerprint: fingerprintOf(credential.old.value),
-        field: 'token',
-        version: 'current',
-        tokenId: String(credential.old.id),
-      },
+      leaked: leakedToken(credential.old),
       alert: { source: 'github-secret-scanning', id: '42', receivedAt: new Date().toISOString() },
       requestedBy: 'alert-intake',
     });

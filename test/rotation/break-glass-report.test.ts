@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { RotationRequest } from '../../activities/rotation';
-import { fingerprintOf } from '../../src/fingerprint';
 import type { IncidentReport } from '../../src/incidents/report';
 import { breakGlassWorkflowId } from '../../src/incidents/request';
 import { startBreakGlass } from '../../src/incidents/start';
@@ -8,7 +7,7 @@ import { rotationCurrentDetails } from '../../workflows/details';
 import type { RotationStatus } from '../../workflows/status';
 import { cliWorld, type CliWorld } from '../cli/world';
 import { defined } from '../gitlab/world';
-import type { SeededCredential } from '../helpers/rotation';
+import { leakedToken, type SeededCredential } from '../helpers/rotation';
 
 let world: CliWorld;
 let credential: SeededCredential;
@@ -23,12 +22,7 @@ beforeAll(async () => {
   await world.startWorker();
   const handle = await startBreakGlass(world.client, world.taskQueue, {
     credentialId: credential.id,
-    leaked: {
-      fingerprint: fingerprintOf(credential.old.value),
-      field: 'token',
-      version: 'current',
-      tokenId: String(credential.old.id),
-    },
+    leaked: leakedToken(credential.old),
     alert: { source: 'stdin', id: alertId, receivedAt: new Date().toISOString(), reportedBy: 'bob' },
     requestedBy: 'bob',
   });

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { loadInventory } from '../../src/inventory/load';
 import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { abort, statusQuery, type rotateCredential } from '../../workflows';
 import type { RotationStatus } from '../../workflows/status';
 import { defined } from '../gitlab/world';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
+import { oneCredentialInventory } from '../helpers/inventory';
 import type { TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
 
@@ -285,36 +285,9 @@ describe('a GitHub workflow dispatch canary', () => {
 
 describe('the inventory of a canary', () => {
   const inventoryWith = (canary: object, strategy = 'create-then-revoke') =>
-    loadInventory(
-      JSON.stringify({
-        providers: {
-          gitlab: {
-            sim: { url: 'https://gitlab.example.com', credential: { mount: 'kv', path: 'a', key: 't' } },
-          },
-        },
-        credentials: [
-          {
-            id: 'proven',
-            description: 'd',
-            environment: 'test',
-            owner: 'o',
-            source: {
-              kind: 'gitlab-project-access-token',
-              gitlab: 'sim',
-              project: 'platform/app',
-              tokenName: 'ci',
-              scopes: ['read_api'],
-              accessLevel: 'developer',
-              lifetimeDays: 30,
-              strategy,
-            },
-            vault: { mount: 'kv', path: 'proven' },
-            targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: 'platform/app', key: 'T' }],
-            canary,
-            policy: { overlap: strategy === 'rotate-in-place' ? '0s' : '15m' },
-          },
-        ],
-      }),
+    oneCredentialInventory(
+      { canary, policy: { overlap: strategy === 'rotate-in-place' ? '0s' : '15m' } },
+      { strategy },
     );
   const pipeline = { kind: 'gitlab-pipeline', gitlab: 'sim', project: 'platform/app', ref: 'main' };
 

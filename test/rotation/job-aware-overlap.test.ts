@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
-import { loadInventory } from '../../src/inventory/load';
 import { rotationPlan } from '../../src/inventory/plan';
 import { allKinds } from '../../src/kinds';
 import { startRotation } from '../../src/rotations';
@@ -8,6 +7,7 @@ import { VaultKvStore } from '../../src/vault';
 import { abort, endOverlapNow, statusQuery, type rotateCredential } from '../../workflows';
 import { defined } from '../gitlab/world';
 import { rotationWorld, until, type RotationWorld, type SeededCredential } from '../helpers/rotation';
+import { oneCredentialInventory } from '../helpers/inventory';
 import type { TestWorker } from '../helpers/worker';
 import { testServers } from '../infra/test-servers';
 
@@ -225,35 +225,7 @@ describe('a job-aware overlap (policy.overlap until jobs-drained) on the GitLab 
 
 describe('the inventory of a job-aware overlap', () => {
   const inventoryWith = (overlap: object, targets: object[]) =>
-    loadInventory(
-      JSON.stringify({
-        providers: {
-          gitlab: {
-            sim: { url: 'https://gitlab.example.com', credential: { mount: 'kv', path: 'a', key: 't' } },
-          },
-        },
-        credentials: [
-          {
-            id: 'drains',
-            description: 'd',
-            environment: 'test',
-            owner: 'o',
-            source: {
-              kind: 'gitlab-project-access-token',
-              gitlab: 'sim',
-              project: 'platform/app',
-              tokenName: 'ci',
-              scopes: ['read_api'],
-              accessLevel: 'developer',
-              lifetimeDays: 30,
-            },
-            vault: { mount: 'kv', path: 'drains' },
-            targets,
-            policy: { overlap },
-          },
-        ],
-      }),
-    );
+    oneCredentialInventory({ targets, policy: { overlap } });
   const groupVariable = { kind: 'gitlab-ci-variable', gitlab: 'sim', group: 'platform', key: 'T' };
 
   it('names the bad field of a job-aware overlap, and says what an overlap may be', () => {
@@ -288,8 +260,8 @@ describe('the inventory of a job-aware overlap', () => {
   it('watches the projects of the targets, and refuses a plan with nothing to watch', () => {
     const onlyGroup = inventoryWith({ until: 'jobs-drained', min: '0s', max: '1h' }, [groupVariable]);
     if (!onlyGroup.ok) throw new Error(onlyGroup.errors.join('\n'));
-    expect(() => rotationPlan(onlyGroup.inventory, 'drains', allKinds)).toThrow(
-      'credential "drains" policy.overlap: until jobs-drained needs jobs to watch',
+    expect(() => rotationPlan(onlyGroup.inventory, 'only', allKinds)).toThrow(
+      'credential "only" policy.overlap: until jobs-drained needs jobs to watch',
     );
 
     const withProject = inventoryWith({ until: 'jobs-drained', min: '5m', max: '2h' }, [
@@ -298,7 +270,7 @@ describe('the inventory of a job-aware overlap', () => {
       { kind: 'gitlab-ci-variable', gitlab: 'sim', project: 'platform/app', key: 'U' },
     ]);
     if (!withProject.ok) throw new Error(withProject.errors.join('\n'));
-    const plan = rotationPlan(withProject.inventory, 'drains', allKinds);
+    const plan = rotationPlan(withProject.inventory, 'only', allKinds);
     expect(plan.consumers?.map(({ name }) => name)).toEqual(['project platform/app jobs']);
     expect(plan.policy).toMatchObject({
       overlap: 300_000,
