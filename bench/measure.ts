@@ -56,6 +56,7 @@ export async function throughputAgainstFloor(phase: {
     floorRuns: [floorBefore.perSecond, floorAfter.perSecond],
     ratio: rotations.perSecond / floorPerSecond,
     latencyUnderLoad: percentiles(rotations.durations),
+    floorLatencyUnderLoad: percentiles([...floorBefore.durations, ...floorAfter.durations]),
     usage,
     floorUsage,
   };

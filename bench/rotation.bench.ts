@@ -1,36 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { dirname } from 'node:path';
 import { verifyAuditLog } from '../src/audit';
 import { runCli } from '../src/cli';
 import { loadInventory } from '../src/inventory/load';
 import { startRotation } from '../src/rotations';
-import { VaultKvStore } from '../src/vault';
 import { httpRelay } from '../test/helpers/http-relay';
-import { buildWorker, spawnWorker, type WorkerProcess } from '../test/helpers/worker-process';
-import { testServers } from '../test/infra/test-servers';
-import type { RotationStatus } from '../workflows/status';
-import {
-  findProcess,
-  historyCost,
-  percentiles,
-  pool,
-  rssMb,
-  tally,
-  throughputAgainstFloor,
-  watch,
-} from './measure';
-import { renderTable, type BenchOptions, type BenchResults } from './report';
-import { benchWorld, poolIds, type BenchWorld } from './world';
 import { testAuditTrust } from '../test/helpers/audit';
+import { benchHarness, log } from './harness';
+import { historyCost, percentiles, pool, rssMb, tally, throughputAgainstFloor, watch } from './measure';
+import { renderTable, type BenchOptions, type BenchResults } from './report';
+import { poolIds } from './world';
 
 const options = JSON.parse(process.env.BENCH_OPTIONS ?? 'null') as BenchOptions | null;
-const ROOT = join(__dirname, '..');
-const log = (line: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 /** The minimum calls a happy-path rotation needs, per provider, with `gitlabTargets` CI variables and `githubTargets` secrets. */
 function minimumCalls(gitlabTargets: number, githubTargets: number) {
@@ -46,27 +29,8 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
 
 (options === null ? test.skip : test)('benchmark', async () => {
   const o = options as BenchOptions;
-  const servers = testServers();
-  const vault = new VaultKvStore(servers.vault);
-  const temporalPort = servers.temporalAddress.split(':').at(-1) ?? '';
-  const serverPids = {
-    'Temporal server': findProcess('start-dev', `--port ${temporalPort}`),
-    Vault: findProcess(`-dev-listen-address=${new URL(servers.vault.endpoint).host}`),
-    'bench (driver, simulators)': process.pid,
-  };
-
-  log('compiling the worker, its workflow bundle and the floor worker');
-  const build = buildWorker();
-  execFileSync(process.execPath, [join(build.dir, 'src/workflow-bundle.js')], { stdio: 'ignore' });
-  execFileSync(process.execPath, [
-    join(ROOT, 'node_modules/typescript/bin/tsc'),
-    ...['--outDir', join(build.dir, 'bench/floor'), '--module', 'commonjs', '--target', 'ES2022'],
-    ...['--esModuleInterop', '--skipLibCheck', '--types', 'node'],
-    join(ROOT, 'bench/floor/worker.ts'),
-    join(ROOT, 'bench/floor/workflows.ts'),
-  ]);
-
-  const world: BenchWorld = await benchWorld(vault);
+  const harness = await benchHarness();
+  const { world, client, serverPids, rotationWorker, servers } = harness;
   const poolSize = Math.max(o.rotations, o.latencySamples, ...o.growth);
   log(`seeding ${poolSize} credentials with 1 target, 2 for the cost figure, ${o.parked} to park`);
   await world.seedPool(poolSize);
@@ -74,51 +38,6 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
   await world.seed('cost-5', { targets: 5, overlap: '0s' });
   await pool(o.parked, 16, (i) => world.seed(`park-${i}`, { targets: 1, overlap: '24h' }));
 
-  const connection = await Connection.connect({ address: servers.temporalAddress });
-  const client = new Client({ connection });
-  const workers: { stop(): Promise<void> }[] = [];
-  /** A rotation worker process of its own, with an inventory of exactly the credentials `ids`. */
-  const rotationWorker = async (name: string, ids: string[], vaultAddress = servers.vault.endpoint) => {
-    const taskQueue = `bench-${name}-${randomUUID()}`;
-    const inventoryPath = world.writeInventory(name, ids);
-    const worker: WorkerProcess = await spawnWorker(build.dir, {
-      TEMPORAL_ADDRESS: servers.temporalAddress,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      VAULT_ADDR: vaultAddress,
-      VAULT_TOKEN: servers.vault.token,
-      ROTATOR_INVENTORY: inventoryPath,
-      ROTATOR_AUDIT_LOG: world.auditLog(name),
-      LOG_LEVEL: 'warn',
-    });
-    // A worker that dies fails the run at once, with what it printed, rather than leaving rotations waiting.
-    let watchdog: NodeJS.Timeout | undefined;
-    const died = new Promise<never>((_, reject) => {
-      watchdog = setInterval(() => {
-        if (worker.pid !== undefined && existsSync(`/proc/${worker.pid}`)) return;
-        clearInterval(watchdog);
-        reject(new Error(`the ${name} worker exited:\n${worker.output().slice(-4000)}`));
-      }, 1_000);
-    });
-    died.catch(() => undefined);
-    const stop = async () => {
-      clearInterval(watchdog);
-      await worker.crash();
-    };
-    workers.push({ stop });
-    const rotate = async (credentialId: string): Promise<RotationStatus> => {
-      const handle = await startRotation(client, taskQueue, {
-        credentialId,
-        reason: 'manual',
-        requestedBy: 'bench',
-        force: true,
-      });
-      const status = await Promise.race([handle.result(), died]);
-      if (status.outcome !== 'rotated')
-        throw new Error(`${credentialId}: ${status.outcome} ${status.detail}`);
-      return status;
-    };
-    return { worker, taskQueue, rotate, stop, inventory: ids.length, inventoryPath };
-  };
   const results: Partial<BenchResults> = {
     options: o,
     machine: { cpus: cpus().length, node: process.version },
@@ -160,16 +79,8 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     const activities = results.cost.oneTarget.byKind['activity schedule'] ?? 0;
 
     log(`starting the floor worker (${activities} no-op activities per workflow)`);
-    const floorQueue = `bench-floor-${randomUUID()}`;
-    const floorWorker = await spawnFloorWorker(build.dir, servers.temporalAddress, floorQueue);
-    workers.push(floorWorker);
-    const floor = async () => {
-      await client.workflow.execute('floor', {
-        taskQueue: floorQueue,
-        workflowId: `floor/${randomUUID()}`,
-        args: [activities],
-      });
-    };
+    const floorWorker = harness.floorWorker(activities);
+    const { floor } = floorWorker;
     /** A rotation worker for one phase: what it and the servers use is watched, and it is stopped after. */
     const phaseWorker = async (name: string, ids: string[]) => {
       const phase = await rotationWorker(name, ids);
@@ -321,10 +232,7 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     };
     results.schedules = { credentials: o.schedules, first: await sync(), second: await sync() };
   } finally {
-    for (const worker of workers) await worker.stop();
-    await connection.close();
-    await world.close();
-    build.remove();
+    await harness.close();
   }
 
   const done = results as BenchResults;
@@ -332,19 +240,3 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
   writeFileSync(o.out, `${JSON.stringify(done, null, 2)}\n`);
   process.stdout.write(`\n${renderTable(done)}\nJSON: ${o.out}\n`);
 });
-
-/** The floor's worker in its own process, as the rotation worker runs in its own. */
-async function spawnFloorWorker(build: string, address: string, taskQueue: string) {
-  const child = spawn(process.execPath, [join(build, 'bench/floor/worker.js')], {
-    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue },
-    stdio: 'ignore',
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    pid: child.pid,
-    async stop() {
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}

@@ -34,6 +34,8 @@ export async function benchWorld(vault: VaultKvStore) {
   const admins = { mount: TEST_KV_MOUNT, path: `${base}/admins` };
   await vault.write(admins, { gitlab: gitlab.adminToken.value, github: github.adminToken.value });
   const entries: { id: string }[] = [];
+  /** Each seeded credential's token: the leak the break-glass bench reports. */
+  const tokens = new Map<string, string>();
   const providers = {
     gitlab: { sim: { url: gitlab.sim.url, credential: { ...admins, key: 'gitlab' } } },
     github: { 'gh-sim': { apiUrl: github.sim.url, credential: { ...admins, key: 'github' } } },
@@ -103,6 +105,7 @@ export async function benchWorld(vault: VaultKvStore) {
       github.state.setSecret(github.app, key, token.value);
       github.state.setSecret(github.production, key, token.value);
     }
+    tokens.set(id, token.value);
     entries.push(credential);
   };
 
@@ -123,6 +126,13 @@ export async function benchWorld(vault: VaultKvStore) {
     },
 
     inventoryText,
+
+    /** The token `seed` made current for credential `id`. */
+    seededToken(id: string): string {
+      const token = tokens.get(id);
+      if (token === undefined) throw new Error(`no credential ${id} was seeded`);
+      return token;
+    },
 
     /**
      * Writes an inventory of the seeded credentials `ids`; answers its path. Each worker gets only the
