@@ -88,6 +88,7 @@ describe('loadCredential', () => {
         overlap: 0,
         requireApproval: false,
         approvalTimeout: 86_400_000,
+        breakGlassReview: false,
       },
     });
   });
