@@ -21,7 +21,7 @@ import { secretFieldSchema } from '../vault';
 import { CliContext, CliError, EXIT, parseOptions, withJson } from './context';
 import { vaultOf } from './verify-state';
 
-/** `startBreakGlass(client, taskQueue, request)`: the break-glass workflow's module provides it. */
+/** How intake starts a break-glass rotation: `startOrJoinBreakGlass` (src/incidents/start.ts) unless a test gives another. */
 export type StartBreakGlassOn = (
   client: Client,
   taskQueue: string,
