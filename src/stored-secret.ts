@@ -2,7 +2,7 @@ import { FINGERPRINTED_FIELDS } from './fingerprint';
 import { HELD_FIELDS } from './oauth2/refresh-token';
 
 /** The field of a credential's Vault secret that holds the value its targets receive. */
-const VALUE_FIELD = 'token';
+export const VALUE_FIELD = 'token';
 
 /**
  * The fields of a credential's Vault secret that each rotation writes: the value, the provider's id for it,

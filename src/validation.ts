@@ -87,7 +87,7 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, sub
   return result.data;
 }
 
-type Report = (path: PropertyKey[], message: string) => void;
+export type Report = (path: PropertyKey[], message: string) => void;
 
 /**
  * A rule relating fields of one object. Zod skips ordinary refinements once anything inside the object is

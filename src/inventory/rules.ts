@@ -1,5 +1,7 @@
-import { ROTATED_FIELDS } from '../stored-secret';
-import { crossFieldRule, formatPath } from '../validation';
+import { isDeepStrictEqual } from 'node:util';
+import { ADMIN_SECRET_TTL_MS } from '../providers/admin-secrets';
+import { ROTATED_FIELDS, VALUE_FIELD } from '../stored-secret';
+import { crossFieldRule, formatPath, type Report } from '../validation';
 import { PROVIDER_KINDS } from './providers';
 
 const DAY_MS = 86_400_000;
@@ -162,6 +164,76 @@ function secretReferences(inventory: unknown): { path: PropertyKey[]; at: string
   return references;
 }
 
+/** The provider a `self` credential is the admin token of, and where that provider is in the inventory. */
+function selfProvider(inventory: unknown, credential: unknown) {
+  if (at(credential, ['source', 'self']) !== true) return undefined;
+  const name = stringAt(credential, 'source', 'gitlab');
+  return name === undefined ? undefined : { name, path: ['providers', 'gitlab', name] };
+}
+
+/** Whether a provider's stored field is the value field of a credential's secret (its `store`, parsed). */
+function isValueFieldOf(field: unknown, credential: unknown): boolean {
+  if (stringAt(field, 'key') !== VALUE_FIELD) return false;
+  const secret = isSet(field, 'store')
+    ? at(field, ['store'])
+    : { mount: stringAt(field, 'mount'), path: stringAt(field, 'path') };
+  return isDeepStrictEqual(secret, at(credential, ['store']));
+}
+
+/**
+ * A credential that is a provider's own admin token (`source.self`): the provider connects with its value,
+ * and no rotation of it may leave the worker without a working token (docs/providers/gitlab.md, "The
+ * rotator's own admin token").
+ */
+function selfTokenRules(inventory: unknown, credential: unknown, index: number, report: Report): void {
+  const provider = selfProvider(inventory, credential);
+  if (provider === undefined) return;
+  const here = ['credentials', index, 'source'];
+  const named = formatPath(provider.path);
+  if (!isSet(inventory, ...provider.path)) return; // the provider reference check names it
+  if (!isValueFieldOf(at(inventory, [...provider.path, 'credential']), credential)) {
+    report(
+      [...here, 'self'],
+      `expected ${named}.credential to name this credential's own secret, field "${VALUE_FIELD}": ` +
+        'a self token is the admin token that provider connects with',
+    );
+  }
+  const fallback = isSet(inventory, ...provider.path, 'fallbackCredential');
+  if (stringAt(credential, 'source', 'strategy') === 'rotate-in-place') {
+    const scopes = listAt(credential, 'source', 'scopes');
+    if (!scopes.includes('api') && !scopes.includes('self_rotate')) {
+      report(
+        [...here, 'scopes'],
+        'must include self_rotate (or api) for a self token that rotates in place: GitLab lets a token rotate ' +
+          'itself only with one of them',
+      );
+    }
+    if (!fallback) {
+      report(
+        [...here, 'strategy'],
+        `rotate-in-place revokes this admin token at issue, and the store holds the new one only from promote: ` +
+          `set ${named}.fallbackCredential so that the worker has a working token in between, or use create-then-revoke`,
+      );
+    }
+    return;
+  }
+  const overlap = numberAt(credential, 'policy', 'overlap');
+  if (!fallback && overlap !== undefined && overlap < ADMIN_SECRET_TTL_MS) {
+    report(
+      ['credentials', index, 'policy', 'overlap'],
+      `must be at least ${ADMIN_SECRET_TTL_MS / 1000}s for a self token when ${named} has no fallbackCredential: ` +
+        'each worker process keeps an admin token it read for up to that long, and the old token must stay ' +
+        'valid until every one of them has read the new one',
+    );
+  }
+}
+
+/** Whether `path` is the `credential` of the provider credentials[index] is the self token of. */
+function isSelfTokenOf(inventory: unknown, index: number, path: PropertyKey[]): boolean {
+  const provider = selfProvider(inventory, at(inventory, ['credentials', index]));
+  return provider !== undefined && isDeepStrictEqual(path, [...provider.path, 'credential']);
+}
+
 /** Rules across credentials, and between credentials and the providers they name. */
 export const inventoryRules = crossFieldRule((inventory, report) => {
   const credentials = listAt(inventory, 'credentials');
@@ -230,6 +302,8 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       }
     }
 
+    selfTokenRules(inventory, credential, index, report);
+
     const parts: PropertyKey[][] = [
       ['source'],
       ...listAt(credential, 'targets').map((_, target) => ['targets', target]),
@@ -258,11 +332,16 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
         path,
         `is where credentials[${stager}] stages each new value (its path plus "/staged"), which would overwrite it`,
       );
-    } else if (owner !== undefined && ROTATED_FIELDS.includes(key)) {
+    } else if (
+      owner !== undefined &&
+      ROTATED_FIELDS.includes(key) &&
+      !isSelfTokenOf(inventory, owner, path)
+    ) {
       report(
         path,
         `is field "${key}" of the secret of credentials[${owner}], which each of its rotations overwrites: ` +
-          `keep it in a field other than ${ROTATED_FIELDS.join(', ')}, or in a secret of its own`,
+          `keep it in a field other than ${ROTATED_FIELDS.join(', ')}, or in a secret of its own, or, when it ` +
+          `is this provider's admin token, set credentials[${owner}].source.self: true`,
       );
     }
   }

@@ -52,6 +52,14 @@ const tokenFields = {
       'create-then-revoke: a new token beside the old one, both valid during the overlap; ' +
         "rotate-in-place: GitLab's rotate endpoint, which revokes the old token at once",
     ),
+  self: z
+    .boolean()
+    .default(false)
+    .describe(
+      "this token is the admin token of the provider named in `gitlab`: that provider's `credential` is this " +
+        "secret's field `token`, and rotate-in-place calls the token's own self-rotate endpoint " +
+        '(docs/providers/gitlab.md, "The rotator\'s own admin token")',
+    ),
 };
 
 const accessLevel = z
@@ -99,13 +107,18 @@ const ACCESS_LEVELS: Record<z.output<typeof accessLevel>, AccessLevelNumber> = {
   owner: 50,
 };
 
-type TokenEntry = Pick<z.output<typeof personalEntry>, 'tokenName' | 'scopes' | 'lifetimeDays' | 'strategy'>;
+type TokenEntry = Pick<
+  z.output<typeof personalEntry>,
+  'tokenName' | 'scopes' | 'lifetimeDays' | 'strategy' | 'self'
+>;
 
-const specFields = ({ tokenName, scopes, lifetimeDays, strategy }: TokenEntry) => ({
+const specFields = ({ tokenName, scopes, lifetimeDays, strategy, self }: TokenEntry) => ({
   tokenName,
   scopes,
   lifetimeDays,
   strategy,
+  // Only a self token's spec carries it: the histories of every other rotation stay as they were.
+  ...(self ? { self: true as const } : {}),
 });
 
 /** Project and group tokens differ only in whose they are. */
