@@ -27,6 +27,8 @@ export type AccessTokenSpec = AccessTokenOwner & {
   accessLevel?: AccessLevelNumber;
   lifetimeDays: number;
   strategy: IssueStrategy;
+  /** The token is the admin token the worker connects with: rotate-in-place rotates it as itself. */
+  self?: true;
 };
 
 const tokenSchema = z.object({
@@ -201,7 +203,9 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     }
     const site = this.site(spec, 'issue (rotate-in-place)', current.tokenId, 'mints');
     const id = this.gitlabId(site, current.tokenId);
-    const answer = await this.client.call(site, (api) => endpoints.rotate(api, id, expiresAt));
+    const answer = await (spec.self === true
+      ? this.rotateSelf(site, expiresAt)
+      : this.client.call(site, (api) => endpoints.rotate(api, id, expiresAt)));
     const minted = parseAnswer(mintedSchema, answer, site);
     return {
       tokenId: String(minted.id),
@@ -209,6 +213,18 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
       expiresAt: minted.expires_at,
       revokedTokenId: current.tokenId,
     };
+  }
+
+  /**
+   * The admin token rotates itself (https://docs.gitlab.com/api/personal_access_tokens/#rotate-a-personal-access-token,
+   * `self`; personal, project and group tokens, with the `api` or `self_rotate` scope). Never through the
+   * client's fallback: a refused token must not rotate the fallback token in its place.
+   */
+  private rotateSelf(site: GitLabCallSite, expiresAt: string): Promise<unknown> {
+    const { url, token } = this.client.connection;
+    return callWith(gitlabApi(url, token), site, (api) =>
+      api.PersonalAccessTokens.rotate('self', { expiresAt }),
+    );
   }
 
   /** Calls GitLab as the new token itself: it must be that token, active, with the spec's scopes and expiry. */

@@ -624,6 +624,24 @@ export function createRoutes(state: GitLabState): Route[] {
     },
     {
       method: 'POST',
+      route: '/personal_access_tokens/self/rotate',
+      // https://docs.gitlab.com/api/personal_access_tokens/#rotate-a-personal-access-token: the token in the
+      // header rotates itself, with the `api` or the `self_rotate` scope; personal, project and group tokens.
+      needs: 'any',
+      handle: (ctx) => {
+        const { scopes } = ctx.caller.token;
+        if (!scopes.includes('api') && !scopes.includes('self_rotate')) {
+          throw new HttpError(403, {
+            error: 'insufficient_scope',
+            error_description: 'The request requires higher privileges than provided by the access token.',
+            scope: 'api self_rotate',
+          });
+        }
+        return rotate(ctx.caller.token, ctx.body);
+      },
+    },
+    {
+      method: 'POST',
       route: '/personal_access_tokens/:token_id/rotate',
       needs: 'api',
       handle: (ctx) => rotate(personalToken(ctx), ctx.body),
