@@ -1,6 +1,7 @@
 import type { AuditSink } from '../src/audit';
 import { allKinds } from '../src/kinds';
 import type { KindRegistry } from '../src/kinds/define';
+import type { AdminSecrets } from '../src/providers/admin-secrets';
 import { openStores, type Stores } from '../src/stores';
 import type { VaultKv } from '../src/vault';
 import { createCanaryActivities } from './canaries';
@@ -20,14 +21,17 @@ export function createCredentialActivities({
   stores = openStores({ vault }),
   providers = allKinds,
   audit,
+  adminSecrets,
 }: {
   vault: VaultKv;
   /** Where credentials are kept; Vault alone unless the worker opened other stores. */
   stores?: Stores;
   providers?: KindRegistry;
   audit: AuditSink;
+  /** The admin tokens read so far, when the activity that promotes shares them. */
+  adminSecrets?: AdminSecrets;
 }) {
-  const calls = providerCalls({ vault, stores, providers, audit });
+  const calls = providerCalls({ vault, stores, providers, audit, adminSecrets });
   return {
     ...createIssueActivities(calls),
     ...createSourceActivities(calls),

@@ -6,6 +6,8 @@ import { createBreakGlassActivities } from './break-glass';
 import { createCredentialActivities } from './credentials';
 import { asActivity } from './failures';
 import { createHealthActivities } from './health';
+import { storedFieldReader } from './provider-calls';
+import { AdminSecrets } from '../src/providers/admin-secrets';
 import { createRotationActivities } from './rotation';
 import { inventoryReader, type InventoryWatcher } from '../src/inventory/watch';
 import { allKinds } from '../src/kinds';
@@ -50,11 +52,21 @@ export function createActivities({
   // Every value an activity reads or stages is then removed from its failures and log lines.
   const vault = noteSecretsOf(store);
   const stores = opened ?? openStores({ vault });
-  const credentials = createCredentialActivities({ vault, stores, providers, audit });
+  // One cache of admin tokens for the provider calls and for promote, which may have replaced one of them.
+  const adminSecrets = new AdminSecrets(storedFieldReader({ vault, stores }));
+  const credentials = createCredentialActivities({ vault, stores, providers, audit, adminSecrets });
   const readInventory = inventoryReader(inventoryPath, inventory);
   return {
     ...credentials,
-    ...createRotationActivities({ stores, providers, inventoryPath, readInventory, credentials, audit }),
+    ...createRotationActivities({
+      stores,
+      providers,
+      inventoryPath,
+      readInventory,
+      credentials,
+      audit,
+      adminSecrets,
+    }),
     ...createAlertActivities(alerts),
     ...createHealthActivities({ stores, providers, inventoryPath, readInventory }),
     ...createApprovalActivities({ inventoryPath, readInventory }),

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { z } from 'zod';
 import type { AuditSink } from '../src/audit';
 import type { KindRegistry } from '../src/kinds/define';
@@ -37,22 +38,9 @@ export const audited = { audit: auditContextSchema.optional() };
 /** The field of a staged or current secret that holds the credential's value. */
 export const VALUE_KEY = 'token';
 
-export interface ProviderCallDependencies {
-  /** Where admin tokens are kept. */
-  vault: VaultKv;
-  /** Where credentials are kept. */
-  stores: Stores;
-  providers: KindRegistry;
-  audit: AuditSink;
-}
-
-/**
- * What every provider activity needs: adapters looked up by kind and connected with an admin token read
- * from Vault, values read by reference, the audit recorder, and `activity` to declare one by its schema.
- */
-export function providerCalls({ vault, stores, providers, audit }: ProviderCallDependencies) {
-  /** A field the worker only reads: an admin token or a client secret, in Vault or another store. */
-  const fieldOf = async (at: StoredField): Promise<string> => {
+/** Reads a field the worker only reads (an admin token, a client secret), in Vault or another store. */
+export function storedFieldReader({ vault, stores }: { vault: VaultKv; stores: Stores }) {
+  return async (at: StoredField): Promise<string> => {
     if (!('store' in at)) {
       const { data, ref } = await vault.read(at);
       const value = data[at.key];
@@ -74,6 +62,34 @@ export function providerCalls({ vault, stores, providers, audit }: ProviderCallD
     }
     return value;
   };
+}
+
+/** The admin tokens an activity connected with, by field: what a refusal is checked against. */
+type AdminTokensUsed = Map<string, { at: StoredField; value: string }>;
+const adminTokensUsed = new AsyncLocalStorage<AdminTokensUsed>();
+
+export interface ProviderCallDependencies {
+  /** Where admin tokens are kept. */
+  vault: VaultKv;
+  /** Where credentials are kept. */
+  stores: Stores;
+  providers: KindRegistry;
+  audit: AuditSink;
+  /** The admin tokens read so far; shared with the activity that promotes, which forgets them. */
+  adminSecrets?: AdminSecrets;
+}
+
+/**
+ * What every provider activity needs: adapters looked up by kind and connected with an admin token read
+ * from Vault, values read by reference, the audit recorder, and `activity` to declare one by its schema.
+ */
+export function providerCalls({
+  vault,
+  stores,
+  providers,
+  audit,
+  adminSecrets = new AdminSecrets(storedFieldReader({ vault, stores })),
+}: ProviderCallDependencies) {
   /** The current secret, read only for a source whose state lives there. */
   const heldBy = async (source: { keepsStateInStore?: true }, held: StoreVersion | undefined) =>
     source.keepsStateInStore && held !== undefined ? stores.of(held).read(held) : undefined;
@@ -90,11 +106,11 @@ export function providerCalls({ vault, stores, providers, audit }: ProviderCallD
     return value;
   };
 
-  const adminSecrets = new AdminSecrets((at) => fieldOf(at));
   /** A cached admin token is not read through the store, so this activity's redaction is told of it here. */
   const adminSecret = async (at: StoredField) => {
     const value = await adminSecrets.get(at);
     noteSecrets(value);
+    adminTokensUsed.getStore()?.set(JSON.stringify(at), { at, value });
     return value;
   };
   const connect = async ({ connection }: AdapterRef): Promise<ProviderConnection> => ({
@@ -105,14 +121,36 @@ export function providerCalls({ vault, stores, providers, audit }: ProviderCallD
         ? undefined
         : await adminSecret(connection.fallbackCredential),
   });
-  /** An activity that talks to a provider: an admin token the provider refused is read from Vault again. */
+  /** Whether an admin token this activity used is no longer the one its store holds. */
+  const replaced = async (used: AdminTokensUsed) => {
+    for (const { at, value } of used.values()) {
+      if ((await adminSecrets.get(at).catch(() => value)) !== value) return true;
+    }
+    return false;
+  };
+  /**
+   * An activity that talks to a provider: an admin token the provider refused is read from its store again.
+   * When the store holds another token by then (the admin token was rotated, and this process still held the
+   * old one), the refusal is transient: the next attempt connects with the new token.
+   */
   const providerActivity = <T>(body: () => Promise<T>): Promise<T> =>
-    asActivity(() =>
-      body().catch((error: unknown) => {
-        if (error instanceof ProviderError && error.kind === 'auth') adminSecrets.forget();
-        throw error;
-      }),
-    );
+    asActivity(() => {
+      const used: AdminTokensUsed = new Map();
+      return adminTokensUsed.run(used, body).catch(async (error: unknown) => {
+        if (!(error instanceof ProviderError) || error.kind !== 'auth') throw error;
+        adminSecrets.forget();
+        if (!(await replaced(used))) throw error;
+        const { provider, step, resource, status } = error;
+        throw new ProviderError({
+          provider,
+          step,
+          resource,
+          status,
+          kind: 'transient',
+          reason: `${error.reason}; the admin token was replaced in the meantime, so the next attempt uses the new one`,
+        });
+      });
+    });
 
   const adapter = async <A>(
     kinds: ReadonlyMap<string, { adapter(connection: ProviderConnection): A }>,

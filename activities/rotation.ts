@@ -22,6 +22,7 @@ import type { createCredentialActivities } from './credentials';
 import { asActivity, checkedActivity } from './failures';
 import { FAILURE_TYPES } from '../src/failure-types';
 import type { TokenId } from '../src/providers/types';
+import type { AdminSecrets } from '../src/providers/admin-secrets';
 
 export type { RotationPlan };
 
@@ -177,6 +178,7 @@ export function createRotationActivities({
   readInventory,
   credentials,
   audit,
+  adminSecrets,
 }: {
   stores: Stores;
   providers: KindRegistry;
@@ -184,6 +186,8 @@ export function createRotationActivities({
   readInventory: () => Promise<InventoryResult>;
   credentials: ReturnType<typeof createCredentialActivities>;
   audit: AuditSink;
+  /** The admin tokens this process holds: promote may have replaced one (the rotator's own admin token). */
+  adminSecrets: Pick<AdminSecrets, 'forget'>;
 }) {
   const record = auditRecorder(audit);
   const activity = checkedActivity(asActivity);
@@ -293,6 +297,8 @@ export function createRotationActivities({
           if (!isStoreFailure(error, 'conflict')) throw error;
           throw ApplicationFailure.nonRetryable(`promote: ${error.message}`, FAILURE_TYPES.promoteConflict);
         });
+        // The promoted secret may hold a provider's admin token: the next provider call reads it anew.
+        adminSecrets.forget();
         await record(context, {
           event: 'promoted',
           tokenId,
