@@ -196,16 +196,24 @@ export async function rotationWorld(vault: VaultKvStore, options: { github?: boo
 
     /**
      * Writes the inventory with every credential seeded so far; `adminCredential` names where else the
-     * simulator's admin token is kept (the test wrote it there), instead of this world's Vault path.
+     * simulator's admin token is kept (the test wrote it there), instead of this world's Vault path, and
+     * `fallbackCredential` a second admin token.
      */
     writeInventory({
       adminCredential = { ...admin, key: 'token' },
-    }: { adminCredential?: object } = {}): void {
+      fallbackCredential,
+    }: { adminCredential?: object; fallbackCredential?: object } = {}): void {
       writeFileSync(
         inventoryPath,
         stringify({
           providers: {
-            gitlab: { sim: { url: world.sim.url, credential: adminCredential } },
+            gitlab: {
+              sim: {
+                url: world.sim.url,
+                credential: adminCredential,
+                ...(fallbackCredential === undefined ? {} : { fallbackCredential }),
+              },
+            },
             ...(github === undefined
               ? {}
               : {
