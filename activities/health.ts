@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import type { InventoryResult } from '../src/inventory/load';
 import { PlanError, rotationPlan, type RotationPlan } from '../src/inventory/plan';
+import { unrotatableAdminTokenNotes } from '../src/inventory/providers';
 import type { KindRegistry } from '../src/kinds/define';
 import { describeStore, storeRefSchema, type StoreVersion, type Stores } from '../src/stores';
 import { versionLabel } from '../src/stores/labels';
@@ -20,6 +21,8 @@ export interface HealthPlans {
   plans: HealthPlan[];
   /** Credentials that cannot be checked (a kind with no adapter), and why. */
   unplanned: { credentialId: string; reason: string }[];
+  /** What the health check cannot look after, such as admin tokens the rotator cannot rotate; absent when nothing. */
+  notes?: string[];
 }
 
 /** The current version: which token it holds and when it was written (by the last promote). */
@@ -66,7 +69,8 @@ export function createHealthActivities({
             result.unplanned.push({ credentialId: credential.id, reason: error.message });
           }
         }
-        return result;
+        const notes = unrotatableAdminTokenNotes(loaded.inventory);
+        return notes.length === 0 ? result : { ...result, notes };
       });
     },
 

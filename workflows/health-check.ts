@@ -59,6 +59,8 @@ export interface HealthReport {
   /** No problem, and every check ran. */
   healthy: boolean;
   credentials: CredentialHealth[];
+  /** What it cannot look after (an admin token the rotator cannot rotate): warnings, not problems. */
+  notes?: string[];
 }
 
 const checking: ActivityOptions = {
@@ -80,7 +82,7 @@ const DAY_MS = 86_400_000;
  */
 export async function healthCheck(request: HealthCheckRequest): Promise<HealthReport> {
   const checkedAt = new Date();
-  const { plans, unplanned } = await checks.healthCheckPlans.executeWithOptions(
+  const { plans, unplanned, notes } = await checks.healthCheckPlans.executeWithOptions(
     summarised('read every credential of the inventory'),
     [],
   );
@@ -109,6 +111,7 @@ export async function healthCheck(request: HealthCheckRequest): Promise<HealthRe
     checkedAt: checkedAt.toISOString(),
     healthy: results.every(({ problems, unchecked }) => problems.length === 0 && unchecked.length === 0),
     credentials: results,
+    ...(notes === undefined ? {} : { notes }),
   };
 }
 

@@ -4,6 +4,7 @@ import { verifyAuditTextAnchored, type AuditTrust } from '../audit';
 import { auditTrustOf } from './audit-trust';
 import { DEFAULT_AUDIT_LOG, DEFAULT_INVENTORY } from '../config/environment';
 import { InventoryTooLarge, loadInventory, readInventoryText, type InventoryResult } from '../inventory/load';
+import { unrotatableAdminTokenNotes } from '../inventory/providers';
 import { inventoryJsonSchema, type Inventory } from '../inventory/schema';
 import { CliContext, EXIT, type CliIo, type ExitCode } from './context';
 
@@ -85,7 +86,8 @@ async function checkInventory(file: string, io: CliIo): Promise<ExitCode> {
     return EXIT.failed;
   }
   io.stdout(summary(file, result.inventory));
-  for (const note of maskingNotes(result.inventory)) io.stderr(`${file}: note: ${note}\n`);
+  for (const note of [...maskingNotes(result.inventory), ...unrotatableAdminTokenNotes(result.inventory)])
+    io.stderr(`${file}: note: ${note}\n`);
   return EXIT.ok;
 }
 

@@ -35,12 +35,14 @@ function render(report: HealthReport, url: string): string {
     targetsCell(health),
     problemsCell(health),
   ]);
-  const details = report.credentials.flatMap((health) => [
-    ...health.problems.map(({ kind, message }) => `${health.credentialId}: ${kind}: ${message}`),
-    ...health.unchecked.map((why) => `${health.credentialId}: not checked: ${why}`),
-    ...(health.repair === undefined ? [] : [`${health.credentialId}: repair: ${health.repair.detail}`]),
-    ...health.alertsFailed.map((why) => `${health.credentialId}: alert not sent: ${why}`),
-  ]);
+  const details = report.credentials
+    .flatMap((health) => [
+      ...health.problems.map(({ kind, message }) => `${health.credentialId}: ${kind}: ${message}`),
+      ...health.unchecked.map((why) => `${health.credentialId}: not checked: ${why}`),
+      ...(health.repair === undefined ? [] : [`${health.credentialId}: repair: ${health.repair.detail}`]),
+      ...health.alertsFailed.map((why) => `${health.credentialId}: alert not sent: ${why}`),
+    ])
+    .concat((report.notes ?? []).map((note) => `note: ${note}`));
   const unhealthy = report.credentials.filter((health) => problemsCell(health) !== 'ok').length;
   return (
     table(['CREDENTIAL', 'TOKEN', 'EXPIRES', 'ROTATED', 'TARGETS', 'PROBLEMS'], rows) +

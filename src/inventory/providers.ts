@@ -46,3 +46,19 @@ export const PROVIDER_KINDS = Object.keys(providerKindsSchema.shape) as Provider
 export function providerReference(kind: ProviderKind) {
   return providerName.describe(`name of a provider under providers.${kind}`);
 }
+
+/**
+ * Providers whose admin token the rotator cannot rotate, each as a note for `config check` and `health`:
+ * GitHub has no API that mints a personal access token, classic or fine-grained (docs/providers/github.md,
+ * "What the rotator cannot rotate"). A warning, not an error: the operator rotates it by hand.
+ */
+export function unrotatableAdminTokenNotes(inventory: {
+  providers: { github: Record<string, unknown> };
+}): string[] {
+  return Object.keys(inventory.providers.github).map(
+    (name) =>
+      `providers.github.${name}: its admin token cannot be rotated by the rotator (GitHub has no API to mint a ` +
+      'personal access token, classic or fine-grained): rotate it by hand before it expires, with ' +
+      'fallbackCredential set while you do (docs/providers/github.md)',
+  );
+}

@@ -23,7 +23,11 @@ describe('rotator config check', () => {
       stderr:
         `${EXAMPLE}: note: credentials[3].targets[0] is a masked CI variable, and oauth2-refresh-token tokens ` +
         'may hold characters GitLab cannot mask (RFC 6749 allows any printable ASCII): a new value it cannot ' +
-        'mask fails the rotation at verify, before any target is written\n',
+        'mask fails the rotation at verify, before any target is written\n' +
+        // Its GitHub provider's admin token is a personal access token, which no API mints.
+        `${EXAMPLE}: note: providers.github.github-com: its admin token cannot be rotated by the rotator ` +
+        '(GitHub has no API to mint a personal access token, classic or fine-grained): rotate it by hand ' +
+        'before it expires, with fallbackCredential set while you do (docs/providers/github.md)\n',
       stdout: [
         `${EXAMPLE} is valid: 4 credentials`,
         '',
