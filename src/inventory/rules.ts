@@ -164,11 +164,11 @@ function secretReferences(inventory: unknown): { path: PropertyKey[]; at: string
   return references;
 }
 
-/** The provider a `self` credential is the admin token of, and where that provider is in the inventory. */
-function selfProvider(inventory: unknown, credential: unknown) {
+/** Where in the inventory the provider a `self` credential is the admin token of is. */
+function selfProvider(credential: unknown): PropertyKey[] | undefined {
   if (at(credential, ['source', 'self']) !== true) return undefined;
   const name = stringAt(credential, 'source', 'gitlab');
-  return name === undefined ? undefined : { name, path: ['providers', 'gitlab', name] };
+  return name === undefined ? undefined : ['providers', 'gitlab', name];
 }
 
 /** Whether a provider's stored field is the value field of a credential's secret (its `store`, parsed). */
@@ -186,19 +186,19 @@ function isValueFieldOf(field: unknown, credential: unknown): boolean {
  * rotator's own admin token").
  */
 function selfTokenRules(inventory: unknown, credential: unknown, index: number, report: Report): void {
-  const provider = selfProvider(inventory, credential);
+  const provider = selfProvider(credential);
   if (provider === undefined) return;
   const here = ['credentials', index, 'source'];
-  const named = formatPath(provider.path);
-  if (!isSet(inventory, ...provider.path)) return; // the provider reference check names it
-  if (!isValueFieldOf(at(inventory, [...provider.path, 'credential']), credential)) {
+  const named = formatPath(provider);
+  if (!isSet(inventory, ...provider)) return; // the provider reference check names it
+  if (!isValueFieldOf(at(inventory, [...provider, 'credential']), credential)) {
     report(
       [...here, 'self'],
       `expected ${named}.credential to name this credential's own secret, field "${VALUE_FIELD}": ` +
         'a self token is the admin token that provider connects with',
     );
   }
-  const fallback = isSet(inventory, ...provider.path, 'fallbackCredential');
+  const fallback = isSet(inventory, ...provider, 'fallbackCredential');
   if (stringAt(credential, 'source', 'strategy') === 'rotate-in-place') {
     const scopes = listAt(credential, 'source', 'scopes');
     if (!scopes.includes('api') && !scopes.includes('self_rotate')) {
@@ -230,8 +230,8 @@ function selfTokenRules(inventory: unknown, credential: unknown, index: number, 
 
 /** Whether `path` is the `credential` of the provider credentials[index] is the self token of. */
 function isSelfTokenOf(inventory: unknown, index: number, path: PropertyKey[]): boolean {
-  const provider = selfProvider(inventory, at(inventory, ['credentials', index]));
-  return provider !== undefined && isDeepStrictEqual(path, [...provider.path, 'credential']);
+  const provider = selfProvider(at(inventory, ['credentials', index]));
+  return provider !== undefined && isDeepStrictEqual(path, [...provider, 'credential']);
 }
 
 /** Rules across credentials, and between credentials and the providers they name. */
