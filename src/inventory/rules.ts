@@ -340,8 +340,11 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       report(
         path,
         `is field "${key}" of the secret of credentials[${owner}], which each of its rotations overwrites: ` +
-          `keep it in a field other than ${ROTATED_FIELDS.join(', ')}, or in a secret of its own, or, when it ` +
-          `is this provider's admin token, set credentials[${owner}].source.self: true`,
+          `keep it in a field other than ${ROTATED_FIELDS.join(', ')}, or in a secret of its own` +
+          // Only a GitLab provider's credential can be a self token.
+          (path[1] === 'gitlab' && path[3] === 'credential'
+            ? `, or, when it is this provider's admin token, set credentials[${owner}].source.self: true`
+            : ''),
       );
     }
   }
