@@ -41,6 +41,7 @@ describe('the example inventory', () => {
       masked: true,
       protected: true,
       variableType: 'env_var',
+      field: 'token',
     });
     expect(credential('mirror-staging')?.source).toMatchObject({ strategy: 'create-then-revoke' });
     expect(credential('mirror-staging')?.policy).toEqual({
