@@ -7,6 +7,7 @@ import { ProviderError } from '../src/providers/errors';
 import type { TokenId } from '../src/providers/types';
 import type { ProviderConnection } from '../src/providers/registry';
 import { noteSecrets } from '../src/redaction';
+import { TARGET_FIELDS } from '../src/stored-secret';
 import {
   describeStore,
   storedFieldSchema,
@@ -24,9 +25,17 @@ import { asActivity, checkedActivity } from './failures';
 const connectionRefSchema = z
   .object({ url: z.url(), credential: storedFieldSchema, fallbackCredential: storedFieldSchema.optional() })
   .strict();
-/** An adapter by kind, its connection, and its own parameters (checked by the adapter's types). */
+/**
+ * An adapter by kind, its connection, and its own parameters (checked by the adapter's types); a target's
+ * `field` names the field of the secret it receives, the token when absent (as in every older history).
+ */
 export const adapterRefSchema = z
-  .object({ kind: z.string().min(1), connection: connectionRefSchema, spec: z.unknown() })
+  .object({
+    kind: z.string().min(1),
+    connection: connectionRefSchema,
+    spec: z.unknown(),
+    field: z.enum(TARGET_FIELDS).optional(),
+  })
   .strict();
 export type AdapterRef = z.infer<typeof adapterRefSchema>;
 /** A token id as sources name it; a 0.2.0 history carries GitLab's and OAuth2's as numbers. */
@@ -93,15 +102,11 @@ export function providerCalls({
   /** The current secret, read only for a source whose state lives there. */
   const heldBy = async (source: { keepsStateInStore?: true }, held: StoreVersion | undefined) =>
     source.keepsStateInStore && held !== undefined ? stores.of(held).read(held) : undefined;
-  /** The value a version of a credential's secret holds. */
-  const valueAt = async (at: StoreVersion): Promise<string> => {
-    const value = (await stores.of(at).read(at))[VALUE_KEY];
+  /** The value a version of a credential's secret holds, or another of its fields (a deploy token's username). */
+  const valueAt = async (at: StoreVersion, field: string = VALUE_KEY): Promise<string> => {
+    const value = (await stores.of(at).read(at))[field];
     if (value === undefined) {
-      throw new VaultError(
-        `${describeStore(at)} ${versionLabel(at)} has no field "${VALUE_KEY}"`,
-        404,
-        false,
-      );
+      throw new VaultError(`${describeStore(at)} ${versionLabel(at)} has no field "${field}"`, 404, false);
     }
     return value;
   };

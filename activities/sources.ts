@@ -49,7 +49,8 @@ export function createSourceActivities({
         const source = await sourceAdapter(ref);
         const value = await valueAt(staged);
         for (const target of targets) {
-          const refusal = (await targetAdapter(target)).refuses?.(target.spec, value);
+          const received = target.field === undefined ? value : await valueAt(staged, target.field);
+          const refusal = (await targetAdapter(target)).refuses?.(target.spec, received);
           if (refusal !== undefined) {
             throw new ProviderError({
               provider: target.kind,

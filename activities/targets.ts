@@ -43,7 +43,7 @@ export function createTargetActivities({ record, activity, valueAt, targetAdapte
       'writeTarget',
       writeInputSchema,
       async ({ target: ref, value, audit: context }): Promise<void> => {
-        await (await targetAdapter(ref)).write(ref.spec, await valueAt(value));
+        await (await targetAdapter(ref)).write(ref.spec, await valueAt(value, ref.field));
         await record(context, { event: 'distributed', vault: { staged: value.version } });
       },
     ),
@@ -53,14 +53,14 @@ export function createTargetActivities({ record, activity, valueAt, targetAdapte
       'checkTarget',
       checkTargetInputSchema,
       async ({ target: ref, value, since }): Promise<TargetCheck> =>
-        (await targetAdapter(ref)).holds(ref.spec, { value: await valueAt(value), since }),
+        (await targetAdapter(ref)).holds(ref.spec, { value: await valueAt(value, ref.field), since }),
     ),
 
     restoreTarget: activity(
       'restoreTarget',
       restoreInputSchema,
       async ({ target: ref, snapshot, previous }): Promise<void> => {
-        const previousValue = previous === undefined ? undefined : await valueAt(previous);
+        const previousValue = previous === undefined ? undefined : await valueAt(previous, ref.field);
         await (await targetAdapter(ref)).restore(ref.spec, snapshot, previousValue);
       },
     ),

@@ -3,10 +3,16 @@ import { HELD_FIELDS } from './oauth2/refresh-token';
 
 /** The field of a credential's Vault secret that holds the value its targets receive. */
 export const VALUE_FIELD = 'token';
+/** The field beside the value for a credential that is a username and a token (a GitLab deploy token). */
+export const USERNAME_FIELD = 'username';
+/** The fields of a credential's secret a target can receive: the value (by default), or the username. */
+export const TARGET_FIELDS = [VALUE_FIELD, USERNAME_FIELD] as const;
+export type TargetField = (typeof TARGET_FIELDS)[number];
 
 /**
  * The fields of a credential's Vault secret that each rotation writes: the value, the provider's id for it,
- * its expiry, what a source that keeps its state in Vault stores beside them, and each token's fingerprint.
+ * its expiry, the username of a credential that has one, what a source that keeps its state in Vault stores
+ * beside them, and each token's fingerprint.
  * Every other field belongs to the operator and is carried over to each new version.
  */
 export const ROTATED_FIELDS: readonly string[] = [
@@ -14,6 +20,7 @@ export const ROTATED_FIELDS: readonly string[] = [
     VALUE_FIELD,
     'tokenId',
     'expiresAt',
+    USERNAME_FIELD,
     ...Object.values(HELD_FIELDS),
     ...Object.values(FINGERPRINTED_FIELDS),
   ]),

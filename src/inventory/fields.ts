@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TARGET_FIELDS } from '../stored-secret';
 
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -38,3 +39,12 @@ export function distinctList<T extends z.ZodType>(item: T, what: string) {
     });
   });
 }
+
+/** Which field of the credential's secret a target receives: every target entry has it (see defineTarget). */
+export const targetField = z
+  .enum(TARGET_FIELDS)
+  .default('token')
+  .describe(
+    "which field of the credential's secret the target receives: token (the value), or username for a " +
+      'source that has one (a GitLab deploy token)',
+  );

@@ -1,5 +1,6 @@
 import type { KindRegistry } from '../kinds/define';
 import type { AdapterSpec } from '../providers/registry';
+import type { TargetField } from '../stored-secret';
 import { describeStore, type StoredField, type StoreRef } from '../stores';
 import { PROVIDER_KINDS } from './providers';
 import { stringAt } from './rules';
@@ -10,6 +11,8 @@ export interface AdapterRef {
   kind: string;
   connection: { url: string; credential: StoredField; fallbackCredential?: StoredField };
   spec: unknown;
+  /** A target's: the field of the secret it receives, when not the token (plans before it carry none). */
+  field?: Exclude<TargetField, 'token'>;
 }
 
 /** An adapter with the name operators know its resource by, such as `project platform/web CI variable DEPLOY_TOKEN`. */
@@ -91,9 +94,11 @@ export function rotationPlan(
     kind: credential.source.kind,
     environment: credential.environment,
     source: adapter(registry.sources, credential.source, 'source'),
-    targets: credential.targets.map((target, index) =>
-      adapter(registry.targets, target, `targets[${index}]`),
-    ),
+    targets: credential.targets.map((target, index) => {
+      const named = adapter(registry.targets, target, `targets[${index}]`);
+      // A target of the token carries no field, as every plan before `field` did.
+      return target.field === 'token' ? named : { ...named, ref: { ...named.ref, field: target.field } };
+    }),
     dependents: credential.dependents.map((dependent, index) =>
       adapter(registry.dependents, dependent, `dependents[${index}]`),
     ),

@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ADMIN_SECRET_TTL_MS } from '../providers/admin-secrets';
-import { ROTATED_FIELDS, VALUE_FIELD } from '../stored-secret';
+import { ROTATED_FIELDS, TARGET_FIELDS, VALUE_FIELD } from '../stored-secret';
 import { crossFieldRule, formatPath, type Report } from '../validation';
 import { PROVIDER_KINDS } from './providers';
 
@@ -105,6 +105,28 @@ export const credentialRules = crossFieldRule((credential, report) => {
     );
   }
 });
+
+/**
+ * A target's `field` must be one the credential's secret holds: the value (`token`), or a field the source
+ * kind stores beside it (`fieldsOf`, undefined for a kind the source schema reports itself).
+ */
+export function targetFieldRule(fieldsOf: (sourceKind: string) => readonly string[] | undefined) {
+  return crossFieldRule((credential, report) => {
+    const kind = stringAt(credential, 'source', 'kind');
+    const fields = kind === undefined ? undefined : fieldsOf(kind);
+    if (kind === undefined || fields === undefined) return;
+    listAt(credential, 'targets').forEach((target, index) => {
+      // A field of no known name is the schema's to report, without echoing what was written there.
+      const field = TARGET_FIELDS.find((known) => known === stringAt(target, 'field'));
+      if (field === undefined || field === 'token' || fields.includes(field)) return;
+      report(
+        ['targets', index, 'field'],
+        `${kind} has no ${field}: ` +
+          (fields.length === 0 ? 'its targets receive the token' : `expected token or ${fields.join(', ')}`),
+      );
+    });
+  });
+}
 
 /**
  * What a target writes, as a key two targets share exactly when they write the same thing; undefined while

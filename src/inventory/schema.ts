@@ -7,7 +7,7 @@ import { approverRules, approversSchema, policyApprovers } from './approvers';
 import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
 import { providerKindsSchema } from './providers';
-import { credentialRules, exactlyOneOf, inventoryRules } from './rules';
+import { credentialRules, exactlyOneOf, inventoryRules, targetFieldRule } from './rules';
 import { crossFieldRule } from '../validation';
 
 /* The kinds of source, target and dependent are listed in src/kinds/index.ts, one module each. */
@@ -33,6 +33,11 @@ export const canarySchema = z
     'a pipeline that uses the new value after the targets hold it and before it is promoted; ' +
       'the rotation rolls back when it fails or times out',
   );
+
+/** The fields each source kind's secret holds beside the token, which a target's `field` may name. */
+const TARGET_FIELDS_OF = new Map<string, readonly string[]>(
+  SOURCES.map((source) => [source.kind, ('targetFields' in source ? source.targetFields : undefined) ?? []]),
+);
 
 const DEFAULT_OVERLAP = '15m';
 const DEFAULT_OVERLAP_MS = duration.parse(DEFAULT_OVERLAP);
@@ -123,6 +128,7 @@ export const credentialSchema = z
   })
   .strict()
   .check(credentialRules)
+  .check(targetFieldRule((kind) => TARGET_FIELDS_OF.get(kind)))
   .check(exactlyOneOf('vault', 'store'))
   .transform(({ vault, store, ...credential }) => ({
     ...credential,

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { AdapterSpec, ProviderConnection } from '../providers/registry';
 import type { Canary, Consumer, CredentialSource, CredentialTarget, Dependent } from '../providers/types';
+import type { TargetField } from '../stored-secret';
 
 /** An inventory entry's schema: a strict object whose `kind` is one literal. */
 type EntrySchema<Kind extends string> = z.ZodType<{ kind: Kind }>;
@@ -17,17 +18,30 @@ export interface KindDefinition<Kind extends string, Entry extends EntrySchema<K
   adapter(connection: ProviderConnection): Adapter;
 }
 
+/**
+ * A source, and the fields its secret holds beside the value that a target may receive instead
+ * (`targetFields`, such as a deploy token's `username`); a target's `field` naming another is refused at load.
+ */
 export function defineSource<Kind extends string, Entry extends EntrySchema<Kind>, Spec>(
-  definition: KindDefinition<Kind, Entry, Spec, CredentialSource<Spec>>,
+  definition: KindDefinition<Kind, Entry, Spec, CredentialSource<Spec>> & {
+    targetFields?: readonly Exclude<TargetField, 'token'>[];
+  },
 ) {
   return definition;
 }
 
 /**
  * A target, and where the jobs that read it run (`consumer`): the consumer kind's inventory entry for it, or
- * undefined when no API lists those jobs (a GitLab group's variable, a GitHub organization's secret).
+ * undefined when no API lists those jobs (a GitLab group's variable, a GitHub organization's secret). Every
+ * target entry carries `field` (targetField in src/inventory/fields.ts): which field of the secret it receives,
+ * which the plan carries and the activities read whatever the kind.
  */
-export function defineTarget<Kind extends string, Entry extends EntrySchema<Kind>, Spec, ConsumerEntry>(
+export function defineTarget<
+  Kind extends string,
+  Entry extends z.ZodType<{ kind: Kind; field: TargetField }>,
+  Spec,
+  ConsumerEntry,
+>(
   definition: KindDefinition<Kind, Entry, Spec, CredentialTarget<Spec>> & {
     consumer(entry: z.output<Entry>): ConsumerEntry | undefined;
   },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { GitHubActionsSecrets } from '../github/actions-secrets';
 import { GitHubClient } from '../github/client';
 import { describeSecret, type ActionsSecretSpec } from '../github/scopes';
-import { distinctList } from '../inventory/fields';
+import { distinctList, targetField } from '../inventory/fields';
 import { githubRepository } from '../inventory/github';
 import { providerReference } from '../inventory/providers';
 import { exactlyOneOf, isSet, stringAt } from '../inventory/rules';
@@ -43,6 +43,7 @@ const entry = z
         'expected letters, digits and "_", not starting with a digit or "GITHUB_"',
       )
       .describe('secret name'),
+    field: targetField,
   })
   .strict()
   .check(exactlyOneOf('repository', 'organization'))

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GitLabCiVariables } from '../gitlab/ci-variables';
 import { GitLabClient } from '../gitlab/client';
+import { targetField } from '../inventory/fields';
 import { gitlabGroup, gitlabProject } from '../inventory/gitlab';
 import { providerReference } from '../inventory/providers';
 import { exactlyOneOf } from '../inventory/rules';
@@ -24,6 +25,7 @@ const entry = z
       .enum(['env_var', 'file'])
       .default('env_var')
       .describe('env_var, or file for a path to it'),
+    field: targetField,
   })
   .strict()
   .check(exactlyOneOf('project', 'group'));

@@ -8,6 +8,7 @@ import {
   gitlabProjectAccessToken,
 } from './gitlab-access-tokens';
 import { gitlabCiVariable } from './gitlab-ci-variable';
+import { gitlabGroupDeployToken, gitlabProjectDeployToken } from './gitlab-deploy-tokens';
 import { gitlabPipeline } from './gitlab-pipeline';
 import { gitlabPipelineSchedules } from './gitlab-pipeline-schedules';
 import { gitlabProjectJobs } from './gitlab-project-jobs';
@@ -22,6 +23,8 @@ export const SOURCES = [
   gitlabProjectAccessToken,
   gitlabGroupAccessToken,
   gitlabPersonalAccessToken,
+  gitlabProjectDeployToken,
+  gitlabGroupDeployToken,
   oauth2RefreshToken,
 ] as const;
 export const TARGETS = [gitlabCiVariable, githubActionsSecret] as const;

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadInventory } from '../../src/inventory/load';
+import { rotationPlan } from '../../src/inventory/plan';
+import { allKinds } from '../../src/kinds';
 import { dependentSchema, sourceSchema, targetSchema, type Credential } from '../../src/inventory/schema';
 import { vaultSecretOf } from '../../src/stores';
 import { defined } from '../gitlab/world';
@@ -18,6 +20,20 @@ function loadExample() {
 
 describe('the example inventory', () => {
   const inventory = loadExample();
+
+  it("plans a deploy token's targets: the token's carry no field, as older plans did; the username's say so", () => {
+    const plan = rotationPlan(inventory, 'registry-pull-production', allKinds);
+    expect(plan.targets.map(({ ref }) => ref.field)).toEqual([undefined, 'username']);
+    expect(plan.targets[0]?.ref).not.toHaveProperty('field');
+    expect(plan.source.ref.spec).toEqual({
+      scope: 'project',
+      projectId: 'platform/web',
+      tokenName: 'registry-pull',
+      scopes: ['read_repository', 'read_registry'],
+      lifetimeDays: 30,
+      strategy: 'create-then-revoke',
+    });
+  });
   const credential = (id: string): Credential | undefined =>
     inventory.credentials.find((entry) => entry.id === id);
 
@@ -41,6 +57,7 @@ describe('the example inventory', () => {
       masked: true,
       protected: true,
       variableType: 'env_var',
+      field: 'token',
     });
     expect(credential('mirror-staging')?.source).toMatchObject({ strategy: 'create-then-revoke' });
     expect(credential('mirror-staging')?.policy).toEqual({

@@ -97,7 +97,7 @@ const IN_PLACE_OVERLAP =
   'the old value stops working the moment the new one is issued, so there is nothing to overlap';
 
 const KEEP_APART =
-  'keep it in a field other than token, tokenId, expiresAt, refreshToken, accessToken, issuedAt, ' +
+  'keep it in a field other than token, tokenId, expiresAt, username, refreshToken, accessToken, issuedAt, ' +
   'tokenFingerprint, refreshTokenFingerprint, accessTokenFingerprint, or in a secret of its own';
 const SAME_VARIABLE = 'the same CI variable (project or group, key and environment scope)';
 const ONE_CREDENTIAL = 'a target takes the values of one credential only';
@@ -159,7 +159,32 @@ const cases: [description: string, edits: Record<string, unknown>, errors: strin
     { 'credentials[0].source.kind': 'gitlab-deploy-token' },
     [
       "credentials[0].source.kind: Invalid discriminator value. Expected 'gitlab-project-access-token' | " +
-        "'gitlab-group-access-token' | 'gitlab-personal-access-token' | 'oauth2-refresh-token'",
+        "'gitlab-group-access-token' | 'gitlab-personal-access-token' | 'gitlab-project-deploy-token' | " +
+        "'gitlab-group-deploy-token' | 'oauth2-refresh-token'",
+    ],
+  ],
+  [
+    'a deploy token rotated in place, which GitLab cannot do',
+    {
+      'credentials[0].source': {
+        kind: 'gitlab-project-deploy-token',
+        gitlab: 'gitlab-main',
+        project: 'platform/deployer',
+        tokenName: 'registry-pull',
+        scopes: ['read_registry'],
+        lifetimeDays: 30,
+        strategy: 'rotate-in-place',
+      },
+    },
+    [
+      'credentials[0].source.strategy: expected create-then-revoke: GitLab cannot rotate a deploy token in place',
+    ],
+  ],
+  [
+    'a target of the username of a source that has none',
+    { 'credentials[0].targets[0].field': 'username' },
+    [
+      'credentials[0].targets[0].field: gitlab-project-access-token has no username: its targets receive the token',
     ],
   ],
   [

@@ -15,6 +15,7 @@ import {
   type SimNamespace,
   type SimPipeline,
   type SimProject,
+  type SimDeployToken,
   type SimSchedule,
   type SimToken,
   type SimUser,
@@ -96,6 +97,78 @@ function exposedJson(state: GitLabState, token: SimToken) {
     'id' | 'name' | 'revoked' | 'created_at' | 'user_id' | 'active' | 'token'
   >;
 }
+
+// ---- Deploy tokens (https://docs.gitlab.com/api/deploy_tokens/) ----
+
+const PROJECT_DEPLOY_SCOPES = [
+  'read_repository',
+  'read_registry',
+  'write_registry',
+  'read_package_registry',
+  'write_package_registry',
+];
+const GROUP_DEPLOY_SCOPES = [...PROJECT_DEPLOY_SCOPES, 'read_virtual_registry', 'write_virtual_registry'];
+
+/** A deploy token as GitLab shows it: no creation time, no last use. */
+function deployTokenJson(state: GitLabState, token: SimDeployToken) {
+  return {
+    id: token.id,
+    name: token.name,
+    username: token.username,
+    expires_at: token.expiresAt,
+    revoked: token.revoked,
+    expired: state.deployTokenExpired(token),
+    scopes: token.scopes,
+  };
+}
+
+function projectJson(url: URL, project: SimNamespace) {
+  return {
+    id: project.id,
+    path_with_namespace: project.path,
+    http_url_to_repo: `${url.origin}/${project.path}.git`,
+  };
+}
+
+/**
+ * Git's first request of a clone over HTTP, `GET /<project path>.git/info/refs?service=git-upload-pack`, as a
+ * deploy token makes it: HTTP Basic with the token's username and value
+ * (https://docs.gitlab.com/user/project/deploy_tokens/#clone-a-repository). Assumption: credentials that do
+ * not authenticate (unknown, revoked, expired, or without read_repository) get 401 with GitLab's Basic
+ * challenge; a project the token does not reach, or that does not exist, 404.
+ */
+function gitInfoRefs(state: GitLabState, request: IncomingMessage, url: URL): Answer {
+  const denied: Answer = {
+    status: 401,
+    body: 'HTTP Basic: Access denied.',
+    headers: { 'www-authenticate': 'Basic realm="GitLab"' },
+  };
+  const basic = /^Basic (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+  const [username, ...rest] = Buffer.from(basic ?? '', 'base64')
+    .toString('utf8')
+    .split(':');
+  const token = [...state.deployTokens.values()].find(
+    (t) => t.username === username && t.value === rest.join(':'),
+  );
+  if (token === undefined || !state.deployTokenActive(token) || !token.scopes.includes('read_repository'))
+    return denied;
+  if (url.searchParams.get('service') !== 'git-upload-pack') return { status: 403, body: 'Forbidden' };
+  const path = decodeURIComponent(url.pathname.slice(1, -GIT_INFO_REFS.length));
+  const project = [...state.projects.values()].find((p) => p.path === path);
+  if (project === undefined || !state.deployTokenReaches(token, project))
+    return { status: 404, body: 'The project you were looking for could not be found.' };
+  const head = project.branches.get('main') ?? '';
+  const line = (text: string) => `${(text.length + 4).toString(16).padStart(4, '0')}${text}`;
+  return {
+    status: 200,
+    body: `${line('# service=git-upload-pack\n')}0000${line(`${head} refs/heads/main\n`)}0000`,
+    headers: { 'content-type': 'application/x-git-upload-pack-advertisement' },
+  };
+}
+
+const GIT_INFO_REFS = '.git/info/refs';
+
+// ---- end of deploy tokens ----
 
 function variableJson(variable: SimVariable) {
   return {
@@ -301,9 +374,11 @@ function environmentFilter(ctx: Context): string | undefined {
   return ctx.query.get('filter[environment_scope]') ?? undefined;
 }
 
+const GUEST = 10;
 const REPORTER = 20;
 const DEVELOPER = 30;
 const MAINTAINER = 40;
+const OWNER = 50;
 /** The role `ci_pipeline_variables_minimum_override_role` asks for; `no_one_allowed` refuses everyone. */
 const VARIABLES_ROLE: Record<SimProject['pipelineVariablesMinimumRole'], number> = {
   developer: DEVELOPER,
@@ -584,6 +659,125 @@ export function createRoutes(state: GitLabState): Route[] {
     ];
   };
 
+  // ---- Deploy tokens (https://docs.gitlab.com/api/deploy_tokens/) ----
+
+  /** Project deploy tokens need Maintainer; group deploy tokens Owner (gitlab-org/gitlab#212469). */
+  const deployTokenOwner = (kind: 'project' | 'group', ctx: Context) =>
+    memberOf(kind, ctx, kind === 'project' ? MAINTAINER : OWNER);
+  const deployToken = (kind: 'project' | 'group', ctx: Context): SimDeployToken => {
+    const namespace = deployTokenOwner(kind, ctx);
+    const token = state.deployTokens.get(tokenId(ctx));
+    if (token === undefined || token.resource !== `${kind}:${namespace.id}`) throw notFound();
+    return token;
+  };
+  const deployTokenRoutes = (kind: 'project' | 'group'): Route[] => {
+    const base = `/${kind}s/:id/deploy_tokens`;
+    // Virtual registries are a group's: a project's deploy token cannot carry their scopes.
+    const allowed = kind === 'project' ? PROJECT_DEPLOY_SCOPES : GROUP_DEPLOY_SCOPES;
+    return [
+      {
+        method: 'GET',
+        route: base,
+        needs: 'read',
+        // https://docs.gitlab.com/api/deploy_tokens/#list-project-deploy-tokens: `active=true` limits to
+        // tokens neither revoked nor expired. Assumption: `active=false` filters nothing, as GitLab's finder
+        // applies only a true `active`.
+        handle: (ctx) => {
+          const namespace = deployTokenOwner(kind, ctx);
+          const active = ctx.query.get('active');
+          if (active !== null && active !== 'true' && active !== 'false')
+            throw new HttpError(400, { error: 'active is invalid' });
+          const tokens = [...state.deployTokens.values()].filter(
+            (t) =>
+              t.resource === `${kind}:${namespace.id}` && (active !== 'true' || state.deployTokenActive(t)),
+          );
+          return paginated(
+            ctx,
+            tokens.map((t) => deployTokenJson(state, t)),
+          );
+        },
+      },
+      {
+        method: 'GET',
+        route: `${base}/:token_id`,
+        needs: 'read',
+        handle: (ctx) => ({ status: 200, body: deployTokenJson(state, deployToken(kind, ctx)) }),
+      },
+      {
+        method: 'POST',
+        route: base,
+        needs: 'api',
+        // https://docs.gitlab.com/api/deploy_tokens/#create-a-project-deploy-token: name and scopes required;
+        // expires_at (ISO 8601) and username optional; 201 with the token, shown this once.
+        handle: (ctx) => {
+          const namespace = deployTokenOwner(kind, ctx);
+          const name = text(ctx.body, 'name');
+          if (name === undefined) throw missing('name');
+          const scopes = checkScopes(ctx.body);
+          if (scopes.some((scope) => !allowed.includes(scope)))
+            throw new HttpError(400, { error: 'scopes does not have a valid value' });
+          const rawExpiry = text(ctx.body, 'expires_at');
+          const expiry = rawExpiry === undefined || rawExpiry === '' ? null : Date.parse(rawExpiry);
+          if (expiry !== null && Number.isNaN(expiry))
+            throw new HttpError(400, { error: 'expires_at is invalid' });
+          const username = text(ctx.body, 'username');
+          const token = state.addDeployToken({
+            resource: `${kind}:${namespace.id}`,
+            name,
+            scopes,
+            expiresAt: expiry === null ? null : new Date(expiry).toISOString(),
+            username: username === '' ? undefined : username,
+          });
+          return { status: 201, body: { ...deployTokenJson(state, token), token: token.value } };
+        },
+      },
+      {
+        method: 'DELETE',
+        route: `${base}/:token_id`,
+        needs: 'api',
+        // https://docs.gitlab.com/api/deploy_tokens/#delete-a-project-deploy-token: 204, the token is gone.
+        handle: (ctx) => {
+          state.deployTokens.delete(deployToken(kind, ctx).id);
+          return { status: 204 };
+        },
+      },
+    ];
+  };
+
+  /** What verifying a deploy token needs besides its own endpoints: a project's path, and a group's projects. */
+  const projectRoutes: Route[] = [
+    {
+      method: 'GET',
+      route: '/projects/:id',
+      needs: 'read',
+      // https://docs.gitlab.com/api/projects/#get-a-single-project: the fields the rotator reads.
+      handle: (ctx) => ({ status: 200, body: projectJson(ctx.url, memberOf('project', ctx, GUEST)) }),
+    },
+    {
+      method: 'GET',
+      route: '/groups/:id/projects',
+      needs: 'read',
+      // https://docs.gitlab.com/api/groups/#list-projects: a group's projects, with include_subgroups those
+      // of its subgroups too.
+      handle: (ctx) => {
+        const group = memberOf('group', ctx, GUEST);
+        const deep = ctx.query.get('include_subgroups') === 'true';
+        const projects = [...state.projects.values()].filter((project) => {
+          const rest = project.path.startsWith(`${group.path}/`)
+            ? project.path.slice(group.path.length + 1)
+            : '';
+          return rest !== '' && (deep || !rest.includes('/'));
+        });
+        return paginated(
+          ctx,
+          projects.map((project) => projectJson(ctx.url, project)),
+        );
+      },
+    },
+  ];
+
+  // ---- end of deploy tokens ----
+
   return [
     {
       method: 'GET',
@@ -675,6 +869,9 @@ export function createRoutes(state: GitLabState): Route[] {
     },
     ...resourceTokenRoutes('project'),
     ...resourceTokenRoutes('group'),
+    ...deployTokenRoutes('project'),
+    ...deployTokenRoutes('group'),
+    ...projectRoutes,
     ...variableRoutes('project'),
     ...variableRoutes('group'),
     {
@@ -898,6 +1095,9 @@ export async function startGitLabSim(): Promise<GitLabSim> {
       const body = await readBody(request);
       if (faults.delay > 0) await new Promise((resolve) => setTimeout(resolve, faults.delay));
       const method = request.method ?? 'GET';
+      // Git over HTTP is outside the REST API: a deploy token's verification (see gitInfoRefs).
+      if (method === 'GET' && url.pathname.endsWith(GIT_INFO_REFS))
+        return send(response, gitInfoRefs(state, request, url));
       const route = routes.find((r) => r.method === method && r.pattern.test(url.pathname));
       if (route === undefined) return send(response, { status: 404, body: { error: '404 Not Found' } });
       const call = { method, route: route.route };

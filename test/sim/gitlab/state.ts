@@ -143,6 +143,25 @@ export interface SimProject extends SimNamespace {
   pipelineVariablesMinimumRole: 'no_one_allowed' | 'owner' | 'maintainer' | 'developer';
 }
 
+// ---- Deploy tokens (https://docs.gitlab.com/api/deploy_tokens/) ----
+
+/** A project's or group's deploy token: a username and a token, apart from users and their tokens. */
+export interface SimDeployToken {
+  id: number;
+  value: string;
+  /** `gitlab+deploy-token-{id}` unless the creator chose one. */
+  username: string;
+  name: string;
+  scopes: string[];
+  /** An ISO timestamp, as GitLab keeps it (`2020-02-14T00:00:00.000Z`), or null when it never expires. */
+  expiresAt: string | null;
+  revoked: boolean;
+  /** `project:<id>` or `group:<id>`. */
+  resource: string;
+}
+
+// ---- end of deploy tokens ----
+
 /** What a canary's job read when it started, and when it ends; null when it hangs. */
 interface CanaryRun {
   canary: SimCanary;
@@ -155,6 +174,8 @@ export class GitLabState {
   readonly projects = new Map<number, SimProject>();
   readonly groups = new Map<number, SimNamespace>();
   readonly tokens = new Map<number, SimToken>();
+  /** Deploy tokens by id; GitLab deletes one outright (DELETE), so a deleted one is gone from here. */
+  readonly deployTokens = new Map<number, SimDeployToken>();
   /** Every token value ever minted, for secret scans of logs and histories. */
   readonly minted: string[] = [];
   private nextId = 1;
@@ -201,9 +222,9 @@ export class GitLabState {
     return group;
   }
 
-  /** Mints a token value, recorded for secret scans. */
-  private mintValue(): string {
-    const value = `glpat-${randomBytes(15).toString('base64url')}`;
+  /** Mints a token value (`glpat-`, or `gldt-` for a deploy token), recorded for secret scans. */
+  private mintValue(prefix = 'glpat-'): string {
+    const value = `${prefix}${randomBytes(15).toString('base64url')}`;
     this.minted.push(value);
     recordMintedValue(value);
     return value;
@@ -427,6 +448,54 @@ export class GitLabState {
       if (job.status === 'pending' || job.status === 'running') this.finishJob(job, 'canceled');
     }
   }
+
+  // ---- Deploy tokens ----
+
+  /** A deploy token of a project or group (`resource`, `project:<id>` or `group:<id>`). */
+  addDeployToken(options: {
+    resource: string;
+    name: string;
+    scopes: string[];
+    expiresAt: string | null;
+    username?: string;
+  }): SimDeployToken {
+    const id = this.id();
+    const token: SimDeployToken = {
+      id,
+      value: this.mintValue('gldt-'),
+      username: options.username ?? `gitlab+deploy-token-${id}`,
+      name: options.name,
+      scopes: [...options.scopes],
+      expiresAt: options.expiresAt,
+      revoked: false,
+      resource: options.resource,
+    };
+    this.deployTokens.set(id, token);
+    return token;
+  }
+
+  /** Expired from its expiry's instant on. */
+  deployTokenExpired(token: SimDeployToken): boolean {
+    return token.expiresAt !== null && token.expiresAt <= this.now().toISOString();
+  }
+
+  deployTokenActive(token: SimDeployToken): boolean {
+    return !token.revoked && !this.deployTokenExpired(token);
+  }
+
+  /**
+   * Whether a deploy token reaches a project: its own project's, or its group's, whose projects are those
+   * whose path lies below the group's (the simulator keeps no other link between projects and groups).
+   */
+  deployTokenReaches(token: SimDeployToken, project: SimProject): boolean {
+    if (token.resource === `project:${project.id}`) return true;
+    const group = this.groups.get(Number(token.resource.replace(/^group:/, '')));
+    return (
+      token.resource.startsWith('group:') && group !== undefined && project.path.startsWith(`${group.path}/`)
+    );
+  }
+
+  // ---- end of deploy tokens ----
 
   isExpired(token: SimToken): boolean {
     return token.expiresAt !== null && token.expiresAt <= this.now().toISOString().slice(0, 10);
