@@ -4,6 +4,7 @@ import { createAlertActivities, type AlertSettings } from './alerts';
 import { createApprovalActivities } from './approval';
 import { createBreakGlassActivities } from './break-glass';
 import { createCredentialActivities } from './credentials';
+import { createDiscoveryActivities } from './discovery';
 import { asActivity } from './failures';
 import { createHealthActivities } from './health';
 import { createRotationActivities } from './rotation';
@@ -57,6 +58,7 @@ export function createActivities({
     ...createRotationActivities({ stores, providers, inventoryPath, readInventory, credentials, audit }),
     ...createAlertActivities(alerts),
     ...createHealthActivities({ stores, providers, inventoryPath, readInventory }),
+    ...createDiscoveryActivities({ stores, inventoryPath, readInventory }),
     ...createApprovalActivities({ inventoryPath, readInventory }),
     ...createBreakGlassActivities(),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */
