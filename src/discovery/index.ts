@@ -33,14 +33,6 @@ async function connectionOf(
   };
 }
 
-/** A group, organization or repository as operators name it: `gitlab-com group platform`. */
-export function watchedLabel(watched: Watched): string {
-  if ('gitlab' in watched) return `${watched.gitlab} group ${watched.group}`;
-  return 'organization' in watched
-    ? `${watched.github} organization ${watched.organization}`
-    : `${watched.github} repository ${watched.repository}`;
-}
-
 /** Tokens first, then by provider, place and name: the order of the table and of `--select` numbers. */
 function byPlace(a: Found, b: Found): number {
   const key = (found: Found) =>
