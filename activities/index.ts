@@ -4,6 +4,7 @@ import { createAlertActivities, type AlertSettings } from './alerts';
 import { createApprovalActivities } from './approval';
 import { createBreakGlassActivities } from './break-glass';
 import { createCredentialActivities } from './credentials';
+import { createDiscoveryActivities } from './discovery';
 import { asActivity } from './failures';
 import { createHealthActivities } from './health';
 import { storedFieldReader } from './provider-calls';
@@ -69,6 +70,7 @@ export function createActivities({
     }),
     ...createAlertActivities(alerts),
     ...createHealthActivities({ stores, providers, inventoryPath, readInventory }),
+    ...createDiscoveryActivities({ stores, inventoryPath, readInventory }),
     ...createApprovalActivities({ inventoryPath, readInventory }),
     ...createBreakGlassActivities(),
     /** Copies one version of a secret to another path by reference: the value stays between Vault and here. */

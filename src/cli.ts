@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerApprove } from './cli/approve';
 import { registerCodecServer } from './cli/codec-server';
 import { CliContext, EXIT, type CliIo } from './cli/context';
+import { registerDiscover } from './cli/discover';
 import { registerFileCommands } from './cli/files';
 import { registerFingerprints } from './cli/fingerprints';
 import { registerHealth } from './cli/health';
@@ -58,6 +59,7 @@ export async function runCli(
   registerAwsPolicy(program, cli);
   registerVerifyState(program, cli);
   registerFingerprints(program, cli);
+  registerDiscover(program, cli);
   registerIncidentReport(registerIncident(program, cli, services), cli);
 
   try {

@@ -1,10 +1,12 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  patched,
   proxyActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { UnmanagedReport } from '../activities/discovery';
 import type { CurrentVersion, HealthPlan } from '../activities/health';
 import type { AlertKind } from '../src/alerts';
 import type { CredentialState, TargetCheck, TokenId } from '../src/providers/types';
@@ -54,6 +56,13 @@ export interface CredentialHealth {
   alertsFailed: string[];
 }
 
+/** The tokens no credential owns, in `discovery.watch`: those expiring within `discovery.expiryWarning`. */
+export type UnmanagedHealth = UnmanagedReport & {
+  /** Why discovery could not run, once its retries were spent. */
+  failed?: string;
+  alertsFailed: string[];
+};
+
 export interface HealthReport {
   checkedAt: string;
   /** No problem, and every check ran. */
@@ -61,7 +70,12 @@ export interface HealthReport {
   credentials: CredentialHealth[];
   /** What it cannot look after (an admin token the rotator cannot rotate): warnings, not problems. */
   notes?: string[];
+  /** Absent from health checks started before discovery was added. */
+  unmanaged?: UnmanagedHealth;
 }
+
+/** The id alerts about unmanaged tokens carry where a credential's would be. */
+export const UNMANAGED_ALERT_ID = 'unmanaged-tokens';
 
 const checking: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
@@ -107,12 +121,51 @@ export async function healthCheck(request: HealthCheckRequest): Promise<HealthRe
     results.push(health);
   });
   results.sort((a, b) => a.credentialId.localeCompare(b.credentialId));
+  // Health checks that started before discovery was added replay without it.
+  const unmanaged = patched('unmanaged-expiry-v1') ? await checkUnmanaged() : undefined;
   return {
     checkedAt: checkedAt.toISOString(),
-    healthy: results.every(({ problems, unchecked }) => problems.length === 0 && unchecked.length === 0),
+    healthy:
+      results.every(({ problems, unchecked }) => problems.length === 0 && unchecked.length === 0) &&
+      (unmanaged === undefined || (unmanaged.expiring.length === 0 && unmanaged.failed === undefined)),
     credentials: results,
     ...(notes === undefined ? {} : { notes }),
+    ...(unmanaged === undefined ? {} : { unmanaged }),
   };
+}
+
+/** Lists the watched groups and organizations; unmanaged tokens expiring soon are one alert. */
+async function checkUnmanaged(): Promise<UnmanagedHealth> {
+  let report: UnmanagedReport;
+  try {
+    report = await checks.discoverUnmanaged.executeWithOptions(
+      summarised('list the tokens of discovery.watch that no credential owns'),
+      [],
+    );
+  } catch (error) {
+    return {
+      watched: 0,
+      warningDays: 0,
+      expiring: [],
+      notListed: [],
+      failed: messageOf(error),
+      alertsFailed: [],
+    };
+  }
+  const health: UnmanagedHealth = { ...report, alertsFailed: [] };
+  if (report.expiring.length === 0) return health;
+  const shown = report.expiring
+    .slice(0, 5)
+    .map(({ kind, resource, name, expiresAt }) => `${kind} ${resource} "${name}" (${expiresAt})`);
+  const more = report.expiring.length - shown.length;
+  const message =
+    `${report.expiring.length} token(s) no credential manages expire within ${report.warningDays} days ` +
+    `(discovery.expiryWarning): ${shown.join(', ')}${more > 0 ? ` and ${more} more` : ''}; ` +
+    'see `rotator discover`';
+  await sendAlert({ kind: 'expiring', credentialId: UNMANAGED_ALERT_ID, message }).catch((error: unknown) =>
+    health.alertsFailed.push(`expiring: ${messageOf(error)}`),
+  );
+  return health;
 }
 
 function unknownHealth(credentialId: string): CredentialHealth {

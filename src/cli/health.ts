@@ -44,12 +44,29 @@ function render(report: HealthReport, url: string): string {
     ])
     .concat((report.notes ?? []).map((note) => `note: ${note}`));
   const unhealthy = report.credentials.filter((health) => problemsCell(health) !== 'ok').length;
+  const unmanaged = unmanagedLines(report.unmanaged);
   return (
     table(['CREDENTIAL', 'TOKEN', 'EXPIRES', 'ROTATED', 'TARGETS', 'PROBLEMS'], rows) +
     (details.length === 0 ? '' : `\n${details.join('\n')}\n`) +
+    (unmanaged.length === 0 ? '' : `\n${unmanaged.join('\n')}\n`) +
     `\n${report.credentials.length - unhealthy} of ${report.credentials.length} credentials healthy ` +
     `(checked ${moment(report.checkedAt)}): ${url}\n`
   );
+}
+
+/** The unmanaged tokens of discovery.watch that expire soon, and what could not be listed. */
+function unmanagedLines(unmanaged: HealthReport['unmanaged']): string[] {
+  if (unmanaged === undefined || (unmanaged.watched === 0 && unmanaged.failed === undefined)) return [];
+  const { warningDays } = unmanaged;
+  return [
+    ...(unmanaged.failed === undefined ? [] : [`unmanaged tokens: not checked: ${unmanaged.failed}`]),
+    ...unmanaged.expiring.map(
+      ({ kind, resource, name, expiresAt }) =>
+        `unmanaged: ${kind} ${resource} "${name}" expires ${expiresAt} (within ${warningDays} days)`,
+    ),
+    ...unmanaged.notListed.map((line) => `unmanaged: ${line}`),
+    ...unmanaged.alertsFailed.map((why) => `unmanaged: alert not sent: ${why}`),
+  ];
 }
 
 export function registerHealth(program: Command, cli: CliContext): void {

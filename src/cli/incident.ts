@@ -14,9 +14,8 @@ import { startOrJoinBreakGlass } from '../incidents/start';
 import type { BreakGlassRequest } from '../incidents/request';
 import { createLogger } from '../logging';
 import { AdminSecrets } from '../providers/admin-secrets';
-import { describeStore, openStores, type StoredField, type Stores } from '../stores';
-import { versionLabel } from '../stores/labels';
-import { StoreError } from '../stores/store';
+import { openStores, type StoredField, type Stores } from '../stores';
+import { storedFieldReader } from '../stores/read-field';
 import { secretFieldSchema } from '../vault';
 import { CliContext, CliError, EXIT, parseOptions, withJson } from './context';
 import { vaultOf } from './verify-state';
@@ -40,21 +39,6 @@ export interface IncidentServices {
 
 /** The longest token `incident --stdin` reads: anything longer is not one token. */
 const MAX_STDIN_BYTES = 64 * 1024;
-
-/** Reads every field the inventory names the same way, Vault's or another store's: its current version. */
-function storedFieldReader(stores: Stores) {
-  return async (at: StoredField): Promise<string> => {
-    const ref = 'store' in at ? at.store : { mount: at.mount, path: at.path };
-    const { data, version } = await stores.of(ref).readCurrent(ref);
-    const value = data[at.key];
-    if (value === undefined)
-      throw new StoreError(
-        `${describeStore(ref)} ${versionLabel(version)} has no field "${at.key}"`,
-        'not-found',
-      );
-    return value;
-  };
-}
 
 /** A log destination that writes through the CLI's output. */
 const linesTo = (write: (text: string) => void) =>

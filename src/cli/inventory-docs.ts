@@ -247,6 +247,11 @@ export function inventoryReference(schema: JsonSchema = inventoryJsonSchema() as
       intro: schema.properties?.approvers?.description ?? '',
       rows: rowsOf(schema.properties?.approvers?.items ?? {}, ''),
     },
+    {
+      heading: '## `discovery`',
+      intro: schema.properties?.discovery?.description ?? '',
+      rows: rowsOf(schema.properties?.discovery ?? {}, 'discovery.'),
+    },
   ];
   return sections
     .map((section) =>

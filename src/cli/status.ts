@@ -2,8 +2,27 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Credential } from '../inventory/schema';
 import { statusQuery, versionsText, type RotationStatus } from '../../workflows/status';
-import { CliContext, EXIT, moment, rotationRuns, table, withJson, type RotationRun } from './context';
+import { z } from 'zod';
+import { discoverWatched } from '../discovery';
+import { expiryHorizon } from '../discovery/horizon';
+import { positiveDuration } from '../inventory/durations';
+import { ProviderError } from '../providers/errors';
+import { openStores } from '../stores';
+import { storedFieldReader } from '../stores/read-field';
+import { StoreError } from '../stores/store';
+import {
+  CliContext,
+  CliError,
+  EXIT,
+  moment,
+  parseOptions,
+  rotationRuns,
+  table,
+  withJson,
+  type RotationRun,
+} from './context';
 import { humanDuration } from '../human-duration';
+import { vaultOf } from './verify-state';
 
 /** One credential's line in `rotator status`. */
 interface CredentialRow {
@@ -28,9 +47,15 @@ export function registerStatus(program: Command, cli: CliContext): void {
         'without an id, a table of every credential of the inventory: last rotation and its outcome, the ' +
           'phase of a running one, next due time and age; with an id, the running or last rotation in detail',
       )
-      .argument('[id]', 'credential id from the inventory'),
+      .argument('[id]', 'credential id from the inventory')
+      .option(
+        '--horizon <duration>',
+        'instead: per ISO week up to this far ahead (90d), the managed and unmanaged tokens of discovery.watch ' +
+          'that expire, weeks over discovery.horizonCliff flagged (reads the admin tokens: VAULT_ADDR, VAULT_TOKEN)',
+      ),
   ).action(
-    cli.action(async (id: string | undefined, options: { json?: boolean }) => {
+    cli.action(async (id: string | undefined, options: { json?: boolean; horizon?: string }) => {
+      if (options.horizon !== undefined) return showHorizon(cli, options);
       if (id !== undefined) return showRotation(cli, id, options.json === true);
       const { credentials } = await cli.inventory();
       const client = await cli.client();
@@ -63,6 +88,44 @@ export function registerStatus(program: Command, cli: CliContext): void {
       return EXIT.ok;
     }),
   );
+}
+
+const horizonOptionsSchema = z.object({ horizon: positiveDuration, json: z.boolean().optional() }).strict();
+
+/** `status --horizon`: the expiry horizon of the watched groups, organizations and repositories. */
+async function showHorizon(cli: CliContext, raw: unknown) {
+  const options = parseOptions(horizonOptionsSchema, raw);
+  const inventory = await cli.inventory();
+  const { watch, horizonCliff } = inventory.discovery;
+  if (watch.length === 0)
+    throw new CliError(
+      '--horizon: discovery.watch of the inventory names no group, organization or repository to look at',
+      EXIT.usage,
+    );
+  const stores = openStores({ vault: await vaultOf(cli.env, 'status --horizon') });
+  const listing = await discoverWatched(inventory, storedFieldReader(stores)).catch((error: unknown) => {
+    if (error instanceof ProviderError || error instanceof StoreError)
+      throw new CliError(`discovery failed: ${error.message}`, EXIT.failed);
+    throw error;
+  });
+  const weeks = expiryHorizon(listing.found, new Date(), options.horizon, horizonCliff);
+  if (options.json === true) {
+    cli.json({ horizonCliff, weeks, notListed: listing.notListed });
+    return EXIT.ok;
+  }
+  cli.io.stdout(
+    table(
+      ['WEEK', 'FROM', 'MANAGED', 'UNMANAGED', 'CLIFF'],
+      weeks.map((week) => [
+        week.week,
+        week.monday,
+        String(week.managed),
+        String(week.unmanaged),
+        week.cliff ? `CLIFF (more than ${horizonCliff})` : '',
+      ]),
+    ) + listing.notListed.map((line) => `${line}\n`).join(''),
+  );
+  return EXIT.ok;
 }
 
 async function credentialRow(client: Client, credential: Credential, now: number): Promise<CredentialRow> {

@@ -4,6 +4,7 @@ import { CANARIES, CONSUMERS, DEPENDENTS, SOURCES, TARGETS } from '../kinds';
 import { storeEntrySchema, storeRefOf } from '../stores';
 import { secretPathSchema } from '../vault';
 import { approverRules, approversSchema, policyApprovers } from './approvers';
+import { discoveryRules, discoverySchema, placeholderRule } from './discovery';
 import { duration, positiveDuration } from './durations';
 import { slug } from './fields';
 import { providerKindsSchema } from './providers';
@@ -129,6 +130,7 @@ export const credentialSchema = z
   .strict()
   .check(credentialRules)
   .check(targetFieldRule((kind) => TARGET_FIELDS_OF.get(kind)))
+  .check(placeholderRule)
   .check(exactlyOneOf('vault', 'store'))
   .transform(({ vault, store, ...credential }) => ({
     ...credential,
@@ -162,10 +164,16 @@ export const inventorySchema = z
       .describe('GitLab and GitHub instances and the admin credentials the worker uses'),
     credentials: z.array(credentialSchema).min(1, 'expected at least one credential'),
     approvers: approversSchema.default([]),
+    discovery: discoverySchema
+      .prefault({})
+      .describe(
+        'tokens no credential owns: where `rotator discover`, the health check and the expiry gauges look',
+      ),
   })
   .strict()
   .check(inventoryRules)
   .check(approverRules)
+  .check(discoveryRules)
   .meta({
     title: 'cred-rotator inventory',
     description: 'What cred-rotator rotates: see docs/inventory.md.',

@@ -39,6 +39,13 @@ describe('the example inventory', () => {
 
   it('is valid, with durations in milliseconds and every default filled in', () => {
     expect(inventory.providers.github['github-com']?.apiUrl).toBe('https://api.github.com');
+    // The example watches nothing: discovery's defaults.
+    expect(inventory.discovery).toEqual({
+      expiryWarning: 30 * DAY,
+      horizon: 90 * DAY,
+      horizonCliff: 10,
+      watch: [],
+    });
     expect(credential('deployer-production')?.policy).toEqual({
       every: 7 * DAY,
       jitter: HOUR,

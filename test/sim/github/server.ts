@@ -319,7 +319,59 @@ export function createRoutes(state: GitHubState): Route[] {
   };
 
   const orgBase = '/orgs/{org}/actions/secrets';
+
+  /*
+   * Discovery (rotator discover): the lists of an organization's repositories and of the secrets of a
+   * repository or an organization, a page at a time. Other sections add their own list endpoints beside it.
+   */
+  const secretList = (ctx: Context, scope: SimScope, org?: SimOrganization): Answer => {
+    const secrets = [...scope.secrets.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const { items, headers } = pageOf(ctx, secrets);
+    return {
+      status: 200,
+      body: { total_count: secrets.length, secrets: items.map((secret) => secretJson(ctx.api, secret, org)) },
+      headers,
+    };
+  };
+  const discoveryRoutes: Route[] = [
+    {
+      method: 'GET',
+      route: '/orgs/{org}/repos',
+      docs: 'https://docs.github.com/rest/repos/repos#list-organization-repositories',
+      // Assumption: the repositories the token reaches, oldest first (GitHub's default sort is `created`, and
+      // its default direction for it is descending; the order does not matter to discovery).
+      handle: (ctx) => {
+        const org = organizationOf(ctx);
+        const repositories = [...state.repositories.values()].filter(
+          (r) => r.owner === org.login && reaches(ctx.token, `${r.owner}/${r.name}`),
+        );
+        const { items, headers } = pageOf(ctx, repositories);
+        return {
+          status: 200,
+          body: items.map((repository) => repositoryJson(ctx.api, repository, org.id, false)),
+          headers,
+        };
+      },
+    },
+    {
+      method: 'GET',
+      route: '/repos/{owner}/{repo}/actions/secrets',
+      docs: `${DOCS}#list-repository-secrets`,
+      handle: (ctx) => secretList(ctx, repositoryOf(ctx)),
+    },
+    {
+      method: 'GET',
+      route: orgBase,
+      docs: `${DOCS}#list-organization-secrets`,
+      handle: (ctx) => {
+        const org = organizationOf(ctx);
+        return secretList(ctx, org, org);
+      },
+    },
+  ];
+
   return [
+    ...discoveryRoutes,
     {
       method: 'GET',
       route: '/repos/{owner}/{repo}',

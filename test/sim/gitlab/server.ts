@@ -753,32 +753,131 @@ export function createRoutes(state: GitLabState): Route[] {
       // https://docs.gitlab.com/api/projects/#get-a-single-project: the fields the rotator reads.
       handle: (ctx) => ({ status: 200, body: projectJson(ctx.url, memberOf('project', ctx, GUEST)) }),
     },
-    {
-      method: 'GET',
-      route: '/groups/:id/projects',
-      needs: 'read',
-      // https://docs.gitlab.com/api/groups/#list-projects: a group's projects, with include_subgroups those
-      // of its subgroups too.
-      handle: (ctx) => {
-        const group = memberOf('group', ctx, GUEST);
-        const deep = ctx.query.get('include_subgroups') === 'true';
-        const projects = [...state.projects.values()].filter((project) => {
-          const rest = project.path.startsWith(`${group.path}/`)
-            ? project.path.slice(group.path.length + 1)
-            : '';
-          return rest !== '' && (deep || !rest.includes('/'));
-        });
-        return paginated(
-          ctx,
-          projects.map((project) => projectJson(ctx.url, project)),
-        );
-      },
-    },
   ];
 
   // ---- end of deploy tokens ----
 
+  /*
+   * Discovery (rotator discover): the current user, a group, its descendant groups and projects, and the
+   * variable lists. Other sections add their own list endpoints beside this one.
+   */
+  /** The caller's role in a group or project, inherited from every group above it (https://docs.gitlab.com/user/permissions/). */
+  const inheritedRole = (namespace: SimNamespace, caller: Caller): number => {
+    if (caller.user.admin) return 50;
+    const above = [...state.groups.values()].filter((group) => namespace.path.startsWith(`${group.path}/`));
+    return Math.max(
+      namespace.members.get(caller.user.id) ?? 0,
+      ...above.map((g) => g.members.get(caller.user.id) ?? 0),
+    );
+  };
+  const groupJson = (url: URL, group: SimNamespace) => {
+    const parent = [...state.groups.values()].find((g) => g.path === group.path.replace(/\/[^/]+$/, ''));
+    return {
+      id: group.id,
+      name: group.path.split('/').pop() ?? group.path,
+      path: group.path.split('/').pop() ?? group.path,
+      full_name: group.path.split('/').join(' / '),
+      full_path: group.path,
+      parent_id: parent === undefined || parent === group ? null : parent.id,
+      visibility: 'private',
+      web_url: `${url.origin}/groups/${group.path}`,
+    };
+  };
+  const listedProjectJson = (url: URL, project: SimProject) => ({
+    id: project.id,
+    name: project.path.split('/').pop() ?? project.path,
+    path: project.path.split('/').pop() ?? project.path,
+    path_with_namespace: project.path,
+    name_with_namespace: project.path.split('/').join(' / '),
+    namespace: { full_path: project.path.replace(/\/[^/]+$/, '') },
+    visibility: 'private',
+    web_url: `${url.origin}/${project.path}`,
+  });
+  /** A group the caller may see: a member of it or of a group above it (or an administrator). */
+  const visibleGroup = (ctx: Context): SimNamespace => {
+    const group = findNamespace('group', ctx.params.id ?? '');
+    if (inheritedRole(group, ctx.caller) === 0) throw notFound('Group');
+    return group;
+  };
+  const under = (group: SimNamespace, path: string, nested: boolean) =>
+    path.startsWith(`${group.path}/`) && (nested || !path.slice(group.path.length + 1).includes('/'));
+  const discoveryRoutes: Route[] = [
+    {
+      method: 'GET',
+      route: '/user',
+      needs: 'read',
+      // https://docs.gitlab.com/api/users/#get-the-current-user: `is_admin` only in an administrator's answer.
+      handle: (ctx) => ({
+        status: 200,
+        body: {
+          id: ctx.caller.user.id,
+          username: ctx.caller.user.username,
+          name: ctx.caller.user.username,
+          state: 'active',
+          bot: ctx.caller.user.bot,
+          ...(ctx.caller.user.admin ? { is_admin: true } : {}),
+        },
+      }),
+    },
+    {
+      method: 'GET',
+      route: '/groups/:id',
+      needs: 'read',
+      // https://docs.gitlab.com/api/groups/#get-a-single-group (without its projects).
+      handle: (ctx) => ({ status: 200, body: groupJson(ctx.url, visibleGroup(ctx)) }),
+    },
+    {
+      method: 'GET',
+      route: '/groups/:id/descendant_groups',
+      needs: 'read',
+      // https://docs.gitlab.com/api/groups/#list-descendant-groups: every group below, not the group itself,
+      // those the caller may see.
+      handle: (ctx) => {
+        const group = visibleGroup(ctx);
+        const below = [...state.groups.values()]
+          .filter((g) => under(group, g.path, true) && inheritedRole(g, ctx.caller) > 0)
+          .sort((a, b) => a.id - b.id);
+        return paginated(
+          ctx,
+          below.map((g) => groupJson(ctx.url, g)),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      route: '/groups/:id/projects',
+      needs: 'read',
+      // https://docs.gitlab.com/api/groups/#list-projects: the group's own projects, and with
+      // `include_subgroups=true` those of every group below it.
+      handle: (ctx) => {
+        const group = visibleGroup(ctx);
+        const nested = ctx.query.get('include_subgroups') === 'true';
+        const projects = [...state.projects.values()]
+          .filter((p) => under(group, p.path, nested) && inheritedRole(p, ctx.caller) > 0)
+          .sort((a, b) => a.id - b.id);
+        return paginated(
+          ctx,
+          projects.map((p) => listedProjectJson(ctx.url, p)),
+        );
+      },
+    },
+    ...(['project', 'group'] as const).map((kind): Route => ({
+      method: 'GET',
+      route: `/${kind}s/:id/variables`,
+      needs: 'read',
+      // https://docs.gitlab.com/api/project_level_variables/#list-project-variables (and the group's): Maintainer.
+      handle: (ctx) => {
+        const namespace = findNamespace(kind, ctx.params.id ?? '');
+        const role = inheritedRole(namespace, ctx.caller);
+        if (role === 0) throw notFound(kind === 'project' ? 'Project' : 'Group');
+        if (role < MAINTAINER) throw forbidden();
+        return paginated(ctx, namespace.variables.map(variableJson));
+      },
+    })),
+  ];
+
   return [
+    ...discoveryRoutes,
     {
       method: 'GET',
       route: '/personal_access_tokens',
