@@ -14,7 +14,14 @@ import {
   type ErrorCode,
 } from 'yaml';
 import { formatIssues, formatProblem, problemsIn, validate } from '../validation';
-import { inventorySchema, type Inventory } from './schema';
+import { createHash } from 'node:crypto';
+import {
+  checkedCredentialsInventorySchema,
+  credentialSchema,
+  inventorySchema,
+  type Credential,
+  type Inventory,
+} from './schema';
 import { parseYamlFast } from './yaml-fast';
 
 /** yaml quotes the offending text in these kinds of error, and it may be a pasted secret: say what is wrong instead. */
@@ -140,6 +147,61 @@ export function loadInventory(text: string): InventoryResult {
     if (result.success) return { ok: true, inventory: result.data };
   }
   return locatedProblems(text);
+}
+
+/** What a credential's entry holds, as a key: equal exactly when the parsed entries are equal. */
+function entryKey(entry: unknown): string {
+  // JSON writes NaN and Infinity as null: they are kept apart by their names.
+  const json = JSON.stringify(entry, (_key, value: unknown) =>
+    typeof value === 'number' && !Number.isFinite(value) ? { number: String(value) } : value,
+  );
+  return createHash('sha256').update(json).digest('base64');
+}
+
+function credentialEntries(data: unknown): unknown[] | undefined {
+  if (typeof data !== 'object' || data === null || !Object.hasOwn(data, 'credentials')) return undefined;
+  const { credentials } = data as { credentials: unknown };
+  return Array.isArray(credentials) ? credentials : undefined;
+}
+
+/**
+ * Loads one version of an inventory after another, as the worker does when the file changes: a credential
+ * whose entry is as it was in the last good version is reused as validated then, and only the changed ones
+ * are validated again; the rest of the file and the rules across credentials are checked every time. The
+ * result is the one loadInventory gives, errors included (a file with any error is loaded as loadInventory
+ * loads it).
+ */
+export class InventoryLoader {
+  private validated = new Map<string, Credential>();
+  /** How many credentials the last good load reused. */
+  reused = 0;
+
+  load(text: string): InventoryResult {
+    const refused = refusedBySize(text);
+    if (refused !== undefined) return refused;
+    const data = parseYamlFast(text);
+    const entries = credentialEntries(data);
+    if (entries === undefined) return locatedProblems(text);
+    const validated = new Map<string, Credential>();
+    let reused = 0;
+    const credentials: Credential[] = [];
+    for (const entry of entries) {
+      const key = entryKey(entry);
+      let credential = this.validated.get(key);
+      if (credential === undefined) {
+        const result = validate(credentialSchema, entry);
+        if (!result.success) return locatedProblems(text);
+        credential = result.data;
+      } else reused += 1;
+      validated.set(key, credential);
+      credentials.push(credential);
+    }
+    const result = validate(checkedCredentialsInventorySchema, { ...(data as object), credentials });
+    if (!result.success) return locatedProblems(text);
+    this.validated = validated;
+    this.reused = reused;
+    return { ok: true, inventory: result.data };
+  }
 }
 
 /** A file too large, or with too many nodes, to be parsed at all. */
