@@ -1,7 +1,8 @@
 // `npm run bench [-- --rotations N ...]`: checks the flags, then runs bench/rotation.bench.ts through jest
 // (whose global setup starts the real Temporal and Vault dev servers), passing the sizes in BENCH_OPTIONS.
 // `npm run bench -- --topology production [...]` runs bench/topology.ts on the production topology instead;
-// `npm run bench -- --break-glass N [...]` runs bench/break-glass.bench.ts (alert to revocation) instead.
+// `npm run bench -- --break-glass N [...]` runs bench/break-glass.bench.ts (alert to revocation) instead;
+// `npm run bench -- --inventory N` runs bench/inventory.bench.ts (an N-credential inventory) instead.
 import { join } from 'node:path';
 import process from 'node:process';
 import { runOnTopology, runWithFlags } from './flags-to-jest.mjs';
@@ -24,6 +25,13 @@ if (process.argv.includes('--topology')) {
     usage: `usage: npm run bench -- --break-glass N [--concurrency N] [--latency-samples N] [--inventories N,N,...]
                          [--out FILE]`,
   });
+} else if (process.argv.includes('--inventory')) {
+  runWithFlags({
+    config: join(HERE, 'jest.config.mjs'),
+    variable: 'BENCH_INVENTORY_OPTIONS',
+    defaults: { inventory: 10000, out: join(HERE, 'results/inventory.json') },
+    usage: 'usage: npm run bench -- --inventory N [--out FILE]',
+  });
 } else {
   runWithFlags({
     config: join(HERE, 'jest.config.mjs'),
@@ -39,6 +47,7 @@ if (process.argv.includes('--topology')) {
     },
     usage: `usage: npm run bench -- [--rotations N] [--concurrency N] [--latency-samples N] [--growth N,N,...]
                          [--parked N] [--schedules N] [--out FILE]
+       npm run bench -- --inventory N [--out FILE]
        npm run bench -- --break-glass N [--concurrency N] [--latency-samples N] [--inventories N,N,...] [--out FILE]
        npm run bench -- --topology production [--rotations N] [--latency-samples N] [--concurrency N]
                          [--dir DIR] [--out FILE]`,

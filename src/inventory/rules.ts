@@ -12,13 +12,12 @@ const DAY_MS = 86_400_000;
  * type the rule needs.
  */
 function at(value: unknown, path: readonly PropertyKey[]): unknown {
-  return path.reduce<unknown>(
-    (node, key) =>
-      typeof node === 'object' && node !== null && Object.hasOwn(node, key)
-        ? (node as Record<PropertyKey, unknown>)[key]
-        : undefined,
-    value,
-  );
+  let node = value;
+  for (const key of path) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, key)) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
 }
 
 export function isSet(value: unknown, ...path: PropertyKey[]): boolean {
@@ -262,7 +261,11 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
   const firstWithId = new Map<string, number>();
   const firstWithSecret = new Map<string, number>();
   const firstOnMount = new Map<string, { index: number; environment: string }>();
-  const firstWriting = new Map<string, string>();
+  const firstWriting = new Map<string, PropertyKey[]>();
+  // Looked up once: the rule runs over every part of every credential (10,000 credentials in a fleet).
+  const definedProviders = new Map(
+    PROVIDER_KINDS.map((kind) => [kind, keysAt(inventory, 'providers', kind)]),
+  );
   /** Where each credential stages its new values, a path of its own below its secret (see plan.ts). */
   const stagedBy = new Map<string, number>();
   // The credentials have passed their own schema: a Vault credential's secret is its `store` (mount, path).
@@ -302,13 +305,13 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       const kind = TARGET_WRITES[stringAt(target, 'kind') ?? ''];
       const writes = kind?.writes(target);
       if (kind === undefined || writes === undefined) return;
-      const here = formatPath(['credentials', index, 'targets', targetIndex]);
+      const here = ['credentials', index, 'targets', targetIndex];
       const first = firstWriting.get(writes);
       if (first === undefined) firstWriting.set(writes, here);
       else
         report(
-          ['credentials', index, 'targets', targetIndex],
-          `writes ${kind.same} as ${first}: a target takes the values of one credential only`,
+          here,
+          `writes ${kind.same} as ${formatPath(first)}: a target takes the values of one credential only`,
         );
     });
 
@@ -334,7 +337,7 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
     for (const part of parts) {
       for (const kind of PROVIDER_KINDS) {
         const name = stringAt(credential, ...part, kind);
-        const defined = keysAt(inventory, 'providers', kind);
+        const defined = definedProviders.get(kind) ?? [];
         if (name !== undefined && !defined.includes(name)) {
           report(
             ['credentials', index, ...part, kind],

@@ -157,27 +157,39 @@ function vaultRefOf(vault: z.output<typeof secretPathSchema> | undefined) {
   return vault;
 }
 
-export const inventorySchema = z
-  .object({
-    providers: providerKindsSchema
-      .prefault({})
-      .describe('GitLab and GitHub instances and the admin credentials the worker uses'),
-    credentials: z.array(credentialSchema).min(1, 'expected at least one credential'),
-    approvers: approversSchema.default([]),
-    discovery: discoverySchema
-      .prefault({})
-      .describe(
-        'tokens no credential owns: where `rotator discover`, the health check and the expiry gauges look',
-      ),
-  })
-  .strict()
-  .check(inventoryRules)
-  .check(approverRules)
-  .check(discoveryRules)
-  .meta({
-    title: 'cred-rotator inventory',
-    description: 'What cred-rotator rotates: see docs/inventory.md.',
-  });
+/** The inventory around its credentials: a credential's own schema, or one that takes credentials already checked. */
+function inventoryOf<C extends z.ZodType>(credential: C) {
+  return z
+    .object({
+      providers: providerKindsSchema
+        .prefault({})
+        .describe('GitLab and GitHub instances and the admin credentials the worker uses'),
+      credentials: z.array(credential).min(1, 'expected at least one credential'),
+      approvers: approversSchema.default([]),
+      discovery: discoverySchema
+        .prefault({})
+        .describe(
+          'tokens no credential owns: where `rotator discover`, the health check and the expiry gauges look',
+        ),
+    })
+    .strict()
+    .check(inventoryRules)
+    .check(approverRules)
+    .check(discoveryRules);
+}
+
+export const inventorySchema = inventoryOf(credentialSchema).meta({
+  title: 'cred-rotator inventory',
+  description: 'What cred-rotator rotates: see docs/inventory.md.',
+});
+
+/**
+ * An inventory whose credentials each passed credentialSchema already (a reload reuses the unchanged ones):
+ * the rest of the file, and the rules across credentials, are checked as inventorySchema checks them.
+ */
+export const checkedCredentialsInventorySchema = inventoryOf(
+  z.custom<z.output<typeof credentialSchema>>(() => true),
+);
 
 export type Inventory = z.output<typeof inventorySchema>;
 export type Credential = Inventory['credentials'][number];

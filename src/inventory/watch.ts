@@ -1,18 +1,38 @@
 import { EventEmitter } from 'node:events';
 import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { FAILURE_TYPES } from '../failure-types';
 import type { Logger } from '../logging';
-import { InventoryTooLarge, loadInventory, readInventoryText, type InventoryResult } from './load';
+import {
+  InventoryLoader,
+  InventoryTooLarge,
+  loadInventory,
+  readInventoryText,
+  type InventoryResult,
+} from './load';
 import type { Inventory } from './schema';
 
 type Read = { text: string; result: InventoryResult };
 
+/**
+ * What identifies one version of the file without reading it: any write changes its ctime, which no tool
+ * sets back, and a replaced file (a rename, Kubernetes' symlink swap) has another inode.
+ */
+async function stampOf(path: string): Promise<string | undefined> {
+  try {
+    const { ino, size, mtimeNs, ctimeNs } = await stat(path, { bigint: true });
+    return `${ino}:${size}:${mtimeNs}:${ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A file that cannot be read comes back as an error, like bad YAML; the message names the cause, never content. */
-async function read(path: string): Promise<Read> {
+async function read(path: string, load: (text: string) => InventoryResult = loadInventory): Promise<Read> {
   try {
     const text = await readInventoryText(path);
-    return { text, result: loadInventory(text) };
+    return { text, result: load(text) };
   } catch (error) {
     if (error instanceof InventoryTooLarge)
       return { text: '', result: { ok: false, errors: [error.message] } };
@@ -61,17 +81,23 @@ export class InventoryWatcher extends EventEmitter<WatcherEvents> {
   private constructor(
     readonly path: string,
     private readonly logger: Logger,
+    /** Validates only the credentials a change touched: a fleet's file is 10,000 of them. */
+    private readonly loader: InventoryLoader,
     private good: Inventory,
     private goodText: string,
+    /** The file's stamp when the good inventory was read: while it is the same, the file is not read again. */
+    private goodStamp: string | undefined,
   ) {
     super();
   }
 
   /** Reads the inventory once; throws InventoryError when it is invalid. */
   static async open(path: string, logger: Logger): Promise<InventoryWatcher> {
-    const { text, result } = await read(path);
+    const loader = new InventoryLoader();
+    const stamp = await stampOf(path);
+    const { text, result } = await read(path, (next) => loader.load(next));
     if (!result.ok) throw new InventoryError(path, result.errors);
-    const watcher = new InventoryWatcher(path, logger, result.inventory, text);
+    const watcher = new InventoryWatcher(path, logger, loader, result.inventory, text, stamp);
     logger.info({ file: path, credentials: result.inventory.credentials.length }, 'inventory loaded');
     return watcher;
   }
@@ -89,14 +115,16 @@ export class InventoryWatcher extends EventEmitter<WatcherEvents> {
   }
 
   private async readAgain(trigger: string): Promise<boolean> {
-    // Every rotation re-reads the file: an unchanged one is not parsed and validated again.
-    const unchanged = await readInventoryText(this.path).then(
-      (text) => text === this.goodText,
-      () => false,
+    // Every rotation asks: an unchanged file is neither read nor validated again.
+    const stamp = await stampOf(this.path);
+    if (stamp !== undefined && stamp === this.goodStamp) return false;
+    const { text, result } = await read(this.path, (next) =>
+      next === this.goodText ? { ok: true, inventory: this.good } : this.loader.load(next),
     );
-    if (unchanged) return false;
-    const { text, result } = await read(this.path);
-    if (result.ok && text === this.goodText) return false;
+    if (result.ok && text === this.goodText) {
+      this.goodStamp = stamp;
+      return false;
+    }
     if (!result.ok) {
       this.logger.error(
         { file: this.path, trigger, errors: result.errors },
@@ -107,8 +135,14 @@ export class InventoryWatcher extends EventEmitter<WatcherEvents> {
     }
     this.good = result.inventory;
     this.goodText = text;
+    this.goodStamp = stamp;
     this.logger.info(
-      { file: this.path, trigger, credentials: result.inventory.credentials.length },
+      {
+        file: this.path,
+        trigger,
+        credentials: result.inventory.credentials.length,
+        revalidated: result.inventory.credentials.length - this.loader.reused,
+      },
       'inventory reloaded: it applies from the next rotation',
     );
     this.emit('reloaded', result.inventory);

@@ -73,6 +73,13 @@ describe('rotator schedules', () => {
       stderr: '',
       stdout: 'no changes: 5 schedules match the inventory\n',
     });
+    const again = await world.cli(['schedules', 'sync', '--json']);
+    expect(JSON.parse(again.stdout)).toEqual({
+      created: [],
+      updated: [],
+      deleted: [],
+      unchanged: [...['weekly', 'jittered', 'removed', 'approval'].map(scheduleOf), healthSchedule()],
+    });
 
     const description = await world.client.schedule.getHandle(scheduleOf('jittered')).describe();
     expect(description.spec).toMatchObject({
