@@ -6,10 +6,12 @@ import {
   gitlabGroupAccessToken,
   gitlabPersonalAccessToken,
   gitlabProjectAccessToken,
+  gitlabServiceAccountToken,
 } from './gitlab-access-tokens';
 import { gitlabCiVariable } from './gitlab-ci-variable';
 import { gitlabPipeline } from './gitlab-pipeline';
 import { gitlabPipelineSchedules } from './gitlab-pipeline-schedules';
+import { gitlabPipelineTriggerToken } from './gitlab-pipeline-trigger-token';
 import { gitlabProjectJobs } from './gitlab-project-jobs';
 import { oauth2RefreshToken } from './oauth2-refresh-token';
 
@@ -22,6 +24,8 @@ export const SOURCES = [
   gitlabProjectAccessToken,
   gitlabGroupAccessToken,
   gitlabPersonalAccessToken,
+  gitlabServiceAccountToken,
+  gitlabPipelineTriggerToken,
   oauth2RefreshToken,
 ] as const;
 export const TARGETS = [gitlabCiVariable, githubActionsSecret] as const;
