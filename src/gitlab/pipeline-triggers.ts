@@ -29,7 +29,7 @@ const triggerSchema = z.object({
   last_used: z.string().nullable(),
   // GitLab shows the whole token to the trigger's owner only, the first four characters to anyone else.
   token: z.string(),
-  // lib/api/entities/trigger.rb exposes it since GitLab 17.0; older GitLab leaves it out (never expires).
+  // lib/api/entities/trigger.rb exposes it; a GitLab without trigger expiry leaves it out (never expires).
   expires_at: z.string().nullish(),
 });
 /** Whoever creates a trigger owns it, so its answer to its creator carries the whole token. */

@@ -21,7 +21,7 @@ const entry = z
       .min(1, 'expected whole days from 1 to 365')
       .max(365, 'expected whole days from 1 to 365')
       .optional()
-      .describe('days from issue to expiry of each new trigger (GitLab 17.0 and later); without it, never'),
+      .describe('days from issue to expiry of each new trigger; without it, the trigger never expires'),
     strategy: z
       .literal('create-then-revoke', {
         error: 'expected create-then-revoke: GitLab has no endpoint that rotates a pipeline trigger in place',
