@@ -7,7 +7,7 @@ import { providerReference } from '../inventory/providers';
 import type { AdapterSpec, ProviderConnection } from '../providers/registry';
 import { defineSource } from './define';
 
-/* GitLab's project, group and personal access tokens: three kinds, one adapter. */
+/* GitLab's project, group, personal and group service account access tokens: four kinds, one adapter. */
 
 /** Scopes GitLab grants to project, group and personal access tokens alike. */
 const SHARED_SCOPES = [
@@ -29,6 +29,11 @@ const SHARED_SCOPES = [
 ] as const;
 /** Scopes only a user's own token can carry. */
 const PERSONAL_SCOPES = [...SHARED_SCOPES, 'read_user', 'sudo', 'admin_mode', 'read_service_ping'] as const;
+/**
+ * A service account's token is a personal one; `sudo`, `admin_mode` and `read_service_ping` need an
+ * administrator, which a group's service account never is.
+ */
+const SERVICE_ACCOUNT_SCOPES = [...SHARED_SCOPES, 'read_user'] as const;
 
 function scopes(allowed: readonly [string, ...string[]]) {
   return distinctList(z.enum(allowed), 'scope')
@@ -98,6 +103,21 @@ const personalEntry = z
   })
   .strict();
 
+const serviceAccountEntry = z
+  .object({
+    kind: z.literal('gitlab-service-account-token'),
+    group: gitlabGroup.describe(
+      'the top-level GitLab group that owns the service account: numeric id or path',
+    ),
+    serviceAccount: z
+      .int({ error: 'expected a numeric user id' })
+      .positive('expected a numeric user id')
+      .describe("the service account's GitLab user id"),
+    ...tokenFields,
+    scopes: scopes(SERVICE_ACCOUNT_SCOPES),
+  })
+  .strict();
+
 const ACCESS_LEVELS: Record<z.output<typeof accessLevel>, AccessLevelNumber> = {
   guest: 10,
   planner: 15,
@@ -155,6 +175,26 @@ export const gitlabPersonalAccessToken = defineSource({
   spec: (entry) => ({
     name: `user ${entry.user} personal access token "${entry.tokenName}"`,
     spec: { scope: 'personal' as const, userId: entry.user, ...specFields(entry) },
+  }),
+  adapter: accessTokens,
+});
+
+/**
+ * A group service account's personal access token, managed through the group's service accounts API. An
+ * instance service account's token is a `gitlab-personal-access-token` of that user: GitLab manages it with
+ * the personal access tokens API.
+ */
+export const gitlabServiceAccountToken = defineSource({
+  kind: 'gitlab-service-account-token',
+  entry: serviceAccountEntry,
+  spec: (entry) => ({
+    name: `group ${entry.group} service account ${entry.serviceAccount} token "${entry.tokenName}"`,
+    spec: {
+      scope: 'service-account' as const,
+      groupId: entry.group,
+      userId: entry.serviceAccount,
+      ...specFields(entry),
+    },
   }),
   adapter: accessTokens,
 });

@@ -6,11 +6,13 @@ import {
   gitlabGroupAccessToken,
   gitlabPersonalAccessToken,
   gitlabProjectAccessToken,
+  gitlabServiceAccountToken,
 } from './gitlab-access-tokens';
 import { gitlabCiVariable } from './gitlab-ci-variable';
 import { gitlabGroupDeployToken, gitlabProjectDeployToken } from './gitlab-deploy-tokens';
 import { gitlabPipeline } from './gitlab-pipeline';
 import { gitlabPipelineSchedules } from './gitlab-pipeline-schedules';
+import { gitlabPipelineTriggerToken } from './gitlab-pipeline-trigger-token';
 import { gitlabProjectJobs } from './gitlab-project-jobs';
 import { oauth2RefreshToken } from './oauth2-refresh-token';
 
@@ -25,6 +27,8 @@ export const SOURCES = [
   gitlabPersonalAccessToken,
   gitlabProjectDeployToken,
   gitlabGroupDeployToken,
+  gitlabServiceAccountToken,
+  gitlabPipelineTriggerToken,
   oauth2RefreshToken,
 ] as const;
 export const TARGETS = [gitlabCiVariable, githubActionsSecret] as const;

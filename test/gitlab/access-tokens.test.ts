@@ -1,14 +1,17 @@
 import { ProviderError } from '../../src/providers/errors';
 import { GitLabAccessTokens, type AccessTokenSpec } from '../../src/gitlab/access-tokens';
-import type { SimToken } from '../sim/gitlab/state';
+import type { SimToken, SimUser } from '../sim/gitlab/state';
 import { countCalls, defined, gitlabWorld, type GitLabWorld } from './world';
 
 let world: GitLabWorld;
 let source: GitLabAccessTokens;
+/** A service account of the world's group, whose tokens the group manages. */
+let serviceAccount: SimUser;
 
 beforeAll(async () => {
   world = await gitlabWorld();
   source = new GitLabAccessTokens(world.admin);
+  serviceAccount = world.state.addServiceAccount(world.group);
 });
 afterAll(() => world.sim.close());
 afterEach(() => world.sim.faults.clear());
@@ -25,10 +28,12 @@ function seed(
   const tokenName = `deployer-ci-${++names}`;
   const base = { tokenName, scopes: ['read_api', 'read_repository'], lifetimeDays: 30, strategy };
   const expiresAt = '2099-12-31';
-  if (scope === 'personal') {
+  if (scope === 'personal' || scope === 'service-account') {
+    const userId = scope === 'personal' ? maintainer.id : serviceAccount.id;
     return {
-      spec: { ...base, scope, userId: maintainer.id },
-      current: state.addToken({ userId: maintainer.id, name: tokenName, scopes: base.scopes, expiresAt }),
+      spec:
+        scope === 'personal' ? { ...base, scope, userId } : { ...base, scope, groupId: group.path, userId },
+      current: state.addToken({ userId, name: tokenName, scopes: base.scopes, expiresAt }),
     };
   }
   const owner = scope === 'project' ? project : group;
@@ -45,7 +50,7 @@ function seed(
   return { spec, current };
 }
 
-const scopes: Scope[] = ['personal', 'project', 'group'];
+const scopes: Scope[] = ['personal', 'project', 'group', 'service-account'];
 const MINT_ROUTE: Record<Scope, { create: string; rotate: string }> = {
   personal: {
     create: '/users/:id/personal_access_tokens',
@@ -53,6 +58,10 @@ const MINT_ROUTE: Record<Scope, { create: string; rotate: string }> = {
   },
   project: { create: '/projects/:id/access_tokens', rotate: '/projects/:id/access_tokens/:token_id/rotate' },
   group: { create: '/groups/:id/access_tokens', rotate: '/groups/:id/access_tokens/:token_id/rotate' },
+  'service-account': {
+    create: '/groups/:id/service_accounts/:user_id/personal_access_tokens',
+    rotate: '/groups/:id/service_accounts/:user_id/personal_access_tokens/:token_id/rotate',
+  },
 };
 
 describe.each(scopes)('%s access tokens', (scope) => {
@@ -222,13 +231,15 @@ describe.each(scopes)('%s access tokens', (scope) => {
   it('finds orphans with one call among 150 revoked tokens of the owner: active ones only, 100 a page', async () => {
     const { spec, current } = seed(scope, 'create-then-revoke');
     const since = world.state.now().toISOString();
-    const owner = scope === 'project' ? world.project : world.group;
     for (let k = 0; k < 150; k += 1) {
       const token = { name: spec.tokenName, scopes: ['read_api'], expiresAt: '2099-12-31' };
       const old =
-        scope === 'personal'
-          ? world.state.addToken({ ...token, userId: world.maintainer.id })
-          : world.state.addResourceToken(owner, scope, { ...token, accessLevel: 30 });
+        scope === 'personal' || scope === 'service-account'
+          ? world.state.addToken({ ...token, userId: current.userId })
+          : world.state.addResourceToken(scope === 'project' ? world.project : world.group, scope, {
+              ...token,
+              accessLevel: 30,
+            });
       old.revoked = true;
     }
     dropNextAnswer(MINT_ROUTE[scope].create);

@@ -160,7 +160,8 @@ const cases: [description: string, edits: Record<string, unknown>, errors: strin
     [
       "credentials[0].source.kind: Invalid discriminator value. Expected 'gitlab-project-access-token' | " +
         "'gitlab-group-access-token' | 'gitlab-personal-access-token' | 'gitlab-project-deploy-token' | " +
-        "'gitlab-group-deploy-token' | 'oauth2-refresh-token'",
+        "'gitlab-group-deploy-token' | 'gitlab-service-account-token' | 'gitlab-pipeline-trigger-token' | " +
+        "'oauth2-refresh-token'",
     ],
   ],
   [

@@ -6,6 +6,7 @@ import type {
   CondensedPipelineScheduleSchema,
   PersonalAccessTokenSchema,
   PipelineSchema,
+  PipelineTriggerTokenSchema,
   ProjectVariableSchema,
 } from '@gitbeaker/core';
 import { Faults, type Failure, type RouteCall } from './faults';
@@ -18,6 +19,7 @@ import {
   type SimDeployToken,
   type SimSchedule,
   type SimToken,
+  type SimTrigger,
   type SimUser,
   type SimVariable,
 } from './state';
@@ -184,6 +186,35 @@ function variableJson(variable: SimVariable) {
     description: variable.description,
   } satisfies ProjectVariableSchema;
 }
+
+/**
+ * https://docs.gitlab.com/api/pipeline_triggers/#list-project-trigger-tokens: the whole token for the user who
+ * created the trigger, its first four characters for anyone else (administrators too, as the docs say).
+ */
+function triggerJson(state: GitLabState, trigger: SimTrigger, caller: Caller) {
+  const owner = state.users.get(trigger.ownerId);
+  return {
+    id: trigger.id,
+    description: trigger.description,
+    created_at: trigger.createdAt,
+    updated_at: trigger.updatedAt,
+    last_used: trigger.lastUsed,
+    token: trigger.ownerId === caller.user.id ? trigger.value : trigger.value.slice(0, 4),
+    expires_at: trigger.expiresAt,
+    owner:
+      owner === undefined
+        ? null
+        : {
+            id: owner.id,
+            username: owner.username,
+            name: owner.username,
+            state: 'active',
+            avatar_url: '',
+            web_url: '',
+          },
+  } satisfies Omit<PipelineTriggerTokenSchema, 'owner'> & { expires_at: string | null; owner: object | null };
+}
+
 
 // https://docs.gitlab.com/api/jobs/#list-project-jobs: the example answer's fields the simulator models.
 function jobJson(url: URL, project: SimProject, job: SimJob) {
@@ -876,6 +907,153 @@ export function createRoutes(state: GitLabState): Route[] {
     })),
   ];
 
+  // ---- Pipeline trigger tokens and service accounts (issue 23) ----
+
+  /** lib/api/ci/triggers.rb: reading and managing triggers needs the Maintainer role (`admin_build`). */
+  const projectTrigger = (ctx: Context): { project: SimNamespace; trigger: SimTrigger } => {
+    const project = maintainerOf('project', ctx);
+    const trigger = state.triggers.get(Number(ctx.params.trigger_id));
+    // `user_project.triggers.find` raises RecordNotFound, which lib/api/api.rb answers with this message.
+    if (trigger === undefined || trigger.projectId !== project.id) throw message(404, '404 Not found');
+    return { project, trigger };
+  };
+
+  const triggerRoutes = (): Route[] => [
+    {
+      method: 'GET',
+      route: '/projects/:id/triggers',
+      needs: 'read',
+      handle: (ctx) => {
+        const project = maintainerOf('project', ctx);
+        const triggers = [...state.triggers.values()].filter((t) => t.projectId === project.id);
+        return paginated(
+          ctx,
+          triggers.map((t) => triggerJson(state, t, ctx.caller)),
+        );
+      },
+    },
+    {
+      method: 'GET',
+      route: '/projects/:id/triggers/:trigger_id',
+      needs: 'read',
+      handle: (ctx) => ({ status: 200, body: triggerJson(state, projectTrigger(ctx).trigger, ctx.caller) }),
+    },
+    {
+      method: 'POST',
+      route: '/projects/:id/triggers',
+      needs: 'api',
+      // https://docs.gitlab.com/api/pipeline_triggers/#create-a-trigger-token: `description` required; lib/api/ci/
+      // triggers.rb takes an optional `expires_at` (a DateTime) too. The caller owns the new trigger.
+      handle: (ctx) => {
+        const project = state.projects.get(maintainerOf('project', ctx).id);
+        if (project === undefined) throw notFound('Project');
+        const description = text(ctx.body, 'description');
+        if (description === undefined) throw missing('description');
+        const expiresAt = text(ctx.body, 'expires_at');
+        if (expiresAt !== undefined && Number.isNaN(Date.parse(expiresAt)))
+          throw new HttpError(400, { error: 'expires_at is invalid' });
+        // Assumption: Ci::Trigger refuses an expiry in the past as a validation error (400).
+        if (expiresAt !== undefined && Date.parse(expiresAt) <= state.now().getTime())
+          throw message(400, { expires_at: ['must be in the future'] });
+        const trigger = state.addTrigger(project, {
+          description,
+          ownerId: ctx.caller.user.id,
+          expiresAt: expiresAt === undefined ? null : new Date(expiresAt).toISOString(),
+        });
+        return { status: 201, body: triggerJson(state, trigger, ctx.caller) };
+      },
+    },
+    {
+      method: 'DELETE',
+      route: '/projects/:id/triggers/:trigger_id',
+      needs: 'api',
+      handle: (ctx) => {
+        state.triggers.delete(projectTrigger(ctx).trigger.id);
+        return { status: 204 };
+      },
+    },
+  ];
+
+  /**
+   * https://docs.gitlab.com/api/service_accounts/#group-service-accounts: an administrator, or the group's
+   * Owner; the service account must be one of the group's (else 404, as for a token that is not its own).
+   */
+  const serviceAccountOf = (ctx: Context): { group: SimNamespace; userId: number } => {
+    const group = memberOf('group', ctx, 50);
+    const userId = Number(ctx.params.user_id);
+    if (state.serviceAccounts.get(userId) !== group.id) throw notFound('User');
+    return { group, userId };
+  };
+  const serviceAccountToken = (ctx: Context): SimToken => {
+    const { userId } = serviceAccountOf(ctx);
+    const token = state.tokens.get(tokenId(ctx));
+    if (token === undefined || token.userId !== userId) throw notFound();
+    return token;
+  };
+
+  const serviceAccountRoutes = (): Route[] => {
+    const base = '/groups/:id/service_accounts/:user_id/personal_access_tokens';
+    return [
+      {
+        method: 'GET',
+        route: base,
+        needs: 'read',
+        // ...#list-all-personal-access-tokens-for-a-group-service-account (GitLab 17.11): `search`, `state`,
+        // `revoked` among its filters.
+        handle: (ctx) => {
+          const { userId } = serviceAccountOf(ctx);
+          const search = ctx.query.get('search')?.toLowerCase();
+          const revoked = ctx.query.get('revoked');
+          const tokens = [...state.tokens.values()].filter(
+            (t) =>
+              t.userId === userId &&
+              (search === undefined || t.name.toLowerCase().includes(search)) &&
+              (revoked === null || t.revoked === (revoked === 'true')) &&
+              inState(state, t, ctx),
+          );
+          return paginated(
+            ctx,
+            tokens.map((t) => tokenJson(state, t)),
+          );
+        },
+      },
+      {
+        method: 'POST',
+        route: base,
+        needs: 'api',
+        // ...#create-a-personal-access-token-for-a-group-service-account: without `expires_at`, the longest
+        // lifetime allowed (365 days).
+        handle: (ctx) => {
+          const { userId } = serviceAccountOf(ctx);
+          const name = text(ctx.body, 'name');
+          if (name === undefined) throw missing('name');
+          const scopes = checkScopes(ctx.body);
+          const expiresAt =
+            text(ctx.body, 'expires_at') === undefined ? today(state, 365) : expiryFrom(ctx.body, true);
+          const token = state.addToken({ userId, name, scopes, expiresAt });
+          return { status: 201, body: exposedJson(state, token) };
+        },
+      },
+      {
+        method: 'POST',
+        route: `${base}/:token_id/rotate`,
+        needs: 'api',
+        // ...#rotate-a-personal-access-token-for-a-group-service-account: `expires_at` since GitLab 17.9, one
+        // week without it.
+        handle: (ctx) => rotate(serviceAccountToken(ctx), ctx.body),
+      },
+      {
+        method: 'DELETE',
+        route: `${base}/:token_id`,
+        needs: 'api',
+        // ...#revoke-a-personal-access-token-for-a-group-service-account: 204, or 400 when not revoked.
+        handle: (ctx) => revoke(serviceAccountToken(ctx)),
+      },
+    ];
+  };
+
+  // ---- end of pipeline trigger tokens and service accounts ----
+
   return [
     ...discoveryRoutes,
     {
@@ -971,6 +1149,8 @@ export function createRoutes(state: GitLabState): Route[] {
     ...deployTokenRoutes('project'),
     ...deployTokenRoutes('group'),
     ...projectRoutes,
+    ...triggerRoutes(),
+    ...serviceAccountRoutes(),
     ...variableRoutes('project'),
     ...variableRoutes('group'),
     {

@@ -161,6 +161,23 @@ export interface SimDeployToken {
 }
 
 // ---- end of deploy tokens ----
+// ---- Pipeline trigger tokens and service accounts (issue 23) ----
+
+/** https://docs.gitlab.com/api/pipeline_triggers/: a project's trigger; whoever creates it owns it. */
+export interface SimTrigger {
+  id: number;
+  projectId: number;
+  description: string;
+  value: string;
+  ownerId: number;
+  createdAt: string;
+  updatedAt: string;
+  lastUsed: string | null;
+  /** A timestamp; the trigger starts no pipeline from then on. */
+  expiresAt: string | null;
+}
+
+// ---- end of pipeline trigger tokens and service accounts ----
 
 /** What a canary's job read when it started, and when it ends; null when it hangs. */
 interface CanaryRun {
@@ -496,6 +513,59 @@ export class GitLabState {
   }
 
   // ---- end of deploy tokens ----
+  // ---- Pipeline trigger tokens and service accounts (issue 23) ----
+
+  readonly triggers = new Map<number, SimTrigger>();
+  /** Service account user id → the top-level group that owns it. */
+  readonly serviceAccounts = new Map<number, number>();
+
+  /** A trigger owned by `ownerId`; its value has GitLab's `glptt-` prefix and is recorded for secret scans. */
+  addTrigger(
+    project: SimProject,
+    options: { description: string; ownerId: number; expiresAt?: string | null },
+  ): SimTrigger {
+    const at = this.now().toISOString();
+    const value = `glptt-${randomBytes(20).toString('hex')}`;
+    this.minted.push(value);
+    recordMintedValue(value);
+    const trigger: SimTrigger = {
+      id: this.id(),
+      projectId: project.id,
+      description: options.description,
+      value,
+      ownerId: options.ownerId,
+      createdAt: at,
+      updatedAt: at,
+      lastUsed: null,
+      expiresAt: options.expiresAt ?? null,
+    };
+    this.triggers.set(trigger.id, trigger);
+    return trigger;
+  }
+
+  /** A pipeline started with the trigger: GitLab records its last use. */
+  useTrigger(trigger: SimTrigger): void {
+    trigger.lastUsed = this.now().toISOString();
+  }
+
+  isTriggerExpired(trigger: SimTrigger): boolean {
+    return trigger.expiresAt !== null && Date.parse(trigger.expiresAt) <= this.now().getTime();
+  }
+
+  triggersDescribed(description: string): SimTrigger[] {
+    return [...this.triggers.values()].filter((trigger) => trigger.description === description);
+  }
+
+  /** A service account of a top-level group (https://docs.gitlab.com/api/service_accounts/#create-a-group-service-account). */
+  addServiceAccount(group: SimNamespace): SimUser {
+    const user = this.addUser({
+      username: `service_account_group_${group.id}_${randomBytes(4).toString('hex')}`,
+    });
+    this.serviceAccounts.set(user.id, group.id);
+    return user;
+  }
+
+  // ---- end of pipeline trigger tokens and service accounts ----
 
   isExpired(token: SimToken): boolean {
     return token.expiresAt !== null && token.expiresAt <= this.now().toISOString().slice(0, 10);
