@@ -215,7 +215,6 @@ function triggerJson(state: GitLabState, trigger: SimTrigger, caller: Caller) {
   } satisfies Omit<PipelineTriggerTokenSchema, 'owner'> & { expires_at: string | null; owner: object | null };
 }
 
-
 // https://docs.gitlab.com/api/jobs/#list-project-jobs: the example answer's fields the simulator models.
 function jobJson(url: URL, project: SimProject, job: SimJob) {
   const web = `${url.origin}/${project.path}/-/jobs/${job.id}`;
