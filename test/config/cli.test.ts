@@ -21,7 +21,7 @@ describe('rotator config check', () => {
       code: 0,
       // The example's OAuth2 access token goes to a masked CI variable.
       stderr:
-        `${EXAMPLE}: note: credentials[3].targets[0] is a masked CI variable, and oauth2-refresh-token tokens ` +
+        `${EXAMPLE}: note: credentials[7].targets[0] is a masked CI variable, and oauth2-refresh-token tokens ` +
         'may hold characters GitLab cannot mask (RFC 6749 allows any printable ASCII): a new value it cannot ' +
         'mask fails the rotation at verify, before any target is written\n' +
         // Its GitHub provider's admin token is a personal access token, which no API mints.
@@ -29,14 +29,18 @@ describe('rotator config check', () => {
         '(GitHub has no API to mint a personal access token, classic or fine-grained): rotate it by hand ' +
         'before it expires, with fallbackCredential set while you do (docs/providers/github.md)\n',
       stdout: [
-        `${EXAMPLE} is valid: 4 credentials`,
+        `${EXAMPLE} is valid: 8 credentials`,
         '',
-        'source kind                   production  staging  total',
-        'gitlab-group-access-token              1        0      1',
-        'gitlab-personal-access-token           0        1      1',
-        'gitlab-project-access-token            1        0      1',
-        'oauth2-refresh-token                   0        1      1',
-        'total                                  2        2      4',
+        'source kind                    production  staging  total',
+        'gitlab-group-access-token               1        0      1',
+        'gitlab-group-deploy-token               0        1      1',
+        'gitlab-personal-access-token            0        1      1',
+        'gitlab-pipeline-trigger-token           0        1      1',
+        'gitlab-project-access-token             1        0      1',
+        'gitlab-project-deploy-token             1        0      1',
+        'gitlab-service-account-token            0        1      1',
+        'oauth2-refresh-token                    0        1      1',
+        'total                                   3        5      8',
         '',
       ].join('\n'),
     });
