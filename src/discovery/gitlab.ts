@@ -56,6 +56,23 @@ const variableSchema = z.object({
   hidden: z.boolean().optional(),
   environment_scope: z.string().optional(),
 });
+// https://docs.gitlab.com/api/deploy_tokens/#list-project-deploy-tokens: no creation time, no last use.
+const deployTokenSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  scopes: z.array(z.string()),
+  revoked: z.boolean(),
+  expired: z.boolean(),
+  expires_at: z.string().nullish(),
+});
+// https://docs.gitlab.com/api/pipeline_triggers/#list-project-trigger-tokens: named by their description.
+const triggerSchema = z.object({
+  id: z.number().int(),
+  description: z.string(),
+  created_at: z.string(),
+  last_used: z.string().nullish(),
+  expires_at: z.string().nullish(),
+});
 // https://docs.gitlab.com/api/users/#get-the-current-user: `is_admin` is in the answer for administrators.
 // Assumption: a non-administrator's answer leaves it out or says false, so only `true` counts.
 const currentUserSchema = z.object({ id: z.number().int(), is_admin: z.boolean().optional() });
@@ -196,16 +213,80 @@ const personalTokens: Lister<GitLabScope> = {
   },
 };
 
+/** A GitLab timestamp as the `YYYY-MM-DD` every found token's expiry is. */
+const dayOf = (timestamp: string | null | undefined) =>
+  timestamp === null || timestamp === undefined ? null : new Date(timestamp).toISOString().slice(0, 10);
+
+/** The active deploy tokens of each project or group (`active=true`: neither revoked nor expired). */
+function deployTokens(kind: 'project' | 'group'): Lister<GitLabScope> {
+  return {
+    what: `${kind} deploy tokens`,
+    list: (scope) =>
+      eachOf(kind === 'project' ? scope.projects : scope.groups, ({ id, path }) => {
+        const at = site('discover', `${kind} ${path} deploy tokens`);
+        const owner = kind === 'project' ? { projectId: id } : { groupId: id };
+        return orRefused(at.resource, async () => {
+          const answer = await scope.client.call(at, (gitlab: GitLabApi) =>
+            gitlab.DeployTokens.all({ ...owner, active: true, perPage: PER_PAGE }),
+          );
+          return parseAnswer(z.array(deployTokenSchema), answer, at)
+            .filter((token) => !token.revoked && !token.expired)
+            .map((token): Found => ({
+              provider: scope.provider,
+              kind: `gitlab-${kind}-deploy-token`,
+              role: 'token',
+              owner: { scope: kind, id, path },
+              name: token.name,
+              tokenId: `deploy-${token.id}`,
+              scopes: token.scopes,
+              expiresAt: dayOf(token.expires_at),
+              note: 'GitLab reports no last use of a deploy token',
+            }));
+        });
+      }),
+  };
+}
+
+/** The trigger tokens of each project, by their description; an expired one starts nothing and is left out. */
+const triggerTokens: Lister<GitLabScope> = {
+  what: 'pipeline trigger tokens',
+  list: (scope) =>
+    eachOf(scope.projects, ({ id, path }) => {
+      const at = site('discover', `project ${path} pipeline trigger tokens`);
+      return orRefused(at.resource, async () => {
+        const answer = await scope.client.call(at, (gitlab: GitLabApi) =>
+          gitlab.PipelineTriggerTokens.all(id, { perPage: PER_PAGE }),
+        );
+        const today = new Date().toISOString();
+        return parseAnswer(z.array(triggerSchema), answer, at)
+          .filter((trigger) => trigger.expires_at == null || trigger.expires_at > today)
+          .map((trigger): Found => ({
+            provider: scope.provider,
+            kind: 'gitlab-pipeline-trigger-token',
+            role: 'token',
+            owner: { scope: 'project', id, path },
+            name: trigger.description,
+            tokenId: `trigger-${trigger.id}`,
+            createdAt: trigger.created_at,
+            expiresAt: dayOf(trigger.expires_at),
+            lastUsedAt: trigger.last_used ?? null,
+          }));
+      });
+    }),
+};
+
 /*
- * The GitLab listers, run in this order. A new kind of token is one lister here: deploy tokens
- * (GET /groups/:id/deploy_tokens, /projects/:id/deploy_tokens), pipeline trigger tokens
- * (GET /projects/:id/triggers) and service-account tokens (GET /groups/:id/service_accounts, then each
- * account's tokens) go below, each a `Lister<GitLabScope>` returning its `Found` entries with the kind the
- * inventory names it by.
+ * The GitLab listers, run in this order. A new kind of token is one lister here, a `Lister<GitLabScope>`
+ * returning its `Found` entries with the kind the inventory names it by. Service-account tokens
+ * (GET /groups/:id/service_accounts, then each account's tokens) are not listed yet: their bot users' tokens
+ * show among the personal access tokens an administrator lists.
  */
 export const GITLAB_LISTERS: readonly Lister<GitLabScope>[] = [
   resourceTokens('group'),
   resourceTokens('project'),
+  deployTokens('group'),
+  deployTokens('project'),
+  triggerTokens,
   variables('group'),
   variables('project'),
   personalTokens,

@@ -17,10 +17,18 @@ function names(entry: Entry, found: Found): boolean {
   switch (found.kind) {
     case 'gitlab-project-access-token':
     case 'gitlab-group-access-token':
+    case 'gitlab-project-deploy-token':
+    case 'gitlab-group-deploy-token':
       return (
         entry.gitlab === found.provider &&
         entry.tokenName === found.name &&
         sameNamespace(owner, owner.scope === 'project' ? entry.project : entry.group)
+      );
+    case 'gitlab-pipeline-trigger-token':
+      return (
+        entry.gitlab === found.provider &&
+        entry.description === found.name &&
+        sameNamespace(owner, entry.project)
       );
     case 'gitlab-personal-access-token':
       return (

@@ -66,6 +66,15 @@ function sourceOf(token: Found): Entry {
         : owner.scope === 'user'
           ? { user: owner.id }
           : {};
+  // A trigger is named by its description, has no scopes, and never expires unless it was given a lifetime.
+  if (token.kind === 'gitlab-pipeline-trigger-token')
+    return {
+      kind: token.kind,
+      gitlab: token.provider,
+      ...where,
+      description: token.name,
+      ...(typeof token.expiresAt === 'string' ? { lifetimeDays: lifetimeDays(token) } : {}),
+    };
   return {
     kind: token.kind,
     gitlab: token.provider,

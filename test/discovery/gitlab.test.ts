@@ -52,6 +52,25 @@ beforeAll(async () => {
       scopes: ['read_api'],
       expiresAt: inDays(20),
     });
+  // Deploy tokens (one revoked) and trigger tokens (one expired) beside the access tokens.
+  for (const [i, namespace] of [...groups, ...projects].entries()) {
+    const resource = `${'schedules' in namespace ? 'project' : 'group'}:${namespace.id}`;
+    state.addDeployToken({ resource, name: `pull-${i}`, scopes: ['read_registry'], expiresAt: null });
+  }
+  state.addDeployToken({
+    resource: `project:${projects[0]?.id}`,
+    name: 'gone',
+    scopes: ['read_registry'],
+    expiresAt: null,
+  }).revoked = true;
+  projects.forEach((project, p) =>
+    state.addTrigger(project, { description: `deploy-${p}`, ownerId: world.admin.id }),
+  );
+  state.addTrigger(projects[1] as SimProject, {
+    description: 'expired',
+    ownerId: world.admin.id,
+    expiresAt: new Date(Date.now() - 86_400_000).toISOString(),
+  });
   managedToken = state.tokensNamed('ci-0-0')[0] as SimToken;
   world.writeInventory([
     world.credential(
@@ -101,8 +120,9 @@ describe('rotator discover --gitlab', () => {
     const { unmanaged, managed, notListed } = await discoverJson();
 
     const active = [...state.tokens.values()].filter((t) => state.isActive(t));
+    // Users' tokens: deploy and trigger tokens are numbered apart (`deploy-<id>`, `trigger-<id>`).
     const tokenIds = (found: Found[]) =>
-      found.filter((f) => f.role === 'token').map((f) => Number(f.tokenId));
+      found.filter((f) => f.role === 'token' && /^\d+$/.test(f.tokenId ?? '')).map((f) => Number(f.tokenId));
     expect(tokenIds(managed)).toEqual([managedToken.id]);
     expect(managed.map((f) => f.managedBy)).toEqual(['svc-0-ci', 'svc-0-ci']);
     expect(new Set(tokenIds(unmanaged))).toEqual(
@@ -118,6 +138,17 @@ describe('rotator discover --gitlab', () => {
         .map((f) => f.name)
         .sort(),
     ).toEqual(['laptop-0', 'laptop-1', 'laptop-2', 'rotator-admin']);
+    const names = (kind: string) =>
+      unmanaged
+        .filter((f) => f.kind === kind)
+        .map((f) => f.name)
+        .sort();
+    expect([...names('gitlab-group-deploy-token'), ...names('gitlab-project-deploy-token')].sort()).toEqual(
+      Array.from({ length: 16 }, (_, i) => `pull-${i}`).sort(),
+    );
+    expect(names('gitlab-pipeline-trigger-token')).toEqual(
+      Array.from({ length: 12 }, (_, p) => `deploy-${p}`).sort(),
+    );
 
     const variables = unmanaged.filter((f) => f.role === 'variable');
     expect(variables).toHaveLength(12 * 4 - 1 + 151);
@@ -141,6 +172,8 @@ describe('rotator discover --gitlab', () => {
       pages(groups.length - 1) +
       pages(projects.length) +
       tree.reduce((sum, n) => sum + pages(activeOf(n)) + pages(n.variables.length), 0) +
+      tree.length + // deploy tokens, one page each
+      projects.length + // trigger tokens, one page each
       1 + // GET /user
       pages(active.length);
     expect(world.gitlab.calls).toHaveLength(expected);
@@ -177,7 +210,12 @@ describe('rotator discover --gitlab', () => {
     world.providers.gitlab['gitlab-sim'].credential = { ...at, key: 'gitlab' };
     world.writeInventory([world.credential('any', anySource(), [anyTarget('ANY')])]);
     const { notListed, unmanaged } = await discoverJson();
-    expect(notListed).toEqual([
+    // A group's deploy tokens need its Owner.
+    const deploy = notListed.filter((line) => / deploy tokens: not listed: /.test(line));
+    expect(deploy.map((line) => line.split(':')[0]).sort()).toEqual(
+      groups.map((group) => `group ${group.path} deploy tokens`).sort(),
+    );
+    expect(notListed.filter((line) => !deploy.includes(line))).toEqual([
       'personal access tokens: not listed: needs an administrator (GET /personal_access_tokens)',
     ]);
     expect(unmanaged.filter((f) => f.kind === 'gitlab-personal-access-token')).toEqual([]);
