@@ -72,6 +72,66 @@ path "kv-staging/metadata/gitlab/mirror" {
   capabilities = ["read"]
 }
 
+# registry-pull-production: current value (detect, promote, rollback)
+path "kv-production/data/gitlab/registry-pull" {
+  capabilities = ["create", "read", "update"]
+}
+
+# registry-pull-production: new value staged until promoted (issue, verify, distribute)
+path "kv-production/data/gitlab/registry-pull/staged" {
+  capabilities = ["create", "read", "update"]
+}
+
+# registry-pull-production: when it was last rotated (metrics)
+path "kv-production/metadata/gitlab/registry-pull" {
+  capabilities = ["read"]
+}
+
+# packages-read-staging: current value (detect, promote, rollback)
+path "kv-staging/data/gitlab/packages-read" {
+  capabilities = ["create", "read", "update"]
+}
+
+# packages-read-staging: new value staged until promoted (issue, verify, distribute)
+path "kv-staging/data/gitlab/packages-read/staged" {
+  capabilities = ["create", "read", "update"]
+}
+
+# packages-read-staging: when it was last rotated (metrics)
+path "kv-staging/metadata/gitlab/packages-read" {
+  capabilities = ["read"]
+}
+
+# release-bot-staging: current value (detect, promote, rollback)
+path "kv-staging/data/gitlab/release-bot" {
+  capabilities = ["create", "read", "update"]
+}
+
+# release-bot-staging: new value staged until promoted (issue, verify, distribute)
+path "kv-staging/data/gitlab/release-bot/staged" {
+  capabilities = ["create", "read", "update"]
+}
+
+# release-bot-staging: when it was last rotated (metrics)
+path "kv-staging/metadata/gitlab/release-bot" {
+  capabilities = ["read"]
+}
+
+# downstream-trigger-staging: current value (detect, promote, rollback)
+path "kv-staging/data/gitlab/deployer-trigger" {
+  capabilities = ["create", "read", "update"]
+}
+
+# downstream-trigger-staging: new value staged until promoted (issue, verify, distribute)
+path "kv-staging/data/gitlab/deployer-trigger/staged" {
+  capabilities = ["create", "read", "update"]
+}
+
+# downstream-trigger-staging: when it was last rotated (metrics)
+path "kv-staging/metadata/gitlab/deployer-trigger" {
+  capabilities = ["read"]
+}
+
 # artifact-store-staging: current value (detect, promote, rollback)
 path "kv-staging/data/oauth2/ci-uploader" {
   capabilities = ["create", "read", "update"]
