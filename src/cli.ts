@@ -1,24 +1,54 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { registerApprove } from './cli/approve';
-import { registerCodecServer } from './cli/codec-server';
 import { CliContext, EXIT, type CliIo } from './cli/context';
-import { registerDiscover } from './cli/discover';
-import { registerFileCommands } from './cli/files';
-import { registerFingerprints } from './cli/fingerprints';
-import { registerHealth } from './cli/health';
-import { registerIncident, type IncidentServices } from './cli/incident';
-import { registerIncidentReport } from './cli/incident-report';
-import { registerRotate } from './cli/rotate';
-import { registerRotateAll } from './cli/rotate-all';
-import { registerSchedules } from './cli/schedules';
-import { registerHistory, registerStatus } from './cli/status';
-import { registerSteering } from './cli/steer';
-import { registerAwsPolicy } from './cli/aws-policy';
-import { registerVaultPolicy } from './cli/vault-policy';
-import { registerVerifyState } from './cli/verify-state';
+import type { IncidentServices } from './cli/incident';
 
 export type { CliIo, IncidentServices };
+
+type Register = (program: Command, cli: CliContext, services: IncidentServices) => void;
+
+/**
+ * Each command module, with the top-level commands it adds, in the order help lists them. Only the module
+ * of the command asked for is loaded: loading them all (Temporal's client, every provider's library) took
+ * longer than `config check` of 10,000 credentials. Help, and a name no entry claims, load them all.
+ */
+export const COMMAND_MODULES: { commands: string[]; load: () => Promise<Register> }[] = [
+  { commands: ['config', 'audit'], load: async () => (await import('./cli/files')).registerFileCommands },
+  { commands: ['rotate'], load: async () => (await import('./cli/rotate')).registerRotate },
+  { commands: ['status'], load: async () => (await import('./cli/status')).registerStatus },
+  { commands: ['approve'], load: async () => (await import('./cli/approve')).registerApprove },
+  {
+    commands: ['end-overlap', 'retry-rollback', 'abort', 'resolve', 'extend-overlap'],
+    load: async () => (await import('./cli/steer')).registerSteering,
+  },
+  { commands: ['history'], load: async () => (await import('./cli/status')).registerHistory },
+  { commands: ['schedules'], load: async () => (await import('./cli/schedules')).registerSchedules },
+  { commands: ['rotate-all'], load: async () => (await import('./cli/rotate-all')).registerRotateAll },
+  { commands: ['health'], load: async () => (await import('./cli/health')).registerHealth },
+  { commands: ['codec-server'], load: async () => (await import('./cli/codec-server')).registerCodecServer },
+  { commands: ['vault'], load: async () => (await import('./cli/vault-policy')).registerVaultPolicy },
+  { commands: ['aws'], load: async () => (await import('./cli/aws-policy')).registerAwsPolicy },
+  { commands: ['verify-state'], load: async () => (await import('./cli/verify-state')).registerVerifyState },
+  { commands: ['fingerprints'], load: async () => (await import('./cli/fingerprints')).registerFingerprints },
+  { commands: ['discover'], load: async () => (await import('./cli/discover')).registerDiscover },
+  {
+    commands: ['incident', 'alerts-server'],
+    load: async () => {
+      const [{ registerIncident }, { registerIncidentReport }] = await Promise.all([
+        import('./cli/incident'),
+        import('./cli/incident-report'),
+      ]);
+      return (program, cli, services) =>
+        registerIncidentReport(registerIncident(program, cli, services), cli);
+    },
+  },
+];
+
+/** The modules `argv` needs: the one whose command it names, or all of them. */
+function commandsFor(argv: readonly string[]): Promise<Register[]> {
+  const named = COMMAND_MODULES.find(({ commands }) => commands.includes(argv[0] ?? ''));
+  return Promise.all((named === undefined ? COMMAND_MODULES : [named]).map(({ load }) => load()));
+}
 
 /** Runs `rotator` with the given arguments (without `node` and the script) and returns its exit code. */
 export async function runCli(
@@ -45,22 +75,7 @@ export async function runCli(
         '(docs/operations.md, "The operator CLI").\n',
     );
 
-  registerFileCommands(program, cli);
-  registerRotate(program, cli);
-  registerStatus(program, cli);
-  registerApprove(program, cli);
-  registerSteering(program, cli);
-  registerHistory(program, cli);
-  registerSchedules(program, cli);
-  registerRotateAll(program, cli);
-  registerHealth(program, cli);
-  registerCodecServer(program, cli);
-  registerVaultPolicy(program, cli);
-  registerAwsPolicy(program, cli);
-  registerVerifyState(program, cli);
-  registerFingerprints(program, cli);
-  registerDiscover(program, cli);
-  registerIncidentReport(registerIncident(program, cli, services), cli);
+  for (const register of await commandsFor(argv)) register(program, cli, services);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

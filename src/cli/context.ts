@@ -1,16 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import {
-  Client,
-  Connection,
-  ScheduleNotFoundError,
-  WorkflowNotFoundError,
-  isGrpcServiceError,
-  type WorkflowExecutionInfo,
-} from '@temporalio/client';
-import { NamespaceNotFoundError } from '@temporalio/common';
+import type * as TemporalClient from '@temporalio/client';
+import type { Client, Connection, WorkflowExecutionInfo } from '@temporalio/client';
+import { NamespaceNotFoundError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { encryptedDataConverter, readCodecKeys, type CodecKeys } from '../codec';
+import { readCodecKeys, type CodecKeys } from '../codec/keys';
 import { readCliEnvironment, type CliEnvironment } from '../config/environment';
 import { temporalTlsConfig } from '../config/temporal-tls';
 import { InventoryTooLarge, loadInventory, readInventoryText } from '../inventory/load';
@@ -47,6 +41,12 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * Temporal's client library, loaded with the first client: commands that read only files (`config check`)
+ * start without it. Until it is loaded, no error can have come from Temporal.
+ */
+let temporal: typeof TemporalClient | undefined;
+
 /** What every command gets: output, environment, and a Temporal client made on first use. */
 export class CliContext {
   private connection: Connection | undefined;
@@ -76,8 +76,9 @@ export class CliContext {
     if (this.connection === undefined) {
       for (const { waiver, risk } of this.config.insecure)
         this.io.stderr(`rotator: warning: ROTATOR_ALLOW_INSECURE=${waiver}: ${risk}\n`);
+      temporal ??= await import('@temporalio/client');
       try {
-        this.connection = await Connection.connect({
+        this.connection = await temporal.Connection.connect({
           address,
           tls: await clientTls(tls),
           connectTimeout: '5 seconds',
@@ -86,7 +87,9 @@ export class CliContext {
         throw unreachable(address, error);
       }
     }
-    return new Client({
+    temporal ??= await import('@temporalio/client');
+    const { encryptedDataConverter } = await import('../codec/data-converter');
+    return new temporal.Client({
       connection: this.connection,
       namespace,
       dataConverter: encryptedDataConverter(await this.codecKeys()),
@@ -175,12 +178,15 @@ export class CliContext {
         EXIT.unavailable,
       );
     }
-    // gRPC UNAVAILABLE (14) and DEADLINE_EXCEEDED (4): the server went away after the connection was made.
-    const cause = (error as { cause?: unknown }).cause;
-    const lost = [error, cause].find(
-      (candidate) => isGrpcServiceError(candidate) && (candidate.code === 14 || candidate.code === 4),
-    );
-    return lost === undefined ? undefined : unreachable(address, lost);
+    const code = grpcCode(error);
+    if (code === GRPC.deadlineExceeded)
+      return new CliError(
+        `Temporal at ${address} did not answer in time (${messageOf(error)}): it is overloaded or going away; ` +
+          'run the command again',
+        EXIT.unavailable,
+      );
+    // The server went away after the connection was made.
+    return code === GRPC.unavailable ? unreachable(address, error) : undefined;
   }
 
   /**
@@ -201,12 +207,47 @@ export class CliContext {
   }
 }
 
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 function unreachable(address: string, error: unknown): CliError {
-  const reason = error instanceof Error ? error.message : String(error);
   return new CliError(
-    `cannot reach Temporal at ${address} (${reason}): start it, or set TEMPORAL_ADDRESS to its host:port`,
+    `cannot reach Temporal at ${address} (${messageOf(error)}): start it, or set TEMPORAL_ADDRESS to its host:port`,
     EXIT.unavailable,
   );
+}
+
+/** The gRPC status codes the CLI tells apart. */
+const GRPC = { deadlineExceeded: 4, resourceExhausted: 8, unavailable: 14 } as const;
+
+/** The gRPC status code of a failed Temporal call (the error's, or its cause's); undefined for other errors. */
+function grpcCode(error: unknown): number | undefined {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  for (const candidate of [error, cause])
+    if (temporal?.isGrpcServiceError(candidate) === true) return candidate.code;
+  return undefined;
+}
+
+/** How often `patiently` tries a call, and its first pause (doubled after each try). */
+export const PATIENT_ATTEMPTS = 5;
+const PATIENT_FIRST_PAUSE_MS = 500;
+
+/**
+ * Runs a Temporal call again while the server answers that it is busy (deadline exceeded, resource
+ * exhausted, unavailable), up to PATIENT_ATTEMPTS times: for calls that are safe to repeat, such as the
+ * thousands `schedules sync` makes against a server that is also running rotations.
+ */
+export async function patiently<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const code = grpcCode(error);
+      const busy =
+        code === GRPC.deadlineExceeded || code === GRPC.resourceExhausted || code === GRPC.unavailable;
+      if (!busy || attempt >= PATIENT_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, PATIENT_FIRST_PAUSE_MS * 2 ** (attempt - 1)));
+    }
+  }
 }
 
 /** The TLS files, read; one that cannot be read is a usage error naming its variable. */
@@ -288,7 +329,10 @@ export async function rotationRuns(client: Client, credentialId: string): Promis
 
 /** Whether a not-found from Temporal means "nothing to act on" rather than a bug. */
 export function isNotFound(error: unknown): boolean {
-  return error instanceof WorkflowNotFoundError || error instanceof ScheduleNotFoundError;
+  return (
+    error instanceof WorkflowNotFoundError ||
+    (temporal !== undefined && error instanceof temporal.ScheduleNotFoundError)
+  );
 }
 
 /** Rows as aligned columns under a heading; the last column is not padded. */

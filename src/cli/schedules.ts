@@ -13,7 +13,17 @@ import { duration } from '../inventory/durations';
 import type { Credential } from '../inventory/schema';
 import type { HealthCheckRequest } from '../../workflows/health-check';
 import type { RotateAllRequest } from '../../workflows/rotate-all';
-import { CliContext, CliError, EXIT, isNotFound, moment, parseOptions, table, withJson } from './context';
+import {
+  CliContext,
+  CliError,
+  EXIT,
+  isNotFound,
+  moment,
+  parseOptions,
+  patiently,
+  table,
+  withJson,
+} from './context';
 import { humanDuration } from '../human-duration';
 import { inLanes } from '../parallel';
 
@@ -130,7 +140,7 @@ function differences(actual: ScheduleDescription, desired: Desired): string[] {
 
 async function describeOrUndefined(client: Client, id: string): Promise<ScheduleDescription | undefined> {
   try {
-    return await client.schedule.getHandle(id).describe();
+    return await patiently(() => client.schedule.getHandle(id).describe());
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw error;
@@ -139,10 +149,13 @@ async function describeOrUndefined(client: Client, id: string): Promise<Schedule
 
 /** Our schedules by id; listing is eventually consistent, so a schedule created just now may be missing. */
 async function ourSchedules(client: Client): Promise<Map<string, ScheduleSummary>> {
-  const summaries: ScheduleSummary[] = [];
-  for await (const summary of client.schedule.list()) {
-    if (summary.scheduleId.startsWith(SCHEDULE_PREFIX)) summaries.push(summary);
-  }
+  const summaries = await patiently(async () => {
+    const listed: ScheduleSummary[] = [];
+    for await (const summary of client.schedule.list()) {
+      if (summary.scheduleId.startsWith(SCHEDULE_PREFIX)) listed.push(summary);
+    }
+    return listed;
+  });
   summaries.sort((a, b) => (a.scheduleId < b.scheduleId ? -1 : 1));
   return new Map(summaries.map((summary) => [summary.scheduleId, summary]));
 }
@@ -218,18 +231,23 @@ export function registerSchedules(program: Command, cli: CliContext): void {
         if (actual === undefined) return create(desired);
         const changes = differences(actual, desired);
         if (changes.length === 0) return { kind: 'unchanged' };
-        await client.schedule.getHandle(desired.scheduleId).update((previous) => ({
-          ...previous,
-          spec: desired.spec,
-          action: desired.action,
-          policies: { ...previous.policies, ...desired.policies },
-        }));
+        await patiently(() =>
+          client.schedule.getHandle(desired.scheduleId).update((previous) => ({
+            ...previous,
+            spec: desired.spec,
+            action: desired.action,
+            policies: { ...previous.policies, ...desired.policies },
+          })),
+        );
         return { kind: 'updated', line: `updated ${desired.scheduleId}: ${changes.join(', ')}` };
       };
       const create = async (desired: Desired): Promise<Outcome> => {
         try {
-          await client.schedule.create({ ...desired, memo: { [SYNCED_AS]: fingerprint(desired) } });
+          await patiently(() =>
+            client.schedule.create({ ...desired, memo: { [SYNCED_AS]: fingerprint(desired) } }),
+          );
         } catch (error) {
+          // Also a create that was made although its answer timed out, and was tried again.
           if (error instanceof ScheduleAlreadyRunning) return compare(desired);
           throw error;
         }
@@ -262,7 +280,7 @@ export function registerSchedules(program: Command, cli: CliContext): void {
         SYNC_CONCURRENCY,
         async (id) => {
           try {
-            await client.schedule.getHandle(id).delete();
+            await patiently(() => client.schedule.getHandle(id).delete());
           } catch (error) {
             // Listed, but deleted meanwhile: visibility lags behind.
             if (isNotFound(error)) return;

@@ -89,6 +89,17 @@ export const discoveryRules = crossFieldRule((inventory, report) => {
   });
 });
 
+/**
+ * Whether any string in `value` holds a placeholder: a walk that allocates nothing, run over every
+ * credential of a fleet before the one that names each path.
+ */
+function holdsPlaceholder(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes(PLACEHOLDER);
+  if (typeof value !== 'object' || value === null) return false;
+  for (const key in value) if (holdsPlaceholder((value as Record<string, unknown>)[key])) return true;
+  return false;
+}
+
 /** Every string of a credential that is still a placeholder of `discover --propose`, by its path. */
 export const placeholderRule = crossFieldRule((credential, report) => {
   const visit = (value: unknown, path: PropertyKey[]): void => {
@@ -98,5 +109,5 @@ export const placeholderRule = crossFieldRule((credential, report) => {
     else if (typeof value === 'object' && value !== null)
       for (const [key, item] of Object.entries(value)) visit(item, [...path, key]);
   };
-  visit(credential, []);
+  if (holdsPlaceholder(credential)) visit(credential, []);
 });

@@ -17,27 +17,35 @@ const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const FLOAT_EXP = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/;
 const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/;
 
+/*
+ * js-yaml tries every implicit type on every plain scalar; most of an inventory's scalars are words, which
+ * these first-character tests turn away before any regular expression runs (a third of the parse).
+ */
+const mayBeNull = (s: string) => s.length <= 4 && (s === '' || s[0] === '~' || s[0] === 'n' || s[0] === 'N');
+const mayBeBool = (s: string) => (s.length === 4 || s.length === 5) && 'tTfF'.includes(s[0] ?? '');
+const mayBeNumber = (s: string) => s.length > 0 && '0123456789+-.'.includes(s[0] ?? '');
+
 const core = new Schema({
   include: [FAILSAFE_SCHEMA],
   implicit: [
     new Type('tag:yaml.org,2002:null', {
       kind: 'scalar',
-      resolve: (s) => NULL.test(s),
+      resolve: (s) => mayBeNull(s) && NULL.test(s),
       construct: () => null,
     }),
     new Type('tag:yaml.org,2002:bool', {
       kind: 'scalar',
-      resolve: (s) => BOOL.test(s),
+      resolve: (s) => mayBeBool(s) && BOOL.test(s),
       construct: (s) => s[0] === 't' || s[0] === 'T',
     }),
     new Type('tag:yaml.org,2002:int', {
       kind: 'scalar',
-      resolve: (s) => INT_OCT.test(s) || INT.test(s) || INT_HEX.test(s),
+      resolve: (s) => mayBeNumber(s) && (INT_OCT.test(s) || INT.test(s) || INT_HEX.test(s)),
       construct: (s) => (INT.test(s) ? parseInt(s, 10) : parseInt(s.substring(2), INT_OCT.test(s) ? 8 : 16)),
     }),
     new Type('tag:yaml.org,2002:float', {
       kind: 'scalar',
-      resolve: (s) => FLOAT_NAN.test(s) || FLOAT_EXP.test(s) || FLOAT.test(s),
+      resolve: (s) => mayBeNumber(s) && (FLOAT_NAN.test(s) || FLOAT_EXP.test(s) || FLOAT.test(s)),
       construct: (s) => {
         if (!FLOAT_NAN.test(s)) return parseFloat(s);
         if (s.slice(-3).toLowerCase() === 'nan') return NaN;
