@@ -1,13 +1,19 @@
-import { ApplicationFailure, metricMeter, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  metricMeter,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { FAILURE_TYPES } from '../src/failure-types';
-import { breakGlassInputSchema, type BreakGlassInput } from '../src/incidents/input';
+import type { BreakGlassInput } from '../src/incidents/input';
 import { SECONDS_TO_REVOCATION } from '../src/incidents/metrics';
 import type { TokenId } from '../src/providers/types';
-import { formatIssues, validate } from '../src/validation';
+import { runLocal } from './calls';
 import { failedAfterPromote, rolledBack } from './ends';
 import { abort, recordDecision } from './operator';
-import { Rotation } from './rotation';
-import type { IncidentRecord, RotationStatus } from './status';
+import { Rotation, loadingStatus } from './rotation';
+import { statusQuery, type IncidentRecord, type RotationStatus } from './status';
 import { pauseDependents, resumeDependents } from './steps/dependents';
 import { detect } from './steps/detect';
 import { distribute } from './steps/distribute';
@@ -29,7 +35,7 @@ import { verify } from './steps/verify';
  * is rotated. The leaked token is never un-revoked: a failure after its revoke ends `failed`, with an alert.
  */
 export async function breakGlass(input: BreakGlassInput): Promise<RotationStatus> {
-  const request = parsed(input);
+  const request = await checked(input);
   const { credentialId, requestedBy, alert, leaked } = request;
   const r = new Rotation({ credentialId, reason: 'compromised', requestedBy });
   refuseAbort();
@@ -71,14 +77,18 @@ export async function breakGlass(input: BreakGlassInput): Promise<RotationStatus
   return replace(r, incident, leakedTokenId);
 }
 
-/** The input, checked before anything is changed: a bad one fails the workflow, naming each path. */
-function parsed(input: BreakGlassInput): BreakGlassInput {
-  const result = validate(breakGlassInputSchema, input);
-  if (result.success) return result.data;
-  throw ApplicationFailure.nonRetryable(
-    `breakGlass input is invalid, nothing was changed:\n  ${formatIssues(result.error).join('\n  ')}`,
-    FAILURE_TYPES.validation,
-  );
+/**
+ * The input, checked before anything is changed: a bad one fails the workflow, naming each path. A local
+ * activity checks it, which keeps zod out of the workflow bundle.
+ */
+async function checked(input: BreakGlassInput): Promise<BreakGlassInput> {
+  // Answered while the check runs, so that `status` works from the start; the Rotation then takes over.
+  setHandler(statusQuery, () => loadingStatus(input.credentialId));
+  try {
+    return await runLocal('checkBreakGlassInput', 'check the break-glass request', [input]);
+  } catch (error) {
+    throw error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause : error;
+  }
 }
 
 /**

@@ -41,6 +41,19 @@ const LISTED_PHASES: ReadonlySet<RotationPhase> = new Set([
   'needs-operator',
 ]);
 
+/** A rotation's status before anything is done: what `status` answers from the workflow's start. */
+export function loadingStatus(credentialId: string): RotationStatus {
+  return {
+    credentialId,
+    phase: 'loading',
+    timeline: [],
+    versions: {},
+    targets: [],
+    failures: [],
+    alerts: [],
+  };
+}
+
 /** Thrown instead of starting the next step of an aborted rotation; rollback follows. */
 export class RotationAborted extends Error {}
 
@@ -87,15 +100,7 @@ export class Rotation {
 
   constructor(readonly request: RotationRequest) {
     this.id = request.credentialId;
-    this.status = {
-      credentialId: this.id,
-      phase: 'loading',
-      timeline: [],
-      versions: {},
-      targets: [],
-      failures: [],
-      alerts: [],
-    };
+    this.status = loadingStatus(this.id);
     setHandler(statusQuery, () => this.status);
     this.approval = approvalGate(this.status, (approval) => {
       const { workflowId, runId } = workflowInfo();
