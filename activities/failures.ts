@@ -54,7 +54,10 @@ export const checkedActivity =
   (input: z.input<S>): Promise<R> =>
     run(() => body(parseOrThrow(schema, input, `${name} input`)));
 
-/** Heartbeats only inside an activity: tests also call the activity functions directly. */
+/**
+ * Heartbeats only inside an activity (tests also call the activity functions directly), and not in a local
+ * one: it has no heartbeat timeout, the workflow task it runs in notices a dead worker.
+ */
 function heartbeatWhile(): NodeJS.Timeout | undefined {
   let context: Context;
   try {
@@ -62,6 +65,7 @@ function heartbeatWhile(): NodeJS.Timeout | undefined {
   } catch {
     return undefined;
   }
+  if (context.info.isLocal) return undefined;
   return setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
 }
 

@@ -4,6 +4,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   type ActivityOptions,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_TYPES } from '../src/failure-types';
@@ -37,14 +38,22 @@ export const compensating = (maximumAttempts = 10): ActivityOptions => ({
 
 const activities = proxyActivities<Activities>(retried);
 /** Reading the inventory is bookkeeping that changes nothing: a local activity, one history event. */
-const inventoryRead: ActivityOptions = { startToCloseTimeout: '30 seconds', retry: retried.retry };
+const inventoryRead: LocalActivityOptions = { startToCloseTimeout: '30 seconds', retry: retried.retry };
 const locals = proxyLocalActivities<Activities>(inventoryRead);
+/**
+ * A step's call as a local activity (one history event instead of three), tried as `retried` is; a backoff
+ * longer than a few seconds (a provider's `Retry-After`) becomes a timer instead of holding the workflow task.
+ */
+export const retriedLocally: LocalActivityOptions = { ...inventoryRead, localRetryThreshold: '10 seconds' };
 
 type Name = keyof Activities;
 type Result<K extends Name> = Promise<Awaited<ReturnType<Activities[K]>>>;
 /** What the SDK's proxies hold for each activity; TypeScript cannot resolve their mapped type for a generic K. */
 type WithOptions<K extends Name> = {
-  executeWithOptions(options: ActivityOptions, args: Parameters<Activities[K]>): Result<K>;
+  executeWithOptions(
+    options: ActivityOptions | LocalActivityOptions,
+    args: Parameters<Activities[K]>,
+  ): Result<K>;
 };
 const proxied = <K extends Name>(proxy: typeof activities | typeof locals, name: K) =>
   proxy[name] as unknown as WithOptions<K>;
@@ -73,11 +82,15 @@ export function unlessStopped<T>(work: () => Promise<T>, stop: () => boolean): P
   });
 }
 
-/** Runs activity `name` as a local activity: for reads that change nothing. */
+/**
+ * Runs activity `name` as a local activity, its `summary` on its marker in the Web UI: for reads that change
+ * nothing, and for short writes whose history events would otherwise grow with the number of targets.
+ */
 export function runLocal<K extends Name>(
   name: K,
   summary: string,
   args: Parameters<Activities[K]>,
+  options: LocalActivityOptions = inventoryRead,
 ): Result<K> {
-  return proxied(locals, name).executeWithOptions({ ...inventoryRead, summary }, args);
+  return proxied(locals, name).executeWithOptions({ ...options, summary }, args);
 }

@@ -53,6 +53,8 @@ export interface SeedOptions {
   overlap?: string | object;
   /** A second target, a group CI variable, so that a rollback has more than one write to restore. */
   groupVariable?: boolean;
+  /** How many CI variables of the project it is written to, where its targets are on GitLab: 1 unless given. */
+  projectVariables?: number;
   /**
    * Where its targets are: `gitlab` (the project's CI variable, the default), `github` (a repository secret of
    * `acme/app` only: the world must have been made with GitHub), or `both`.
@@ -133,7 +135,12 @@ export async function rotationWorld(vault: VaultKvStore, options: { github?: boo
       const key = id.toUpperCase().replace(/-/g, '_');
       const where = options.targets ?? 'gitlab';
       const variables = [
-        ...(where === 'github' ? [] : [{ owner: world.project, key: `${key}_P` }]),
+        ...(where === 'github'
+          ? []
+          : Array.from({ length: options.projectVariables ?? 1 }, (_, i) => ({
+              owner: world.project,
+              key: i === 0 ? `${key}_P` : `${key}_P${i + 1}`,
+            }))),
         ...(options.groupVariable === true ? [{ owner: world.group, key: `${key}_G` }] : []),
       ];
       for (const variable of variables) {

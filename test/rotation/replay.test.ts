@@ -39,6 +39,8 @@ describe('the committed rotation histories (npm run fixtures:record refreshes th
         'rollback',
         'store-wait',
       ],
+      // Target writes as local activities (patch target-writes-local-v1), five of them.
+      '0.3.0': ['happy-path-five-targets'],
     };
     expect(versions.sort()).toEqual(Object.keys(expected));
     for (const version of versions) {

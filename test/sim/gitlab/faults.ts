@@ -22,6 +22,7 @@ export class Faults {
   private drops: (RouteCall & { n: number })[] = [];
   private afterCommit: Failure[] = [];
   private delayMs = 0;
+  private slowRoutes: (RouteCall & { ms: number })[] = [];
 
   /** Answers the Nth call with `status` instead of handling it (nothing changes at GitLab). */
   failNth(failure: Failure): void {
@@ -46,15 +47,26 @@ export class Faults {
     this.delayMs = ms;
   }
 
+  /** Handles every call to a route `ms` after it arrives (and is counted): a slow target, caught mid-write. */
+  slow(route: RouteCall & { ms: number }): void {
+    this.slowRoutes.push(route);
+  }
+
   clear(): void {
     this.failures = [];
     this.drops = [];
     this.afterCommit = [];
     this.delayMs = 0;
+    this.slowRoutes = [];
   }
 
   get delay(): number {
     return this.delayMs;
+  }
+
+  /** How long a call to this route waits before it is handled, as `slow` set it. */
+  slowness(call: RouteCall): number {
+    return this.slowRoutes.find((r) => r.method === call.method && r.route === call.route)?.ms ?? 0;
   }
 
   failureFor(call: RouteCall, n: number): Failure | undefined {

@@ -1383,6 +1383,8 @@ export async function startGitLabSim(): Promise<GitLabSim> {
       const key = `${method} ${route.route}`;
       const n = (seen.get(key) ?? 0) + 1;
       seen.set(key, n);
+      const slowness = faults.slowness(call);
+      if (slowness > 0) await new Promise((resolve) => setTimeout(resolve, slowness));
 
       const failure = faults.failureFor(call, n);
       if (failure !== undefined) {
