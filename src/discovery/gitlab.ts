@@ -1,6 +1,9 @@
 import { z } from 'zod';
+import { accessTokenSchema } from '../gitlab/access-tokens';
 import { GitLabClient, parseAnswer, type GitLabApi } from '../gitlab/client';
+import { deployTokenSchema } from '../gitlab/deploy-tokens';
 import type { GitLabCallSite } from '../gitlab/errors';
+import { triggerSchema as triggerAnswerSchema } from '../gitlab/pipeline-triggers';
 import { inLanes } from '../parallel';
 import { ProviderError } from '../providers/errors';
 import type { ProviderConnection } from '../providers/registry';
@@ -33,17 +36,10 @@ export interface GitLabScope {
 // groups and projects both carry `id` and `full_path` / `path_with_namespace`.
 const groupSchema = z.object({ id: z.number().int(), full_path: z.string() });
 const projectSchema = z.object({ id: z.number().int(), path_with_namespace: z.string() });
-// https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens and
-// https://docs.gitlab.com/api/personal_access_tokens/#list-all-personal-access-tokens
-const tokenSchema = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  scopes: z.array(z.string()),
-  active: z.boolean(),
-  revoked: z.boolean(),
-  created_at: z.string(),
+// The sources' own answers, read as leniently as the lists give them: project and group tokens carry
+// their role, personal tokens their user.
+const tokenSchema = accessTokenSchema.extend({
   expires_at: z.string().nullish(),
-  last_used_at: z.string().nullish(),
   access_level: z.number().int().optional(),
   user_id: z.number().int().optional(),
 });
@@ -56,23 +52,12 @@ const variableSchema = z.object({
   hidden: z.boolean().optional(),
   environment_scope: z.string().optional(),
 });
-// https://docs.gitlab.com/api/deploy_tokens/#list-project-deploy-tokens: no creation time, no last use.
-const deployTokenSchema = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  scopes: z.array(z.string()),
-  revoked: z.boolean(),
-  expired: z.boolean(),
-  expires_at: z.string().nullish(),
-});
-// https://docs.gitlab.com/api/pipeline_triggers/#list-project-trigger-tokens: named by their description.
-const triggerSchema = z.object({
-  id: z.number().int(),
-  description: z.string(),
-  created_at: z.string(),
-  last_used: z.string().nullish(),
-  expires_at: z.string().nullish(),
-});
+// Deploy tokens have no creation time and no last use; triggers are named by their description, and their
+// token (shortened for another owner) is never read here.
+const deployListSchema = deployTokenSchema
+  .omit({ username: true })
+  .extend({ expires_at: z.string().nullish() });
+const triggerSchema = triggerAnswerSchema.omit({ token: true }).extend({ last_used: z.string().nullish() });
 // https://docs.gitlab.com/api/users/#get-the-current-user: `is_admin` is in the answer for administrators.
 // Assumption: a non-administrator's answer leaves it out or says false, so only `true` counts.
 const currentUserSchema = z.object({ id: z.number().int(), is_admin: z.boolean().optional() });
@@ -229,7 +214,7 @@ function deployTokens(kind: 'project' | 'group'): Lister<GitLabScope> {
           const answer = await scope.client.call(at, (gitlab: GitLabApi) =>
             gitlab.DeployTokens.all({ ...owner, active: true, perPage: PER_PAGE }),
           );
-          return parseAnswer(z.array(deployTokenSchema), answer, at)
+          return parseAnswer(z.array(deployListSchema), answer, at)
             .filter((token) => !token.revoked && !token.expired)
             .map((token): Found => ({
               provider: scope.provider,

@@ -99,16 +99,12 @@ interface Discovered {
   notListed: string[];
 }
 
+/** `rotator discover` of the group `platform`, with these flags. */
+const discoverPlatform = (...flags: string[]) =>
+  world.cli(['discover', '--gitlab', 'gitlab-sim', '--group', 'platform', ...flags]);
+
 async function discoverJson(...extra: string[]): Promise<Discovered> {
-  const { code, stdout, stderr } = await world.cli([
-    'discover',
-    '--gitlab',
-    'gitlab-sim',
-    '--group',
-    'platform',
-    '--json',
-    ...extra,
-  ]);
+  const { code, stdout, stderr } = await discoverPlatform('--json', ...extra);
   expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   return JSON.parse(stdout) as Discovered;
 }
@@ -182,8 +178,8 @@ describe('rotator discover --gitlab', () => {
   });
 
   it('never prints a value, in the table or in JSON', async () => {
-    const table = await world.cli(['discover', '--gitlab', 'gitlab-sim', '--group', 'platform']);
-    const json = await world.cli(['discover', '--gitlab', 'gitlab-sim', '--group', 'platform', '--json']);
+    const table = await discoverPlatform();
+    const json = await discoverPlatform('--json');
     for (const output of [table.stdout, json.stdout]) {
       expect(output).not.toContain('glpat-looks-like-one');
       expect(output).not.toContain('ghp_hidden-value');
@@ -271,17 +267,7 @@ describe('rotator discover --propose', () => {
     const token = rows.findIndex((f) => f.name === 'group-7') + 1;
     const variable = rows.findIndex((f) => f.name === 'REGISTRY_AUTH') + 1;
     const file = join(world.dir, 'draft.yaml');
-    const { code, stdout } = await world.cli([
-      'discover',
-      '--gitlab',
-      'gitlab-sim',
-      '--group',
-      'platform',
-      '--propose',
-      file,
-      '--select',
-      `${token},${variable}`,
-    ]);
+    const { code, stdout } = await discoverPlatform('--propose', file, '--select', `${token},${variable}`);
     expect(code).toBe(0);
     expect(stdout).toContain(`draft written to ${file}`);
     const text = readFileSync(file, 'utf8');
@@ -316,17 +302,7 @@ describe('rotator discover --propose', () => {
 
   it('drafts every row with --select all, and the filled draft loads', async () => {
     const file = join(world.dir, 'all.yaml');
-    const { code } = await world.cli([
-      'discover',
-      '--gitlab',
-      'gitlab-sim',
-      '--group',
-      'platform',
-      '--propose',
-      file,
-      '--select',
-      'all',
-    ]);
+    const { code } = await discoverPlatform('--propose', file, '--select', 'all');
     expect(code).toBe(0);
     const draft = parse(readFileSync(file, 'utf8')) as { credentials: Record<string, unknown>[] };
     const loaded = loadInventory(JSON.stringify(filled(draft)));
