@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { accessTokenSchema } from '../gitlab/access-tokens';
-import { GitLabClient, parseAnswer, type GitLabApi } from '../gitlab/client';
+import { GitLabClient, allPages, parseAnswer, type GitLabApi } from '../gitlab/client';
 import { deployTokenSchema } from '../gitlab/deploy-tokens';
 import type { GitLabCallSite } from '../gitlab/errors';
 import { triggerSchema as triggerAnswerSchema } from '../gitlab/pipeline-triggers';
@@ -58,6 +58,8 @@ const deployListSchema = deployTokenSchema
   .omit({ username: true })
   .extend({ expires_at: z.string().nullish() });
 const triggerSchema = triggerAnswerSchema.omit({ token: true }).extend({ last_used: z.string().nullish() });
+// https://docs.gitlab.com/api/service_accounts/#list-all-group-service-accounts
+const serviceAccountSchema = z.object({ id: z.number().int(), username: z.string() });
 // https://docs.gitlab.com/api/users/#get-the-current-user: `is_admin` is in the answer for administrators.
 // Assumption: a non-administrator's answer leaves it out or says false, so only `true` counts.
 const currentUserSchema = z.object({ id: z.number().int(), is_admin: z.boolean().optional() });
@@ -198,6 +200,45 @@ const personalTokens: Lister<GitLabScope> = {
   },
 };
 
+/**
+ * The active tokens of every service account of a top-level group: GET /groups/:id/service_accounts, then
+ * each account's GET .../personal_access_tokens (GitLab 17.11 and later), both for a group's Owner or an
+ * administrator. Service accounts belong to top-level groups only, so a walk from a subgroup asks for none.
+ * Listed before the personal tokens, among which an administrator sees the same tokens.
+ */
+const serviceAccountTokens: Lister<GitLabScope> = {
+  what: 'group service account tokens',
+  list: (scope) =>
+    eachOf(
+      scope.groups.filter(({ path }) => !path.includes('/')),
+      ({ id, path }) => {
+        const at = site('discover', `group ${path} service accounts`);
+        return orRefused(at.resource, async () => {
+          const accounts = parseAnswer(
+            z.array(serviceAccountSchema),
+            await scope.client.call(at, (gitlab) => allPages(gitlab, `groups/${id}/service_accounts`)),
+            at,
+          );
+          const found: Found[] = [];
+          for (const account of accounts) {
+            const tokensAt = site('discover', `group ${path} service account ${account.username} tokens`);
+            const endpoint = `groups/${id}/service_accounts/${account.id}/personal_access_tokens`;
+            const answer = await scope.client.call(tokensAt, (gitlab) =>
+              allPages(gitlab, endpoint, { state: 'active' }),
+            );
+            const owner = { scope: 'service-account' as const, id, path, userId: account.id };
+            found.push(
+              ...parseAnswer(z.array(tokenSchema), answer, tokensAt)
+                .filter((token) => token.active && !token.revoked)
+                .map((token) => tokenFound(scope, 'gitlab-service-account-token', owner, token)),
+            );
+          }
+          return found;
+        });
+      },
+    ),
+};
+
 /** A GitLab timestamp as the `YYYY-MM-DD` every found token's expiry is. */
 const dayOf = (timestamp: string | null | undefined) =>
   timestamp === null || timestamp === undefined ? null : new Date(timestamp).toISOString().slice(0, 10);
@@ -262,9 +303,8 @@ const triggerTokens: Lister<GitLabScope> = {
 
 /*
  * The GitLab listers, run in this order. A new kind of token is one lister here, a `Lister<GitLabScope>`
- * returning its `Found` entries with the kind the inventory names it by. Service-account tokens
- * (GET /groups/:id/service_accounts, then each account's tokens) are not listed yet: their bot users' tokens
- * show among the personal access tokens an administrator lists.
+ * returning its `Found` entries with the kind the inventory names it by. A token two listers find is kept
+ * as the first found it: service account tokens before the personal tokens.
  */
 export const GITLAB_LISTERS: readonly Lister<GitLabScope>[] = [
   resourceTokens('group'),
@@ -272,6 +312,7 @@ export const GITLAB_LISTERS: readonly Lister<GitLabScope>[] = [
   deployTokens('group'),
   deployTokens('project'),
   triggerTokens,
+  serviceAccountTokens,
   variables('group'),
   variables('project'),
   personalTokens,

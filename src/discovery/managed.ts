@@ -5,7 +5,7 @@ type Entry = Record<string, unknown>;
 
 /** A project or group the inventory names by id or by path (GitLab finds paths whatever their case). */
 function sameNamespace(owner: FoundOwner, named: unknown): boolean {
-  if (owner.scope !== 'project' && owner.scope !== 'group') return false;
+  if (!('path' in owner)) return false;
   if (typeof named === 'number') return named === owner.id;
   return typeof named === 'string' && named.toLowerCase() === owner.path.toLowerCase();
 }
@@ -29,6 +29,14 @@ function names(entry: Entry, found: Found): boolean {
         entry.gitlab === found.provider &&
         entry.description === found.name &&
         sameNamespace(owner, entry.project)
+      );
+    case 'gitlab-service-account-token':
+      return (
+        entry.gitlab === found.provider &&
+        entry.tokenName === found.name &&
+        owner.scope === 'service-account' &&
+        entry.serviceAccount === owner.userId &&
+        sameNamespace(owner, entry.group)
       );
     case 'gitlab-personal-access-token':
       return (

@@ -63,9 +63,11 @@ function sourceOf(token: Found): Entry {
       ? { project: owner.path }
       : owner.scope === 'group'
         ? { group: owner.path }
-        : owner.scope === 'user'
-          ? { user: owner.id }
-          : {};
+        : owner.scope === 'service-account'
+          ? { group: owner.path, serviceAccount: owner.userId }
+          : owner.scope === 'user'
+            ? { user: owner.id }
+            : {};
   // A trigger is named by its description, has no scopes, and never expires unless it was given a lifetime.
   if (token.kind === 'gitlab-pipeline-trigger-token')
     return {
@@ -112,12 +114,15 @@ function targetOf(variable: Found): Entry {
   };
 }
 
-/** A GitLab CI variable of the owner's project or group (of a project to fill in for any other owner). */
+/**
+ * A GitLab CI variable of the owner's project or group (a service account's: its group's), of a project to
+ * fill in for any other owner.
+ */
 function gitlabVariable(provider: string, owner: FoundOwner, key: string): Entry {
   return {
     kind: 'gitlab-ci-variable',
     gitlab: provider,
-    ...(owner.scope === 'group'
+    ...(owner.scope === 'group' || owner.scope === 'service-account'
       ? { group: owner.path }
       : { project: owner.scope === 'project' ? owner.path : PLACEHOLDER }),
     key,

@@ -7,7 +7,7 @@ import type {
   IssuedCredential,
 } from '../providers/types';
 import { ProviderError } from '../providers/errors';
-import { callWith, gitlabApi, parseAnswer, type GitLabApi } from './client';
+import { allPages, callWith, gitlabApi, parseAnswer, type GitLabApi } from './client';
 import type { GitLabCallSite } from './errors';
 import { GitLabTokenSource, sameScopes } from './token-source';
 
@@ -101,20 +101,6 @@ function resourceEndpoints(
     rotate: (api, tokenId, expiresAt) => api[resource].rotate(id, tokenId, { expiresAt }),
     revoke: (api, tokenId) => api[resource].revoke(id, tokenId),
   };
-}
-
-/** Every page of a GET that gitbeaker has no method for, 100 a page (GitLab's most). */
-async function allPages(api: GitLabApi, endpoint: string, query: Record<string, string>): Promise<unknown> {
-  const items: unknown[] = [];
-  for (let page = 1; ; page += 1) {
-    const answer = await api.GroupServiceAccounts.requester.get(endpoint, {
-      searchParams: { ...query, perPage: 100, page },
-    });
-    // Anything but a list goes back as it came: checking the answer names the fault.
-    if (!Array.isArray(answer.body)) return answer.body;
-    items.push(...(answer.body as unknown[]));
-    if (!answer.headers['x-next-page']) return items;
-  }
 }
 
 /**
