@@ -122,7 +122,7 @@ export async function healthCheck(request: HealthCheckRequest): Promise<HealthRe
   });
   results.sort((a, b) => a.credentialId.localeCompare(b.credentialId));
   // Health checks that started before discovery was added replay without it.
-  const unmanaged = patched('unmanaged-expiry-v1') ? await checkUnmanaged() : undefined;
+  const unmanaged = patched('unmanaged-expiry-v1') ? await checkUnmanaged(results) : undefined;
   return {
     checkedAt: checkedAt.toISOString(),
     healthy:
@@ -134,13 +134,21 @@ export async function healthCheck(request: HealthCheckRequest): Promise<HealthRe
   };
 }
 
-/** Lists the watched groups and organizations; unmanaged tokens expiring soon are one alert. */
-async function checkUnmanaged(): Promise<UnmanagedHealth> {
+/**
+ * Lists the watched groups and organizations; unmanaged tokens expiring soon are one alert. The expiry of
+ * each managed credential's valid token, just inspected, goes along for the expiry gauges.
+ */
+async function checkUnmanaged(results: CredentialHealth[]): Promise<UnmanagedHealth> {
+  const managed = results.flatMap(({ credentialId, token, tokenId, expiresAt }) =>
+    token === 'valid' && tokenId !== undefined && expiresAt !== undefined
+      ? [{ credentialId, tokenId, expiresAt }]
+      : [],
+  );
   let report: UnmanagedReport;
   try {
     report = await checks.discoverUnmanaged.executeWithOptions(
       summarised('list the tokens of discovery.watch that no credential owns'),
-      [],
+      [{ managed }],
     );
   } catch (error) {
     return {

@@ -5,11 +5,12 @@ import { statusQuery, versionsText, type RotationStatus } from '../../workflows/
 import { z } from 'zod';
 import { discoverWatched } from '../discovery';
 import { expiryHorizon } from '../discovery/horizon';
+import { managedExpiries } from '../discovery/managed-expiry';
 import { positiveDuration } from '../inventory/durations';
 import { ProviderError } from '../providers/errors';
-import { openStores } from '../stores';
 import { storedFieldReader } from '../stores/read-field';
 import { StoreError } from '../stores/store';
+import { credentialQuestions, stateChecks } from '../verify/checks';
 import {
   CliContext,
   CliError,
@@ -50,8 +51,9 @@ export function registerStatus(program: Command, cli: CliContext): void {
       .argument('[id]', 'credential id from the inventory')
       .option(
         '--horizon <duration>',
-        'instead: per ISO week up to this far ahead (90d), the managed and unmanaged tokens of discovery.watch ' +
-          'that expire, weeks over discovery.horizonCliff flagged (reads the admin tokens: VAULT_ADDR, VAULT_TOKEN)',
+        'instead: per ISO week up to this far ahead (90d), the tokens that expire: every managed credential’s, ' +
+          'and the unmanaged ones of discovery.watch; weeks over discovery.horizonCliff flagged (reads the ' +
+          'credentials’ secrets and the admin tokens: VAULT_ADDR, VAULT_TOKEN)',
       ),
   ).action(
     cli.action(async (id: string | undefined, options: { json?: boolean; horizon?: string }) => {
@@ -92,25 +94,40 @@ export function registerStatus(program: Command, cli: CliContext): void {
 
 const horizonOptionsSchema = z.object({ horizon: positiveDuration, json: z.boolean().optional() }).strict();
 
-/** `status --horizon`: the expiry horizon of the watched groups, organizations and repositories. */
+/** Said in place of what discovery would list, when the inventory watches nothing. */
+const NOTHING_WATCHED =
+  'unmanaged tokens: not looked for: discovery.watch names no group, organization or repository';
+
+/**
+ * `status --horizon`: the expiry horizon of every managed credential (its current token, asked as the health
+ * check asks it) and of the unmanaged tokens in the watched groups, organizations and repositories.
+ */
 async function showHorizon(cli: CliContext, raw: unknown) {
   const options = parseOptions(horizonOptionsSchema, raw);
   const inventory = await cli.inventory();
   const { watch, horizonCliff } = inventory.discovery;
-  if (watch.length === 0)
-    throw new CliError(
-      '--horizon: discovery.watch of the inventory names no group, organization or repository to look at',
-      EXIT.usage,
-    );
-  const stores = openStores({ vault: await vaultOf(cli.env, 'status --horizon') });
-  const listing = await discoverWatched(inventory, storedFieldReader(stores)).catch((error: unknown) => {
-    if (error instanceof ProviderError || error instanceof StoreError)
-      throw new CliError(`discovery failed: ${error.message}`, EXIT.failed);
-    throw error;
-  });
-  const weeks = expiryHorizon(listing.found, new Date(), options.horizon, horizonCliff);
+  const checks = stateChecks(await vaultOf(cli.env, 'status --horizon'), inventory);
+  const { plans, unplanned } = await checks.activities.healthCheckPlans();
+  const counted = await managedExpiries(
+    plans.map(({ plan }) => plan),
+    credentialQuestions(checks.activities),
+  );
+  const listing =
+    watch.length === 0
+      ? { found: [], notListed: [NOTHING_WATCHED] }
+      : await discoverWatched(inventory, storedFieldReader(checks.stores)).catch((error: unknown) => {
+          if (error instanceof ProviderError || error instanceof StoreError)
+            throw new CliError(`discovery failed: ${error.message}`, EXIT.failed);
+          throw error;
+        });
+  const notListed = [
+    ...listing.notListed,
+    ...unplanned.map(({ credentialId, reason }) => `credential ${credentialId}: not counted: ${reason}`),
+    ...counted.unchecked,
+  ];
+  const weeks = expiryHorizon(listing.found, new Date(), options.horizon, horizonCliff, counted.managed);
   if (options.json === true) {
-    cli.json({ horizonCliff, weeks, notListed: listing.notListed });
+    cli.json({ horizonCliff, weeks, notListed });
     return EXIT.ok;
   }
   cli.io.stdout(
@@ -123,7 +140,7 @@ async function showHorizon(cli: CliContext, raw: unknown) {
         String(week.unmanaged),
         week.cliff ? `CLIFF (more than ${horizonCliff})` : '',
       ]),
-    ) + listing.notListed.map((line) => `${line}\n`).join(''),
+    ) + notListed.map((line) => `${line}\n`).join(''),
   );
   return EXIT.ok;
 }

@@ -7,8 +7,8 @@ export const EXPIRY_METRICS = {
 } as const;
 
 /**
- * The expiry horizon as Prometheus gauges: per ISO week, the managed and the unmanaged tokens that expire in
- * it (`rotator_tokens_expiring{week="2026-W51",managed="true"}`), and 1 for a week over
+ * The expiry horizon as Prometheus gauges: per ISO week, the managed tokens (every credential's, watched or
+ * not) and the unmanaged ones (of discovery.watch) that expire in it (`rotator_tokens_expiring{week="2026-W51",managed="true"}`), and 1 for a week over
  * `discovery.horizonCliff` (`rotator_tokens_expiry_cliff{week}`). A week that has left the horizon is set to
  * 0, since a gauge keeps its last value.
  */
@@ -20,7 +20,7 @@ export class ExpiryGauges {
       EXPIRY_METRICS.expiring,
       'int',
       undefined,
-      'Tokens of the watched groups and organizations that expire in each ISO week, managed or not',
+      "Tokens that expire in each ISO week: every managed credential's, and the unmanaged ones of discovery.watch",
     );
     const cliff = meter.createGauge(
       EXPIRY_METRICS.cliff,

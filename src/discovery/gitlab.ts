@@ -1,6 +1,9 @@
 import { z } from 'zod';
-import { GitLabClient, parseAnswer, type GitLabApi } from '../gitlab/client';
+import { accessTokenSchema } from '../gitlab/access-tokens';
+import { GitLabClient, allPages, parseAnswer, type GitLabApi } from '../gitlab/client';
+import { deployTokenSchema } from '../gitlab/deploy-tokens';
 import type { GitLabCallSite } from '../gitlab/errors';
+import { triggerSchema as triggerAnswerSchema } from '../gitlab/pipeline-triggers';
 import { inLanes } from '../parallel';
 import { ProviderError } from '../providers/errors';
 import type { ProviderConnection } from '../providers/registry';
@@ -33,17 +36,10 @@ export interface GitLabScope {
 // groups and projects both carry `id` and `full_path` / `path_with_namespace`.
 const groupSchema = z.object({ id: z.number().int(), full_path: z.string() });
 const projectSchema = z.object({ id: z.number().int(), path_with_namespace: z.string() });
-// https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens and
-// https://docs.gitlab.com/api/personal_access_tokens/#list-all-personal-access-tokens
-const tokenSchema = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  scopes: z.array(z.string()),
-  active: z.boolean(),
-  revoked: z.boolean(),
-  created_at: z.string(),
+// The sources' own answers, read as leniently as the lists give them: project and group tokens carry
+// their role, personal tokens their user.
+const tokenSchema = accessTokenSchema.extend({
   expires_at: z.string().nullish(),
-  last_used_at: z.string().nullish(),
   access_level: z.number().int().optional(),
   user_id: z.number().int().optional(),
 });
@@ -56,23 +52,14 @@ const variableSchema = z.object({
   hidden: z.boolean().optional(),
   environment_scope: z.string().optional(),
 });
-// https://docs.gitlab.com/api/deploy_tokens/#list-project-deploy-tokens: no creation time, no last use.
-const deployTokenSchema = z.object({
-  id: z.number().int(),
-  name: z.string(),
-  scopes: z.array(z.string()),
-  revoked: z.boolean(),
-  expired: z.boolean(),
-  expires_at: z.string().nullish(),
-});
-// https://docs.gitlab.com/api/pipeline_triggers/#list-project-trigger-tokens: named by their description.
-const triggerSchema = z.object({
-  id: z.number().int(),
-  description: z.string(),
-  created_at: z.string(),
-  last_used: z.string().nullish(),
-  expires_at: z.string().nullish(),
-});
+// Deploy tokens have no creation time and no last use; triggers are named by their description, and their
+// token (shortened for another owner) is never read here.
+const deployListSchema = deployTokenSchema
+  .omit({ username: true })
+  .extend({ expires_at: z.string().nullish() });
+const triggerSchema = triggerAnswerSchema.omit({ token: true }).extend({ last_used: z.string().nullish() });
+// https://docs.gitlab.com/api/service_accounts/#list-all-group-service-accounts
+const serviceAccountSchema = z.object({ id: z.number().int(), username: z.string() });
 // https://docs.gitlab.com/api/users/#get-the-current-user: `is_admin` is in the answer for administrators.
 // Assumption: a non-administrator's answer leaves it out or says false, so only `true` counts.
 const currentUserSchema = z.object({ id: z.number().int(), is_admin: z.boolean().optional() });
@@ -213,6 +200,45 @@ const personalTokens: Lister<GitLabScope> = {
   },
 };
 
+/**
+ * The active tokens of every service account of a top-level group: GET /groups/:id/service_accounts, then
+ * each account's GET .../personal_access_tokens (GitLab 17.11 and later), both for a group's Owner or an
+ * administrator. Service accounts belong to top-level groups only, so a walk from a subgroup asks for none.
+ * Listed before the personal tokens, among which an administrator sees the same tokens.
+ */
+const serviceAccountTokens: Lister<GitLabScope> = {
+  what: 'group service account tokens',
+  list: (scope) =>
+    eachOf(
+      scope.groups.filter(({ path }) => !path.includes('/')),
+      ({ id, path }) => {
+        const at = site('discover', `group ${path} service accounts`);
+        return orRefused(at.resource, async () => {
+          const accounts = parseAnswer(
+            z.array(serviceAccountSchema),
+            await scope.client.call(at, (gitlab) => allPages(gitlab, `groups/${id}/service_accounts`)),
+            at,
+          );
+          const found: Found[] = [];
+          for (const account of accounts) {
+            const tokensAt = site('discover', `group ${path} service account ${account.username} tokens`);
+            const endpoint = `groups/${id}/service_accounts/${account.id}/personal_access_tokens`;
+            const answer = await scope.client.call(tokensAt, (gitlab) =>
+              allPages(gitlab, endpoint, { state: 'active' }),
+            );
+            const owner = { scope: 'service-account' as const, id, path, userId: account.id };
+            found.push(
+              ...parseAnswer(z.array(tokenSchema), answer, tokensAt)
+                .filter((token) => token.active && !token.revoked)
+                .map((token) => tokenFound(scope, 'gitlab-service-account-token', owner, token)),
+            );
+          }
+          return found;
+        });
+      },
+    ),
+};
+
 /** A GitLab timestamp as the `YYYY-MM-DD` every found token's expiry is. */
 const dayOf = (timestamp: string | null | undefined) =>
   timestamp === null || timestamp === undefined ? null : new Date(timestamp).toISOString().slice(0, 10);
@@ -229,7 +255,7 @@ function deployTokens(kind: 'project' | 'group'): Lister<GitLabScope> {
           const answer = await scope.client.call(at, (gitlab: GitLabApi) =>
             gitlab.DeployTokens.all({ ...owner, active: true, perPage: PER_PAGE }),
           );
-          return parseAnswer(z.array(deployTokenSchema), answer, at)
+          return parseAnswer(z.array(deployListSchema), answer, at)
             .filter((token) => !token.revoked && !token.expired)
             .map((token): Found => ({
               provider: scope.provider,
@@ -277,9 +303,8 @@ const triggerTokens: Lister<GitLabScope> = {
 
 /*
  * The GitLab listers, run in this order. A new kind of token is one lister here, a `Lister<GitLabScope>`
- * returning its `Found` entries with the kind the inventory names it by. Service-account tokens
- * (GET /groups/:id/service_accounts, then each account's tokens) are not listed yet: their bot users' tokens
- * show among the personal access tokens an administrator lists.
+ * returning its `Found` entries with the kind the inventory names it by. A token two listers find is kept
+ * as the first found it: service account tokens before the personal tokens.
  */
 export const GITLAB_LISTERS: readonly Lister<GitLabScope>[] = [
   resourceTokens('group'),
@@ -287,6 +312,7 @@ export const GITLAB_LISTERS: readonly Lister<GitLabScope>[] = [
   deployTokens('group'),
   deployTokens('project'),
   triggerTokens,
+  serviceAccountTokens,
   variables('group'),
   variables('project'),
   personalTokens,

@@ -2,6 +2,21 @@ import type { Found } from './types';
 
 const DAY_MS = 86_400_000;
 
+/** The UTC day of a date or timestamp, as found tokens' expiries are. */
+const dayOf = (expiresAt: string) => new Date(expiresAt).toISOString().slice(0, 10);
+
+/**
+ * A managed credential's current token and when it expires, as the rotator knows it: the store's current
+ * version names the token, and its source's inspect (the health check's) says when it expires.
+ */
+export interface ManagedExpiry {
+  credentialId: string;
+  /** The current token, as its source names it. */
+  tokenId: string;
+  /** `YYYY-MM-DD`, or an ISO timestamp (an OAuth2 grant's); null when it never expires. */
+  expiresAt: string | null;
+}
+
 /** One ISO week of the expiry horizon: how many tokens expire in it, managed and not. */
 export interface HorizonWeek {
   /** ISO 8601 week, `2026-W51`. */
@@ -26,10 +41,31 @@ export function isoWeek(day: Date): { week: string; monday: Date } {
 }
 
 /**
- * Every ISO week from `now`'s to the one `horizonMs` ahead, each with the tokens that expire in it from today
- * on: managed (a credential names it) and unmanaged. Variables and secrets have no expiry and do not count.
+ * The listing, each token that is a managed credential's current token marked managed by it: an
+ * administrator's list of personal tokens repeats the tokens of project and group bots and of service
+ * accounts, also outside the watched places, where no credential's source names them by kind and place.
  */
-export function expiryHorizon(found: Found[], now: Date, horizonMs: number, cliff: number): HorizonWeek[] {
+export function withManaged(found: Found[], managed: ManagedExpiry[]): Found[] {
+  const owners = new Map(managed.map(({ tokenId, credentialId }) => [tokenId, credentialId]));
+  return found.map((item) => {
+    const owner = item.role === 'token' && item.tokenId !== undefined ? owners.get(item.tokenId) : undefined;
+    return item.managedBy === undefined && owner !== undefined ? { ...item, managedBy: owner } : item;
+  });
+}
+
+/**
+ * Every ISO week from `now`'s to the one `horizonMs` ahead, each with the tokens that expire in it from today
+ * on: managed (a credential names it) and unmanaged. The listing `found` counts as it is; each of `managed`
+ * counts as well unless the listing found a token of that credential, so that a token both watched and
+ * managed counts once. Variables and secrets have no expiry and do not count.
+ */
+export function expiryHorizon(
+  found: Found[],
+  now: Date,
+  horizonMs: number,
+  cliff: number,
+  managed: ManagedExpiry[] = [],
+): HorizonWeek[] {
   const weeks = new Map<string, HorizonWeek>();
   const last = isoWeek(new Date(now.getTime() + horizonMs)).monday.getTime();
   for (let at = isoWeek(now).monday.getTime(); at <= last; at += 7 * DAY_MS) {
@@ -44,14 +80,20 @@ export function expiryHorizon(found: Found[], now: Date, horizonMs: number, clif
   }
   const today = now.toISOString().slice(0, 10);
   const end = new Date(now.getTime() + horizonMs).toISOString().slice(0, 10);
-  for (const item of found) {
-    const expiresAt = item.expiresAt;
-    if (item.role !== 'token' || typeof expiresAt !== 'string' || expiresAt < today || expiresAt > end)
-      continue;
+  const tokens = withManaged(found, managed).filter((item) => item.role === 'token');
+  const listed = new Set(tokens.map((item) => item.managedBy));
+  const expiries = [
+    ...tokens.map((item) => ({ expiresAt: item.expiresAt, managed: item.managedBy !== undefined })),
+    ...managed
+      .filter(({ credentialId }) => !listed.has(credentialId))
+      .map(({ expiresAt }) => ({ expiresAt: expiresAt && dayOf(expiresAt), managed: true })),
+  ];
+  for (const { expiresAt, managed: isManaged } of expiries) {
+    if (typeof expiresAt !== 'string' || expiresAt < today || expiresAt > end) continue;
     const bucket = weeks.get(isoWeek(new Date(`${expiresAt}T00:00:00Z`)).week);
     if (bucket === undefined) continue;
-    if (item.managedBy === undefined) bucket.unmanaged += 1;
-    else bucket.managed += 1;
+    if (isManaged) bucket.managed += 1;
+    else bucket.unmanaged += 1;
   }
   return [...weeks.values()].map((week) => ({ ...week, cliff: week.managed + week.unmanaged > cliff }));
 }

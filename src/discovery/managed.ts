@@ -5,7 +5,7 @@ type Entry = Record<string, unknown>;
 
 /** A project or group the inventory names by id or by path (GitLab finds paths whatever their case). */
 function sameNamespace(owner: FoundOwner, named: unknown): boolean {
-  if (owner.scope !== 'project' && owner.scope !== 'group') return false;
+  if (!('path' in owner)) return false;
   if (typeof named === 'number') return named === owner.id;
   return typeof named === 'string' && named.toLowerCase() === owner.path.toLowerCase();
 }
@@ -13,6 +13,8 @@ function sameNamespace(owner: FoundOwner, named: unknown): boolean {
 /** Whether an inventory entry (a source or a target) is the found token or variable. */
 function names(entry: Entry, found: Found): boolean {
   if (entry.kind !== found.kind) return false;
+  // Each entry names its provider in the field of the provider's type.
+  if (entry[found.kind.startsWith('github-') ? 'github' : 'gitlab'] !== found.provider) return false;
   const { owner } = found;
   switch (found.kind) {
     case 'gitlab-project-access-token':
@@ -20,27 +22,23 @@ function names(entry: Entry, found: Found): boolean {
     case 'gitlab-project-deploy-token':
     case 'gitlab-group-deploy-token':
       return (
-        entry.gitlab === found.provider &&
         entry.tokenName === found.name &&
         sameNamespace(owner, owner.scope === 'project' ? entry.project : entry.group)
       );
     case 'gitlab-pipeline-trigger-token':
+      return entry.description === found.name && sameNamespace(owner, entry.project);
+    case 'gitlab-service-account-token':
       return (
-        entry.gitlab === found.provider &&
-        entry.description === found.name &&
-        sameNamespace(owner, entry.project)
+        entry.tokenName === found.name &&
+        owner.scope === 'service-account' &&
+        entry.serviceAccount === owner.userId &&
+        sameNamespace(owner, entry.group)
       );
     case 'gitlab-personal-access-token':
-      return (
-        entry.gitlab === found.provider &&
-        entry.tokenName === found.name &&
-        owner.scope === 'user' &&
-        entry.user === owner.id
-      );
+      return entry.tokenName === found.name && owner.scope === 'user' && entry.user === owner.id;
     case 'gitlab-ci-variable':
       // GitLab variable keys are case-sensitive; the environment scope tells apart variables sharing a key.
       return (
-        entry.gitlab === found.provider &&
         entry.key === found.name &&
         (entry.environmentScope ?? '*') === (found.environmentScope ?? '*') &&
         sameNamespace(owner, owner.scope === 'project' ? entry.project : entry.group)
@@ -52,7 +50,7 @@ function names(entry: Entry, found: Found): boolean {
         owner.scope === 'repository'
           ? entry.environment === undefined && same(entry.repository, owner.repository)
           : owner.scope === 'organization' && same(entry.organization, owner.organization);
-      return entry.github === found.provider && where && same(entry.name, found.name);
+      return where && same(entry.name, found.name);
     }
     default:
       // A kind a new lister adds gets its case here, beside its inventory kind; until then it shows unmanaged.

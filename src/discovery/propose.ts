@@ -1,6 +1,6 @@
 import { Document, isScalar, visit } from 'yaml';
 import { PLACEHOLDER } from '../inventory/discovery';
-import { ownerLabel, type Found } from './types';
+import { ownerLabel, type Found, type FoundOwner } from './types';
 
 /*
  * `rotator discover --propose`: a draft of inventory credentials for the chosen tokens and variables. What
@@ -63,9 +63,11 @@ function sourceOf(token: Found): Entry {
       ? { project: owner.path }
       : owner.scope === 'group'
         ? { group: owner.path }
-        : owner.scope === 'user'
-          ? { user: owner.id }
-          : {};
+        : owner.scope === 'service-account'
+          ? { group: owner.path, serviceAccount: owner.userId }
+          : owner.scope === 'user'
+            ? { user: owner.id }
+            : {};
   // A trigger is named by its description, has no scopes, and never expires unless it was given a lifetime.
   if (token.kind === 'gitlab-pipeline-trigger-token')
     return {
@@ -107,28 +109,28 @@ function targetOf(variable: Found): Entry {
     };
   }
   return {
-    kind: 'gitlab-ci-variable',
-    gitlab: variable.provider,
-    ...(owner.scope === 'group'
-      ? { group: owner.path }
-      : { project: owner.scope === 'project' ? owner.path : PLACEHOLDER }),
-    key: variable.name,
+    ...gitlabVariable(variable.provider, owner, variable.name),
     environmentScope: variable.environmentScope ?? '*',
   };
 }
 
-/** A target to fill for a token none of the chosen variables holds: a variable of its own project or group. */
-function placeholderTarget(token: Found): Entry {
-  const { owner } = token;
+/**
+ * A GitLab CI variable of the owner's project or group (a service account's: its group's), of a project to
+ * fill in for any other owner.
+ */
+function gitlabVariable(provider: string, owner: FoundOwner, key: string): Entry {
   return {
     kind: 'gitlab-ci-variable',
-    gitlab: token.provider,
-    ...(owner.scope === 'group'
+    gitlab: provider,
+    ...(owner.scope === 'group' || owner.scope === 'service-account'
       ? { group: owner.path }
       : { project: owner.scope === 'project' ? owner.path : PLACEHOLDER }),
-    key: PLACEHOLDER,
+    key,
   };
 }
+
+/** A target to fill for a token none of the chosen variables holds: a variable of its own project or group. */
+const placeholderTarget = (token: Found): Entry => gitlabVariable(token.provider, token.owner, PLACEHOLDER);
 
 function credential(id: string, description: string, source: Entry | string, targets: Entry[]): Entry {
   return {

@@ -7,6 +7,8 @@
 export type FoundOwner =
   | { scope: 'project'; id: number; path: string }
   | { scope: 'group'; id: number; path: string }
+  /** A top-level group's service account (`userId`): the group's id and path. */
+  | { scope: 'service-account'; id: number; path: string; userId: number }
   | { scope: 'user'; id: number }
   | { scope: 'repository'; repository: string }
   | { scope: 'organization'; organization: string };
@@ -89,6 +91,8 @@ export function ownerLabel(owner: FoundOwner): string {
     case 'project':
     case 'group':
       return `${owner.scope} ${owner.path}`;
+    case 'service-account':
+      return `group ${owner.path} service account ${owner.userId}`;
     case 'user':
       return `user ${owner.id}`;
     case 'repository':

@@ -5,11 +5,11 @@ import type {
   CredentialState,
   IssueStrategy,
   IssuedCredential,
-  TokenId,
 } from '../providers/types';
 import { ProviderError } from '../providers/errors';
-import { GitLabClient, callWith, gitlabApi, parseAnswer, type GitLabApi } from './client';
+import { allPages, callWith, gitlabApi, parseAnswer, type GitLabApi } from './client';
 import type { GitLabCallSite } from './errors';
+import { GitLabTokenSource, sameScopes } from './token-source';
 
 /**
  * Whose token: a user's (personal), a project's or a group's (bot users GitLab creates per token), or a
@@ -35,7 +35,12 @@ export type AccessTokenSpec = AccessTokenOwner & {
   self?: true;
 };
 
-const tokenSchema = z.object({
+/**
+ * GitLab's answer about a personal, project or group access token (discovery's lists read it too).
+ * https://docs.gitlab.com/api/project_access_tokens/#list-all-project-access-tokens and
+ * https://docs.gitlab.com/api/personal_access_tokens/#list-all-personal-access-tokens
+ */
+export const accessTokenSchema = z.object({
   id: z.number().int(),
   name: z.string(),
   scopes: z.array(z.string()),
@@ -45,8 +50,8 @@ const tokenSchema = z.object({
   expires_at: z.string().nullable(),
   last_used_at: z.string().nullish(),
 });
-const mintedSchema = tokenSchema.extend({ token: z.string().min(1), expires_at: z.string() });
-type GitLabToken = z.infer<typeof tokenSchema>;
+const mintedSchema = accessTokenSchema.extend({ token: z.string().min(1), expires_at: z.string() });
+type GitLabToken = z.infer<typeof accessTokenSchema>;
 
 /**
  * Finding what a lost mint left lists only active tokens, 100 a page (GitLab's most): on an owner with many
@@ -96,20 +101,6 @@ function resourceEndpoints(
     rotate: (api, tokenId, expiresAt) => api[resource].rotate(id, tokenId, { expiresAt }),
     revoke: (api, tokenId) => api[resource].revoke(id, tokenId),
   };
-}
-
-/** Every page of a GET that gitbeaker has no method for, 100 a page (GitLab's most). */
-async function allPages(api: GitLabApi, endpoint: string, query: Record<string, string>): Promise<unknown> {
-  const items: unknown[] = [];
-  for (let page = 1; ; page += 1) {
-    const answer = await api.GroupServiceAccounts.requester.get(endpoint, {
-      searchParams: { ...query, perPage: 100, page },
-    });
-    // Anything but a list goes back as it came: checking the answer names the fault.
-    if (!Array.isArray(answer.body)) return answer.body;
-    items.push(...(answer.body as unknown[]));
-    if (!answer.headers['x-next-page']) return items;
-  }
 }
 
 /**
@@ -188,31 +179,17 @@ function stateOf(token: GitLabToken): CredentialState {
   };
 }
 
-const sameScopes = (a: string[], b: string[]) =>
-  a.length === b.length && [...a].sort().join() === [...b].sort().join();
+/** GitLab access tokens (personal, project, group, service account) as a credential source. */
+export class GitLabAccessTokens
+  extends GitLabTokenSource<AccessTokenSpec>
+  implements CredentialSource<AccessTokenSpec>
+{
+  protected readonly idName = 'token';
 
-/** GitLab access tokens (personal, project, group) as a credential source. */
-export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
-  constructor(
-    private readonly client: GitLabClient,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
-
-  private site(
-    spec: AccessTokenSpec,
-    step: string,
-    tokenId?: TokenId,
-    change: 'reads' | 'mutates' | 'mints' = 'reads',
-  ): GitLabCallSite {
-    const token =
-      tokenId === undefined ? `token "${spec.tokenName}"` : `token "${spec.tokenName}" (id ${tokenId})`;
-    return {
-      step,
-      // A service account's token is a personal access token of that user.
-      resource: `${describeOwner(spec)} ${spec.scope === 'service-account' ? 'personal' : spec.scope} access ${token}`,
-      mutates: change !== 'reads',
-      mints: change === 'mints',
-    };
+  protected resource(spec: AccessTokenSpec): string {
+    // A service account's token is a personal access token of that user.
+    const kind = spec.scope === 'service-account' ? 'personal' : spec.scope;
+    return `${describeOwner(spec)} ${kind} access token "${spec.tokenName}"`;
   }
 
   /** The expiry a token issued now gets: `lifetimeDays` from today, as GitLab's `YYYY-MM-DD`. */
@@ -221,22 +198,11 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     return day.toISOString().slice(0, 10);
   }
 
-  /** GitLab's own id of a token: what the rotation names by an opaque string must be one of its numbers. */
-  private gitlabId(site: GitLabCallSite, tokenId: TokenId): number {
-    if (/^[1-9][0-9]{0,15}$/.test(tokenId)) return Number(tokenId);
-    throw new ProviderError({
-      provider: 'gitlab',
-      ...site,
-      kind: 'permanent',
-      reason: `"${tokenId}" is not a GitLab token id (a positive integer): the stored tokenId field is wrong`,
-    });
-  }
-
   async inspect(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<CredentialState> {
     const site = this.site(spec, 'inspect', tokenId);
     const id = this.gitlabId(site, tokenId);
     const answer = await this.client.call(site, (api) => endpointsFor(spec).show(api, id));
-    return stateOf(parseAnswer(tokenSchema, answer, site));
+    return stateOf(parseAnswer(accessTokenSchema, answer, site));
   }
 
   /** One mint call, never repeated: docs/providers/gitlab.md says why. GitLab always names the expiry. */
@@ -299,34 +265,22 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     const answer = await callWith(gitlabApi(this.client.connection.url, value), site, (api) =>
       api.PersonalAccessTokens.show(),
     );
-    const token = parseAnswer(tokenSchema, answer, site);
-    const problems = [
+    const token = parseAnswer(accessTokenSchema, answer, site);
+    this.refuseIf(site, [
       String(token.id) === ref.tokenId ? undefined : `it is token ${token.id}`,
       token.active && !token.revoked ? undefined : 'it is not active',
       sameScopes(token.scopes, spec.scopes) ? undefined : `its scopes are ${token.scopes.join(', ')}`,
       token.expires_at === ref.expiresAt ? undefined : `it expires ${token.expires_at ?? 'never'}`,
-    ].filter((problem) => problem !== undefined);
-    if (problems.length > 0) {
-      throw new ProviderError({
-        provider: 'gitlab',
-        ...site,
-        kind: 'permanent',
-        reason: problems.join('; '),
-      });
-    }
+    ]);
   }
 
   async revoke(spec: AccessTokenSpec, { tokenId }: CredentialRef): Promise<void> {
-    const site = this.site(spec, 'revoke', tokenId, 'mutates');
-    const endpoints = endpointsFor(spec);
-    const id = this.gitlabId(site, tokenId);
     try {
-      await this.client.call(site, (api) => endpoints.revoke(api, id));
+      await this.revokeOrGone(spec, tokenId, (api, id) => endpointsFor(spec).revoke(api, id));
     } catch (error) {
-      if (!(error instanceof ProviderError)) throw error;
-      if (error.kind === 'not-found') return;
       // GitLab answers 400 for a token it cannot revoke, which includes one already revoked: look before failing.
-      if (error.status !== 400 || !(await this.inspect(spec, { tokenId })).revoked) throw error;
+      if (!(error instanceof ProviderError) || error.status !== 400) throw error;
+      if (!(await this.inspect(spec, { tokenId })).revoked) throw error;
     }
   }
 
@@ -335,12 +289,12 @@ export class GitLabAccessTokens implements CredentialSource<AccessTokenSpec> {
     since: string,
     known: CredentialRef[],
   ): Promise<CredentialState[]> {
-    const site = this.site(spec, 'find orphans');
-    const answer = await this.client.call(site, (api) => endpointsFor(spec).list(api, spec.tokenName));
-    const knownIds = new Set(known.map((ref) => ref.tokenId));
     const from = Date.parse(since);
-    return parseAnswer(z.array(tokenSchema), answer, site)
-      .filter((token) => token.name === spec.tokenName && token.active && !knownIds.has(String(token.id)))
+    const unknown = await this.unknownTokens(spec, accessTokenSchema, known, (api) =>
+      endpointsFor(spec).list(api, spec.tokenName),
+    );
+    return unknown
+      .filter((token) => token.name === spec.tokenName && token.active)
       .filter((token) => Date.parse(token.created_at) >= from)
       .map(stateOf);
   }

@@ -8,8 +8,9 @@ import type {
 } from '../providers/types';
 import { ProviderError, type ProviderErrorKind } from '../providers/errors';
 import { USERNAME_FIELD } from '../stored-secret';
-import { GitLabClient, parseAnswer, type GitLabApi } from './client';
+import { parseAnswer, type GitLabApi } from './client';
 import type { GitLabCallSite } from './errors';
+import { GitLabTokenSource, dayOf, sameScopes } from './token-source';
 
 /*
  * GitLab's project and group deploy tokens (https://docs.gitlab.com/api/deploy_tokens/). A deploy token is a
@@ -34,7 +35,7 @@ const DAY_MS = 86_400_000;
  * GitLab's deploy token answer: no `created_at`, no `last_used_at`, and `expires_at` a timestamp or null.
  * https://docs.gitlab.com/api/deploy_tokens/#list-project-deploy-tokens
  */
-const tokenSchema = z.object({
+export const deployTokenSchema = z.object({
   id: z.number().int(),
   name: z.string(),
   username: z.string().min(1),
@@ -43,20 +44,14 @@ const tokenSchema = z.object({
   expired: z.boolean(),
   scopes: z.array(z.string()),
 });
-const mintedSchema = tokenSchema.extend({ token: z.string().min(1), expires_at: z.string() });
-type GitLabDeployToken = z.infer<typeof tokenSchema>;
+const mintedSchema = deployTokenSchema.extend({ token: z.string().min(1), expires_at: z.string() });
+type GitLabDeployToken = z.infer<typeof deployTokenSchema>;
 
 /** The `path_with_namespace` of a project, as GET /projects/:id and GET /groups/:id/projects give it. */
 const projectSchema = z.object({ path_with_namespace: z.string().min(1) });
 
 const ownerOf = (spec: DeployTokenOwner) =>
   spec.scope === 'project' ? { projectId: spec.projectId } : { groupId: spec.groupId };
-
-/** The `YYYY-MM-DD` the rotation compares and reports, of GitLab's expiry timestamp. */
-const dayOf = (timestamp: string) => new Date(timestamp).toISOString().slice(0, 10);
-
-const sameScopes = (a: string[], b: string[]) =>
-  a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 /**
  * The state of a deploy token. GitLab reports neither when it was created nor when it was last used.
@@ -90,26 +85,15 @@ function gitFailureKind(status: number): ProviderErrorKind {
 }
 
 /** GitLab project and group deploy tokens as a credential source. */
-export class GitLabDeployTokens implements CredentialSource<DeployTokenSpec> {
-  constructor(
-    private readonly client: GitLabClient,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+export class GitLabDeployTokens
+  extends GitLabTokenSource<DeployTokenSpec>
+  implements CredentialSource<DeployTokenSpec>
+{
+  protected readonly idName = 'deploy token';
 
-  private site(
-    spec: DeployTokenSpec,
-    step: string,
-    tokenId?: TokenId,
-    change: 'reads' | 'mutates' | 'mints' = 'reads',
-  ): GitLabCallSite {
+  protected resource(spec: DeployTokenSpec): string {
     const owner = spec.scope === 'project' ? `project ${spec.projectId}` : `group ${spec.groupId}`;
-    const token = tokenId === undefined ? `"${spec.tokenName}"` : `"${spec.tokenName}" (id ${tokenId})`;
-    return {
-      step,
-      resource: `${owner} deploy token ${token}`,
-      mutates: change !== 'reads',
-      mints: change === 'mints',
-    };
+    return `${owner} deploy token "${spec.tokenName}"`;
   }
 
   /** The expiry a token issued now gets: `lifetimeDays` from now, to the second (see stateOf). */
@@ -117,22 +101,11 @@ export class GitLabDeployTokens implements CredentialSource<DeployTokenSpec> {
     return new Date(this.now().getTime() + spec.lifetimeDays * DAY_MS).toISOString();
   }
 
-  /** GitLab's own id of a token: what the rotation names by an opaque string must be one of its numbers. */
-  private gitlabId(site: GitLabCallSite, tokenId: TokenId): number {
-    if (/^[1-9][0-9]{0,15}$/.test(tokenId)) return Number(tokenId);
-    throw new ProviderError({
-      provider: 'gitlab',
-      ...site,
-      kind: 'permanent',
-      reason: `"${tokenId}" is not a GitLab deploy token id (a positive integer): the stored tokenId field is wrong`,
-    });
-  }
-
   private async show(spec: DeployTokenSpec, tokenId: TokenId, step: string): Promise<GitLabDeployToken> {
     const site = this.site(spec, step, tokenId);
     const id = this.gitlabId(site, tokenId);
     const answer = await this.client.call(site, (api) => api.DeployTokens.show(id, ownerOf(spec)));
-    return parseAnswer(tokenSchema, answer, site);
+    return parseAnswer(deployTokenSchema, answer, site);
   }
 
   async inspect(spec: DeployTokenSpec, { tokenId }: CredentialRef): Promise<CredentialState> {
@@ -171,21 +144,13 @@ export class GitLabDeployTokens implements CredentialSource<DeployTokenSpec> {
   ): Promise<void> {
     const site = this.site(spec, 'verify', ref.tokenId);
     const token = await this.show(spec, ref.tokenId, 'verify');
-    const problems = [
+    this.refuseIf(site, [
       !token.revoked && !token.expired ? undefined : 'it is not active',
       sameScopes(token.scopes, spec.scopes) ? undefined : `its scopes are ${token.scopes.join(', ')}`,
       token.expires_at !== null && dayOf(token.expires_at) === ref.expiresAt
         ? undefined
         : `it expires ${token.expires_at === null ? 'never' : dayOf(token.expires_at)}`,
-    ].filter((problem) => problem !== undefined);
-    if (problems.length > 0) {
-      throw new ProviderError({
-        provider: 'gitlab',
-        ...site,
-        kind: 'permanent',
-        reason: problems.join('; '),
-      });
-    }
+    ]);
     if (!spec.scopes.includes('read_repository')) return;
     const project = await this.projectToClone(spec, site);
     // A group without projects has no repository to prove the token on: GitLab's own answer above must do.
@@ -240,14 +205,8 @@ export class GitLabDeployTokens implements CredentialSource<DeployTokenSpec> {
    * GitLab deletes a deploy token (DELETE answers 204, then the token is gone: 404); one already gone counts
    * as revoked.
    */
-  async revoke(spec: DeployTokenSpec, { tokenId }: CredentialRef): Promise<void> {
-    const site = this.site(spec, 'revoke', tokenId, 'mutates');
-    const id = this.gitlabId(site, tokenId);
-    try {
-      await this.client.call(site, (api) => api.DeployTokens.remove(id, ownerOf(spec)));
-    } catch (error) {
-      if (!(error instanceof ProviderError) || error.kind !== 'not-found') throw error;
-    }
+  revoke(spec: DeployTokenSpec, { tokenId }: CredentialRef): Promise<void> {
+    return this.revokeOrGone(spec, tokenId, (api, id) => api.DeployTokens.remove(id, ownerOf(spec)));
   }
 
   /**
@@ -260,14 +219,11 @@ export class GitLabDeployTokens implements CredentialSource<DeployTokenSpec> {
     _since: string,
     known: CredentialRef[],
   ): Promise<CredentialState[]> {
-    const site = this.site(spec, 'find orphans');
-    const answer = await this.client.call(site, (api) =>
+    const unknown = await this.unknownTokens(spec, deployTokenSchema, known, (api) =>
       api.DeployTokens.all({ ...ownerOf(spec), active: true, perPage: 100 }),
     );
-    const knownIds = new Set(known.map((ref) => ref.tokenId));
-    return parseAnswer(z.array(tokenSchema), answer, site)
+    return unknown
       .filter((token) => token.name === spec.tokenName && !token.revoked && !token.expired)
-      .filter((token) => !knownIds.has(String(token.id)))
       .map((token) => stateOf(spec, token));
   }
 }

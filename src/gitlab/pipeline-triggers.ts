@@ -1,14 +1,8 @@
 import { z } from 'zod';
-import type {
-  CredentialRef,
-  CredentialSource,
-  CredentialState,
-  IssuedCredential,
-  TokenId,
-} from '../providers/types';
-import { ProviderError } from '../providers/errors';
-import { GitLabClient, parseAnswer, type GitLabApi } from './client';
+import type { CredentialRef, CredentialSource, CredentialState, IssuedCredential } from '../providers/types';
+import { parseAnswer, type GitLabApi } from './client';
 import type { GitLabCallSite } from './errors';
+import { GitLabTokenSource } from './token-source';
 
 /**
  * A project's pipeline trigger token (https://docs.gitlab.com/api/pipeline_triggers/), known by its
@@ -22,7 +16,7 @@ export interface PipelineTriggerSpec {
   lifetimeDays?: number;
 }
 
-const triggerSchema = z.object({
+export const triggerSchema = z.object({
   id: z.number().int(),
   description: z.string(),
   created_at: z.string(),
@@ -48,42 +42,20 @@ function expired(trigger: GitLabTrigger, now: Date): boolean {
 }
 
 /** GitLab's project pipeline trigger tokens as a credential source (create-then-revoke only). */
-export class GitLabPipelineTriggers implements CredentialSource<PipelineTriggerSpec> {
-  constructor(
-    private readonly client: GitLabClient,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+export class GitLabPipelineTriggers
+  extends GitLabTokenSource<PipelineTriggerSpec>
+  implements CredentialSource<PipelineTriggerSpec>
+{
+  protected readonly idName = 'trigger';
 
-  private site(
-    spec: PipelineTriggerSpec,
-    step: string,
-    tokenId?: TokenId,
-    change: 'reads' | 'mutates' | 'mints' = 'reads',
-  ): GitLabCallSite {
-    const id = tokenId === undefined ? '' : ` (id ${tokenId})`;
-    return {
-      step,
-      resource: `project ${spec.projectId} pipeline trigger token "${spec.description}"${id}`,
-      mutates: change !== 'reads',
-      mints: change === 'mints',
-    };
+  protected resource(spec: PipelineTriggerSpec): string {
+    return `project ${spec.projectId} pipeline trigger token "${spec.description}"`;
   }
 
   /** The expiry a trigger made now gets (`YYYY-MM-DD`), or undefined when the spec sets none. */
   expiryFor(spec: PipelineTriggerSpec): string | undefined {
     if (spec.lifetimeDays === undefined) return undefined;
     return new Date(this.now().getTime() + spec.lifetimeDays * 86_400_000).toISOString().slice(0, 10);
-  }
-
-  /** GitLab's own id of a trigger: the stored tokenId must be one of its numbers. */
-  private gitlabId(site: GitLabCallSite, tokenId: TokenId): number {
-    if (/^[1-9][0-9]{0,15}$/.test(tokenId)) return Number(tokenId);
-    throw new ProviderError({
-      provider: 'gitlab',
-      ...site,
-      kind: 'permanent',
-      reason: `"${tokenId}" is not a GitLab trigger id (a positive integer): the stored tokenId field is wrong`,
-    });
   }
 
   private stateOf(trigger: GitLabTrigger): CredentialState {
@@ -100,14 +72,14 @@ export class GitLabPipelineTriggers implements CredentialSource<PipelineTriggerS
     };
   }
 
-  private async show(spec: PipelineTriggerSpec, site: GitLabCallSite, tokenId: TokenId) {
+  private async show(spec: PipelineTriggerSpec, site: GitLabCallSite, { tokenId }: CredentialRef) {
     const id = this.gitlabId(site, tokenId);
     const answer = await this.client.call(site, (api) => api.PipelineTriggerTokens.show(spec.projectId, id));
     return parseAnswer(triggerSchema, answer, site);
   }
 
   async inspect(spec: PipelineTriggerSpec, { tokenId }: CredentialRef): Promise<CredentialState> {
-    return this.stateOf(await this.show(spec, this.site(spec, 'inspect', tokenId), tokenId));
+    return this.stateOf(await this.show(spec, this.site(spec, 'inspect', tokenId), { tokenId }));
   }
 
   /** One create call, never repeated (a lost answer is found by findOrphans). */
@@ -139,8 +111,8 @@ export class GitLabPipelineTriggers implements CredentialSource<PipelineTriggerS
     ref: CredentialRef & { expiresAt: string },
   ): Promise<void> {
     const site = this.site(spec, 'verify', ref.tokenId);
-    const trigger = await this.show(spec, site, ref.tokenId);
-    const problems = [
+    const trigger = await this.show(spec, site, ref);
+    this.refuseIf(site, [
       trigger.token === value
         ? undefined
         : trigger.token.length <= 4
@@ -151,26 +123,14 @@ export class GitLabPipelineTriggers implements CredentialSource<PipelineTriggerS
       (expiryDay(trigger) ?? '') === ref.expiresAt
         ? undefined
         : `it expires ${expiryDay(trigger) ?? 'never'}`,
-    ].filter((problem) => problem !== undefined);
-    if (problems.length > 0) {
-      throw new ProviderError({
-        provider: 'gitlab',
-        ...site,
-        kind: 'permanent',
-        reason: problems.join('; '),
-      });
-    }
+    ]);
   }
 
   /** Deletes the trigger; one already gone counts as revoked. */
-  async revoke(spec: PipelineTriggerSpec, { tokenId }: CredentialRef): Promise<void> {
-    const site = this.site(spec, 'revoke', tokenId, 'mutates');
-    const id = this.gitlabId(site, tokenId);
-    try {
-      await this.client.call(site, (api) => api.PipelineTriggerTokens.remove(spec.projectId, id));
-    } catch (error) {
-      if (!(error instanceof ProviderError) || error.kind !== 'not-found') throw error;
-    }
+  revoke(spec: PipelineTriggerSpec, { tokenId }: CredentialRef): Promise<void> {
+    return this.revokeOrGone(spec, tokenId, (api, id) =>
+      api.PipelineTriggerTokens.remove(spec.projectId, id),
+    );
   }
 
   /** Triggers with the spec's description, made at or after `since`, unexpired and unknown to the caller. */
@@ -179,15 +139,13 @@ export class GitLabPipelineTriggers implements CredentialSource<PipelineTriggerS
     since: string,
     known: CredentialRef[],
   ): Promise<CredentialState[]> {
-    const site = this.site(spec, 'find orphans');
     // GitLab's list has no filter: every trigger of the project, 100 a page (GitLab's most).
-    const answer = await this.client.call(site, (api) =>
+    const unknown = await this.unknownTokens(spec, triggerSchema, known, (api) =>
       api.PipelineTriggerTokens.all(spec.projectId, { perPage: 100 }),
     );
-    const knownIds = new Set(known.map((ref) => ref.tokenId));
     const from = Date.parse(since);
-    return parseAnswer(z.array(triggerSchema), answer, site)
-      .filter((trigger) => trigger.description === spec.description && !knownIds.has(String(trigger.id)))
+    return unknown
+      .filter((trigger) => trigger.description === spec.description)
       .filter((trigger) => Date.parse(trigger.created_at) >= from && !expired(trigger, this.now()))
       .map((trigger) => this.stateOf(trigger));
   }

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { createCredentialActivities } from '../../activities/credentials';
 import { createHealthActivities } from '../../activities/health';
 import type { AuditSink } from '../audit';
@@ -6,6 +7,8 @@ import { allKinds } from '../kinds';
 import { noteSecretsOf } from '../redaction';
 import { openStores } from '../stores';
 import type { VaultKv } from '../vault';
+import type { CredentialQuestions } from '../../workflows/credential-facts';
+import { providerKindOf } from '../failure-types';
 
 /** The checker only reads: an audit entry from it would be a bug, so the sink refuses. */
 const readOnly: AuditSink = {
@@ -43,3 +46,21 @@ export function stateChecks(vault: VaultKv, inventory: Inventory) {
 }
 
 export type StateChecks = ReturnType<typeof stateChecks>;
+
+export const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** The provider said the token does not exist (the adapters' `ProviderError` kind, as the activities map it). */
+export const isNotFound = (error: unknown) =>
+  error instanceof ApplicationFailure && providerKindOf(error.type) === 'not-found';
+
+/** The health check's questions about one credential, put to these activities in this process. */
+export function credentialQuestions(activities: StateChecks['activities']): CredentialQuestions {
+  return {
+    readCurrentVersion: ({ store }) => activities.readCurrentVersion({ store: store.ref }),
+    inspectCredential: ({ source }, current) =>
+      activities.inspectCredential({ source: source.ref, tokenId: current.tokenId, held: current.ref }),
+    checkTarget: ({ ref }, current, since) =>
+      activities.checkTarget({ target: ref, value: current.ref, since }),
+    isNotFound,
+    messageOf,
+  };
+}

@@ -1,4 +1,3 @@
-import { ApplicationFailure } from '@temporalio/common';
 import type { CurrentVersion } from '../../activities/health';
 import type { RotationPlan } from '../inventory/plan';
 import type { CredentialState, TokenId } from '../providers/types';
@@ -8,10 +7,9 @@ import type { Stores, StoreVersion } from '../stores';
 import type { SecretData } from '../stores/store';
 import { versionLabel } from '../stores/labels';
 import type { RotationStatus } from '../../workflows/status';
-import type { StateChecks } from './checks';
+import { credentialQuestions, isNotFound, messageOf, type StateChecks } from './checks';
 import { credentialFacts } from '../../workflows/credential-facts';
 import type { CredentialVerdict, Finding, NoteKind, ViolationKind } from './report';
-import { providerKindOf } from '../failure-types';
 
 /** The fields every rotation writes to the current version (issue, then promote copies them). */
 const ROTATION_FIELDS = ['token', 'tokenId', 'expiresAt'] as const;
@@ -20,11 +18,6 @@ const SINCE_EVER = new Date(0).toISOString();
 
 /** What the checks of one credential found, before the verdict. */
 export type CredentialFindings = Pick<CredentialVerdict, 'current' | 'violations' | 'notes'>;
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
-/** The provider said the token does not exist (the adapters' `ProviderError` kind, as the activities map it). */
-const isNotFound = (error: unknown) =>
-  error instanceof ApplicationFailure && providerKindOf(error.type) === 'not-found';
 
 /**
  * Checks one credential against its invariants: the store's current version is whole, no staged token is
@@ -42,15 +35,7 @@ export async function checkCredential(
   const where = plan.store.name;
   const violation = (kind: ViolationKind, message: string) => violations.push({ kind, message });
 
-  const facts = await credentialFacts(plan, {
-    readCurrentVersion: ({ store }) => activities.readCurrentVersion({ store: store.ref }),
-    inspectCredential: ({ source }, current) =>
-      activities.inspectCredential({ source: source.ref, tokenId: current.tokenId, held: current.ref }),
-    checkTarget: ({ ref }, current, since) =>
-      activities.checkTarget({ target: ref, value: current.ref, since }),
-    isNotFound,
-    messageOf,
-  });
+  const facts = await credentialFacts(plan, credentialQuestions(activities));
   if ('unreadable' in facts) {
     violation('vault-current', facts.unreadable);
     return { violations, notes };

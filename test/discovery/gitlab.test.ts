@@ -4,7 +4,7 @@ import { parse } from 'yaml';
 import type { Found } from '../../src/discovery';
 import { PLACEHOLDER } from '../../src/inventory/discovery';
 import { loadInventory } from '../../src/inventory/load';
-import type { SimNamespace, SimProject, SimToken } from '../sim/gitlab/state';
+import type { SimNamespace, SimProject, SimToken, SimUser } from '../sim/gitlab/state';
 import { VaultKvStore } from '../../src/vault';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import { discoveryWorld, inDays, pages, type DiscoveryWorld } from './world';
@@ -13,6 +13,9 @@ let world: DiscoveryWorld;
 let groups: SimNamespace[];
 let projects: SimProject[];
 let managedToken: SimToken;
+let robot: SimUser;
+let robotToken: SimToken;
+let managedRobotToken: SimToken;
 
 const MAINTAINER = 40;
 
@@ -71,6 +74,13 @@ beforeAll(async () => {
     ownerId: world.admin.id,
     expiresAt: new Date(Date.now() - 86_400_000).toISOString(),
   });
+  // A service account of the top-level group: one token unmanaged, one managed, one revoked.
+  robot = state.addServiceAccount(groups[0] as SimNamespace);
+  const robotsToken = (name: string, expiresAt: string) =>
+    state.addToken({ userId: robot.id, name, scopes: ['api', 'read_repository'], expiresAt });
+  robotToken = robotsToken('release-bot', inDays(40));
+  managedRobotToken = robotsToken('deploy-bot', inDays(50));
+  robotsToken('retired-bot', inDays(50)).revoked = true;
   managedToken = state.tokensNamed('ci-0-0')[0] as SimToken;
   world.writeInventory([
     world.credential(
@@ -86,6 +96,19 @@ beforeAll(async () => {
       },
       [{ kind: 'gitlab-ci-variable', gitlab: 'gitlab-sim', project: projects[0]?.path, key: 'DEPLOY_TOKEN' }],
     ),
+    world.credential(
+      'robot-deploy',
+      {
+        kind: 'gitlab-service-account-token',
+        gitlab: 'gitlab-sim',
+        group: 'platform',
+        serviceAccount: robot.id,
+        tokenName: 'deploy-bot',
+        scopes: ['api', 'read_repository'],
+        lifetimeDays: 30,
+      },
+      [anyTarget('ROBOT_TOKEN')],
+    ),
   ]);
 });
 
@@ -99,16 +122,12 @@ interface Discovered {
   notListed: string[];
 }
 
+/** `rotator discover` of the group `platform`, with these flags. */
+const discoverPlatform = (...flags: string[]) =>
+  world.cli(['discover', '--gitlab', 'gitlab-sim', '--group', 'platform', ...flags]);
+
 async function discoverJson(...extra: string[]): Promise<Discovered> {
-  const { code, stdout, stderr } = await world.cli([
-    'discover',
-    '--gitlab',
-    'gitlab-sim',
-    '--group',
-    'platform',
-    '--json',
-    ...extra,
-  ]);
+  const { code, stdout, stderr } = await discoverPlatform('--json', ...extra);
   expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   return JSON.parse(stdout) as Discovered;
 }
@@ -123,12 +142,21 @@ describe('rotator discover --gitlab', () => {
     // Users' tokens: deploy and trigger tokens are numbered apart (`deploy-<id>`, `trigger-<id>`).
     const tokenIds = (found: Found[]) =>
       found.filter((f) => f.role === 'token' && /^\d+$/.test(f.tokenId ?? '')).map((f) => Number(f.tokenId));
-    expect(tokenIds(managed)).toEqual([managedToken.id]);
-    expect(managed.map((f) => f.managedBy)).toEqual(['svc-0-ci', 'svc-0-ci']);
+    expect(tokenIds(managed)).toEqual([managedToken.id, managedRobotToken.id]);
+    expect(managed.map((f) => f.managedBy)).toEqual(['svc-0-ci', 'robot-deploy', 'svc-0-ci']);
     expect(new Set(tokenIds(unmanaged))).toEqual(
-      new Set(active.filter((t) => t !== managedToken).map((t) => t.id)),
+      new Set(active.filter((t) => t !== managedToken && t !== managedRobotToken).map((t) => t.id)),
     );
-    expect(tokenIds(unmanaged)).toHaveLength(active.length - 1);
+    expect(tokenIds(unmanaged)).toHaveLength(active.length - 2);
+    // The service account's tokens are listed as its group's, not among the personal tokens.
+    expect(unmanaged.filter((f) => f.kind === 'gitlab-service-account-token')).toEqual([
+      expect.objectContaining({
+        owner: { scope: 'service-account', id: groups[0]?.id, path: 'platform', userId: robot.id },
+        name: 'release-bot',
+        tokenId: String(robotToken.id),
+        expiresAt: inDays(40),
+      }),
+    ]);
     // 240 project tokens, 139 group tokens, and the personal tokens the administrator sees.
     expect(unmanaged.filter((f) => f.kind === 'gitlab-project-access-token')).toHaveLength(239);
     expect(unmanaged.filter((f) => f.kind === 'gitlab-group-access-token')).toHaveLength(139);
@@ -174,6 +202,8 @@ describe('rotator discover --gitlab', () => {
       tree.reduce((sum, n) => sum + pages(activeOf(n)) + pages(n.variables.length), 0) +
       tree.length + // deploy tokens, one page each
       projects.length + // trigger tokens, one page each
+      1 + // the top-level group's service accounts
+      pages(active.filter((t) => t.userId === robot.id).length) + // the one account's tokens
       1 + // GET /user
       pages(active.length);
     expect(world.gitlab.calls).toHaveLength(expected);
@@ -182,15 +212,15 @@ describe('rotator discover --gitlab', () => {
   });
 
   it('never prints a value, in the table or in JSON', async () => {
-    const table = await world.cli(['discover', '--gitlab', 'gitlab-sim', '--group', 'platform']);
-    const json = await world.cli(['discover', '--gitlab', 'gitlab-sim', '--group', 'platform', '--json']);
+    const table = await discoverPlatform();
+    const json = await discoverPlatform('--json');
     for (const output of [table.stdout, json.stdout]) {
       expect(output).not.toContain('glpat-looks-like-one');
       expect(output).not.toContain('ghp_hidden-value');
       expect(output).not.toContain(world.adminToken.value);
     }
     expect(table.stdout).toMatch(/^#\s+KIND\s+RESOURCE\s+NAME\s+SCOPES\s+EXPIRES\s+LAST USED\s+NOTE$/m);
-    expect(table.stdout).toContain('not managed by the inventory; 2 managed (not shown)');
+    expect(table.stdout).toContain('not managed by the inventory; 3 managed (not shown)');
   });
 
   it('says personal access tokens are not listed when the admin token is no administrator', async () => {
@@ -207,17 +237,23 @@ describe('rotator discover --gitlab', () => {
     // The same inventory, its admin field pointing at the maintainer's token.
     const at = { mount: TEST_KV_MOUNT, path: `discovery-maintainer-${token.id}` };
     await new VaultKvStore(testServers().vault).write(at, { gitlab: token.value });
+    const admin = world.providers.gitlab['gitlab-sim'].credential;
     world.providers.gitlab['gitlab-sim'].credential = { ...at, key: 'gitlab' };
     world.writeInventory([world.credential('any', anySource(), [anyTarget('ANY')])]);
     const { notListed, unmanaged } = await discoverJson();
+    // The tests after this one discover as the administrator again.
+    world.providers.gitlab['gitlab-sim'].credential = admin;
     // A group's deploy tokens need its Owner.
     const deploy = notListed.filter((line) => / deploy tokens: not listed: /.test(line));
     expect(deploy.map((line) => line.split(':')[0]).sort()).toEqual(
       groups.map((group) => `group ${group.path} deploy tokens`).sort(),
     );
+    // So do the group's service accounts.
     expect(notListed.filter((line) => !deploy.includes(line))).toEqual([
+      expect.stringMatching(/^group platform service accounts: not listed: .*403/),
       'personal access tokens: not listed: needs an administrator (GET /personal_access_tokens)',
     ]);
+    expect(unmanaged.filter((f) => f.kind === 'gitlab-service-account-token')).toEqual([]);
     expect(unmanaged.filter((f) => f.kind === 'gitlab-personal-access-token')).toEqual([]);
     expect(unmanaged.filter((f) => f.kind === 'gitlab-group-access-token')).toHaveLength(139);
   });
@@ -271,17 +307,7 @@ describe('rotator discover --propose', () => {
     const token = rows.findIndex((f) => f.name === 'group-7') + 1;
     const variable = rows.findIndex((f) => f.name === 'REGISTRY_AUTH') + 1;
     const file = join(world.dir, 'draft.yaml');
-    const { code, stdout } = await world.cli([
-      'discover',
-      '--gitlab',
-      'gitlab-sim',
-      '--group',
-      'platform',
-      '--propose',
-      file,
-      '--select',
-      `${token},${variable}`,
-    ]);
+    const { code, stdout } = await discoverPlatform('--propose', file, '--select', `${token},${variable}`);
     expect(code).toBe(0);
     expect(stdout).toContain(`draft written to ${file}`);
     const text = readFileSync(file, 'utf8');
@@ -314,19 +340,35 @@ describe('rotator discover --propose', () => {
     expect(loaded.ok ? [] : loaded.errors).toEqual([]);
   });
 
+  it('drafts a service account token as a gitlab-service-account-token of its group, and the filled draft loads', async () => {
+    const rows = (await discoverJson()).unmanaged;
+    const token = rows.findIndex((f) => f.name === 'release-bot') + 1;
+    const file = join(world.dir, 'robot.yaml');
+    const { code } = await discoverPlatform('--propose', file, '--select', String(token));
+    expect(code).toBe(0);
+    const draft = parse(readFileSync(file, 'utf8')) as { credentials: Record<string, unknown>[] };
+    expect(draft.credentials).toEqual([
+      expect.objectContaining({
+        id: 'release-bot',
+        source: {
+          kind: 'gitlab-service-account-token',
+          gitlab: 'gitlab-sim',
+          group: 'platform',
+          serviceAccount: robot.id,
+          tokenName: 'release-bot',
+          scopes: ['api', 'read_repository'],
+          lifetimeDays: expect.any(Number) as number,
+        },
+        targets: [{ kind: 'gitlab-ci-variable', gitlab: 'gitlab-sim', group: 'platform', key: PLACEHOLDER }],
+      }),
+    ]);
+    const loaded = loadInventory(JSON.stringify(filled(draft)));
+    expect(loaded.ok ? [] : loaded.errors).toEqual([]);
+  });
+
   it('drafts every row with --select all, and the filled draft loads', async () => {
     const file = join(world.dir, 'all.yaml');
-    const { code } = await world.cli([
-      'discover',
-      '--gitlab',
-      'gitlab-sim',
-      '--group',
-      'platform',
-      '--propose',
-      file,
-      '--select',
-      'all',
-    ]);
+    const { code } = await discoverPlatform('--propose', file, '--select', 'all');
     expect(code).toBe(0);
     const draft = parse(readFileSync(file, 'utf8')) as { credentials: Record<string, unknown>[] };
     const loaded = loadInventory(JSON.stringify(filled(draft)));

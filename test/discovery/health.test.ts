@@ -7,6 +7,8 @@ import { isoWeek } from '../../src/discovery/horizon';
 import { UNMANAGED_ALERT_ID, type HealthReport } from '../../workflows/health-check';
 import { healthWorld, type HealthWorld } from '../health/world';
 import { until } from '../helpers/rotation';
+import { testServers } from '../infra/test-servers';
+import { VaultKvStore } from '../../src/vault';
 import { inDays } from './world';
 
 let world: HealthWorld;
@@ -39,6 +41,7 @@ beforeAll(async () => {
   token('cliff-1', inDays(45));
   token('cliff-2', inDays(45));
   token('cliff-3', inDays(45));
+  await manageOutsideTheWatch(state);
   world.rotation.writeInventory();
   const inventory = parse(readFileSync(world.rotation.inventoryPath, 'utf8')) as Record<string, unknown>;
   inventory.discovery = { horizon: '90d', horizonCliff: 2, watch: [{ gitlab: 'sim', group: 'platform' }] };
@@ -46,6 +49,45 @@ beforeAll(async () => {
   expect(seeded.old.expiresAt).toBe('2099-12-31');
   await world.startWorker();
 });
+
+/**
+ * A credential whose project no watched group holds, current in Vault and in its CI variable: its token
+ * expires in 52 days, within the horizon and after its next rotation is due (policy.every 7d).
+ */
+async function manageOutsideTheWatch(state: HealthWorld['rotation']['world']['state']) {
+  const project = state.addProject('elsewhere/tool');
+  const tool = state.addResourceToken(project, 'project', {
+    name: 'tool-ci',
+    scopes: ['read_api'],
+    expiresAt: inDays(52),
+    accessLevel: 30,
+  });
+  const vault = world.rotation.vaultPath('tool');
+  await new VaultKvStore(testServers().vault).write(vault, {
+    token: tool.value,
+    tokenId: String(tool.id),
+    expiresAt: inDays(52),
+  });
+  state.addVariable(project, { key: 'TOOL_TOKEN', value: tool.value, masked: true });
+  world.rotation.addCredential({
+    id: 'tool',
+    description: 'a token outside discovery.watch',
+    environment: 'test',
+    owner: 'team-test',
+    source: {
+      kind: 'gitlab-project-access-token',
+      gitlab: 'sim',
+      project: project.path,
+      accessLevel: 'developer',
+      tokenName: tool.name,
+      scopes: ['read_api'],
+      lifetimeDays: 30,
+    },
+    vault,
+    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: project.path, key: 'TOOL_TOKEN' }],
+    policy: { every: '7d', overlap: '0s' },
+  });
+}
 
 afterAll(async () => {
   await world?.close();
@@ -91,5 +133,9 @@ describe('the health check and unmanaged tokens', () => {
     expect(value(EXPIRY_METRICS.cliff, `week="${week(60)}"`)).toBe(0);
     // The managed credential's token expires in 2099: beyond the horizon.
     expect(value(EXPIRY_METRICS.expiring, `week="${week(8)}"`, 'managed="true"')).toBe(0);
+    // The credential outside the watched group counts in its token's week, once (an administrator's list of
+    // personal tokens shows its bot's token too).
+    expect(value(EXPIRY_METRICS.expiring, `week="${week(52)}"`, 'managed="true"')).toBe(1);
+    expect(value(EXPIRY_METRICS.expiring, `week="${week(52)}"`, 'managed="false"')).toBe(0);
   });
 });

@@ -1,39 +1,7 @@
-import { loadInventory } from '../../src/inventory/load';
+import { oneCredentialInventory } from '../helpers/inventory';
 
 /** An inventory of one GitLab credential, with a discovery block. */
-function withDiscovery(discovery: object) {
-  return loadInventory(
-    JSON.stringify({
-      providers: {
-        gitlab: {
-          sim: { url: 'https://gitlab.example.com', credential: { mount: 'kv', path: 'a', key: 't' } },
-        },
-      },
-      credentials: [minimalCredential()],
-      discovery,
-    }),
-  );
-}
-
-function minimalCredential() {
-  return {
-    id: 'only',
-    description: 'd',
-    environment: 'test',
-    owner: 'o',
-    source: {
-      kind: 'gitlab-project-access-token',
-      gitlab: 'sim',
-      project: 'platform/app',
-      tokenName: 'ci',
-      scopes: ['read_api'],
-      accessLevel: 'developer',
-      lifetimeDays: 30,
-    },
-    vault: { mount: 'kv', path: 'only' },
-    targets: [{ kind: 'gitlab-ci-variable', gitlab: 'sim', project: 'platform/app', key: 'T' }],
-  };
-}
+const withDiscovery = (discovery: object) => oneCredentialInventory({}, {}, { discovery });
 
 describe('the inventory discovery block', () => {
   it('takes durations and watched groups, organizations and repositories', () => {

@@ -2,9 +2,10 @@ import { loadInventory } from '../../src/inventory/load';
 
 /**
  * Loads an inventory of one credential, a GitLab project token with one project CI variable, with `fields`
- * over its own (and `source` over its source's): for tests of what the inventory accepts and refuses.
+ * over its own (and `source` over its source's) and `blocks` beside `providers` and `credentials` (such as
+ * `discovery`): for tests of what the inventory accepts and refuses.
  */
-export function oneCredentialInventory(fields: object, source: object = {}) {
+export function oneCredentialInventory(fields: object, source: object = {}, blocks: object = {}) {
   return loadInventory(
     JSON.stringify({
       providers: {
@@ -33,6 +34,7 @@ export function oneCredentialInventory(fields: object, source: object = {}) {
           ...fields,
         },
       ],
+      ...blocks,
     }),
   );
 }

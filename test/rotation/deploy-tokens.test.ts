@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { stringify } from 'yaml';
-import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { statusQuery } from '../../workflows';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
-import { auditLogFile, testAuditSink } from '../helpers/audit';
-import { historyText } from '../helpers/history';
-import { startTestWorker, type TestWorker } from '../helpers/worker';
+import { inventoryWorker } from '../helpers/inventory-worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import type { SimDeployToken } from '../sim/gitlab/state';
 
@@ -20,14 +13,10 @@ import type { SimDeployToken } from '../sim/gitlab/state';
  */
 
 const vault = new VaultKvStore(testServers().vault);
-const taskQueue = `deploy-tokens-${randomUUID()}`;
 const base = `rotation/${randomUUID()}`;
 const prefix = `t${randomUUID().slice(0, 6)}`;
-const dir = mkdtempSync(join(tmpdir(), 'deploy-tokens-'));
-const auditLog = auditLogFile('deploy-tokens');
+const bench = inventoryWorker('deploy-tokens', vault);
 let world: GitLabWorld;
-let running: TestWorker;
-const started: string[] = [];
 
 interface Seeded {
   id: string;
@@ -93,38 +82,29 @@ beforeAll(async () => {
   await seed('group', 'group');
   await seed('lost', 'project');
   await seed('rollback', 'project');
-  const inventoryPath = join(dir, 'rotator.yaml');
-  writeFileSync(
-    inventoryPath,
-    stringify({
-      providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
-      credentials,
-    }),
-  );
-  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: testAuditSink(auditLog) });
+  await bench.start({
+    providers: { gitlab: { sim: { url: world.sim.url, credential: { ...admin, key: 'token' } } } },
+    credentials,
+  });
 });
 
 afterAll(async () => {
-  await running?.stop();
+  await bench.stop();
   await world?.sim.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(name: string) {
-  const handle = await startRotation(running.client, taskQueue, {
-    credentialId: defined(seeded[name]).id,
-    reason: 'manual',
-    requestedBy: 'alice',
-    force: true,
-  });
-  started.push(handle.workflowId);
-  return handle;
-}
+const start = (name: string) => bench.rotate(defined(seeded[name]).id);
 
 const valueOf = (key: string) => defined(world.project.variables.find((v) => v.key === key)).value;
 /** The deploy tokens of a credential's name other than its seeded one, deleted ones gone. */
 const newTokens = ({ old }: Seeded) =>
   [...world.state.deployTokens.values()].filter((token) => token.name === old.name && token.id !== old.id);
+/** The fresh token and its username in the credential's two CI variables, and its old token deleted. */
+function expectReplaced(credential: Seeded, fresh: SimDeployToken) {
+  expect(valueOf(credential.tokenKey)).toBe(fresh.value);
+  expect(valueOf(credential.userKey)).toBe(fresh.username);
+  expect(world.state.deployTokens.has(credential.old.id)).toBe(false);
+}
 
 describe('deploy tokens on the real Temporal and Vault', () => {
   it.each(['project', 'group'])(
@@ -144,9 +124,7 @@ describe('deploy tokens on the real Temporal and Vault', () => {
         username: fresh.username,
         tokenId: String(fresh.id),
       });
-      expect(valueOf(credential.tokenKey)).toBe(fresh.value);
-      expect(valueOf(credential.userKey)).toBe(fresh.username);
-      expect(world.state.deployTokens.has(credential.old.id)).toBe(false);
+      expectReplaced(credential, fresh);
     },
   );
 
@@ -162,21 +140,14 @@ describe('deploy tokens on the real Temporal and Vault', () => {
     expect(world.sim.callsTotal('POST', route)).toBe(before + 2);
     const live = newTokens(credential);
     expect(live).toHaveLength(1);
-    const fresh = defined(live[0]);
-    expect(valueOf(credential.tokenKey)).toBe(fresh.value);
-    expect(valueOf(credential.userKey)).toBe(fresh.username);
-    expect(world.state.deployTokens.has(credential.old.id)).toBe(false);
+    expectReplaced(credential, defined(live[0]));
   });
 
   it('rolls back: the new token deleted, both targets restored, the old token live', async () => {
     const credential = defined(seeded.rollback);
     const route = '/projects/:id/variables/:key';
-    world.sim.faults.failNth({
-      method: 'PUT',
-      route,
-      n: world.sim.callsTotal('PUT', route) + 2,
-      status: 403,
-    });
+    const n = world.sim.callsTotal('PUT', route) + 2;
+    world.sim.faults.failNth({ method: 'PUT', route, n, status: 403 });
     const handle = await start('rollback');
     const error = await handle.result().catch((e: unknown) => e);
 
@@ -192,11 +163,8 @@ describe('deploy tokens on the real Temporal and Vault', () => {
   });
 
   it('leaves no token value in any history or in the audit log', async () => {
-    const histories = await Promise.all(
-      started.map((workflowId) => running.client.workflow.getHandle(workflowId).fetchHistory()),
-    );
-    expect(histories).toHaveLength(4);
-    const text = `${histories.map(historyText).join('\n')}\n${readFileSync(auditLog, 'utf8')}`;
+    const { histories, text } = await bench.recorded();
+    expect(histories).toBe(4);
     expect(world.state.minted.length).toBeGreaterThanOrEqual(8);
     for (const value of [...world.state.minted, world.adminToken.value]) expect(text).not.toContain(value);
   });

@@ -1,17 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { stringify } from 'yaml';
-import { startRotation } from '../../src/rotations';
 import { VaultKvStore } from '../../src/vault';
 import { statusQuery } from '../../workflows';
 import { githubWorld, type GitHubWorld } from '../github/world';
 import { defined, gitlabWorld, type GitLabWorld } from '../gitlab/world';
-import { auditEntries, auditLogFile, testAuditSink } from '../helpers/audit';
-import { historyText } from '../helpers/history';
-import { startTestWorker, type TestWorker } from '../helpers/worker';
+import { auditEntries } from '../helpers/audit';
+import { inventoryWorker } from '../helpers/inventory-worker';
 import { TEST_KV_MOUNT, testServers } from '../infra/test-servers';
 import type { SimToken } from '../sim/gitlab/state';
 
@@ -21,15 +15,11 @@ import type { SimToken } from '../sim/gitlab/state';
  */
 
 const vault = new VaultKvStore(testServers().vault);
-const taskQueue = `github-targets-${randomUUID()}`;
 const base = `rotation/${randomUUID()}`;
 const prefix = `t${randomUUID().slice(0, 6)}`;
-const dir = mkdtempSync(join(tmpdir(), 'github-targets-'));
-const auditLog = auditLogFile('github-targets');
+const bench = inventoryWorker('github-targets', vault);
 let gitlab: GitLabWorld;
 let github: GitHubWorld;
-let running: TestWorker;
-const started: string[] = [];
 
 interface Seeded {
   id: string;
@@ -96,37 +86,22 @@ beforeAll(async () => {
   await vault.write(admins, { gitlab: gitlab.adminToken.value, github: github.adminToken.value });
   await seed('rotated');
   await seed('rollback');
-  const inventoryPath = join(dir, 'rotator.yaml');
-  writeFileSync(
-    inventoryPath,
-    stringify({
-      providers: {
-        gitlab: { sim: { url: gitlab.sim.url, credential: { ...admins, key: 'gitlab' } } },
-        github: { 'gh-sim': { apiUrl: github.sim.url, credential: { ...admins, key: 'github' } } },
-      },
-      credentials,
-    }),
-  );
-  running = await startTestWorker({ taskQueue, vault, inventoryPath, audit: testAuditSink(auditLog) });
+  await bench.start({
+    providers: {
+      gitlab: { sim: { url: gitlab.sim.url, credential: { ...admins, key: 'gitlab' } } },
+      github: { 'gh-sim': { apiUrl: github.sim.url, credential: { ...admins, key: 'github' } } },
+    },
+    credentials,
+  });
 });
 
 afterAll(async () => {
-  await running?.stop();
+  await bench.stop();
   await gitlab?.sim.close();
   await github?.sim.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(name: string) {
-  const handle = await startRotation(running.client, taskQueue, {
-    credentialId: defined(seeded[name]).id,
-    reason: 'manual',
-    requestedBy: 'alice',
-    force: true,
-  });
-  started.push(handle.workflowId);
-  return handle;
-}
+const start = (name: string) => bench.rotate(defined(seeded[name]).id);
 
 /** What each target holds now: the GitLab variable's value and the plaintext the GitHub simulator decrypted. */
 const targetValues = ({ key }: Seeded) => [
@@ -165,7 +140,7 @@ describe('a GitLab token distributed to GitLab CI and GitHub Actions, on the rea
       ...secretCalls('/repos/{owner}/{repo}/actions/secrets'),
       ...secretCalls('/repos/{owner}/{repo}/environments/{environment_name}/secrets'),
     });
-    const distributed = auditEntries(auditLog).filter(
+    const distributed = auditEntries(bench.auditLog).filter(
       (entry) => entry.credentialId === credential.id && entry.event === 'distributed',
     );
     expect(distributed.map((entry) => entry.resource).sort()).toEqual(
@@ -210,11 +185,8 @@ describe('a GitLab token distributed to GitLab CI and GitHub Actions, on the rea
   });
 
   it('leaves no token value in any history or in the audit log', async () => {
-    const histories = await Promise.all(
-      started.map((workflowId) => running.client.workflow.getHandle(workflowId).fetchHistory()),
-    );
-    expect(histories).toHaveLength(2);
-    const text = `${histories.map(historyText).join('\n')}\n${readFileSync(auditLog, 'utf8')}`;
+    const { histories, text } = await bench.recorded();
+    expect(histories).toBe(2);
     const values = [...gitlab.state.minted, gitlab.adminToken.value, github.adminToken.value];
     for (const value of values) expect(text).not.toContain(value);
   });

@@ -995,6 +995,34 @@ export function createRoutes(state: GitLabState): Route[] {
     return [
       {
         method: 'GET',
+        route: '/groups/:id/service_accounts',
+        needs: 'read',
+        // https://docs.gitlab.com/api/service_accounts/#list-all-group-service-accounts: the service accounts of a
+        // top-level group, newest first (`order_by` id, `sort` desc by default), paginated. Assumption: a
+        // caller below Owner is refused with 403, as by the group's other Owner-only endpoints, and a subgroup
+        // has none of its own.
+        handle: (ctx) => {
+          const group = memberOf('group', ctx, 50);
+          const accounts = [...state.serviceAccounts.entries()]
+            .filter(([, groupId]) => groupId === group.id)
+            .map(([userId]) => userId)
+            .sort((a, b) => b - a)
+            .map((userId) => state.users.get(userId))
+            .filter((user) => user !== undefined);
+          const host = new URL(ctx.url).hostname;
+          return paginated(
+            ctx,
+            accounts.map((user) => ({
+              id: user.id,
+              username: user.username,
+              name: 'Service account user',
+              email: `${user.username}@noreply.${host}`,
+            })),
+          );
+        },
+      },
+      {
+        method: 'GET',
         route: base,
         needs: 'read',
         // ...#list-all-personal-access-tokens-for-a-group-service-account (GitLab 17.11): `search`, `state`,
