@@ -46,32 +46,47 @@ export async function benchHarness() {
   const client = new Client({ connection });
   const stoppable: { stop(): Promise<void> }[] = [];
 
-  /** A rotation worker process of its own, with an inventory of exactly the credentials `ids`. */
-  const rotationWorker = async (name: string, ids: string[], vaultAddress = servers.vault.endpoint) => {
+  /**
+   * A rotation worker process of its own, with an inventory of exactly the credentials `ids`; with `replicas`,
+   * that many processes share its task queue, each with its own audit log (and so its own anchor).
+   */
+  const rotationWorker = async (
+    name: string,
+    ids: string[],
+    vaultAddress = servers.vault.endpoint,
+    replicas = 1,
+  ) => {
     const taskQueue = `bench-${name}-${randomUUID()}`;
     const inventoryPath = world.writeInventory(name, ids);
-    const worker: WorkerProcess = await spawnWorker(build.dir, {
-      TEMPORAL_ADDRESS: servers.temporalAddress,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      VAULT_ADDR: vaultAddress,
-      VAULT_TOKEN: servers.vault.token,
-      ROTATOR_INVENTORY: inventoryPath,
-      ROTATOR_AUDIT_LOG: world.auditLog(name),
-      LOG_LEVEL: 'warn',
-    });
+    const workers: WorkerProcess[] = [];
+    for (let replica = 1; replica <= replicas; replica += 1) {
+      workers.push(
+        await spawnWorker(build.dir, {
+          TEMPORAL_ADDRESS: servers.temporalAddress,
+          TEMPORAL_TASK_QUEUE: taskQueue,
+          VAULT_ADDR: vaultAddress,
+          VAULT_TOKEN: servers.vault.token,
+          ROTATOR_INVENTORY: inventoryPath,
+          ROTATOR_AUDIT_LOG: world.auditLog(replica === 1 ? name : `${name}-${replica}`),
+          LOG_LEVEL: 'warn',
+        }),
+      );
+    }
+    const [worker] = workers as [WorkerProcess, ...WorkerProcess[]];
     // A worker that dies fails the run at once, with what it printed, rather than leaving rotations waiting.
     let watchdog: NodeJS.Timeout | undefined;
     const died = new Promise<never>((_, reject) => {
       watchdog = setInterval(() => {
-        if (worker.pid !== undefined && existsSync(`/proc/${worker.pid}`)) return;
+        const dead = workers.find(({ pid }) => pid === undefined || !existsSync(`/proc/${pid}`));
+        if (dead === undefined) return;
         clearInterval(watchdog);
-        reject(new Error(`the ${name} worker exited:\n${worker.output().slice(-4000)}`));
+        reject(new Error(`a ${name} worker exited:\n${dead.output().slice(-4000)}`));
       }, 1_000);
     });
     died.catch(() => undefined);
     const stop = async () => {
       clearInterval(watchdog);
-      await worker.crash();
+      await Promise.all(workers.map((each) => each.crash()));
     };
     stoppable.push({ stop });
     /** The status a workflow of this worker ends with, or the worker's death. */
@@ -89,7 +104,7 @@ export async function benchHarness() {
         throw new Error(`${credentialId}: ${status.outcome} ${status.detail}`);
       return status;
     };
-    return { worker, taskQueue, rotate, resultOf, stop, inventory: ids.length, inventoryPath };
+    return { worker, workers, taskQueue, rotate, resultOf, stop, inventory: ids.length, inventoryPath };
   };
 
   /** The floor's worker in its own process, as the rotation worker runs in its own; `floor` runs one. */

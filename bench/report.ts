@@ -14,6 +14,8 @@ export interface BenchOptions {
   concurrency: number;
   latencySamples: number;
   growth: number[];
+  /** Worker processes sharing one task queue in the horizontal figure; 1 leaves it out. */
+  workers: number;
   parked: number;
   schedules: number;
   out: string;
@@ -35,6 +37,15 @@ export interface BenchResults {
     latencyUnderLoad: Percentiles;
     usage: Usage;
     floorUsage: Usage;
+  };
+  /** The same rotations on one worker, then on `workers` sharing its task queue (absent with `--workers 1`). */
+  horizontal?: {
+    workers: number;
+    onePerSecond: number;
+    manyPerSecond: number;
+    ratio: number;
+    /** While the workers rotated: the Temporal server's CPU says whether it was the bottleneck. */
+    usage: Usage;
   };
   growth: {
     concurrent: number;
@@ -106,6 +117,17 @@ export function renderTable(r: BenchResults): string {
     ],
     ...Object.entries(r.latency.steps).map(([step, p]) => [`2 step ${step}`, ms(p), '', '']),
     [`2 latency at ${r.options.concurrency} at a time`, ms(r.throughput.latencyUnderLoad), '', ''],
+    ...(r.horizontal === undefined
+      ? []
+      : [
+          [
+            `2 ${r.horizontal.workers} workers on one task queue ÷ 1 worker`,
+            `${f(r.horizontal.manyPerSecond)}/s ÷ ${f(r.horizontal.onePerSecond)}/s = ${f(r.horizontal.ratio)}; ` +
+              `CPU ${busiest(r.horizontal.usage)}`,
+            '≥ 1.7',
+            verdict(r.horizontal.ratio >= 1.7),
+          ],
+        ]),
     [
       '3 cost, 1 target (events, actions)',
       `${one.events} events, ${one.actions} actions (${Object.entries(one.byKind)

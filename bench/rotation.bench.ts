@@ -82,9 +82,10 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     const floorWorker = harness.floorWorker(activities);
     const { floor } = floorWorker;
     /** A rotation worker for one phase: what it and the servers use is watched, and it is stopped after. */
-    const phaseWorker = async (name: string, ids: string[]) => {
-      const phase = await rotationWorker(name, ids);
-      const processes = { worker: phase.worker.pid, 'floor worker': floorWorker.pid, ...serverPids };
+    const phaseWorker = async (name: string, ids: string[], replicas = 1) => {
+      const phase = await rotationWorker(name, ids, undefined, replicas);
+      const workerPids = phase.workers.flatMap(({ pid }) => (pid === undefined ? [] : [pid]));
+      const processes = { worker: workerPids, 'floor worker': floorWorker.pid, ...serverPids };
       const warmUp = ids.filter((id) => id.startsWith('pool-')).slice(0, 5);
       await pool(warmUp.length, 5, (i) => phase.rotate(warmUp[i] ?? '').then(() => undefined));
       await pool(5, 5, floor);
@@ -125,6 +126,29 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
     };
     await main.stop();
     world.gitlab.sim.calls.length = 0;
+
+    // 2 (horizontal): the same rotations on one worker, then on `workers` processes sharing its task queue.
+    if (o.workers > 1) {
+      log(
+        `horizontal: ${o.rotations} rotations, ${o.concurrency} at a time, on 1 worker, then on ${o.workers}`,
+      );
+      const single = await phaseWorker('horizontal-1', poolIds(o.rotations));
+      const alone = await pool(o.rotations, o.concurrency, rotatePool(single));
+      await single.stop();
+      const shared = await phaseWorker(`horizontal-${o.workers}`, poolIds(o.rotations), o.workers);
+      const watching = shared.watch();
+      const together = await pool(o.rotations, o.concurrency, rotatePool(shared));
+      const usage = watching.stop();
+      await shared.stop();
+      results.horizontal = {
+        workers: o.workers,
+        onePerSecond: alone.perSecond,
+        manyPerSecond: together.perSecond,
+        ratio: together.perSecond / alone.perSecond,
+        usage,
+      };
+      world.gitlab.sim.calls.length = 0;
+    }
 
     // 6: growth, on one worker whose inventory holds the largest batch.
     const grown = await phaseWorker('growth', poolIds(Math.max(...o.growth)));
