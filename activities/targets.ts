@@ -27,6 +27,10 @@ export type SnapshotTargetsInput = z.infer<typeof snapshotTargetsInputSchema>;
 export type WriteTargetInput = z.infer<typeof writeInputSchema>;
 export type CheckTargetInput = z.infer<typeof checkTargetInputSchema>;
 export type RestoreTargetInput = z.infer<typeof restoreInputSchema>;
+/** When the target acknowledged the new value, by the worker's clock: the switch is the latest of these. */
+export interface TargetWritten {
+  writtenAt: string;
+}
 
 /** Where the new value goes (CI variables, secrets), and how each target is put back on rollback. */
 export function createTargetActivities({ record, activity, valueAt, targetAdapter }: ProviderCalls) {
@@ -42,9 +46,11 @@ export function createTargetActivities({ record, activity, valueAt, targetAdapte
     writeTarget: activity(
       'writeTarget',
       writeInputSchema,
-      async ({ target: ref, value, audit: context }): Promise<void> => {
+      async ({ target: ref, value, audit: context }): Promise<TargetWritten> => {
         await (await targetAdapter(ref)).write(ref.spec, await valueAt(value, ref.field));
+        const writtenAt = new Date().toISOString();
         await record(context, { event: 'distributed', vault: { staged: value.version } });
+        return { writtenAt };
       },
     ),
 

@@ -1,13 +1,15 @@
 /* Pure helpers for running work side by side; the workflow sandbox loads this file too, so no imports. */
 
 /** Runs `each` for every item at once and waits for all, so that rollback never races a step still running. */
-export async function inParallel<T>(
+export async function inParallel<T, R>(
   items: readonly T[],
-  each: (item: T, index: number) => Promise<unknown>,
-): Promise<void> {
+  each: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = await Promise.allSettled(items.map(each));
-  const failure = results.find((result) => result.status === 'rejected');
-  if (failure !== undefined) throw failure.reason;
+  return results.map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  });
 }
 
 /** Runs `each` for every item, at most `concurrency` at a time, in the order given. */

@@ -128,7 +128,7 @@ const happy = {
   inspectCredential: async ({ tokenId }) => ({ ...OLD_TOKEN, tokenId: String(tokenId) }),
   verifyCredential: async () => undefined,
   snapshotTargets: async ({ targets }) => targets.map((_, index) => SNAPSHOTS[index] ?? { exists: false }),
-  writeTarget: async () => undefined,
+  writeTarget: async () => ({ writtenAt: new Date().toISOString() }),
   restoreTarget: async () => undefined,
   promoteStaged: async () => ({ ...CURRENT, version: CURRENT.version + 1 }),
   rePromotePrevious: async ({ previous }) => previous,

@@ -136,6 +136,18 @@ describe('rotateCredential with scripted activities', () => {
     expect(rotation.inputsTo('revokeCredential')).toMatchObject([{ tokenId: OLD_TOKEN_ID }]);
   });
 
+  it('marks the switch at the last target’s acknowledgement, not at the workflow’s clock, which stands still meanwhile', async () => {
+    const lastWrite = new Date(Date.now() + 60 * 60_000).toISOString();
+    const rotation = await rotate({
+      writeTarget: async (input) => ({
+        writtenAt: toGroupVariable(input) ? lastWrite : new Date().toISOString(),
+      }),
+    });
+    const { status } = await rotation.ended();
+    expect(status.outcome).toBe('rotated');
+    expect(status.switchedAt).toBe(lastWrite);
+  });
+
   it('rotates in place: the provider revoked the old token while issuing, so nothing revokes it at the end', async () => {
     const rotation = await rotate({
       loadCredential: async () => planWith({ strategy: 'rotate-in-place' }),

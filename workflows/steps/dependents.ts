@@ -12,8 +12,8 @@ const resume = (r: Rotation, { dependent, record }: Paused, step: string, option
   );
 
 /** Pauses every dependent, recording each one's prior state; its undo resumes exactly that. */
-export function pauseAll(r: Rotation, step: string): Promise<void> {
-  return inParallel(r.plan.dependents, async (dependent) => {
+export async function pauseAll(r: Rotation, step: string): Promise<void> {
+  await inParallel(r.plan.dependents, async (dependent) => {
     const record = await r.recover(`pause ${dependent.name}`, () =>
       run('pauseDependent', `pause ${dependent.name} while ${r.id} rotates`, [
         { dependent: dependent.ref, audit: r.audit.context(step, dependent.name) },

@@ -1,5 +1,6 @@
 import { ApplicationFailure, patched, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import type { TargetWritten } from '../../activities/targets';
 import { inParallel } from '../../src/parallel';
 import { retried, retriedLocally, run, runLocal } from '../calls';
 import type { Rotation } from '../rotation';
@@ -22,17 +23,19 @@ const writeNewToken = async (
   index: number,
   step: 'distribute' | 'rollback',
   calling: ActivityOptions | 'locally',
-) => {
+): Promise<string | undefined> => {
   const { issued } = r;
   const rollingForward = step === 'rollback' ? 'roll forward: ' : '';
   const summary = `${rollingForward}write new token ${issued.tokenId} to ${target.name}`;
   const args: Parameters<Activities['writeTarget']> = [
     { target: target.ref, value: issued.staged, audit: r.audit.context(step, target.name) },
   ];
-  await (calling === 'locally'
+  // Undefined in histories recorded before writeTarget answered with its time.
+  const written: TargetWritten | undefined = await (calling === 'locally'
     ? runLocal('writeTarget', summary, args, retriedLocally)
     : run('writeTarget', summary, args, calling));
   mark(r, index, 'written');
+  return written?.writtenAt;
 };
 
 /** Writes the new token to every target, each with its undo: restore the target exactly as it was. */
@@ -54,7 +57,7 @@ export async function distribute(r: Rotation): Promise<void> {
               [{ targets: plan.targets.map(({ ref }) => ref) }],
             ),
           );
-    await inParallel(plan.targets, async (target, index) => {
+    const writtenAt = await inParallel(plan.targets, async (target, index) => {
       const snapshot = snapshots[index];
       if (snapshot === undefined)
         throw ApplicationFailure.nonRetryable(`distribute: no snapshot of ${target.name}`);
@@ -76,20 +79,22 @@ export async function distribute(r: Rotation): Promise<void> {
             }
           },
         });
-      await r
+      return r
         .recover(`write ${target.name}`, () => writeNewToken(r, target, index, 'distribute', writing))
         .catch((error: unknown) => {
           mark(r, index, 'failed');
           throw error;
         });
     });
+    // Workflow time stands still while local activities run: the last write's own time marks the switch.
+    r.status.switchedAt = latest([new Date().toISOString(), ...writtenAt]);
   });
-  r.status.switchedAt = new Date().toISOString();
 }
 
+const latest = (times: (string | undefined)[]): string =>
+  times.reduce<string>((last, time) => (time !== undefined && time > last ? time : last), '');
+
 /** Rolling forward: the new token goes to every target, as distribute would have written it. */
-export function writeEveryTarget(r: Rotation): Promise<void> {
-  return inParallel(r.plan.targets, (target, index) =>
-    writeNewToken(r, target, index, 'rollback', r.undoing),
-  );
+export async function writeEveryTarget(r: Rotation): Promise<void> {
+  await inParallel(r.plan.targets, (target, index) => writeNewToken(r, target, index, 'rollback', r.undoing));
 }
