@@ -103,7 +103,9 @@ export function vaultClient(endpoint: string, caCert: string | undefined): creat
   const client = createVaultClient({
     apiVersion: 'v1',
     endpoint,
-    requestOptions: caCert === undefined ? undefined : { ca: caCert },
+    // With a CA node-vault builds its own https.Agent, which closes each connection unless told to keep it:
+    // a TLS handshake per call. Without one, Node's global agents keep connections alive already.
+    requestOptions: caCert === undefined ? undefined : { ca: caCert, agentOptions: { keepAlive: true } },
   });
   // node-vault falls back to the process's VAULT_TOKEN, which must not ride along on an AppRole login.
   client.token = '';

@@ -1,5 +1,6 @@
 import { Octokit } from '@octokit/rest';
 import type { z } from 'zod';
+import { sharedPerToken } from '../providers/admin-clients';
 import { ProviderError } from '../providers/errors';
 import type { ProviderConnection } from '../providers/registry';
 import { ValidationError, parseOrThrow } from '../validation';
@@ -28,17 +29,17 @@ export function githubApi(url: string, token: string): GitHubApi {
   });
 }
 
+const adminApi = sharedPerToken(githubApi);
+
 /** The admin connection: every call maps its failure to a ProviderError, and a 401 tries the fallback once. */
 export class GitHubClient {
   private readonly primary: GitHubApi;
   private readonly fallback: GitHubApi | undefined;
 
   constructor(connection: ProviderConnection) {
-    this.primary = githubApi(connection.url, connection.token);
+    this.primary = adminApi(connection.url, connection.token);
     this.fallback =
-      connection.fallbackToken === undefined
-        ? undefined
-        : githubApi(connection.url, connection.fallbackToken);
+      connection.fallbackToken === undefined ? undefined : adminApi(connection.url, connection.fallbackToken);
   }
 
   async call<T>(site: GitHubCallSite, request: (api: GitHubApi) => Promise<T>): Promise<T> {

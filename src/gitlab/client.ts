@@ -1,6 +1,7 @@
 import { createRequesterFn } from '@gitbeaker/requester-utils';
 import { Gitlab, GitbeakerRequestError } from '@gitbeaker/rest';
 import { z } from 'zod';
+import { sharedPerToken } from '../providers/admin-clients';
 import { ProviderError } from '../providers/errors';
 import { remoteText } from '../redaction';
 import { ValidationError, parseOrThrow } from '../validation';
@@ -103,17 +104,17 @@ export async function allPages(
   }
 }
 
+const adminApi = sharedPerToken(gitlabApi);
+
 /** The admin connection: every call maps its failure to a ProviderError, and a 401 tries the fallback once. */
 export class GitLabClient {
   private readonly primary: GitLabApi;
   private readonly fallback: GitLabApi | undefined;
 
   constructor(readonly connection: GitLabConnection) {
-    this.primary = gitlabApi(connection.url, connection.token);
+    this.primary = adminApi(connection.url, connection.token);
     this.fallback =
-      connection.fallbackToken === undefined
-        ? undefined
-        : gitlabApi(connection.url, connection.fallbackToken);
+      connection.fallbackToken === undefined ? undefined : adminApi(connection.url, connection.fallbackToken);
   }
 
   async call<T>(site: GitLabCallSite, request: (api: GitLabApi) => Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readWorkerEnvironment } from '../../src/config/environment';
@@ -44,6 +45,30 @@ describe('TLS to Vault with a CA file (VAULT_CACERT)', () => {
     expect(await readiness([vaultCheck({ address: vault.endpoint, caCert: ca.cert })])).toMatchObject({
       status: 'ready',
     });
+  });
+
+  it('keeps its TLS connection open between calls: one connection for a write and five reads', async () => {
+    // A TCP relay in front of Vault counts the connections the client opens; TLS passes through it untouched.
+    const opened: Socket[] = [];
+    const relay = createServer((client) => {
+      opened.push(client);
+      const upstream = connect(Number(new URL(vault.endpoint).port), '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const { port } = relay.address() as AddressInfo;
+    try {
+      const endpoint = `https://127.0.0.1:${port}`;
+      const store = new VaultKvStore({ endpoint, token: vault.rootToken, caCert: ca.cert });
+      const at = await store.write(secret(), { token: 'x' });
+      for (let read = 0; read < 5; read += 1) await store.read(at);
+    } finally {
+      for (const socket of opened) socket.destroy();
+      await new Promise((resolve) => relay.close(resolve));
+    }
+    expect(opened.length).toBe(1);
   });
 
   it('takes VAULT_CACERT from the worker environment', async () => {
