@@ -159,14 +159,16 @@ export async function verifyTopology(topology: Topology): Promise<StateReport> {
 }
 
 /**
- * Every payload of a raw history (as the server stores it), except two that the SDK writes in clear by
- * design: search attributes, which the server indexes (ids and phases only), and a local activity marker's
- * `data` detail, the SDK's own bookkeeping (sequence number, activity type, times); its result is encrypted.
+ * Every payload of a raw history (as the server stores it), except three that the SDK writes in clear by
+ * design: search attributes, which the server indexes (ids and phases only); a local activity marker's
+ * `data` detail, the SDK's own bookkeeping (sequence number, activity type, times), whose result is
+ * encrypted; and a patch marker (`patched()`), which the SDK's core writes itself with the patch's name only.
  */
 function payloadsIn(value: unknown): Payload[] {
   if (Array.isArray(value)) return value.flatMap(payloadsIn);
   if (typeof value !== 'object' || value === null) return [];
   if ('metadata' in value && 'data' in value) return [value as Payload];
+  if ('markerName' in value && value.markerName === 'core_patch') return [];
   if ('markerName' in value && 'details' in value) {
     const { details, ...marker } = value as { details?: Record<string, unknown> };
     const results = Object.entries(details ?? {}).filter(([name]) => name !== 'data');
