@@ -20,7 +20,7 @@ export const log = (line: string) =>
  * What every bench mode runs on: the test suite's servers, the compiled worker and floor worker, the bench
  * world (both simulators), a Temporal client, and the processes each phase starts. `close` stops them all.
  */
-export async function benchHarness() {
+export async function benchHarness({ workflowCache }: { workflowCache?: number } = {}) {
   const servers = testServers();
   const vault = new VaultKvStore(servers.vault);
   const temporalPort = servers.temporalAddress.split(':').at(-1) ?? '';
@@ -69,6 +69,7 @@ export async function benchHarness() {
           ROTATOR_INVENTORY: inventoryPath,
           ROTATOR_AUDIT_LOG: world.auditLog(replica === 1 ? name : `${name}-${replica}`),
           LOG_LEVEL: 'warn',
+          ...(workflowCache === undefined ? {} : { ROTATOR_WORKFLOW_CACHE: String(workflowCache) }),
         }),
       );
     }

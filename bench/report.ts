@@ -16,6 +16,8 @@ export interface BenchOptions {
   growth: number[];
   /** Worker processes sharing one task queue in the horizontal figure; 1 leaves it out. */
   workers: number;
+  /** ROTATOR_WORKFLOW_CACHE of every rotation worker the run starts. */
+  workflowCache: number;
   parked: number;
   schedules: number;
   out: string;
@@ -145,7 +147,7 @@ export function renderTable(r: BenchResults): string {
     ['4 API calls, 1 target (made/minimum)', overMinimum(one), '≤ min + 1', verdict(withinOne(one))],
     ['4 API calls, 5 targets', overMinimum(five), '≤ min + 1', verdict(withinOne(five))],
     [
-      `5 ${r.parked.parked}/${r.parked.requested} parked in overlap: worker RSS`,
+      `5 ${r.parked.parked}/${r.parked.requested} parked in overlap: worker RSS (cache ${r.options.workflowCache})`,
       `${f(r.parked.workerRssMb, 0)} MB (peak ${f(r.parked.workerPeakRssMb, 0)} MB; idle floor worker ` +
         `${f(r.parked.usage['floor worker']?.peakRssMb ?? NaN, 0)} MB); parked in ${f(r.parked.secondsToPark, 0)} s`,
       '≤ 400 MB',

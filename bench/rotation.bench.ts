@@ -29,7 +29,7 @@ function minimumCalls(gitlabTargets: number, githubTargets: number) {
 
 (options === null ? test.skip : test)('benchmark', async () => {
   const o = options as BenchOptions;
-  const harness = await benchHarness();
+  const harness = await benchHarness({ workflowCache: o.workflowCache });
   const { world, client, serverPids, rotationWorker, servers } = harness;
   const poolSize = Math.max(o.rotations, o.latencySamples, ...o.growth);
   log(`seeding ${poolSize} credentials with 1 target, 2 for the cost figure, ${o.parked} to park`);

@@ -42,12 +42,13 @@ if (process.argv.includes('--topology')) {
       latencySamples: 20,
       growth: [10, 100, 300],
       workers: 2,
+      workflowCache: 100,
       parked: 500,
       schedules: 2000,
       out: join(HERE, 'results/latest.json'),
     },
     usage: `usage: npm run bench -- [--rotations N] [--concurrency N] [--latency-samples N] [--growth N,N,...]
-                         [--workers N] [--parked N] [--schedules N] [--out FILE]
+                         [--workers N] [--workflow-cache N] [--parked N] [--schedules N] [--out FILE]
        npm run bench -- --inventory N [--out FILE]
        npm run bench -- --break-glass N [--concurrency N] [--latency-samples N] [--inventories N,N,...] [--out FILE]
        npm run bench -- --topology production [--rotations N] [--latency-samples N] [--concurrency N]

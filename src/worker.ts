@@ -46,16 +46,16 @@ export interface RotationWorkerOptions {
   shutdownGraceMs?: number;
   /** With codec keys: `encryptedDataConverter(keys)`, so every payload Temporal stores is encrypted. */
   dataConverter?: DataConverter;
+  /**
+   * How many rotations stay in memory (ROTATOR_WORKFLOW_CACHE, default 100). Rotations spend nearly all
+   * their life parked in an overlap timer, approval or operator wait; one evicted costs a replay of its
+   * short history when it next moves (docs/performance.md, "The workflow cache").
+   */
+  workflowCache?: number;
 }
 
 /** After the grace time, cancelled activities get this long to stop before the worker gives up on them. */
 const FORCE_AFTER_GRACE_MS = 10_000;
-/**
- * Rotations spend nearly all their life parked in an overlap timer, approval or operator wait. Kept in
- * memory, each such rotation held about 0.8 MB (500 parked: 653 MB); evicted, it costs one replay of a
- * short history when its timer fires.
- */
-const MAX_CACHED_WORKFLOWS = 100;
 
 /** The worker that runs rotation workflows and their activities; tests build it the same way. */
 export function createRotationWorker({
@@ -70,6 +70,7 @@ export function createRotationWorker({
   alerts,
   shutdownGraceMs,
   dataConverter,
+  workflowCache = 100,
 }: RotationWorkerOptions) {
   // The prebuilt bundle exists only beside compiled code (`npm run build`); from sources, bundle at start.
   // It has the default failure converter built in: with encryption on, the workflows are bundled at start with
@@ -84,7 +85,7 @@ export function createRotationWorker({
     taskQueue,
     ...workflowCode,
     activities: createActivities({ vault, stores, inventoryPath, inventory, audit, alerts }),
-    maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
+    maxCachedWorkflows: workflowCache,
     dataConverter,
     ...(shutdownGraceMs === undefined
       ? {}
@@ -195,6 +196,7 @@ async function runWithServers(
     ),
     alerts: env.alerts,
     shutdownGraceMs: env.shutdownGraceMs,
+    workflowCache: env.workflowCache,
     dataConverter: encryptedDataConverter(codecKeys),
   });
   const freshness = new CredentialFreshness(

@@ -36,6 +36,13 @@ const port = z
   .transform(Number)
   .pipe(z.int().min(1, EXPECTED_PORT).max(65535, EXPECTED_PORT));
 
+const EXPECTED_CACHE = 'expected a whole number of workflows from 1 to 100000, such as 100';
+const workflowCache = z
+  .string()
+  .regex(/^\d+$/, EXPECTED_CACHE)
+  .transform(Number)
+  .pipe(z.int().min(1, EXPECTED_CACHE).max(100_000, EXPECTED_CACHE));
+
 // Kept as text so that docs/deployment.md's table shows the default as written; the transform below converts it.
 const durationText = z
   .string()
@@ -136,6 +143,7 @@ export const workerVariablesSchema = z.object({
   METRICS_PORT: port.prefault('9464'),
   ROTATOR_HEALTH_PORT: port.prefault('8080'),
   ROTATOR_SHUTDOWN_GRACE: durationText.default('30s'),
+  ROTATOR_WORKFLOW_CACHE: workflowCache.prefault('100'),
   ROTATOR_DATA_DIR: z.string().default(DEFAULT_DATA_DIR),
   ROTATOR_EMBEDDED_TEMPORAL_PORT: port.prefault(EMBEDDED_TEMPORAL_PORT),
   ROTATOR_EMBEDDED_UI_PORT: port.prefault('8233'),
@@ -342,6 +350,8 @@ const environmentSchema = workerVariablesSchema
       healthPort: variables.ROTATOR_HEALTH_PORT,
       /** How long in-flight activities may run on after SIGTERM before they are cancelled. */
       shutdownGraceMs: duration.parse(variables.ROTATOR_SHUTDOWN_GRACE),
+      /** How many rotations the worker keeps in memory; one it evicted is replayed when it next moves. */
+      workflowCache: variables.ROTATOR_WORKFLOW_CACHE,
     };
   });
 

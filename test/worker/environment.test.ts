@@ -39,6 +39,15 @@ describe("the worker process's own variables", () => {
     expect(readWorkerEnvironment({ ROTATOR_SHUTDOWN_GRACE: grace }).shutdownGraceMs).toBe(ms);
   });
 
+  it('keep 100 rotations in memory unless ROTATOR_WORKFLOW_CACHE says otherwise', () => {
+    expect(readWorkerEnvironment({}).workflowCache).toBe(100);
+    expect(readWorkerEnvironment({ ROTATOR_WORKFLOW_CACHE: '25' }).workflowCache).toBe(25);
+    for (const bad of ['0', '-5', '2.5', 'many', '100001'])
+      expect(problemsWith({ ROTATOR_WORKFLOW_CACHE: bad })).toEqual([
+        'ROTATOR_WORKFLOW_CACHE: expected a whole number of workflows from 1 to 100000, such as 100',
+      ]);
+  });
+
   it('refuse a grace that is no duration and a health port out of range, naming each variable', () => {
     expect(problemsWith({ ROTATOR_SHUTDOWN_GRACE: 'soon', ROTATOR_HEALTH_PORT: '0' })).toEqual([
       'ROTATOR_HEALTH_PORT: expected a port number from 1 to 65535',

@@ -289,9 +289,29 @@ describe('the worker process', () => {
     });
   });
 
+  it('with ROTATOR_WORKFLOW_CACHE=1 keeps one rotation in memory and replays the others: three at once all rotate', async () => {
+    const taskQueue = `cache-${randomUUID()}`;
+    const credentials = [
+      await rotation.seed('cache-a', { overlap: '2s' }),
+      await rotation.seed('cache-b', { overlap: '2s' }),
+      await rotation.seed('cache-c', { overlap: '2s' }),
+    ];
+    rotation.writeInventory();
+    const worker = await startWorker(taskQueue, { ROTATOR_WORKFLOW_CACHE: '1' });
+    const handles = await Promise.all(credentials.map((credential) => rotate(taskQueue, credential)));
+    for (const handle of handles) expect(await handle.result()).toMatchObject({ outcome: 'rotated' });
+    for (const credential of credentials) await rotation.expectRotatedOnce(credential);
+    const total = async (name: string) =>
+      (await samples(worker, name)).reduce((sum, { value }) => sum + value, 0);
+    expect(await total('temporal_sticky_cache_size')).toBeLessThanOrEqual(1);
+    expect(await total('temporal_sticky_cache_total_forced_eviction')).toBeGreaterThan(0);
+    worker.signal('SIGTERM');
+    expect(await worker.exited).toBe(0);
+  });
+
   it('prints JSON lines only, without any token value, and leaves an intact audit chain', async () => {
-    // Every worker above, the one stopped with SIGINT included.
-    expect(workers).toHaveLength(4);
+    // Every worker above, the ones stopped with SIGINT and SIGTERM included.
+    expect(workers).toHaveLength(5);
     for (const worker of workers) {
       const lines = worker.output().trim().split('\n');
       expect(lines.filter((line) => !line.startsWith('{'))).toEqual([]);
