@@ -29,19 +29,15 @@ const vaultPath = z
     'expected <mount>/<path> of a KV v2 secret, such as secret/cred-rotator/audit-key',
   );
 
-const EXPECTED_PORT = 'expected a port number from 1 to 65535';
-const port = z
-  .string()
-  .regex(/^\d+$/, EXPECTED_PORT)
-  .transform(Number)
-  .pipe(z.int().min(1, EXPECTED_PORT).max(65535, EXPECTED_PORT));
+/** A whole number from 1 to `most`, given as text; `expected` is the one message for anything else. */
+const wholeNumber = (most: number, expected: string) =>
+  z.string().regex(/^\d+$/, expected).transform(Number).pipe(z.int().min(1, expected).max(most, expected));
 
-const EXPECTED_CACHE = 'expected a whole number of workflows from 1 to 100000, such as 100';
-const workflowCache = z
-  .string()
-  .regex(/^\d+$/, EXPECTED_CACHE)
-  .transform(Number)
-  .pipe(z.int().min(1, EXPECTED_CACHE).max(100_000, EXPECTED_CACHE));
+const port = wholeNumber(65535, 'expected a port number from 1 to 65535');
+const workflowCache = wholeNumber(
+  100_000,
+  'expected a whole number of workflows from 1 to 100000, such as 100',
+);
 
 // Kept as text so that docs/deployment.md's table shows the default as written; the transform below converts it.
 const durationText = z
