@@ -1,6 +1,7 @@
 import createDebug from 'debug';
-import createVaultClient from 'node-vault';
+import type createVaultClient from 'node-vault';
 import { z } from 'zod';
+import { nodeVault } from './on-first-use';
 import { StoreError, type SecretData, type StoreFailure } from './stores/store';
 import { parseOrThrow } from './validation';
 
@@ -100,7 +101,7 @@ export interface VaultConnection {
 
 /** A node-vault client that sends no token of its own: each call passes the current one (see `withToken`). */
 export function vaultClient(endpoint: string, caCert: string | undefined): createVaultClient.client {
-  const client = createVaultClient({
+  const client = nodeVault()({
     apiVersion: 'v1',
     endpoint,
     // With a CA node-vault builds its own https.Agent, which closes each connection unless told to keep it:

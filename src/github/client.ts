@@ -1,5 +1,6 @@
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import type { z } from 'zod';
+import { octokit } from '../on-first-use';
 import { sharedPerToken } from '../providers/admin-clients';
 import { ProviderError } from '../providers/errors';
 import type { ProviderConnection } from '../providers/registry';
@@ -21,7 +22,7 @@ const quiet = {
  * `retry-after` and `x-ratelimit-reset` reach Temporal's retry policy, which alone decides when to try again.
  */
 export function githubApi(url: string, token: string): GitHubApi {
-  return new Octokit({
+  return new (octokit().Octokit)({
     baseUrl: url.replace(/\/+$/, ''),
     auth: token,
     userAgent: 'cred-rotator',

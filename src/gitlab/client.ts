@@ -1,6 +1,6 @@
-import { createRequesterFn } from '@gitbeaker/requester-utils';
-import { Gitlab, GitbeakerRequestError } from '@gitbeaker/rest';
+import type { Gitlab } from '@gitbeaker/rest';
 import { z } from 'zod';
+import { gitbeaker, gitbeakerRequester, onFirstUse } from '../on-first-use';
 import { sharedPerToken } from '../providers/admin-clients';
 import { ProviderError } from '../providers/errors';
 import { remoteText } from '../redaction';
@@ -76,14 +76,16 @@ async function singleAttempt(endpoint: string, options?: Record<string, unknown>
     };
   }
   const description = describeFailure(await response.text(), response.headers.get('content-type'));
-  throw new GitbeakerRequestError(description, { cause: { description, request, response } });
+  throw new (gitbeaker().GitbeakerRequestError)(description, { cause: { description, request, response } });
 }
 
-const requesterFn = createRequesterFn((_, options) => Promise.resolve(options), singleAttempt);
+const requesterFn = onFirstUse(() =>
+  gitbeakerRequester().createRequesterFn((_, options) => Promise.resolve(options), singleAttempt),
+);
 
 export function gitlabApi(url: string, token: string): GitLabApi {
   // No client-side rate limiting either: GitLab's 429 and Retry-After are the authority.
-  return new Gitlab({ host: url, token, requesterFn, rateLimits: {} });
+  return new (gitbeaker().Gitlab)({ host: url, token, requesterFn: requesterFn(), rateLimits: {} });
 }
 
 /** Every page of a GET that gitbeaker has no method for, 100 a page (GitLab's most). */

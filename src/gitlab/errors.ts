@@ -1,5 +1,5 @@
-import { GitbeakerRequestError, GitbeakerTimeoutError } from '@gitbeaker/rest';
 import { z } from 'zod';
+import { gitbeaker } from '../on-first-use';
 import { ProviderError, type ProviderErrorKind } from '../providers/errors';
 
 /** Where a GitLab call failed: names only, never a token or a value. */
@@ -48,6 +48,7 @@ function retryAfterMs(headers: Headers): number | undefined {
 export function toProviderError(error: unknown, site: GitLabCallSite): ProviderError {
   if (error instanceof ProviderError) return error;
   const base = { provider: 'gitlab', step: site.step, resource: site.resource };
+  const { GitbeakerRequestError, GitbeakerTimeoutError } = gitbeaker();
   if (error instanceof GitbeakerRequestError) {
     const failed = failedResponseSchema.safeParse(error.cause);
     if (failed.success) {

@@ -1,18 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import {
-  CST,
-  isAlias,
-  isMap,
-  isNode,
-  isScalar,
-  isSeq,
-  Lexer,
-  LineCounter,
-  parseDocument,
-  visit,
-  type Document,
-  type ErrorCode,
-} from 'yaml';
+import type { Document, ErrorCode } from 'yaml';
+import { yamlDocuments } from '../on-first-use';
 import { formatIssues, formatProblem, problemsIn, validate } from '../validation';
 import { createHash } from 'node:crypto';
 import {
@@ -121,6 +109,7 @@ function nodesAtMost(text: string): number {
 function tooManyNodes(text: string): boolean {
   if (nodesAtMost(text) <= MAX_INVENTORY_NODES) return false;
   let nodes = 0;
+  const { CST, Lexer } = yamlDocuments();
   for (const token of new Lexer().lex(text)) {
     switch (CST.tokenType(token)) {
       case 'scalar':
@@ -228,6 +217,7 @@ function refusedBySize(text: string): InventoryResult | undefined {
 
 /** The file parsed with every node's position, so that each problem names its line and column. */
 function locatedProblems(text: string): InventoryResult {
+  const { LineCounter, parseDocument } = yamlDocuments();
   const lineCounter = new LineCounter();
   // prettyErrors would quote the offending line, which may hold a pasted secret.
   const document = parseDocument(text, { lineCounter, prettyErrors: false });
@@ -274,6 +264,7 @@ function locatedProblems(text: string): InventoryResult {
  * missing field, the nearest enclosing entry that exists.
  */
 function offsetOf(document: Document, path: readonly PropertyKey[]): number | undefined {
+  const { isAlias, isMap, isNode, isScalar, isSeq } = yamlDocuments();
   let node: unknown = document.contents;
   let offset = isNode(node) ? node.range?.[0] : undefined;
   for (const key of path) {
@@ -296,7 +287,7 @@ function offsetOf(document: Document, path: readonly PropertyKey[]): number | un
 /** Aliases resolve only to an anchor set before them; yaml would report the others without a position. */
 function unresolvedAliases(document: Document): number[] {
   const offsets: number[] = [];
-  visit(document, {
+  yamlDocuments().visit(document, {
     Alias: (_key, alias) => {
       if (alias.resolve(document) === undefined) offsets.push(alias.range?.[0] ?? 0);
     },

@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
-import {
-  DescribeSecretCommand,
-  GetSecretValueCommand,
-  ListSecretVersionIdsCommand,
-  PutSecretValueCommand,
-  SecretsManagerClient,
-  SecretsManagerServiceException,
-  UpdateSecretVersionStageCommand,
-  type SecretsManagerClientConfig,
-} from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient, SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { awsSecretsManager } from '../on-first-use';
 import { ROTATED_FIELDS } from '../stored-secret';
 import { formatIssues } from '../validation';
 import { defineStore, StoreError, type CredentialStore, type SecretData, type StoreFailure } from './store';
@@ -166,7 +158,7 @@ export function awsStoreError(
   movesLabel = false,
 ): StoreError {
   if (error instanceof StoreError) return error;
-  if (error instanceof SecretsManagerServiceException) {
+  if (error instanceof awsSecretsManager().SecretsManagerServiceException) {
     const status = error.$metadata.httpStatusCode;
     const failure: StoreFailure =
       error.name === 'ResourceNotFoundException'
@@ -250,6 +242,14 @@ function checked<S extends z.ZodType>(schema: S, answer: unknown, operation: str
 }
 
 export function openAwsSecretsManagerStore(settings: AwsSecretsManagerSettings = {}): AwsSecretsManagerStore {
+  const {
+    DescribeSecretCommand,
+    GetSecretValueCommand,
+    ListSecretVersionIdsCommand,
+    PutSecretValueCommand,
+    SecretsManagerClient,
+    UpdateSecretVersionStageCommand,
+  } = awsSecretsManager();
   const clients = new Map<string, SecretsManagerClient>();
   const clientFor = (at: AwsSecretRef) => {
     const key = `${at.region} ${at.endpoint ?? ''}`;

@@ -1,6 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { COMMAND_MODULES, runCli } from '../../src/cli';
 import { CliContext } from '../../src/cli/context';
+import { fleetInventoryYaml } from '../helpers/fleet-inventory';
 
 const quiet = { stdout: () => undefined, stderr: () => undefined };
 
@@ -25,5 +30,57 @@ describe('the command modules rotator loads', () => {
     );
     for (const { commands } of COMMAND_MODULES)
       for (const name of commands) expect(help).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+  });
+});
+
+/**
+ * Runs `rotator config check` of an inventory in a Node process of its own, the TypeScript sources
+ * transpiled as they load, and prints the packages that process loaded.
+ */
+const CHECK_AND_LIST_PACKAGES = `
+const [root, inventory] = process.argv.slice(1);
+const { readFileSync } = require('node:fs');
+const ts = require(root + '/node_modules/typescript');
+require.extensions['.ts'] = (module, filename) => {
+  const { outputText } = ts.transpileModule(readFileSync(filename, 'utf8'), {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+  });
+  module._compile(outputText, filename);
+};
+const quiet = { stdout: () => undefined, stderr: () => undefined };
+require(root + '/src/cli.ts').runCli(['config', 'check', inventory], quiet, {}).then((code) => {
+  const packages = new Set();
+  for (const file of Object.keys(require.cache)) {
+    const match = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(file);
+    if (match !== null) packages.add(match[1]);
+  }
+  process.stdout.write(JSON.stringify({ code, packages: [...packages] }));
+});
+`;
+
+describe('rotator config check', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'rotator-modules-'));
+  afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+  it('loads no client of a store or provider, nor the YAML parser that only explains errors', () => {
+    const root = join(__dirname, '../..');
+    // A fleet's inventory has credentials of every store and both providers' targets.
+    const inventory = join(directory, 'rotator.yaml');
+    writeFileSync(inventory, fleetInventoryYaml(40));
+    const { code, packages } = JSON.parse(
+      execFileSync(process.execPath, ['-e', CHECK_AND_LIST_PACKAGES, root, inventory], { encoding: 'utf8' }),
+    ) as { code: number; packages: string[] };
+    expect(code).toBe(0);
+    // What the check does need, so that the list is known to be read.
+    expect(packages).toEqual(expect.arrayContaining(['zod', 'js-yaml', 'commander']));
+    for (const library of [
+      'node-vault',
+      '@aws-sdk/client-secrets-manager',
+      '@gitbeaker/rest',
+      '@gitbeaker/requester-utils',
+      '@octokit/rest',
+      'yaml',
+    ])
+      expect(packages).not.toContain(library);
   });
 });
