@@ -19,7 +19,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-bookworm-slim
+# MALLOC_ARENA_MAX: at most two glibc malloc arenas (docs/deployment.md, "Memory"; WORKER_PROCESS_ENVIRONMENT).
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     ROTATOR_INVENTORY=/etc/rotator/rotator.yaml \
     ROTATOR_AUDIT_LOG=/var/lib/rotator/audit.jsonl \
     ROTATOR_HEALTH_PORT=8080 \

@@ -3,6 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { WORKER_PROCESS_ENVIRONMENT } from '../src/config/environment';
 import { startRotation } from '../src/rotations';
 import { VaultKvStore } from '../src/vault';
 import { buildWorker, spawnWorker, type WorkerProcess } from '../test/helpers/worker-process';
@@ -62,6 +63,7 @@ export async function benchHarness({ workflowCache }: { workflowCache?: number }
     for (let replica = 1; replica <= replicas; replica += 1) {
       workers.push(
         await spawnWorker(build.dir, {
+          ...WORKER_PROCESS_ENVIRONMENT,
           TEMPORAL_ADDRESS: servers.temporalAddress,
           TEMPORAL_TASK_QUEUE: taskQueue,
           VAULT_ADDR: vaultAddress,
@@ -113,6 +115,7 @@ export async function benchHarness({ workflowCache }: { workflowCache?: number }
     const taskQueue = `bench-floor-${randomUUID()}`;
     const child = spawn(process.execPath, [join(build.dir, 'bench/floor/worker.js')], {
       env: {
+        ...WORKER_PROCESS_ENVIRONMENT,
         PATH: process.env.PATH ?? '',
         TEMPORAL_ADDRESS: servers.temporalAddress,
         TEMPORAL_TASK_QUEUE: taskQueue,

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { WORKER_PROCESS_ENVIRONMENT } from '../src/config/environment';
 import type { CertPair } from './certificates';
 import { privateDir } from './files';
 import { freePort, startService, waitFor, type Service } from './process';
@@ -47,6 +48,7 @@ export async function startWorkers(
         graceMs: STOP_GRACE_MS,
         cwd: dir,
         env: {
+          ...WORKER_PROCESS_ENVIRONMENT,
           TEMPORAL_ADDRESS: settings.temporal.address,
           TEMPORAL_NAMESPACE: settings.temporal.namespace,
           TEMPORAL_TLS_CA: settings.temporal.caFile,

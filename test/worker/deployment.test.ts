@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { workerVariablesSchema } from '../../src/config/environment';
+import { WORKER_PROCESS_ENVIRONMENT, workerVariablesSchema } from '../../src/config/environment';
 
 const ROOT = join(__dirname, '../..');
 
@@ -49,6 +49,13 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*\n.*\/healthz/m);
     expect(dockerfile).toMatch(/^CMD \["node", "dist\/src\/worker\.js"\]$/m);
+  });
+
+  it('the image starts the worker with the process environment the topology and the bench start it with', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    for (const [name, value] of Object.entries(WORKER_PROCESS_ENVIRONMENT))
+      expect(finalStage).toMatch(new RegExp(`^(?:ENV |\\s+)${name}=${value}(?: \\\\)?$`, 'm'));
   });
 
   it('the image runs on Node 24 LTS, which package.json engines allows beside Node 20.19+ for source installs', () => {
