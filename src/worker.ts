@@ -15,7 +15,7 @@ import {
   type AuditTrust,
 } from './audit';
 import { encryptedDataConverter, readCodecKeys, type CodecKeys } from './codec';
-import { readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
+import { DEFAULT_WORKFLOW_CACHE, readWorkerEnvironment, type WorkerEnvironment } from './config/environment';
 import { temporalTlsConfig } from './config/temporal-tls';
 import { startServers, type Servers } from './embedded/servers';
 import { startHealthServer, temporalCheck, vaultCheck } from './health';
@@ -47,7 +47,7 @@ export interface RotationWorkerOptions {
   /** With codec keys: `encryptedDataConverter(keys)`, so every payload Temporal stores is encrypted. */
   dataConverter?: DataConverter;
   /**
-   * How many rotations stay in memory (ROTATOR_WORKFLOW_CACHE, default 100). Rotations spend nearly all
+   * How many rotations stay in memory (ROTATOR_WORKFLOW_CACHE, default DEFAULT_WORKFLOW_CACHE). Rotations spend nearly all
    * their life parked in an overlap timer, approval or operator wait; one evicted costs a replay of its
    * short history when it next moves (docs/performance.md, "The workflow cache").
    */
@@ -70,7 +70,7 @@ export function createRotationWorker({
   alerts,
   shutdownGraceMs,
   dataConverter,
-  workflowCache = 100,
+  workflowCache = DEFAULT_WORKFLOW_CACHE,
 }: RotationWorkerOptions) {
   // The prebuilt bundle exists only beside compiled code (`npm run build`); from sources, bundle at start.
   // It has the default failure converter built in: with encryption on, the workflows are bundled at start with

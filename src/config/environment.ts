@@ -42,6 +42,8 @@ const wholeNumber = (most: number, expected: string) =>
   z.string().regex(/^\d+$/, expected).transform(Number).pipe(z.int().min(1, expected).max(most, expected));
 
 const port = wholeNumber(65535, 'expected a port number from 1 to 65535');
+/** How many rotations a worker keeps in memory unless ROTATOR_WORKFLOW_CACHE says. */
+export const DEFAULT_WORKFLOW_CACHE = 100;
 const workflowCache = wholeNumber(
   100_000,
   'expected a whole number of workflows from 1 to 100000, such as 100',
@@ -147,7 +149,7 @@ export const workerVariablesSchema = z.object({
   METRICS_PORT: port.prefault('9464'),
   ROTATOR_HEALTH_PORT: port.prefault('8080'),
   ROTATOR_SHUTDOWN_GRACE: durationText.default('30s'),
-  ROTATOR_WORKFLOW_CACHE: workflowCache.prefault('100'),
+  ROTATOR_WORKFLOW_CACHE: workflowCache.prefault(String(DEFAULT_WORKFLOW_CACHE)),
   ROTATOR_DATA_DIR: z.string().default(DEFAULT_DATA_DIR),
   ROTATOR_EMBEDDED_TEMPORAL_PORT: port.prefault(EMBEDDED_TEMPORAL_PORT),
   ROTATOR_EMBEDDED_UI_PORT: port.prefault('8233'),
