@@ -57,10 +57,13 @@ const core = new Schema({
 
 /**
  * Anchors (&), aliases (*), tags (!) and directives (%) are left to `yaml`, which bounds how far aliases
- * expand and resolves tags as it always has. This finds them where a node property may start; it also
- * matches some text that is none of them (in a comment), which only costs the fast path.
+ * expand, resolves tags as it always has, and reports a misplaced one that js-yaml may let pass. `yaml` reads
+ * one at the start of a line (after indentation), or after an indicator (`- ? : , [ ] { }`) and blanks (or
+ * after a quote, which js-yaml refuses). This finds every such place. Some text that is none matches too
+ * (`key: *see docs*`, a comment `# note: &`), which only costs the fast path; `&` inside a description
+ * (`Build & deploy`) or a comment (`npm ci && ...`) does not.
  */
-const NODE_PROPERTY = /(?:^|[\s[\]{},:])[&*!]|^%/m;
+const NODE_PROPERTY = /^[\uFEFF \t]*[&*!]|[-?:,[\]{}][ \t]*[&*!]|^%/m;
 
 /** The text as plain data, or undefined when the fast parse does not apply or fails (bad YAML). */
 export function parseYamlFast(text: string): unknown {
