@@ -6,10 +6,17 @@ const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000 } as const;
 const DURATION_PATTERN = /^(?=\d)(?:\d+d)?(?:\d+h)?(?:\d+m)?(?:\d+s)?$/;
 const EXPECTED = 'expected a duration such as "15m", "24h" or "7d"';
 
+/** Text that matched DURATION_PATTERN, read digit by digit: a fleet's inventory holds 40,000 durations. */
 function toMilliseconds(text: string): number {
   let total = 0;
-  for (const [, amount, unit] of text.matchAll(/(\d+)([dhms])/g)) {
-    total += Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+  let amount = 0;
+  for (let index = 0; index < text.length; index += 1) {
+    const digit = text.charCodeAt(index) - 48;
+    if (digit >= 0 && digit <= 9) amount = amount * 10 + digit;
+    else {
+      total += amount * UNIT_MS[text[index] as keyof typeof UNIT_MS];
+      amount = 0;
+    }
   }
   return total;
 }

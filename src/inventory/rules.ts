@@ -264,8 +264,21 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
   const firstWriting = new Map<string, PropertyKey[]>();
   // Looked up once: the rule runs over every part of every credential (10,000 credentials in a fleet).
   const definedProviders = new Map(
-    PROVIDER_KINDS.map((kind) => [kind, keysAt(inventory, 'providers', kind)]),
+    PROVIDER_KINDS.map((kind) => [kind, new Set(keysAt(inventory, 'providers', kind))]),
   );
+  /** A part of credentials[index] (its source, a target, a dependent) names only providers the inventory defines. */
+  const providersNamedBy = (part: unknown, index: number, ...where: PropertyKey[]) => {
+    for (const kind of PROVIDER_KINDS) {
+      const name = stringAt(part, kind);
+      const defined = definedProviders.get(kind) ?? new Set<string>();
+      if (name === undefined || defined.has(name)) continue;
+      report(
+        ['credentials', index, ...where, kind],
+        `expected the name of a provider under providers.${kind} ` +
+          (defined.size === 0 ? '(none is defined)' : `(defined: ${[...defined].join(', ')})`),
+      );
+    }
+  };
   /** Where each credential stages its new values, a path of its own below its secret (see plan.ts). */
   const stagedBy = new Map<string, number>();
   // The credentials have passed their own schema: a Vault credential's secret is its `store` (mount, path).
@@ -301,7 +314,9 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
       }
     }
 
+    providersNamedBy(at(credential, ['source']), index, 'source');
     listAt(credential, 'targets').forEach((target, targetIndex) => {
+      providersNamedBy(target, index, 'targets', targetIndex);
       const kind = TARGET_WRITES[stringAt(target, 'kind') ?? ''];
       const writes = kind?.writes(target);
       if (kind === undefined || writes === undefined) return;
@@ -314,6 +329,9 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
           `writes ${kind.same} as ${formatPath(first)}: a target takes the values of one credential only`,
         );
     });
+    listAt(credential, 'dependents').forEach((dependent, dependentIndex) =>
+      providersNamedBy(dependent, index, 'dependents', dependentIndex),
+    );
 
     const environment = stringAt(credential, 'environment');
     if (mount !== undefined && environment !== undefined) {
@@ -328,25 +346,6 @@ export const inventoryRules = crossFieldRule((inventory, report) => {
     }
 
     selfTokenRules(inventory, credential, index, report);
-
-    const parts: PropertyKey[][] = [
-      ['source'],
-      ...listAt(credential, 'targets').map((_, target) => ['targets', target]),
-      ...listAt(credential, 'dependents').map((_, dependent) => ['dependents', dependent]),
-    ];
-    for (const part of parts) {
-      for (const kind of PROVIDER_KINDS) {
-        const name = stringAt(credential, ...part, kind);
-        const defined = definedProviders.get(kind) ?? [];
-        if (name !== undefined && !defined.includes(name)) {
-          report(
-            ['credentials', index, ...part, kind],
-            `expected the name of a provider under providers.${kind} ` +
-              (defined.length === 0 ? '(none is defined)' : `(defined: ${defined.join(', ')})`),
-          );
-        }
-      }
-    }
   });
 
   for (const { path, at: secret, key } of secretReferences(inventory)) {
