@@ -1,6 +1,7 @@
 import type { WriteStream } from 'node:tty';
-import { pino, stdSerializers, stdTimeFunctions, type Logger as PinoLogger } from 'pino';
+import type { Logger as PinoLogger } from 'pino';
 import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { pinoLibrary } from './on-first-use';
 import { REDACTED, redactSecrets } from './redaction';
 
 export type Logger = PinoLogger;
@@ -50,7 +51,7 @@ export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => {
 function serializeError(error: unknown, stacks: boolean) {
   // `error` is also an ordinary field name (`{ error: 'text' }`): only an object is serialised as an error.
   if (typeof error !== 'object' || error === null) return redactStrings(error);
-  const { type, message, stack } = stdSerializers.err(error as Error);
+  const { type, message, stack } = pinoLibrary().stdSerializers.err(error as Error);
   const { code, status, statusCode, response } = error as Error & {
     code?: unknown;
     status?: unknown;
@@ -85,6 +86,7 @@ export function createLogger(
     level === 'debug' ||
     level === 'trace';
   const serializer = (error: unknown) => serializeError(error, stacks);
+  const { pino, stdTimeFunctions } = pinoLibrary();
   return pino(
     {
       level,

@@ -20,6 +20,8 @@ export const gitbeaker = onFirstUse((): typeof import('@gitbeaker/rest') => requ
 export const gitbeakerRequester = onFirstUse((): typeof import('@gitbeaker/requester-utils') =>
   require('@gitbeaker/requester-utils'),
 );
+/** pino: `config check` and other commands that read only files write no log. */
+export const pinoLibrary = onFirstUse((): typeof import('pino') => require('pino'));
 export const octokit = onFirstUse((): typeof import('@octokit/rest') => require('@octokit/rest'));
 /** `yaml`, which keeps every node's position: an inventory is parsed with it only to explain an error. */
 export const yamlDocuments = onFirstUse((): typeof import('yaml') => require('yaml'));

@@ -1,4 +1,5 @@
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import type { SearchAttributeType } from '@temporalio/common';
+import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
 
 /*
  * What operators filter rotations by in the Temporal UI and CLI, e.g.
@@ -6,11 +7,17 @@ import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/commo
  * The server must know them first: the test setup registers them on its dev server, and
  * `temporal operator search-attribute create` does it on any other.
  */
-export const CREDENTIAL_ID = defineSearchAttributeKey('CredentialId', SearchAttributeType.KEYWORD);
-export const CREDENTIAL_KIND = defineSearchAttributeKey('CredentialKind', SearchAttributeType.KEYWORD);
-export const ENVIRONMENT = defineSearchAttributeKey('Environment', SearchAttributeType.KEYWORD);
-export const ROTATION_PHASE = defineSearchAttributeKey('RotationPhase', SearchAttributeType.KEYWORD);
-export const ROTATION_OUTCOME = defineSearchAttributeKey('RotationOutcome', SearchAttributeType.KEYWORD);
+
+/** `defineSearchAttributeKey`, without loading the SDK's common module into commands that read only files. */
+const keyword = (name: string): SearchAttributeKey<typeof SearchAttributeType.KEYWORD> => ({
+  name,
+  type: 'KEYWORD',
+});
+export const CREDENTIAL_ID = keyword('CredentialId');
+export const CREDENTIAL_KIND = keyword('CredentialKind');
+export const ENVIRONMENT = keyword('Environment');
+export const ROTATION_PHASE = keyword('RotationPhase');
+export const ROTATION_OUTCOME = keyword('RotationOutcome');
 
 export const ROTATION_SEARCH_ATTRIBUTES = [
   CREDENTIAL_ID,

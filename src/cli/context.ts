@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type * as TemporalClient from '@temporalio/client';
 import type { Client, Connection, WorkflowExecutionInfo } from '@temporalio/client';
-import { NamespaceNotFoundError, WorkflowNotFoundError } from '@temporalio/common';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { readCodecKeys, type CodecKeys } from '../codec/keys';
@@ -42,8 +41,8 @@ export class CliError extends Error {
 }
 
 /**
- * Temporal's client library, loaded with the first client: commands that read only files (`config check`)
- * start without it. Until it is loaded, no error can have come from Temporal.
+ * Temporal's client library (with its errors), loaded with the first client: commands that read only files
+ * (`config check`) start without it. Until it is loaded, no error can have come from Temporal.
  */
 let temporal: typeof TemporalClient | undefined;
 
@@ -172,7 +171,7 @@ export class CliContext {
     // Without a configuration read, nothing has reached Temporal yet.
     if (this.environment === undefined) return undefined;
     const { address, namespace } = this.environment.temporal;
-    if (error instanceof NamespaceNotFoundError) {
+    if (temporal !== undefined && error instanceof temporal.NamespaceNotFoundError) {
       return new CliError(
         `Temporal at ${address} has no namespace "${namespace}": set TEMPORAL_NAMESPACE`,
         EXIT.unavailable,
@@ -330,8 +329,8 @@ export async function rotationRuns(client: Client, credentialId: string): Promis
 /** Whether a not-found from Temporal means "nothing to act on" rather than a bug. */
 export function isNotFound(error: unknown): boolean {
   return (
-    error instanceof WorkflowNotFoundError ||
-    (temporal !== undefined && error instanceof temporal.ScheduleNotFoundError)
+    temporal !== undefined &&
+    (error instanceof temporal.WorkflowNotFoundError || error instanceof temporal.ScheduleNotFoundError)
   );
 }
 

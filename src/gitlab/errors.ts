@@ -18,7 +18,11 @@ export interface GitLabCallSite {
 
 const failedResponseSchema = z.object({
   description: z.string(),
-  response: z.object({ status: z.number(), headers: z.instanceof(Headers) }),
+  response: z.object({
+    status: z.number(),
+    // `Headers` is read when an answer is parsed: naming it loads Node's fetch, which `config check` skips.
+    headers: z.custom<Headers>((headers) => headers instanceof Headers),
+  }),
 });
 const networkErrorSchema = z.object({ cause: z.object({ code: z.string() }) });
 

@@ -1,4 +1,4 @@
-import { FAILSAFE_SCHEMA, Schema, Type, load } from 'js-yaml';
+import { FAILSAFE_SCHEMA, Type, load } from 'js-yaml';
 
 /*
  * A fast parse of an inventory to plain data, for the common case: a valid file. `yaml` builds a document
@@ -25,8 +25,7 @@ const mayBeNull = (s: string) => s.length <= 4 && (s === '' || s[0] === '~' || s
 const mayBeBool = (s: string) => (s.length === 4 || s.length === 5) && 'tTfF'.includes(s[0] ?? '');
 const mayBeNumber = (s: string) => s.length > 0 && '0123456789+-.'.includes(s[0] ?? '');
 
-const core = new Schema({
-  include: [FAILSAFE_SCHEMA],
+const core = FAILSAFE_SCHEMA.extend({
   implicit: [
     new Type('tag:yaml.org,2002:null', {
       kind: 'scalar',

@@ -1,4 +1,4 @@
-// js-yaml 3 ships no types; these are the parts src/inventory/yaml-fast.ts uses.
+// js-yaml 4 ships no types; these are the parts src/inventory/yaml-fast.ts uses.
 declare module 'js-yaml' {
   interface TypeOptions {
     kind: 'scalar';
@@ -10,9 +10,8 @@ declare module 'js-yaml' {
   }
   export const Type: new (tag: string, options: TypeOptions) => Type;
   export interface Schema {
-    readonly implicit: Type[];
+    extend(definition: { implicit?: Type[] }): Schema;
   }
-  export const Schema: new (definition: { include?: Schema[]; implicit?: Type[] }) => Schema;
   export const FAILSAFE_SCHEMA: Schema;
   export function load(text: string, options?: { schema?: Schema }): unknown;
 }

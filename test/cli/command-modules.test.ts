@@ -62,7 +62,7 @@ describe('rotator config check', () => {
   const directory = mkdtempSync(join(tmpdir(), 'rotator-modules-'));
   afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
-  it('loads no client of a store or provider, nor the YAML parser that only explains errors', () => {
+  it('loads no client of a store, provider or Temporal, no logger, nor the YAML parser that only explains errors', () => {
     const root = join(__dirname, '../..');
     // A fleet's inventory has credentials of every store and both providers' targets.
     const inventory = join(directory, 'rotator.yaml');
@@ -79,6 +79,9 @@ describe('rotator config check', () => {
       '@gitbeaker/rest',
       '@gitbeaker/requester-utils',
       '@octokit/rest',
+      '@temporalio/client',
+      '@temporalio/common',
+      'pino',
       'yaml',
     ])
       expect(packages).not.toContain(library);
